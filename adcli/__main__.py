@@ -1,0 +1,5 @@
+"""`python -m adcli`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,152 @@
+"""The command line: parse options, call the core, render, map errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .errors import EXIT_INTERRUPTED, AdError, format_error
+from .values import dumps, load_inputs, parse_assignments, to_json
+
+MULTI_VALUE_OPTIONS = ("--set", "-s")
+
+
+def expand_multi_values(args: list[str]) -> list[str]:
+    """Let one `--set` take several NAME=VALUE items: `--set W=2 x=3` -> `--set W=2 --set x=3`."""
+    out: list[str] = []
+    option, takes_value = None, False
+    for i, arg in enumerate(args):
+        if arg == "--":  # everything after it is literal
+            return out + args[i:]
+        if takes_value:  # the option's own first value, whatever it looks like
+            out.append(arg)
+            takes_value = False
+        elif arg in MULTI_VALUE_OPTIONS or arg.startswith("--set="):
+            option, takes_value = arg.partition("=")[0], "=" not in arg
+            out.append(arg)
+        elif option and "=" in arg and not arg.startswith("-"):
+            out += [option, arg]
+        else:
+            option = None
+            out.append(arg)
+    return out
+
+
+class AdGroup(TyperGroup):
+    """The command group, rewriting multi-value options before click parses them."""
+
+    def main(self, args=None, *rest, **kwargs):
+        args = sys.argv[1:] if args is None else list(args)
+        return super().main(expand_multi_values(args), *rest, **kwargs)
+
+
+app = typer.Typer(cls=AdGroup, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Differentiate .ad expression files, and show how the derivative was computed.")
+
+File = Annotated[str, typer.Argument(metavar="FILE", help="The .ad file; '-' reads standard input.",
+                                     show_default=False)]
+Set = Annotated[Optional[list[str]], typer.Option(
+    "--set", "-s", metavar="NAME=VALUE",
+    help="Input values as JSON numbers or nested lists; several may follow one --set: --set W=2 x=3.")]
+Inputs = Annotated[Optional[str], typer.Option(
+    "--inputs", metavar="PATH", help="Input values from a JSON object (name -> value) or an .npz file.")]
+Of = Annotated[Optional[str], typer.Option("--of", metavar="NAME", help="The output (default: the last assigned name).")]
+Wrt = Annotated[Optional[list[str]], typer.Option(
+    "--wrt", metavar="NAME", help="Differentiate with respect to this input (repeatable; default: all).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
+Full = Annotated[bool, typer.Option("--full", help="Show every element of large arrays.")]
+
+
+def version_callback(value: bool):
+    if value:
+        print(f"adcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    """Differentiate .ad expression files, and show how the derivative was computed."""
+
+
+@contextmanager
+def reporting():
+    """Turn an AdError into one message on stderr and its exit code; never a traceback."""
+    try:
+        yield
+    except AdError as e:
+        sys.stderr.write(format_error(e) + "\n")
+        raise typer.Exit(e.exit_code) from None
+
+
+def given_values(set_items, inputs_path) -> dict:
+    """Input values from --inputs, then --set (which wins for a name given in both)."""
+    given = load_inputs(inputs_path) if inputs_path else {}
+    given.update(parse_assignments(set_items or []))
+    return given
+
+
+def emit_json(obj) -> None:
+    sys.stdout.write(dumps(obj) + "\n")
+
+
+def console_for_stdout():
+    from .render import can_encode, make_console
+    ascii_only = not can_encode(sys.stdout)
+    return make_console(ascii_only), ascii_only
+
+
+@app.command()
+def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
+         json_: Json = False, full: Full = False):
+    """The output's value and its gradient with respect to every input (reverse mode).
+
+    Example: adcli grad samples/relu.ad --set W=2 x=3 b=1
+    """
+    from .program import load
+    with reporting():
+        program = load(file)
+        result = program.grad(of=of, wrt=wrt, **given_values(set_, inputs))
+    if json_:
+        emit_json({"output": result.output, "value": to_json(result.value),
+                   "grad": {name: to_json(g) for name, g in result.grad.items()}})
+        return
+    from .render import grad_table
+    console, ascii_only = console_for_stdout()
+    for part in grad_table(result, ascii_only, full):
+        console.print(part)
+
+
+@app.command("eval")
+def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, json_: Json = False,
+          full: Full = False):
+    """The value of every assignment, or of one with --of.
+
+    Example: adcli eval samples/product.ad --set x=17
+    """
+    from .program import load
+    with reporting():
+        values = load(file).eval(of=of, **given_values(set_, inputs))
+    if json_:
+        emit_json({"values": {name: to_json(v) for name, v in values.items()}})
+        return
+    from .render import values_table
+    console, ascii_only = console_for_stdout()
+    console.print(values_table(values, ascii_only, full))
+
+
+def main() -> None:
+    """The console script: run the app, exiting 130 on Ctrl-C and quietly on a closed pipe."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("\nadcli: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)

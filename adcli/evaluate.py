@@ -1,0 +1,89 @@
+"""Forward evaluation: bind input values, then run every node's numpy forward in order."""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+
+from .errors import InputError, ShapeError
+from .graph import CONST, INPUT, Graph
+from .registry import OPS, Mismatch, fmt_shape
+
+
+def bind_inputs(graph: Graph, given: dict) -> dict[int, np.ndarray]:
+    """Input node -> float64 value, checking names, declared shapes and named dimensions."""
+    names = {graph.nodes[i].label: i for i in graph.inputs}
+    for name in given:
+        if name not in names:
+            raise InputError(unknown_input_message(name, list(names)))
+    bound: dict[int, np.ndarray] = {}
+    dims: dict[str, tuple[int, str]] = {}  # named dimension -> (size, the input that fixed it)
+    for name, index in names.items():
+        if name not in given:
+            raise InputError(f"no value given for input '{name}'", graph.span(index))
+        value = np.asarray(given[name], dtype=np.float64)
+        declared = graph.nodes[index].data
+        if declared is not None:
+            check_declared(graph, index, name, value.shape, declared, dims)
+        bound[index] = value
+    return bound
+
+
+def check_declared(graph, index, name, shape, declared, dims) -> None:
+    """A value must have its declaration's shape; a named dimension one size everywhere."""
+    if len(shape) != len(declared):
+        raise InputError(f"input '{name}' is declared with shape {fmt_shape(declared)} but its value has "
+                         f"shape {fmt_shape(shape)}", graph.span(index))
+    for size, dim in zip(shape, declared):
+        if isinstance(dim, int):
+            if size != dim:
+                raise InputError(f"input '{name}' is declared with shape {fmt_shape(declared)} but its value has "
+                                 f"shape {fmt_shape(shape)}", graph.span(index))
+        elif dim in dims and dims[dim][0] != size:
+            other_size, other = dims[dim]
+            raise InputError(f"dimension '{dim}' is {other_size} in input '{other}' but {size} in input '{name}'",
+                             graph.span(index))
+        else:
+            dims.setdefault(dim, (size, name))
+
+
+def unknown_input_message(name: str, inputs: list[str]) -> str:
+    message = f"'{name}' is not an input of this file"
+    close = difflib.get_close_matches(name, inputs, n=1)
+    if close:
+        return message + f"; did you mean '{close[0]}'?"
+    return message + (f" (its inputs are {', '.join(inputs)})" if inputs else " (it has no inputs)")
+
+
+def evaluate(graph: Graph, inputs: dict[int, np.ndarray], upto: int | None = None) -> list:
+    """The value of every node up to `upto` (default: all), in evaluation order."""
+    nodes = graph.nodes
+    stop = len(nodes) if upto is None else upto + 1
+    values: list = [None] * stop
+    # NaN and inf propagate as values; reporting them is a separate, explicit pass.
+    with np.errstate(all="ignore"):
+        for i in range(stop):
+            node = nodes[i]
+            if node.op == INPUT:
+                values[i] = inputs[i]
+            elif node.op == CONST:
+                values[i] = node.data
+            else:
+                args = [values[a] for a in node.args]
+                try:
+                    values[i] = OPS[node.op].forward(*args, **(node.params or {}))
+                except (ValueError, IndexError) as e:
+                    raise shape_error(graph, i, args, e) from None
+    return values
+
+
+def shape_error(graph: Graph, index: int, args, cause: Exception) -> ShapeError:
+    """Explain a failed forward in the operation's own words, at its place in the source."""
+    node = graph.nodes[index]
+    try:
+        OPS[node.op].shape(*(np.shape(a) for a in args), **(node.params or {}))
+        message = f"{node.op} failed: {cause}"
+    except Mismatch as e:
+        message = str(e)
+    return ShapeError(message, graph.span(index))

@@ -1,0 +1,79 @@
+"""The computational graph: a flat list of nodes in evaluation (topological) order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import Span
+
+INPUT = "input"
+CONST = "const"
+LEAVES = (INPUT, CONST)
+
+
+class Node:
+    """One value: an input, a constant, or an operation applied to earlier nodes."""
+
+    __slots__ = ("op", "args", "params", "name", "label", "line", "col", "data")
+
+    def __init__(self, op, args=(), params=None, name=None, label=None, line=0, col=0, data=None):
+        self.op = op  # "input", "const", or a registry operation name
+        self.args = args  # operand node indices, all smaller than this node's
+        self.params = params  # {"axis": k} for reductions, else None
+        self.name = name  # the name the file gives it, None for a temporary
+        self.label = label  # unique display label: x, h′, U1, 3
+        self.line = line  # where the operator, function name or literal stands
+        self.col = col
+        self.data = data  # a constant's value, or an input's declared shape
+
+    def __repr__(self):
+        return f"Node({self.label!r}, {self.op!r}, {self.args!r})"
+
+
+@dataclass
+class Graph:
+    """The nodes, which of them are inputs and outputs, and the source they came from."""
+
+    nodes: list[Node]
+    inputs: list[int]  # input order: declared first, then by first use
+    assigned: list[tuple[str, int]]  # (label, node) for every assignment, in file order
+    names: dict[str, int]  # each name's latest binding
+    file: str = "<input>"
+    source: str = ""
+    _lines: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def output(self) -> int:
+        """The default output: the node of the last assignment."""
+        return self.assigned[-1][1]
+
+    @property
+    def output_name(self) -> str:
+        return self.assigned[-1][0]
+
+    def input_names(self) -> list[str]:
+        return [self.nodes[i].label for i in self.inputs]
+
+    def span(self, index: int) -> Span:
+        """The source position of node `index`, for error messages."""
+        node = self.nodes[index]
+        return Span(node.line, node.col, self.file, self.source)
+
+
+def versioned(name: str, version: int) -> str:
+    """The label of a name's version-th assignment: h, h', h'', h''', then h'4, h'5, ..."""
+    if version <= 1:
+        return name
+    return name + ("'" * (version - 1) if version <= 4 else f"'{version - 1}")
+
+
+def label_temporaries(graph: Graph, prefix: str = "U") -> None:
+    """Name unnamed computed nodes U1, U2, ... in evaluation order, skipping names the file uses."""
+    taken = set(graph.names)
+    k = 0
+    for node in graph.nodes:
+        if node.label is None:
+            k += 1
+            while f"{prefix}{k}" in taken:
+                k += 1
+            node.label = f"{prefix}{k}"

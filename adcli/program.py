@@ -1,0 +1,137 @@
+"""The Python API: a parsed program that evaluates and differentiates itself."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, ParseError, ShapeError, Span
+from .evaluate import bind_inputs, evaluate
+from .graph import Graph
+from .parser import parse_source
+from .registry import fmt_shape
+from .reverse import backward
+
+
+@dataclass
+class Gradient:
+    """The output's name and value, and the gradient of each requested input, in input order."""
+
+    output: str
+    value: np.ndarray
+    grad: dict[str, np.ndarray]
+
+
+class Program:
+    """A parsed .ad file: `.eval(**values)` and `.grad(of=None, wrt=None, **values)`."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    @property
+    def inputs(self) -> list[str]:
+        """Input names, declared ones first, then in order of first use."""
+        return self.graph.input_names()
+
+    def output_node(self, of: str | None = None) -> tuple[str, int]:
+        """The (name, node) of the output: `of`, or the last assigned name."""
+        graph = self.graph
+        if of is None:
+            return graph.output_name, graph.output
+        if of in graph.names:
+            return of, graph.names[of]
+        labels = {node.label: i for i, node in enumerate(graph.nodes) if node.label}
+        if of in labels:
+            return of, labels[of]
+        close = difflib.get_close_matches(of, list(graph.names), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise InputError(f"--of {of}: the file has no value named '{of}'{hint}")
+
+    def wrt_nodes(self, wrt) -> list[int]:
+        """Input nodes to differentiate with respect to: `wrt` names, or every input."""
+        graph = self.graph
+        if not wrt:
+            return list(graph.inputs)
+        if isinstance(wrt, str):
+            wrt = [wrt]
+        by_name = {graph.nodes[i].label: i for i in graph.inputs}
+        chosen = []
+        for name in wrt:
+            if name not in by_name:
+                close = difflib.get_close_matches(name, list(by_name), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f" (its inputs are {', '.join(by_name)})"
+                raise InputError(f"--wrt {name}: '{name}' is not an input of this file{hint}")
+            if by_name[name] not in chosen:
+                chosen.append(by_name[name])
+        return sorted(chosen, key=graph.inputs.index)
+
+    def values(self, given: dict, upto: int | None = None) -> list:
+        """Every node's value (up to node `upto`) for the given input values."""
+        return evaluate(self.graph, bind_inputs(self.graph, given), upto)
+
+    def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:
+        """The value of every assignment by label (h, h', ...) in file order, or only of `of`."""
+        if of is not None:
+            name, index = self.output_node(of)
+            return {name: self.values(given, upto=index)[index]}
+        values = self.values(given)
+        return {label: values[index] for label, index in self.graph.assigned}
+
+    def grad(self, of: str | None = None, wrt=None, **given) -> Gradient:
+        """The output's value and its gradient with respect to each input (reverse mode)."""
+        name, out = self.output_node(of)
+        values = self.values(given, upto=out)
+        require_scalar(self.graph, name, out, values[out])
+        wrt_nodes = self.wrt_nodes(wrt)
+        grads = backward(self.graph, values, out, wrt_nodes)
+        labels = self.graph.nodes
+        return Gradient(name, values[out], {labels[w].label: grads[w] for w in wrt_nodes})
+
+
+def require_scalar(graph: Graph, name: str, index: int, value) -> None:
+    """Gradients are of scalar outputs; say how to get one from an array."""
+    shape = np.shape(value)
+    if int(np.prod(shape)) != 1:
+        raise ShapeError(f"grad needs a scalar output, but '{name}' has shape {fmt_shape(shape)}; "
+                         f"reduce it first, for example sum({name}) or mean({name})", graph.span(index))
+
+
+def parse(source: str, file: str = "<input>") -> Program:
+    """Parse .ad source text into a Program."""
+    return Program(parse_source(source, file))
+
+
+def read_source(path: str) -> tuple[str, str]:
+    """(text, display name) of a .ad file; '-' reads standard input."""
+    if path == "-":
+        data, name = sys.stdin.buffer.read(), "<stdin>"
+    else:
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"{path}: is a directory, not a .ad file") from None
+        except OSError as e:
+            raise InputError(f"{path}: cannot read it ({e.strerror or e})") from None
+        name = path
+    try:
+        return data.decode("utf-8"), name
+    except UnicodeDecodeError as e:
+        before = data[: e.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        text = data.decode("utf-8", errors="replace")
+        raise ParseError(f"the file is not valid UTF-8 (byte 0x{data[e.start]:02x})",
+                         Span(line, col, name, text)) from None
+
+
+def load(path: str) -> Program:
+    """Read and parse a .ad file ('-' for standard input)."""
+    source, name = read_source(path)
+    return parse(source, name)

@@ -1,0 +1,62 @@
+"""Reverse mode: gradient accumulators filled in reverse topological order, as in the lecture."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .graph import LEAVES, Graph
+from .registry import OPS
+
+# on_update(node, k, operand, before, upstream, contribution, after), for traces
+UpdateHook = Callable[[int, int, int, object, object, object, object], None]
+
+
+def depends_on(graph: Graph, sources, upto: int) -> list[bool]:
+    """For each node up to `upto`, whether it depends on any of `sources` (one forward sweep)."""
+    active = [False] * (upto + 1)
+    for s in sources:
+        if s <= upto:
+            active[s] = True
+    nodes = graph.nodes
+    for i in range(upto + 1):
+        if not active[i]:
+            active[i] = any(active[a] for a in nodes[i].args)
+    return active
+
+
+def backward(graph: Graph, values: list, output: int, wrt: list[int],
+             on_update: UpdateHook | None = None) -> dict[int, np.ndarray]:
+    """∂output/∂w for each input node w in `wrt`, by vector–Jacobian products.
+
+    Accumulators live in a local dict and each is dropped once its node has passed its gradient
+    on, so memory holds only the frontier. Operands are visited right to left, as a stack
+    machine pops them, which is the order of the lecture's worked example for y = x·(x+1).
+    """
+    nodes = graph.nodes
+    active = depends_on(graph, wrt, output)
+    grads: dict[int, object] = {}
+    if active[output]:
+        grads[output] = np.ones_like(values[output])
+    with np.errstate(all="ignore"):
+        for i in range(output, -1, -1):
+            g = grads.get(i)
+            if g is None or nodes[i].op in LEAVES:
+                continue
+            node = nodes[i]
+            op = OPS[node.op]
+            xs = [values[a] for a in node.args]
+            params = node.params or {}
+            for k in range(len(xs) - 1, -1, -1):
+                a = node.args[k]
+                if not active[a]:
+                    continue
+                contribution = op.vjp(k, g, values[i], xs, params)
+                before = grads.get(a)
+                grads[a] = contribution if before is None else before + contribution
+                if on_update is not None:
+                    on_update(i, k, a, before, g, contribution, grads[a])
+            del grads[i]
+    return {w: np.array(grads[w], dtype=np.float64) if w in grads else np.zeros(np.shape(values[w]))
+            for w in wrt}
