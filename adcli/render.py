@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .registry import fmt_shape
-from .values import format_value
+from .values import format_block, format_value
 
 # Symbols used in human output, and the ASCII a limited terminal gets instead.
 ASCII = str.maketrans({"∂": "d", "←": "<-", "·": "*", "ᵀ": "^T", "ḡ": "g", "⊙": "*", "′": "'",
@@ -48,7 +48,7 @@ def grad_table(result, ascii_only: bool = False, full: bool = False) -> list:
     table.add_column("shape", no_wrap=True)
     table.add_column(symbol.translate(ASCII) if ascii_only else symbol)
     for name, g in result.grad.items():
-        table.add_row(name, shape_text(g), format_value(g, full))
+        table.add_row(name, shape_text(g), format_block(g, full))
     return [header, table]
 
 
@@ -59,5 +59,5 @@ def values_table(values: dict, ascii_only: bool = False, full: bool = False) -> 
     table.add_column("shape", no_wrap=True)
     table.add_column("value")
     for name, value in values.items():
-        table.add_row(name, shape_text(value), format_value(value, full))
+        table.add_row(name, shape_text(value), format_block(value, full))
     return table

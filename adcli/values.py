@@ -39,6 +39,21 @@ def format_value(value, full: bool = False) -> str:
     return " ".join(part.strip() for part in text.split("\n"))
 
 
+def format_short(x) -> str:
+    """A float to 8 significant digits, as numpy prints arrays; integers without a point."""
+    x = float(x)
+    return format_number(x) if not math.isfinite(x) or x.is_integer() else f"{x:.8g}"
+
+
+def format_block(value, full: bool = False) -> str:
+    """A value for a table cell: scalars exact, arrays one row per line to 8 significant digits."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        return format_number(a)
+    return np.array2string(a, separator=", ", formatter={"float_kind": format_short},
+                           threshold=sys.maxsize if full else 1000, edgeitems=3, max_line_width=sys.maxsize)
+
+
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
