@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .errors import Span
@@ -77,3 +79,16 @@ def label_temporaries(graph: Graph, prefix: str = "U") -> None:
             while f"{prefix}{k}" in taken:
                 k += 1
             node.label = f"{prefix}{k}"
+
+
+@contextmanager
+def paused_gc():
+    """Pause the cycle collector: graphs make no cycles, and its full passes over millions of
+    fresh nodes would make building and evaluating a large graph quadratic."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -13,7 +13,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .errors import NameResolutionError, ParseError, ShapeError, Span
-from .graph import CONST, INPUT, Graph, Node, label_temporaries, versioned
+from .graph import CONST, INPUT, Graph, Node, label_temporaries, paused_gc, versioned
 from .registry import BINARY_SYMBOLS, CONSTANTS, FUNCTIONS, fmt_shape
 from .values import format_number
 
@@ -307,7 +307,7 @@ _LOCK = threading.Lock()
 def parse_source(source: str, file: str = "<input>") -> Graph:
     """Parse .ad source text into a Graph, or raise an AdError pointing into the text."""
     parser, builder, brackets = lark_parser()
-    with _LOCK:  # the builder and post-lexer hold one parse's state
+    with _LOCK, paused_gc():  # the builder and post-lexer hold one parse's state
         builder.reset(file, source)
         try:
             parser.parse(source)

@@ -11,10 +11,11 @@ import numpy as np
 
 from .errors import InputError, ParseError, ShapeError, Span
 from .evaluate import bind_inputs, evaluate
-from .graph import Graph
+from .graph import Graph, paused_gc
 from .parser import parse_source
 from .registry import fmt_shape
 from .reverse import backward
+from .scalar import scalar_backward, scalar_values
 
 
 @dataclass
@@ -71,7 +72,9 @@ class Program:
 
     def values(self, given: dict, upto: int | None = None) -> list:
         """Every node's value (up to node `upto`) for the given input values."""
-        return evaluate(self.graph, bind_inputs(self.graph, given), upto)
+        bound = bind_inputs(self.graph, given)
+        with paused_gc():
+            return evaluate(self.graph, bound, upto)
 
     def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:
         """The value of every assignment by label (h, h', ...) in file order, or only of `of`."""
@@ -84,12 +87,18 @@ class Program:
     def grad(self, of: str | None = None, wrt=None, **given) -> Gradient:
         """The output's value and its gradient with respect to each input (reverse mode)."""
         name, out = self.output_node(of)
-        values = self.values(given, upto=out)
-        require_scalar(self.graph, name, out, values[out])
         wrt_nodes = self.wrt_nodes(wrt)
-        grads = backward(self.graph, values, out, wrt_nodes)
-        labels = self.graph.nodes
-        return Gradient(name, values[out], {labels[w].label: grads[w] for w in wrt_nodes})
+        bound = bind_inputs(self.graph, given)
+        with paused_gc():
+            values = scalar_values(self.graph, bound, out)
+            grads = None if values is None else scalar_backward(self.graph, values, out, wrt_nodes)
+            if grads is None:  # arrays, or a case only numpy handles: the general engine
+                values = evaluate(self.graph, bound, out)
+                require_scalar(self.graph, name, out, values[out])
+                grads = backward(self.graph, values, out, wrt_nodes)
+        nodes = self.graph.nodes
+        return Gradient(name, np.float64(values[out]) if np.ndim(values[out]) == 0 else values[out],
+                        {nodes[w].label: grads[w] for w in wrt_nodes})
 
 
 def require_scalar(graph: Graph, name: str, index: int, value) -> None:

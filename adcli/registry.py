@@ -8,6 +8,7 @@ The rules use numpy ufuncs, operators and linear array functions only, so they a
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -37,6 +38,7 @@ class Op:
     kink: Callable | None = None  # kink(ans, *xs) -> mask of points with no derivative
     convention: str = ""  # what adcli uses at a kink
     scalar_text: str | None = None  # the formula when every operand is a scalar
+    pyfunc: Callable | None = None  # a Python operator giving numpy's exact result on floats
 
     @property
     def elementwise(self) -> bool:
@@ -86,7 +88,8 @@ def unbroadcast(g, shape):
 
 def tie_weight(x, y):
     """∂max(x, y)/∂x: 1 where x wins, ½ on a tie (the gradient is split evenly), else 0."""
-    return (x > y) * 1.0 + (x == y) * 0.5
+    # A NaN operand neither wins nor ties: its derivative is NaN, never a clean 0.
+    return np.where((x > y) | (x <= y), (x > y) * 1.0 + (x == y) * 0.5, np.nan)
 
 
 def pow_dbase(x, y):
@@ -158,10 +161,11 @@ def matmul(a, b):
 
 def _as_matrices(a, b, g):
     """Promote 1-D operands of a matmul to matrices, and its gradient to match."""
-    if np.ndim(a) == 1:
-        a, g = a[None, :], np.expand_dims(g, -2)
+    # b's axis first: it is the last one, and for vector @ vector g starts as a scalar.
     if np.ndim(b) == 1:
         b, g = b[:, None], np.expand_dims(g, -1)
+    if np.ndim(a) == 1:
+        a, g = a[None, :], np.expand_dims(g, -2)
     return a, b, g
 
 
@@ -302,19 +306,21 @@ def unary(name, forward, deriv, text, partial, vjp_text, **kw):
 
 
 # ---- arithmetic ---------------------------------------------------------------------------------
-binary("add", "+", np.add, (one, one), "{0} + {1}", ("1", "1"), ("ḡ", "ḡ"))
-binary("sub", "-", np.subtract, (one, minus_one), "{0} - {1}", ("1", "-1"), ("ḡ", "-ḡ"))
+binary("add", "+", np.add, (one, one), "{0} + {1}", ("1", "1"), ("ḡ", "ḡ"), pyfunc=operator.add)
+binary("sub", "-", np.subtract, (one, minus_one), "{0} - {1}", ("1", "-1"), ("ḡ", "-ḡ"),
+       pyfunc=operator.sub)
 binary("mul", "*", np.multiply, (lambda ans, x, y: y, lambda ans, x, y: x),
-       "{0}·{1}", ("{1}", "{0}"), ("ḡ ⊙ {1}", "ḡ ⊙ {0}"))
+       "{0}·{1}", ("{1}", "{0}"), ("ḡ ⊙ {1}", "ḡ ⊙ {0}"), pyfunc=operator.mul)
 binary("div", "/", np.divide, (lambda ans, x, y: 1.0 / y, lambda ans, x, y: -ans / y),
-       "{0}/{1}", ("1/{1}", "-{0}/{1}²"), ("ḡ / {1}", "-ḡ ⊙ {0}/{1}²"))
+       "{0}/{1}", ("1/{1}", "-{0}/{1}²"), ("ḡ / {1}", "-ḡ ⊙ {0}/{1}²"),
+       pyfunc=operator.truediv)
 binary("pow", "**", np.power, (lambda ans, x, y: pow_dbase(x, y), pow_dexp),
        "{0}^{1}", ("{1}·{0}^({1}-1)", "log({0})·{0}^{1}"),
        ("ḡ ⊙ {1}·{0}^({1}-1)", "ḡ ⊙ log({0})·{0}^{1}"))
-unary("neg", np.negative, minus_one, "-{0}", "-1", "-ḡ", func=None)
+unary("neg", np.negative, minus_one, "-{0}", "-1", "-ḡ", func=None, pyfunc=operator.neg)
 
 # ---- elementwise functions ----------------------------------------------------------------------
-unary("relu", lambda x: np.maximum(x, 0.0), lambda ans, x: (x > 0) * 1.0,
+unary("relu", lambda x: np.maximum(x, 0.0), lambda ans, x: np.sign(ans),  # 1, 0, or NaN at NaN
       "ReLU({0})", "ReLU′({0})", "ḡ ⊙ [{0} > 0]",
       kink=lambda ans, x: x == 0, convention="relu′(0) taken as 0")
 unary("exp", np.exp, lambda ans, x: ans, "exp({0})", "exp({0})", "ḡ ⊙ exp({0})")
@@ -342,7 +348,7 @@ register(Op(
     "matmul", matmul, matmul_shape, "{0} @ {1}", ("{1}", "{0}"), ("ḡ {1}ᵀ", "{0}ᵀ ḡ"), nargs=2,
     vjps=(matmul_vjp_left, matmul_vjp_right),
     jvp_rule=lambda ts, ans, a, b: matmul(ts[0], b) + matmul(a, ts[1]),
-    scalar_text="{0}·{1}",
+    scalar_text="{0}·{1}", pyfunc=operator.mul,
 ))
 register(Op(
     "transpose", np.transpose, transpose_shape, "{0}ᵀ", ("1",), ("ḡᵀ",), func="transpose",

@@ -22,7 +22,10 @@ def depends_on(graph: Graph, sources, upto: int) -> list[bool]:
     nodes = graph.nodes
     for i in range(upto + 1):
         if not active[i]:
-            active[i] = any(active[a] for a in nodes[i].args)
+            for a in nodes[i].args:
+                if active[a]:
+                    active[i] = True
+                    break
     return active
 
 
