@@ -119,10 +119,9 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
         emit_json({"output": result.output, "value": to_json(result.value),
                    "grad": {name: to_json(g) for name, g in result.grad.items()}})
         return
-    from .render import grad_table
+    from .render import grad_table, show
     console, ascii_only = console_for_stdout()
-    for part in grad_table(result, ascii_only, full):
-        console.print(part)
+    show(console, *grad_table(result, ascii_only, full))
 
 
 @app.command("eval")
@@ -138,9 +137,9 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
     if json_:
         emit_json({"values": {name: to_json(v) for name, v in values.items()}})
         return
-    from .render import values_table
+    from .render import show, values_table
     console, ascii_only = console_for_stdout()
-    console.print(values_table(values, ascii_only, full))
+    show(console, values_table(values, ascii_only, full))
 
 
 def main() -> None:

@@ -34,6 +34,18 @@ def make_console(ascii_only: bool = False) -> Console:
                    **({"color_system": None} if ascii_only else {}))
 
 
+def show(console: Console, *parts) -> None:
+    """Print renderables; off a terminal, without the trailing spaces Rich pads table cells with."""
+    if console.is_terminal:
+        for part in parts:
+            console.print(part)
+        return
+    with console.capture() as captured:
+        for part in parts:
+            console.print(part)
+    console.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+
+
 def shape_text(value) -> str:
     shape = getattr(value, "shape", ())
     return "scalar" if shape == () else fmt_shape(shape)
