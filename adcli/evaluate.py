@@ -57,10 +57,13 @@ def unknown_input_message(name: str, inputs: list[str]) -> str:
 
 
 def evaluate(graph: Graph, inputs: dict[int, np.ndarray], upto: int | None = None) -> list:
-    """The value of every node up to `upto` (default: all), in evaluation order."""
+    """The value of every node up to `upto` (default: all) and of every input, in evaluation order."""
     nodes = graph.nodes
     stop = len(nodes) if upto is None else upto + 1
-    values: list = [None] * stop
+    # Inputs first used after `upto` still get their values: their gradient is zeros of their shape.
+    values: list = [None] * max([stop] + [i + 1 for i in inputs])
+    for i in inputs:
+        values[i] = inputs[i]
     # NaN and inf propagate as values; reporting them is a separate, explicit pass.
     with np.errstate(all="ignore"):
         for i in range(stop):

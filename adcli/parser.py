@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -142,9 +143,13 @@ class Builder(Transformer):
         name = tok.value
         self.check_assignable(tok, "declare")
         if name in self.env:
-            first = self.nodes[self.env[name]]
-            raise self.error(NameResolutionError, f"input '{name}' is declared after its first use "
-                             f"at line {first.line}, col {first.col}", tok.line, tok.column)
+            used = [self.nodes[i] for i in self.used if self.nodes[i].name == name]
+            if used:
+                where = f"its first use at line {used[0].line}, col {used[0].col}"
+            else:
+                where = f"it is assigned at line {self.nodes[self.env[name]].line}"
+            raise self.error(NameResolutionError, f"input '{name}' is declared after {where}; "
+                             "declare inputs before any statement uses them", tok.line, tok.column)
         index = self.add(INPUT, tok=tok, name=name, label=name, data=shape)
         self.env[name], self.versions[name] = index, 1
         self.declared.append(index)
@@ -165,6 +170,8 @@ class Builder(Transformer):
 
     def check_assignable(self, tok, verb):
         name = tok.value
+        if name == "input":
+            raise self.error(NameResolutionError, KEYWORD_AS_NAME, tok.line, tok.column)
         if name in CONSTANTS:
             raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is a built-in constant",
                              tok.line, tok.column)
@@ -186,6 +193,8 @@ class Builder(Transformer):
         name = tok.value
         if name in self.env:
             return self.env[name]
+        if name == "input":  # the contextual lexer reads the keyword as a name inside expressions
+            raise self.error(NameResolutionError, KEYWORD_AS_NAME, tok.line, tok.column)
         if name in CONSTANTS:
             return Literal(CONSTANTS[name], tok.line, tok.column, text=name)
         if name in FUNCTIONS:
@@ -272,7 +281,7 @@ class Builder(Transformer):
 
     def graph(self) -> Graph:
         if not self.assigned:
-            raise self.error(ParseError, "the file assigns no value, so there is nothing to evaluate", 1, 1)
+            raise self.error(ParseError, nothing_assigned_message(self.source, self.declared), 1, 1)
         graph = Graph(self.nodes, self.declared + self.used, self.assigned, dict(self.env),
                       self.file, self.source)
         label_temporaries(graph)
@@ -280,7 +289,20 @@ class Builder(Transformer):
 
 
 def abbreviate(text: str, limit: int = 24) -> str:
-    return text if len(text) <= limit else f"{text[:10]}…{text[-6:]} ({len(text)} characters)"
+    # ASCII dots, so the message reads the same on a terminal that cannot show an ellipsis.
+    return text if len(text) <= limit else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
+
+
+KEYWORD_AS_NAME = "'input' is a keyword and cannot be used as a name"
+
+
+def nothing_assigned_message(source: str, declared) -> str:
+    """Why a program without assignments has nothing to evaluate, in terms of what the file holds."""
+    if not source.strip():
+        return "the file is empty: it assigns no value, so there is nothing to evaluate"
+    if declared:
+        return "the file declares inputs but assigns no value, so there is nothing to evaluate"
+    return "the file has only comments and blank lines: it assigns no value, so there is nothing to evaluate"
 
 
 def unknown_function_message(name: str) -> str:
@@ -323,6 +345,18 @@ TOKEN_WORDS = {
     "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'**'", "DOT_T": "'.T'", "INPUT": "'input'",
 }
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LBRACK"}
+STATEMENT_START = {"NAME", "INPUT"}
+OPENERS = {"RPAR": "(", "RSQB": "["}
+CLOSERS = {"(": ")", "[": "]"}
+# Characters people type from other languages or from mathematics, and what adcli spells instead.
+CHARACTER_HINTS = {
+    "^": "use '**' for powers", "·": "use '*' to multiply", "×": "use '*' to multiply",
+    "÷": "use '/' to divide", "−": "use '-' (the ASCII minus) to subtract",
+    "\\": "a '\\' continues a statement only at the very end of a line",
+    '"': "adcli has no strings; values are numbers and arrays", "'": "adcli has no strings; "
+    "values are numbers and arrays", "\x00": "a NUL byte: is this a binary file rather than a .ad file?",
+    "{": "arrays are written with square brackets: [1, 2]",
+}
 OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "DOT_T"}
 STATEMENT_END = {"_NL", "SEMICOLON", "$END"}
 
@@ -338,6 +372,41 @@ def describe_token(tok: Token) -> str:
     if tok.type == "NUMBER":
         return f"number {abbreviate(tok.value)}"
     return f"'{tok.value}'"
+
+
+def brackets_open_at(source: str, end: int) -> list[Token]:
+    """The brackets still open before position `end`, innermost last (the language has no strings)."""
+    stack: list[Token] = []
+    line, line_start = 1, 0
+    for match in BRACKET_SCAN.finditer(source, 0, end):
+        char, i = match.group(), match.start()
+        if char == "\n":
+            line, line_start = line + 1, i + 1
+        elif char in "([":
+            stack.append(Token("LPAR" if char == "(" else "LBRACK", char, i, line, i - line_start + 1))
+        elif char in ")]" and stack:
+            stack.pop()
+    return stack
+
+
+BRACKET_SCAN = re.compile(r"#[^\n]*|[()\[\]\n]")  # a comment is skipped whole
+
+
+def statement_before(source: str, pos: int) -> str:
+    """The text of the current line before `pos`, from the last ';' on."""
+    start = max(source.rfind("\n", 0, pos), source.rfind(";", 0, pos)) + 1
+    return source[start:pos]
+
+
+def describe_character(char: str) -> str:
+    """A character the lexer cannot read, visible even when it is a control or non-ASCII character."""
+    if not char:
+        return "end of file"
+    if char.isprintable() and char.isascii():
+        return f"character '{char}'"
+    if char.isprintable():
+        return f"character '{char}' (U+{ord(char):04X})"
+    return f"control character U+{ord(char):04X}"
 
 
 def describe_expected(expected) -> str:
@@ -364,16 +433,23 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> P
     line, col = max(e.line, 1), max(e.column, 1)
     if isinstance(e, UnexpectedCharacters):
         char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
-        shown = repr(char)[1:-1] if char.isprintable() else f"\\x{ord(char):02x}" if ord(char) < 256 else repr(char)
-        message = f"unexpected character '{shown}'"
+        message = f"unexpected {describe_character(char)}"
         if char == "=" and source[e.pos_in_stream - 1: e.pos_in_stream] == "=":
             message += "; '==' is not an operator in adcli (use '=' to assign)"
+        elif char in CHARACTER_HINTS:
+            message += "; " + CHARACTER_HINTS[char]
     elif isinstance(e, (UnexpectedToken, UnexpectedEOF)):
         tok = getattr(e, "token", None) or Token("$END", "")
-        previous = getattr(e, "token_history", None) or []
+        # At the very start of the input Lark's token history is [None].
+        previous = [t for t in getattr(e, "token_history", None) or [] if t is not None]
+        # The post-lexer has already popped the bracket an unexpected closer matched; count afresh.
+        at = len(source) if tok.type == "$END" else tok.start_pos
+        open_brackets = brackets_open_at(source, at) if at is not None else open_brackets
         # A bracket left open on an earlier line explains any error after it best.
-        if open_brackets and (tok.type == "$END" or tok.line > open_brackets[-1].line):
-            bracket = open_brackets[-1]
+        still_open = {b.start_pos for b in open_brackets}
+        unclosed = [b for b in brackets_open_at(source, len(source)) if b.start_pos in still_open]
+        if unclosed and tok.type not in OPENERS and (tok.type == "$END" or tok.line > unclosed[-1].line):
+            bracket = unclosed[-1]
             closer = ")" if bracket.type == "LPAR" else "]"
             return ParseError(f"'{bracket.value}' is never closed (expected '{closer}')",
                               Span(bracket.line, bracket.column, file, source))
@@ -386,15 +462,33 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> P
             line, col = kw.line, kw.column
         elif tok.type == "EQUAL" and previous and previous[-1].type == "EQUAL":
             message = "'==' is not an operator in adcli (use '=' to assign)"
+        elif tok.type == "EQUAL" and source[tok.end_pos: tok.end_pos + 1] == "=":
+            message = "unexpected '='; '==' is not an operator in adcli (use '=' to assign)"
+        elif tok.type == "EQUAL" and not open_brackets and "=" in statement_before(source, tok.start_pos):
+            message = "unexpected '='; a statement assigns one name (a = b = 1 is not supported)"
+        elif tok.type in ("RPAR", "RSQB") and not open_brackets:
+            message = f"unexpected '{tok.value}': there is no '{OPENERS[tok.type]}' to close"
+        elif (tok.type in ("RPAR", "RSQB") and open_brackets
+              and OPENERS[tok.type] != open_brackets[-1].value):
+            bracket = open_brackets[-1]
+            message = (f"unexpected '{tok.value}'; expected '{CLOSERS[bracket.value]}' to close the "
+                       f"'{bracket.value}' at line {bracket.line}, col {bracket.column}")
         else:
-            expected = set(e.expected)
+            # Ask the parse table: Lark's e.expected also holds the post-lexer's always-accepted newline.
+            state = getattr(e, "state", None)
+            expected = ({t for t in state.parse_conf.states[state.position] if not t.islower()}
+                        if state is not None else set(e.expected))
             # LALR merges states, so drop closers that do not match the innermost open bracket.
             inner = open_brackets[-1].type if open_brackets else None
             expected -= {"RPAR", "RSQB", "COMMA"} - ({"RPAR", "COMMA"} if inner == "LPAR" else
                                                      {"RSQB", "COMMA"} if inner == "LBRACK" else set())
             if inner:  # inside brackets a statement cannot end
                 expected -= STATEMENT_END
-            message = f"unexpected {describe_token(tok)}; expected {describe_expected(expected)}"
+            if expected == STATEMENT_START | STATEMENT_END or expected == STATEMENT_START | {"_NL"}:
+                message = (f"unexpected {describe_token(tok)}; a statement starts with a name, as in "
+                           "y = x + 1, or with 'input'")
+            else:
+                message = f"unexpected {describe_token(tok)}; expected {describe_expected(expected)}"
     else:
         message = "invalid syntax"
     return ParseError(message, Span(line, col, file, source))

@@ -51,10 +51,12 @@ class Op:
         return self.vjps[k](g, ans, *xs, **params)
 
     def jvp(self, tangents: Sequence, ans, xs: Sequence, params: dict):
-        """The result's tangent, given one tangent per operand."""
+        """The result's tangent, given one tangent per operand (None: a constant operand)."""
         if self.derivs is not None:
             total = None
             for t, d in zip(tangents, self.derivs):
+                if t is None:  # skipped, not 0·∂: ∂(x**2)/∂2 is NaN at x < 0 and would poison the sum
+                    continue
                 term = t * d(ans, *xs)
                 total = term if total is None else total + term
             return total
@@ -76,11 +78,10 @@ def unbroadcast(g, shape):
     """Sum g over the axes that broadcasting added or stretched, giving it `shape`."""
     if np.shape(g) == shape:
         return g
-    g = np.asarray(g)
-    lead = g.ndim - len(shape)
+    lead = np.ndim(g) - len(shape)  # np.ndim and np.shape, not np.asarray: g may be a dual
     if lead > 0:
         g = np.sum(g, axis=tuple(range(lead)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
     if stretched:
         g = np.sum(g, axis=stretched, keepdims=True)
     return g
@@ -98,8 +99,9 @@ def pow_dbase(x, y):
 
 
 def pow_dexp(ans, x, y):
-    """∂(x**y)/∂y = x**y·log x, taken as 0 at x == 0 for y >= 0 (the limit), as PyTorch does."""
-    return np.where((x == 0) & (y >= 0), 0.0, ans * np.log(np.where(x == 0, 1.0, x)))
+    """∂(x**y)/∂y = x**y·log x, taken as 0 at x == 0 for y >= 0 (the limit), as PyTorch does;
+    at x == 0 for y < 0 it is inf·(-inf) = -inf, as in PyTorch."""
+    return np.where((x == 0) & (y >= 0), 0.0, ans * np.log(x))
 
 
 def logistic_slope(x):

@@ -30,7 +30,7 @@ def depends_on(graph: Graph, sources, upto: int) -> list[bool]:
 
 
 def backward(graph: Graph, values: list, output: int, wrt: list[int],
-             on_update: UpdateHook | None = None) -> dict[int, np.ndarray]:
+             on_update: UpdateHook | None = None, seed=None) -> dict[int, np.ndarray]:
     """∂output/∂w for each input node w in `wrt`, by vector–Jacobian products.
 
     Accumulators live in a local dict and each is dropped once its node has passed its gradient
@@ -41,7 +41,8 @@ def backward(graph: Graph, values: list, output: int, wrt: list[int],
     active = depends_on(graph, wrt, output)
     grads: dict[int, object] = {}
     if active[output]:
-        grads[output] = np.ones_like(values[output])
+        # seed: a cotangent for a non-scalar output (one Jacobian row); default all ones
+        grads[output] = np.ones_like(values[output]) if seed is None else seed
     with np.errstate(all="ignore"):
         for i in range(output, -1, -1):
             g = grads.get(i)
@@ -61,5 +62,9 @@ def backward(graph: Graph, values: list, output: int, wrt: list[int],
                 if on_update is not None:
                     on_update(i, k, a, before, g, contribution, grads[a])
             del grads[i]
-    return {w: np.array(grads[w], dtype=np.float64) if w in grads else np.zeros(np.shape(values[w]))
-            for w in wrt}
+    return {w: fresh(grads[w]) if w in grads else np.zeros(np.shape(values[w])) for w in wrt}
+
+
+def fresh(g):
+    """A writable float64 copy of a gradient; a dual (forward over reverse) is kept as it is."""
+    return np.array(g, dtype=np.float64) if isinstance(g, (np.ndarray, np.generic, float, int)) else g

@@ -29,18 +29,23 @@ _RULES["matmul"] = _RULES["mul"]
 def scalar_values(graph: Graph, inputs: dict, upto: int) -> list | None:
     """Every node's value up to `upto` as floats, or None if some value is not a scalar."""
     nodes = graph.nodes
-    values = [0.0] * (upto + 1)
+    values = [0.0] * max([upto + 1] + [i + 1 for i in inputs])
     rules = _RULES
+    for i, v in inputs.items():  # inputs after `upto` too, as evaluate() gives them
+        if v.ndim:
+            return None
+        values[i] = float(v)
     try:
         with np.errstate(all="ignore"):
             for i in range(upto + 1):
                 node = nodes[i]
                 op = node.op
-                if op == INPUT or op == CONST:
-                    v = inputs[i] if op == INPUT else node.data
-                    if v.ndim:
+                if op == INPUT:
+                    continue
+                if op == CONST:
+                    if node.data.ndim:
                         return None
-                    values[i] = float(v)
+                    values[i] = float(node.data)
                     continue
                 rule = rules.get(op)
                 if rule is None:
@@ -88,4 +93,5 @@ def scalar_backward(graph: Graph, values: list, output: int, wrt: list[int]) -> 
                     grads[i] = None  # this accumulator has passed everything on
     except (ArithmeticError, ValueError):
         return None
-    return {w: np.array(0.0 if grads[w] is None else grads[w], dtype=np.float64) for w in wrt}
+    return {w: np.array(grads[w] if w <= output and grads[w] is not None else 0.0, dtype=np.float64)
+            for w in wrt}

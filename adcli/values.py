@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -99,17 +100,30 @@ def parse_value(text: str, where: str) -> np.ndarray:
     try:
         data = json.loads(text, parse_int=float, parse_float=float, parse_constant=_reject(where))
     except json.JSONDecodeError as e:
-        raise InputError(f"{where}: expected {EXPECTED} ({e.msg.lower()} at character {e.pos + 1})") from None
+        raise InputError(f"{where}: {decode_problem(text, e)}") from None
     return as_array(data, where)
+
+
+def decode_problem(text: str, e: json.JSONDecodeError) -> str:
+    """What is wrong with a value json could not decode, naming a word such as abc or nan."""
+    word = re.match(r"-?[A-Za-z_][A-Za-z0-9_.]*", text[e.pos:])
+    if word and word.group().lstrip("-").lower() in ("nan", "inf", "infinity"):
+        return f"{word.group()} is not allowed; give finite numbers"
+    if word:
+        return f"expected {EXPECTED} ('{word.group()[:40]}' at character {e.pos + 1} is not a number)"
+    return f"expected {EXPECTED} ({e.msg.lower()} at character {e.pos + 1})"
 
 
 def as_array(data, where: str) -> np.ndarray:
     """Check a decoded JSON value holds only finite numbers in a regular nesting, then convert."""
-    stack = [data]
+    stack = [(data, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, list):
-            stack.extend(item)
+            if depth == MAX_DIMENSIONS:  # numpy would call a too-deep nesting ragged
+                raise InputError(f"{where}: nested more than {MAX_DIMENSIONS} levels deep; "
+                                 f"arrays have at most {MAX_DIMENSIONS} dimensions")
+            stack.extend((x, depth + 1) for x in item)
         elif isinstance(item, bool) or not isinstance(item, (int, float)):
             shown = json.dumps(item)
             raise InputError(f"{where}: {shown[:40]} is not a number; expected {EXPECTED}")

@@ -1,0 +1,459 @@
+"""Every operation in the registry, checked the same way: text, shapes, vjp, jvp, conventions.
+
+The generic tests are parametrized over `OPS` itself, so a new operation is tested as soon as it is
+registered; `CASES` must then say on which shapes and at which points to check it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import adcli
+from adcli.registry import FUNCTIONS, OPS, Mismatch, fmt_shape
+
+# ---------------------------------------------------------------------------------------------
+# Where each operation is checked: operand shapes, parameters, and a domain for the values
+# ---------------------------------------------------------------------------------------------
+
+BINARY_SHAPES = [
+    ((), ()), ((3,), (3,)), ((2, 3), (2, 3)),
+    ((3,), ()), ((), (2, 3)), ((2, 3), (3,)), ((3,), (2, 3)),  # vector + scalar, matrix + row
+    ((2, 3), (2, 1)), ((2, 1), (1, 3)), ((4, 1, 3), (2, 1)), ((1,), (2, 3)),  # columns, outer
+]
+UNARY_SHAPES = [(), (3,), (2, 3), (2, 1, 3)]
+MATMUL_SHAPES = [
+    ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),  # 1-D and 2-D
+    ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 2, 3), (5, 3, 4)), ((2, 1, 2, 3), (5, 3, 4)),
+    ((3,), (5, 3, 4)), ((5, 2, 3), (3,)),  # batched, with broadcast batch dimensions
+    ((), ()), ((), (2, 3)), ((2, 3), ()), ((), (3,)),  # a scalar on either side multiplies
+]
+REDUCTIONS = [((), {}), ((3,), {}), ((2, 3), {}), ((2, 3), {"axis": None}), ((2, 3), {"axis": 0}),
+              ((2, 3), {"axis": -1}), ((2, 3), {"axis": 1}), ((2, 3, 4), {"axis": 1}),
+              ((2, 3, 4), {"axis": -3}), ((2, 3, 4), {})]
+ALONG_AXIS = [((3,), {}), ((2, 3), {}), ((2, 3), {"axis": 0}), ((2, 3), {"axis": -1}),
+              ((2, 3), {"axis": 1}), ((2, 3, 4), {"axis": 1}), ((2, 3, 4), {"axis": -3})]
+
+
+def normal(rng, shapes):
+    return [rng.normal(size=s) for s in shapes]
+
+
+def positive(rng, shapes):
+    """Away from log's and sqrt's singularity at 0."""
+    return [rng.uniform(0.5, 3.0, size=s) for s in shapes]
+
+
+def away_from_zero(rng, shapes):
+    """|x| > 0.1: away from the kinks of relu and abs."""
+    return [rng.choice([-1.0, 1.0], size=s) * rng.uniform(0.1, 2.0, size=s) for s in shapes]
+
+
+def distinct(rng, shapes):
+    """Values at least 0.1 apart across all operands, so max and min have no ties."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    pool = rng.permutation(sum(sizes)) * 0.1 - 0.05 * sum(sizes)
+    out, start = [], 0
+    for s, n in zip(shapes, sizes):
+        out.append(pool[start:start + n].reshape(s) + 0.0)
+        start += n
+    return out
+
+
+def nonzero_divisor(rng, shapes):
+    x, y = normal(rng, shapes[:1])[0], away_from_zero(rng, shapes[1:])[0]
+    y = np.sign(y) * (np.abs(y) + 0.4)
+    return [x, y]
+
+
+def positive_base(rng, shapes):
+    return [rng.uniform(0.5, 2.0, size=shapes[0]), rng.normal(size=shapes[1])]
+
+
+def near_zero(rng, shapes):
+    """tan away from its poles at ±π/2."""
+    return [rng.uniform(-1.2, 1.2, size=s) for s in shapes]
+
+
+def cases(shape_list, params=None):
+    return [(tuple(s), params or {}) for s in shape_list]
+
+
+CASES = {
+    "add": (normal, cases(BINARY_SHAPES)),
+    "sub": (normal, cases(BINARY_SHAPES)),
+    "mul": (normal, cases(BINARY_SHAPES)),
+    "div": (nonzero_divisor, cases(BINARY_SHAPES)),
+    "pow": (positive_base, cases(BINARY_SHAPES)),
+    "maximum": (distinct, cases(BINARY_SHAPES)),
+    "minimum": (distinct, cases(BINARY_SHAPES)),
+    "neg": (normal, cases([(s,) for s in UNARY_SHAPES])),
+    "relu": (away_from_zero, cases([(s,) for s in UNARY_SHAPES])),
+    "abs": (away_from_zero, cases([(s,) for s in UNARY_SHAPES])),
+    "exp": (normal, cases([(s,) for s in UNARY_SHAPES])),
+    "log": (positive, cases([(s,) for s in UNARY_SHAPES])),
+    "sqrt": (positive, cases([(s,) for s in UNARY_SHAPES])),
+    "sin": (normal, cases([(s,) for s in UNARY_SHAPES])),
+    "cos": (normal, cases([(s,) for s in UNARY_SHAPES])),
+    "tan": (near_zero, cases([(s,) for s in UNARY_SHAPES])),
+    "tanh": (normal, cases([(s,) for s in UNARY_SHAPES])),
+    "sigmoid": (normal, cases([(s,) for s in UNARY_SHAPES])),
+    "matmul": (normal, cases(MATMUL_SHAPES)),
+    "transpose": (normal, cases([((),), ((3,),), ((2, 3),), ((2, 3, 4),)])),
+    "stack": (normal, cases([((), ()), ((3,), (3,), (3,)), ((2, 3), (2, 3)), ((2,),)])),
+    "sum": (normal, [((s,), p) for s, p in REDUCTIONS]),
+    "mean": (normal, [((s,), p) for s, p in REDUCTIONS]),
+    "amax": (distinct, [((s,), p) for s, p in REDUCTIONS]),
+    "amin": (distinct, [((s,), p) for s, p in REDUCTIONS]),
+    "softmax": (normal, [((s,), p) for s, p in ALONG_AXIS]),
+    "logsumexp": (normal, [((s,), p) for s, p in ALONG_AXIS]),
+}
+
+ALL_OPS = sorted(OPS)
+
+
+def checked_cases(name):
+    """The cases of operation `name`; a newly registered operation must be given some."""
+    assert name in CASES, f"operation '{name}' is registered but tests/test_registry.py has no CASES for it"
+    return CASES[name]
+
+
+def points(name):
+    """(operand values, params) for every case of `name`, reproducibly random."""
+    domain, shape_cases = checked_cases(name)
+    for i, (shapes, params) in enumerate(shape_cases):
+        rng = np.random.default_rng(1000 + 37 * i + sum(map(ord, name)))
+        yield [np.asarray(x, dtype=np.float64) for x in domain(rng, shapes)], params
+
+
+def assert_close(actual, expected, rtol, what):
+    """Elementwise agreement to `rtol`, relative to the largest expected element."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-300)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def forward(op, xs, params):
+    return np.asarray(op.forward(*xs, **params), dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry itself
+# ---------------------------------------------------------------------------------------------
+
+def test_every_op_has_cases_and_no_case_is_stale():
+    assert sorted(CASES) == ALL_OPS
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_entry_is_complete(name):
+    op = OPS[name]
+    assert op.name == name
+    n = op.nargs if op.nargs > 0 else 1  # an array literal's items all share one rule
+    assert len(op.partials) == n and len(op.vjp_text) == n
+    if op.elementwise:
+        assert len(op.derivs) == op.nargs and op.vjps is None and op.jvp_rule is None
+    else:
+        assert op.jvp_rule is not None and op.vjps is not None
+        if op.nargs > 0:
+            assert len(op.vjps) == op.nargs
+    assert (op.kink is None) == (op.convention == ""), "a kink needs its convention, and vice versa"
+    if op.func:
+        assert op in FUNCTIONS[op.func]
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_formulas_render_with_labels(name):
+    op = OPS[name]
+    labels = ["a1", "b2", "c3"][: op.nargs if op.nargs > 0 else 3]
+    for scalar in (False, True):
+        text = op.formula(labels, scalar=scalar)
+        assert "{" not in text and "}" not in text, text
+        for label in labels:
+            assert label in text, f"{name}: '{label}' missing from {text!r}"
+    for template in (*op.partials, *op.vjp_text):
+        text = template.format(*labels)
+        assert text and "{" not in text and "}" not in text, text
+    for template in op.vjp_text:
+        assert "ḡ" in template, f"{name}: a vjp text must show the upstream gradient ḡ: {template!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_forward_shape_matches_shape_rule(name):
+    op = OPS[name]
+    for xs, params in points(name):
+        out = forward(op, xs, params)
+        assert out.shape == op.shape(*(x.shape for x in xs), **params), (name, [x.shape for x in xs], params)
+
+
+def test_shape_rule_examples():
+    assert OPS["add"].shape((2, 3), (3,)) == (2, 3)
+    assert OPS["mul"].shape((4, 1, 3), (2, 1)) == (4, 2, 3)
+    assert OPS["matmul"].shape((3,), (3,)) == ()
+    assert OPS["matmul"].shape((2, 3), (3,)) == (2,)
+    assert OPS["matmul"].shape((3,), (3, 4)) == (4,)
+    assert OPS["matmul"].shape((2, 1, 2, 3), (5, 3, 4)) == (2, 5, 2, 4)
+    assert OPS["matmul"].shape((), (2, 3)) == (2, 3)
+    assert OPS["sum"].shape((2, 3, 4), axis=-1) == (2, 3)
+    assert OPS["amax"].shape((2, 3, 4)) == ()
+    assert OPS["softmax"].shape((2, 3), axis=0) == (2, 3)
+    assert OPS["logsumexp"].shape((2, 3), axis=0) == (3,)
+    assert OPS["stack"].shape((2,), (2,), (2,)) == (3, 2)
+    assert OPS["transpose"].shape((2, 3, 4)) == (4, 3, 2)
+
+
+# Shapes each rule must refuse, and words its message must contain.
+BAD_SHAPES = {
+    **{name: [(((2, 3), (4,)), {}, ["[2, 3]", "[4]", "broadcast", f"'{symbol}'"]),
+              (((2, 3), (3, 2)), {}, ["[2, 3]", "[3, 2]"])]
+       for name, symbol in [("add", "+"), ("sub", "-"), ("mul", "*"), ("div", "/"), ("pow", "**"),
+                            ("maximum", "max"), ("minimum", "min")]},
+    "matmul": [(((2, 3), (4,)), {}, ["[2, 3]", "[4]", "(3)", "(4)"]),
+               (((2, 3), (2, 3)), {}, ["[2, 3]", "second-to-last"]),
+               (((3,), (4,)), {}, ["[3]", "[4]"]),
+               (((2, 2, 3), (3, 3, 4)), {}, ["batch", "[2, 2, 3]", "[3, 3, 4]"])],
+    "stack": [(((2,), (3,)), {}, ["[2]", "[3]", "one shape"]),
+              (((), (2,)), {}, ["[]", "[2]"])],
+    **{name: [(((2, 3),), {"axis": 2}, ["axis 2", "[2, 3]", "-2 to 1"]),
+              (((2, 3),), {"axis": -3}, ["axis -3"]),
+              (((),), {"axis": 0}, ["axis 0", "no axes"])]
+       for name in ("sum", "mean", "amax", "amin")},
+    **{name: [(((),), {}, ["scalar"]),
+              (((2, 3),), {"axis": 5}, ["axis 5", "[2, 3]"])]
+       for name in ("softmax", "logsumexp")},
+}
+# Rules with nothing to refuse: any shape is fine.
+ANY_SHAPE = {"neg", "relu", "abs", "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "transpose"}
+
+
+def test_every_op_is_in_one_shape_table():
+    assert sorted(set(BAD_SHAPES) | ANY_SHAPE) == ALL_OPS
+    assert not set(BAD_SHAPES) & ANY_SHAPE
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_shape_rule_refuses_bad_shapes_readably(name):
+    op = OPS[name]
+    if name in ANY_SHAPE:
+        for s in [(), (0,), (1,), (2, 3, 4, 5, 6)]:
+            assert len(op.shape(s)) == len(s)
+        return
+    for shapes, params, phrases in BAD_SHAPES[name]:
+        with pytest.raises(Mismatch) as info:
+            op.shape(*shapes, **params)
+        message = str(info.value)
+        for phrase in phrases:
+            assert phrase in message, f"{name}{shapes}: {phrase!r} not in {message!r}"
+
+
+def test_fmt_shape():
+    assert fmt_shape(()) == "[]"
+    assert fmt_shape((3,)) == "[3]"
+    assert fmt_shape((2, 3)) == "[2, 3]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Derivatives against central finite differences in float64
+# ---------------------------------------------------------------------------------------------
+
+def numeric_vjp(op, xs, params, cotangent, k):
+    """∂⟨cotangent, f(xs)⟩/∂xs[k] by central differences, one element at a time."""
+    x = xs[k]
+    grad = np.zeros(x.shape)
+    for j in np.ndindex(x.shape):
+        h = 1e-6 * max(1.0, abs(x[j]))
+        values = []
+        for step in (h, -h):
+            moved = x.copy()
+            moved[j] += step
+            args = list(xs)
+            args[k] = moved
+            values.append(np.sum(cotangent * forward(op, args, params)))
+        grad[j] = (values[0] - values[1]) / (2 * h)
+    return grad
+
+
+def numeric_jvp(op, xs, params, tangents):
+    h = 1e-6
+    plus = forward(op, [x + h * t for x, t in zip(xs, tangents)], params)
+    minus = forward(op, [x - h * t for x, t in zip(xs, tangents)], params)
+    return (plus - minus) / (2 * h)
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_vjp_matches_finite_differences(name):
+    op = OPS[name]
+    for xs, params in points(name):
+        ans = op.forward(*xs, **params)
+        cotangent = np.random.default_rng(7).normal(size=np.shape(ans))
+        for k in range(len(xs)):
+            got = np.asarray(op.vjp(k, cotangent, ans, xs, params))
+            assert got.shape == xs[k].shape, (name, k, [x.shape for x in xs], got.shape)
+            want = numeric_vjp(op, xs, params, cotangent, k)
+            assert_close(got, want, 1e-6, f"{name} vjp {k} at shapes {[x.shape for x in xs]} {params}")
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_jvp_matches_finite_differences(name):
+    op = OPS[name]
+    for xs, params in points(name):
+        ans = op.forward(*xs, **params)
+        rng = np.random.default_rng(11)
+        tangents = [rng.normal(size=x.shape) for x in xs]
+        got = np.asarray(op.jvp(tangents, ans, xs, params))
+        want = numeric_jvp(op, xs, params, tangents)
+        assert_close(np.broadcast_to(got, want.shape), want, 1e-6, f"{name} jvp at {[x.shape for x in xs]} {params}")
+        assert got.shape == np.shape(ans), (name, got.shape, np.shape(ans))
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_vjp_and_jvp_agree(name):
+    """⟨vjp(u), v⟩ == ⟨u, jvp(v)⟩: the two rules are transposes of one linear map."""
+    op = OPS[name]
+    for xs, params in points(name):
+        ans = op.forward(*xs, **params)
+        rng = np.random.default_rng(13)
+        u = rng.normal(size=np.shape(ans))
+        vs = [rng.normal(size=x.shape) for x in xs]
+        left = sum(float(np.sum(np.asarray(op.vjp(k, u, ans, xs, params)) * v)) for k, v in enumerate(vs))
+        right = float(np.sum(u * op.jvp(vs, ans, xs, params)))
+        assert abs(left - right) <= 1e-12 * max(abs(left), abs(right), 1e-300), (name, left, right)
+
+
+@pytest.mark.parametrize("name", ALL_OPS)
+def test_nan_is_never_hidden(name):
+    """A NaN operand gives a NaN result; a NaN cotangent or tangent reaches every element."""
+    op = OPS[name]
+    for xs, params in points(name):
+        ans = op.forward(*xs, **params)
+        for k in range(len(xs)):
+            poisoned = list(xs)
+            poisoned[k] = np.full(xs[k].shape, np.nan)
+            with np.errstate(invalid="ignore"):
+                out = forward(op, poisoned, params)
+            assert np.isnan(out).any(), (name, k)
+            if op.elementwise:
+                assert np.isnan(out).all(), (name, k)
+            nan_cotangent = np.full(np.shape(ans), np.nan)
+            assert np.isnan(op.vjp(k, nan_cotangent, ans, xs, params)).all(), (name, k)
+        tangents = [np.full(x.shape, np.nan) for x in xs]
+        assert np.isnan(op.jvp(tangents, ans, xs, params)).all(), name
+
+
+# ---------------------------------------------------------------------------------------------
+# Conventions where a derivative does not exist (the same as PyTorch's)
+# ---------------------------------------------------------------------------------------------
+
+def grad(source, **values):
+    result = adcli.parse(source).grad(**values)
+    return float(result.value) if np.ndim(result.value) == 0 else result.value, result.grad
+
+
+def test_relu_derivative_at_zero_is_zero():
+    assert grad("y = relu(x)", x=0.0)[1]["x"] == 0.0
+    assert grad("y = sum(relu(x))", x=[-1.0, 0.0, 2.0])[1]["x"].tolist() == [0.0, 0.0, 1.0]
+    assert OPS["relu"].jvp([np.array(1.0)], 0.0, [np.array(0.0)], {}) == 0.0
+
+
+def test_abs_derivative_at_zero_is_zero():
+    assert grad("y = abs(x)", x=0.0)[1]["x"] == 0.0
+    assert grad("y = sum(abs(x))", x=[-2.0, 0.0, 3.0])[1]["x"].tolist() == [-1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("fn", ["max", "min"])
+def test_elementwise_ties_split_evenly(fn):
+    value, g = grad(f"y = {fn}(a, b)", a=2.0, b=2.0)
+    assert value == 2.0 and g["a"] == 0.5 and g["b"] == 0.5
+    # The same value on both sides still gets the whole gradient.
+    assert grad(f"y = {fn}(a, a)", a=3.0)[1]["a"] == 1.0
+    # The lecture's max(0, ·) at a tie with 0.
+    assert grad(f"y = {fn}(0, x)", x=0.0)[1]["x"] == 0.5
+    # Broadcast: a scalar tied with two of three elements collects two halves.
+    _, g = grad(f"y = sum({fn}(v, s))", v=[1.0, 1.0, 5.0 if fn == "min" else -5.0], s=1.0)
+    assert g["v"].tolist() == [0.5, 0.5, 0.0] and g["s"] == 2.0
+    # With two positional arguments max and min are elementwise (the lecture's max(0, ·)).
+    _, g = grad(f"y = sum({fn}(x, 0))", x=[0.0, 2.0, -2.0])
+    assert g["x"].tolist() == ([0.5, 1.0, 0.0] if fn == "max" else [0.5, 0.0, 1.0])
+    # Three-way tie through nesting: the outer tie halves, then the inner tie halves again.
+    _, g = grad(f"y = {fn}({fn}(a, b), c)", a=1.0, b=1.0, c=1.0)
+    assert (g["a"], g["b"], g["c"]) == (0.25, 0.25, 0.5)
+
+
+@pytest.mark.parametrize("fn", ["max", "min"])
+def test_reduction_ties_split_evenly(fn):
+    top = 3.0 if fn == "max" else -3.0
+    _, g = grad(f"y = {fn}(x)", x=[1.0 if fn == "max" else -1.0, top, top, top])
+    np.testing.assert_allclose(g["x"], [0.0, 1 / 3, 1 / 3, 1 / 3], rtol=1e-15)
+    # Along an axis each row splits on its own: three ties, two ties, none.
+    rows = np.array([[top, top, top], [top, 0.0, top], [0.0, top, 0.0]])
+    _, g = grad(f"y = sum({fn}(x, axis=1))", x=rows)
+    np.testing.assert_allclose(g["x"], [[1 / 3, 1 / 3, 1 / 3], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]], rtol=1e-15)
+    _, g = grad(f"y = sum({fn}(x, axis=0))", x=rows.T)
+    np.testing.assert_allclose(g["x"], [[1 / 3, 0.5, 0.0], [1 / 3, 0.0, 1.0], [1 / 3, 0.5, 0.0]], rtol=1e-15)
+
+
+def test_sqrt_derivative_at_zero_is_infinite():
+    assert grad("y = sqrt(x)", x=0.0)[1]["x"] == np.inf
+
+
+def test_pow_at_zero():
+    # d/dy x**y at x = 0 (y >= 0) is the limit 0, not 0·log 0 = NaN.
+    assert grad("z = x ** y", x=0.0, y=2.0)[1]["y"] == 0.0
+    assert grad("z = x ** y", x=0.0, y=0.0)[1]["y"] == 0.0
+    # x**0 is the constant 1, so d/dx is 0, also at x = 0 (not 0·0**-1 = NaN).
+    assert grad("z = x ** y", x=0.0, y=0.0)[1]["x"] == 0.0
+    assert grad("z = x ** 0", x=5.0)[1]["x"] == 0.0
+    # Elsewhere the usual rules; a negative base with an integer exponent is fine.
+    value, g = grad("z = x ** y", x=-2.0, y=3.0)
+    assert value == -8.0 and g["x"] == 12.0 and np.isnan(g["y"])  # log(-2) does not exist
+
+
+def test_nan_propagates():
+    value, g = grad("y = log(x)", x=-1.0)
+    assert np.isnan(value) and g["x"] == -1.0  # the derivative 1/x still exists
+    value, g = grad("y = x * x + 1", x=np.nan)
+    assert np.isnan(value) and np.isnan(g["x"])
+    value, g = grad("y = sum(relu(x)) + max(x) + logsumexp(x) + sum(softmax(x))", x=[1.0, np.nan])
+    assert np.isnan(value) and np.isnan(g["x"]).all()
+    # A NaN input is never answered with a clean zero, even where a kink rule applies.
+    for source in ("y = relu(x)", "y = abs(x)", "y = max(x, 1)", "y = min(x, 1)", "y = max(1, x)"):
+        value, g = grad(source, x=np.nan)
+        assert np.isnan(value) and np.isnan(g["x"]), source
+
+
+def test_infinity_propagates():
+    value, g = grad("y = 1 / x", x=0.0)
+    assert value == np.inf and g["x"] == -np.inf
+    value, g = grad("y = exp(x)", x=1000.0)
+    assert value == np.inf and g["x"] == np.inf
+
+
+def test_sigmoid_and_tanh_derivatives_are_exact_in_the_tails():
+    value, g = grad("y = sigmoid(x)", x=40.0)
+    assert value == 1.0
+    np.testing.assert_allclose(g["x"], 4.248354255291589e-18, rtol=1e-12)
+    np.testing.assert_allclose(grad("y = sigmoid(x)", x=-40.0)[0], 4.248354255291589e-18, rtol=1e-12)
+    np.testing.assert_allclose(grad("y = sigmoid(x)", x=-40.0)[1]["x"], 4.248354255291589e-18, rtol=1e-12)
+    np.testing.assert_allclose(grad("y = tanh(x)", x=20.0)[1]["x"], 1.6993417021166355e-17, rtol=1e-12)
+    np.testing.assert_allclose(grad("y = tanh(x)", x=-20.0)[1]["x"], 1.6993417021166355e-17, rtol=1e-12)
+    assert grad("y = sigmoid(x)", x=-1000.0) == (0.0, {"x": 0.0})
+
+
+def test_softmax_and_logsumexp_do_not_overflow():
+    value, g = grad("y = logsumexp(x)", x=[1000.0, 1000.0])
+    np.testing.assert_allclose(value, 1000.0 + np.log(2.0), rtol=1e-15)
+    np.testing.assert_allclose(g["x"], [0.5, 0.5], rtol=1e-15)
+    value, g = grad("y = sum(softmax(x) * [1, 2])", x=[1000.0, 0.0])
+    assert value == 1.0 and np.isfinite(g["x"]).all()
+
+
+def test_kinks_flag_exactly_the_points_without_a_derivative():
+    assert OPS["relu"].kink(None, np.array([-1.0, 0.0, 2.0])).tolist() == [False, True, False]
+    assert OPS["maximum"].kink(None, np.array([1.0, 2.0]), np.array([1.0, 3.0])).tolist() == [True, False]
+    x = np.array([[3.0, 3.0, 1.0], [1.0, 2.0, 3.0]])
+    assert OPS["amax"].kink(np.max(x, axis=1), x, axis=1).tolist() == [True, False]
