@@ -1,0 +1,225 @@
+"""The `jvp`, `derivative`, `jacobian` and `hessian` commands: forward mode and higher derivatives."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import (File, Full, Inputs, Json, Of, Set, Wrt, app, console_for_stdout, emit_json, given_values,
+                  reporting)
+from .values import to_json
+
+Tangent = Annotated[Optional[list[str]], typer.Option(
+    "--tangent", metavar="NAME=VALUE",
+    help="An input's tangent (the direction), shaped like the input or a scalar for all its elements; "
+         "several may follow one --tangent. Inputs without one get 0.")]
+Order = Annotated[int, typer.Option("--order", "-k", metavar="K", help="The highest order to compute (1 to 170).")]
+OneWrt = Annotated[str, typer.Option("--wrt", metavar="NAME", help="The scalar input to differentiate by.",
+                                     show_default=False)]
+
+
+class JacobianMode(str, Enum):
+    auto = "auto"
+    forward = "forward"
+    reverse = "reverse"
+
+
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def parse_tangents(items) -> dict:
+    """`NAME=VALUE` items from --tangent, in order; a name twice is an error."""
+    from .errors import InputError
+    from .values import parse_value
+    tangents: dict = {}
+    for item in items or []:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name or not text.strip():
+            raise InputError(f"--tangent {item!r}: expected NAME=VALUE, such as x=1 or W=[[1, 0], [0, 0]]")
+        if name in tangents:
+            raise InputError(f"--tangent {item!r}: '{name}' is given more than once")
+        tangents[name] = parse_value(text, f"--tangent {name}")
+    if not tangents:
+        raise InputError("give a direction with --tangent NAME=VALUE (inputs without one get 0)")
+    return tangents
+
+
+def new_table(ascii_only: bool, *columns: str):
+    """A table in adcli's style; the first column holds names."""
+    from rich import box
+    from rich.table import Table
+    from .render import ASCII
+    table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, column in enumerate(columns):
+        table.add_column(column.translate(ASCII) if ascii_only else column,
+                         style="cyan" if i == 0 else None, no_wrap=i < len(columns) - 1)
+    return table
+
+
+def headline(name: str, value, full: bool, where: str = "", note: str = ""):
+    """`y = 306 at x = 17`, then a dim note such as the mode and the number of passes."""
+    from rich.text import Text
+    from .values import format_value
+    parts = [Text.assemble((name, "bold"), " = ", format_value(value, full), where)]
+    return parts + ([Text(note, style="dim", no_wrap=True, overflow="ignore")] if note else [])
+
+
+def fit(text: str, ascii_only: bool) -> str:
+    from .render import ASCII
+    return text.translate(ASCII) if ascii_only else text
+
+
+# ---------------------------------------------------------------------------------------------
+# adcli jvp
+# ---------------------------------------------------------------------------------------------
+
+@app.command()
+def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = None, of: Of = None,
+        json_: Json = False, full: Full = False):
+    """The output's value and its directional derivative along the input tangents (forward mode).
+
+    Example: adcli jvp samples/product.ad --set x=17 --tangent x=1
+    """
+    import numpy as np
+
+    from .forward import jvp as directional
+    from .program import load
+    from .render import shape_text, show
+    from .values import format_block
+    with reporting():
+        program = load(file)
+        given = given_values(set_, inputs)
+        result = directional(program, parse_tangents(tangent), of=of, **given)
+    if json_:
+        emit_json({"output": result.output, "value": to_json(result.value), "tangent": to_json(result.tangent),
+                   "tangents": {name: to_json(t) for name, t in result.seeds.items()}})
+        return
+    console, ascii_only = console_for_stdout()
+    table = new_table(ascii_only, "name", "role", "shape", "value", "tangent")
+    for name in program.inputs:
+        value = np.asarray(given[name], dtype=np.float64)
+        table.add_row(name, "input", shape_text(value), format_block(value, full),
+                      format_block(result.seeds.get(name, np.zeros(value.shape)), full))
+    table.add_row(result.output, "output", shape_text(np.asarray(result.value)), format_block(result.value, full),
+                  format_block(result.tangent, full))
+    show(console, table)
+
+
+# ---------------------------------------------------------------------------------------------
+# adcli derivative
+# ---------------------------------------------------------------------------------------------
+
+def derivative_symbol(output: str, wrt: str, k: int, ascii_only: bool) -> str:
+    """dy/dx, d²y/dx², …; d^2y/dx^2 in ASCII."""
+    if k == 1:
+        return f"d{output}/d{wrt}"
+    if ascii_only:
+        return f"d^{k}{output}/d{wrt}^{k}"
+    power = str(k).translate(SUPERSCRIPTS)
+    return f"d{power}{output}/d{wrt}{power}"
+
+
+@app.command()
+def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inputs: Inputs = None,
+               of: Of = None, json_: Json = False, full: Full = False):
+    """The derivatives of orders 1..K of the output with respect to one scalar input (Taylor series).
+
+    Example: adcli derivative samples/product.ad --wrt x --order 3 --set x=17
+    """
+    from .higher import derivatives
+    from .program import load
+    from .render import shape_text, show
+    from .values import format_block, format_value
+    with reporting():
+        program = load(file)
+        result = derivatives(program, wrt, order, of=of, **given_values(set_, inputs))
+    if json_:
+        emit_json([to_json(d) for d in result.derivatives])
+        return
+    console, ascii_only = console_for_stdout()
+    table = new_table(ascii_only, "order", "derivative", "shape", "value")
+    for k, d in enumerate(result.derivatives, start=1):
+        table.add_row(str(k), derivative_symbol(result.output, result.wrt, k, ascii_only), shape_text(d),
+                      format_block(d, full))
+    show(console, *headline(result.output, result.value, full, f" at {result.wrt} = {format_value(result.at)}"), table)
+
+
+# ---------------------------------------------------------------------------------------------
+# adcli jacobian
+# ---------------------------------------------------------------------------------------------
+
+def passes_note(mode: str, passes: int, n_in: int, n_out: int) -> str:
+    """Which mode ran and why it took that many passes."""
+    per = "input" if mode == "forward" else "output"
+    return (f"{mode} mode: {passes} pass{'' if passes == 1 else 'es'}, one per {per} element "
+            f"(inputs: {n_in} element{'' if n_in == 1 else 's'}, output: {n_out})")
+
+
+@app.command()
+def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
+             mode: Annotated[JacobianMode, typer.Option(
+                 "--mode", help="auto: forward when the inputs have fewer elements than the output, else "
+                                "reverse.")] = JacobianMode.auto,
+             json_: Json = False, full: Full = False):
+    """The full Jacobian of the output (any shape) with respect to each input.
+
+    Each block has shape output.shape + input.shape.
+    Example: adcli jacobian samples/product.ad --set x=17
+    """
+    from .higher import jacobian as full_jacobian
+    from .program import load
+    from .render import shape_text, show
+    from .values import format_block
+    with reporting():
+        program = load(file)
+        result = full_jacobian(program, of=of, wrt=wrt, mode=mode.value, **given_values(set_, inputs))
+    if json_:
+        emit_json({"output": result.output, "value": to_json(result.value), "mode": result.mode,
+                   "passes": result.passes, "jacobian": {name: to_json(j) for name, j in result.blocks.items()}})
+        return
+    console, ascii_only = console_for_stdout()
+    table = new_table(ascii_only, "input", "shape", f"∂{result.output}/∂input")
+    for name, block in result.blocks.items():
+        table.add_row(name, shape_text(block), format_block(block, full))
+    note = passes_note(result.mode, result.passes, result.input_size, result.output_size)
+    show(console, *headline(result.output, result.value, full, note=note), table)
+
+
+# ---------------------------------------------------------------------------------------------
+# adcli hessian
+# ---------------------------------------------------------------------------------------------
+
+@app.command()
+def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
+            json_: Json = False, full: Full = False):
+    """The Hessian of a scalar output, for each pair of inputs (forward over reverse).
+
+    The block for inputs (a, b) has shape a.shape + b.shape.
+    Example: adcli hessian samples/relu.ad --set W=2 x=3 b=1
+    """
+    from .higher import hessian as full_hessian
+    from .program import load
+    from .render import shape_text, show
+    from .values import format_block
+    with reporting():
+        program = load(file)
+        result = full_hessian(program, of=of, wrt=wrt, **given_values(set_, inputs))
+    if json_:
+        nested: dict = {}
+        for (a, b), block in result.blocks.items():
+            nested.setdefault(a, {})[b] = to_json(block)
+        emit_json({"output": result.output, "value": to_json(result.value), "passes": result.passes,
+                   "hessian": nested})
+        return
+    console, ascii_only = console_for_stdout()
+    table = new_table(ascii_only, "derivative", "shape", "value")
+    y = result.output
+    for (a, b), block in result.blocks.items():
+        symbol = f"∂²{y}/∂{a}²" if a == b else f"∂²{y}/∂{a}∂{b}"
+        table.add_row(fit(symbol, ascii_only), shape_text(block), format_block(block, full))
+    plural = "" if result.passes == 1 else "es"
+    note = f"forward over reverse: {result.passes} pass{plural}, one per input element"
+    show(console, *headline(y, result.value, full, note=note), table)
