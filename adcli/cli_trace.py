@@ -1,0 +1,99 @@
+"""The `trace` command: the step-by-step listing of reverse (or forward) mode, in five formats."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import File, Inputs, Of, Set, app, given_values, reporting
+from .errors import InputError
+
+
+class Format(str, Enum):
+    rich = "rich"
+    plain = "plain"
+    markdown = "markdown"
+    latex = "latex"
+    json = "json"
+
+
+class Phase(str, Enum):
+    forward = "forward"
+    backward = "backward"
+
+
+class Mode(str, Enum):
+    reverse = "reverse"
+    forward = "forward"
+
+
+FormatOption = Annotated[Optional[Format], typer.Option(
+    "--format", "-f", case_sensitive=False, show_default=False,
+    help="rich (default on a terminal), plain (default otherwise), markdown, latex or json.")]
+OnlyOption = Annotated[Optional[Phase], typer.Option(
+    "--only", case_sensitive=False, help="List only the forward or only the backward phase.")]
+ModeOption = Annotated[Mode, typer.Option(
+    "--mode", case_sensitive=False, help="reverse: accumulators, as backprop; forward: (value, tangent) pairs.")]
+TraceWrt = Annotated[Optional[list[str]], typer.Option(
+    "--wrt", metavar="NAME", help="Forward mode: the input whose tangent is 1 (an array's every element), or "
+    "NAME[i, j] for one element. Reverse mode: limit the gradient to these inputs (repeatable).")]
+AsciiOption = Annotated[bool, typer.Option("--ascii", help="Write d, <-, * instead of ∂, ←, ·.")]
+FullOption = Annotated[bool, typer.Option(
+    "--full", help="Every digit and every element (default: 6 significant digits, and arrays "
+    "abbreviated as numpy does until a plain line fits 80 columns).")]
+
+
+def default_format() -> Format:
+    """Rich for a person at a terminal; plain text for pipes, files and CI logs."""
+    return Format.rich if sys.stdout.isatty() else Format.plain
+
+
+@app.command()
+def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: TraceWrt = None,
+          mode: ModeOption = Mode.reverse, format_: FormatOption = None, only: OnlyOption = None,
+          ascii_: AsciiOption = False, full: FullOption = False):
+    """Every step of the derivative's computation, as in the lecture's worked examples.
+
+    Example: adcli trace samples/product.ad --set x=17
+    """
+    from .program import load
+    from .trace import forward_trace, reverse_trace
+    from .trace_render import render_json, render_latex, render_markdown, render_plain
+    only_phase = only.value if only else None
+    with reporting():
+        program = load(file)
+        given = given_values(set_, inputs)
+        if mode is Mode.forward:
+            if only_phase == "backward":
+                raise InputError("--only backward: a forward-mode trace has no backward phase")
+            if wrt and len(wrt) > 1:
+                raise InputError("forward mode traces one input's tangent: give --wrt once")
+            result = forward_trace(program, given, wrt[0] if wrt else None, of)
+        else:
+            result = reverse_trace(program, given, of, wrt)
+    chosen = format_ or default_format()
+    if chosen is Format.json:
+        sys.stdout.write(render_json(result, only_phase))
+    elif chosen is Format.latex:
+        sys.stdout.write(render_latex(result, full, only_phase))
+    elif chosen is Format.rich:
+        from .render import can_encode, make_console, show
+        from .trace_render import rich_renderables
+        ascii_only = ascii_ or not can_encode(sys.stdout)
+        show(make_console(ascii_only), *rich_renderables(result, ascii_only, full, only_phase))
+    else:
+        ascii_only = ascii_ or not can_encode_stdout()
+        render = render_markdown if chosen is Format.markdown else render_plain
+        sys.stdout.write(render(result, ascii_only, full, only_phase))
+
+
+def can_encode_stdout(sample: str = "∂←·ᵀḡ\u0307") -> bool:
+    """Whether stdout's encoding can show the trace's symbols (else ASCII, as --ascii)."""
+    try:
+        sample.encode(getattr(sys.stdout, "encoding", None) or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False

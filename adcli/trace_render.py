@@ -1,0 +1,648 @@
+"""Rendering traces: plain text, Markdown, LaTeX, JSON and Rich, all reading the same step data.
+
+Every format writes a step as (left side, relation, right side) parts built by one set of functions;
+a `Notation` decides how symbols, labels and numbers look (Unicode, ASCII or LaTeX). The formula
+text comes from the operation registry. Only `rich_renderables` imports Rich, and only when called.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import unicodedata
+
+import numpy as np
+
+from .registry import OPS, fmt_shape
+from .trace import ForwardTrace
+from .values import dumps, format_number, format_value, to_json
+
+
+# What a terminal without Unicode gets instead of each symbol (--ascii).
+ASCII = str.maketrans({"∂": "d", "←": "<-", "·": "*", "ᵀ": "^T", "ḡ": "g", "⊙": "*", "′": "'",
+                       "″": "''", "‴": "'''", "Σ": "sum", "σ": "sigmoid", "√": "sqrt", "²": "^2",
+                       "½": "1/2", "…": "...", "—": "-", "×": "x", "≥": ">=", "\u0307": "_dot"})
+PRIMES = {"'": "′", "''": "″", "'''": "‴"}
+OPENERS, CLOSERS = "([{", ")]}"
+
+# Without --full, numbers show 6 significant digits and an array is abbreviated, as numpy prints
+# it, until its line fits LINE_WIDTH columns (an array keeps at least MIN_BUDGET of them). An
+# array written in KEEP_WHOLE characters is never cut: dropping a few numbers would save no room.
+SIGNIFICANT = 6
+LINE_WIDTH = 80
+MIN_BUDGET = 28
+KEEP_WHOLE = 48
+STAGES = ((SIGNIFICANT, None), (SIGNIFICANT, 3), (SIGNIFICANT, 2), (SIGNIFICANT, 1), (3, 1))
+PLACEHOLDER = re.compile("\x01(\\d+)\x01")
+
+
+# ---------------------------------------------------------------------------------------------
+# Small text helpers
+# ---------------------------------------------------------------------------------------------
+
+def top_level(text: str) -> str:
+    """The characters of `text` outside any brackets."""
+    depth, out = 0, []
+    for ch in text:
+        if ch in OPENERS:
+            depth += 1
+        elif ch in CLOSERS:
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def is_atom(text: str) -> bool:
+    """Whether `text` reads as one unit (a label, a call, a bracket) without parentheses."""
+    return not any(ch in " +-·/@^⊙*" for ch in top_level(text))
+
+
+def dedupe(parts: list[str]) -> list[str]:
+    """Drop a part equal to the one before it: `0 + 1 · 1 = 0 + 1 · 1` says nothing new."""
+    out: list[str] = []
+    for part in parts:
+        if not out or out[-1] != part:
+            out.append(part)
+    return out
+
+
+def pick(texts, k: int) -> str:
+    """Operand k's text; an array literal has one text for all items, with [k] for its index."""
+    return texts[min(k, len(texts) - 1)].replace("[k]", f"[{k}]")
+
+
+def short_number(x, digits: int = SIGNIFICANT) -> str:
+    """A number rounded to `digits` significant digits, then written as format_number writes it."""
+    x = float(x)
+    return format_number(float(f"{x:.{digits}g}") if math.isfinite(x) else x)
+
+
+def brief_value(value, budget: int, full: bool = False) -> str:
+    """A value on one line: exact with `full`, else rounded and summarized until it fits `budget`."""
+    if full:
+        return format_value(value, True)
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        return short_number(a)
+    text = ""
+    for digits, edge in STAGES:
+        if edge is None and a.size > 1000:  # numpy's own threshold: never list a large array whole
+            continue
+        summary = {"threshold": sys.maxsize} if edge is None else {"threshold": 0, "edgeitems": edge}
+        text = np.array2string(a, separator=", ", max_line_width=sys.maxsize,
+                               formatter={"float_kind": lambda x, d=digits: short_number(x, d)}, **summary)
+        text = " ".join(part.strip() for part in text.split("\n"))
+        if len(text) <= (max(budget, KEEP_WHOLE) if edge is None else budget):
+            break
+    return text
+
+
+def is_scalar(value) -> bool:
+    """Whether a value is a 0-d number rather than an array."""
+    return np.ndim(value) == 0
+
+
+def section_of(step) -> str:
+    """The listing section a step belongs to: forward, backward or result."""
+    return "result" if step.kind == "result" else step.phase
+
+
+# ---------------------------------------------------------------------------------------------
+# Notations: how labels, derivatives and numbers are written
+# ---------------------------------------------------------------------------------------------
+
+class Notation:
+    """Unicode text, as in the lecture notes."""
+
+    arrow = "←"
+    plus_eq = "+="
+    times = " · "
+    tight = "·"
+    gbar = "ḡ"
+
+    def __init__(self, full: bool = False, pretty_primes: bool = True):
+        self.full = full
+        self.pretty_primes = pretty_primes
+        self.pending: list = []  # arrays waiting for `fit` to know how much room their line leaves
+
+    def label(self, label: str) -> str:
+        """h' -> h′ and h'' -> h″ (a later version h'5 -> h′5)."""
+        if not self.pretty_primes or "'" not in label:
+            return label
+        base, _, rest = label.partition("'")
+        marks = "'" + rest
+        if marks in PRIMES:
+            return base + PRIMES[marks]
+        return base + "′" + marks.lstrip("'")
+
+    def grad(self, out: str, label: str) -> str:
+        """The accumulator ∂out/∂label."""
+        return f"∂{self.label(out)}/∂{self.label(label)}"
+
+    def partial_of(self, formula: str, label: str) -> str:
+        """A local derivative written as a fraction: ∂(x·u)/∂u."""
+        body = formula if is_atom(formula) else f"({formula})"
+        return f"∂{body}/∂{self.label(label)}"
+
+    def dot(self, label: str) -> str:
+        """The tangent's name: a dot over a one-letter name (ẋ, U̇1), else over its last letter."""
+        shown = self.label(label)
+        base = shown.rstrip("′″‴'0123456789")
+        at = 1 if len(base) == 1 or re.fullmatch(r"[A-Za-z]\d*", label.rstrip("'")) else len(base)
+        return unicodedata.normalize("NFC", shown[:at] + "\u0307" + shown[at:])  # ẋ where it exists
+
+    def num(self, value) -> str:
+        """A number, or an array to be written out by `fit` once its line is known."""
+        if self.full or is_scalar(value):
+            return brief_value(value, 0, self.full)
+        self.pending.append(value)
+        return f"\x01{len(self.pending) - 1}\x01"
+
+    def fit(self, line: str) -> str:
+        """Write out the line's arrays, sharing the room LINE_WIDTH leaves after the rest of it."""
+        count = len(PLACEHOLDER.findall(line))
+        if not count:
+            return line
+        budget = max(MIN_BUDGET, (LINE_WIDTH - len(PLACEHOLDER.sub("", line))) // count)
+        return PLACEHOLDER.sub(lambda m: brief_value(self.pending[int(m.group(1))], budget), line)
+
+    def factor(self, value) -> str:
+        """A number as an operand of a product: negative ones in parentheses."""
+        text = self.num(value)
+        return f"({text})" if text.startswith("-") else text
+
+    def in_product(self, text: str) -> str:
+        """A factor of a product, in parentheses if it is a sum or negative."""
+        return f"({text})" if text.startswith("-") or " " in top_level(text) else text
+
+    def shaped(self, lhs: str, value) -> str:
+        """An array's left side carries its shape, as a declaration does: U1: [2, 3]."""
+        return lhs if is_scalar(value) else f"{lhs}: {fmt_shape(np.shape(value))}"
+
+    def constant(self, text: str) -> str:
+        """A constant in a formula: negative ones in parentheses."""
+        return f"({text})" if text.startswith("-") else text
+
+    def fill(self, template: str, fillers: list[str]) -> str:
+        """A registry template with its {0}, {1} filled in."""
+        return template.format(*fillers)
+
+    def words(self, text: str) -> str:
+        """Prose inside a formula."""
+        return text
+
+    def finish(self, text: str) -> str:
+        """The line as printed."""
+        return self.fit(text)
+
+
+class AsciiNotation(Notation):
+    """Plain ASCII for limited terminals and logs: d, <-, *, x_dot."""
+
+    def dot(self, label: str) -> str:
+        return label + "_dot"
+
+    def finish(self, text: str) -> str:
+        return self.fit(text).translate(ASCII)
+
+
+# Registry text to LaTeX, applied to templates before labels are filled in.
+LATEX_WORDS = [(" broadcast to the shape of ", r"\text{ broadcast to the shape of }"),
+               ("#ties", r"\#\text{ties}"), ("[…]", r"[\ldots]")]
+LATEX_SYMBOLS = str.maketrans({"·": r" \cdot ", "⊙": r" \odot ", "ᵀ": r"^{\top}", "ḡ": r"\bar{g}",
+                               "√": r"\sqrt ", "σ": r"\sigma", "Σ": r"\sum ", "²": "^{2}",
+                               "½": r"\tfrac{1}{2}", "′": "'", "…": r"\ldots ", "@": " "})
+LATEX_FUNCTIONS = re.compile(r"\b(ReLU|softmax|logsumexp|mean|sign|exp|log|sin|cos|tanh|tan|max|min)\b")
+BUILTIN_LATEX = {"exp", "log", "sin", "cos", "tanh", "tan", "max", "min"}
+SENTINEL = "\x00{}\x00"
+
+
+class LatexNotation(Notation):
+    """LaTeX math for an align* environment."""
+
+    arrow = r"\leftarrow"
+    plus_eq = r"\mathrel{+}="
+    times = r" \cdot "
+    tight = r" \cdot "
+    gbar = r"\bar{g}"
+
+    def label(self, label: str) -> str:
+        primes = label[len(label.rstrip("'")):]
+        base = label.rstrip("'")
+        match = re.fullmatch(r"([A-Za-z])(\d+)", base)
+        if match:
+            base = f"{match.group(1)}_{{{match.group(2)}}}"
+        elif len(base) > 1:
+            base = r"\mathit{" + base.replace("_", r"\_") + "}"
+        return base + primes
+
+    def grad(self, out: str, label: str) -> str:
+        return rf"\frac{{\partial {self.label(out)}}}{{\partial {self.label(label)}}}"
+
+    def partial_of(self, formula: str, label: str) -> str:
+        body = formula if is_atom(formula) else f"({formula})"
+        return rf"\frac{{\partial {body}}}{{\partial {self.label(label)}}}"
+
+    def dot(self, label: str) -> str:
+        shown = self.label(label)
+        match = re.match(r"(\\mathit\{[^}]*\}|[A-Za-z])(.*)", shown)
+        return rf"\dot{{{match.group(1)}}}{match.group(2)}" if match else rf"\dot{{{shown}}}"
+
+    def num(self, value) -> str:
+        text = brief_value(value, 2 * LINE_WIDTH // 3, self.full)
+        text = re.sub(r"(?<![a-z])nan", r"\\mathrm{NaN}", text)
+        text = re.sub(r"(?<![a-z])inf", r"\\infty", text)
+        return text.replace("...", r"\ldots")
+
+    def in_product(self, text: str) -> str:
+        return f"({text})" if text.startswith("-") or re.search(r" [-+] ", top_level(text)) else text
+
+    def shaped(self, lhs: str, value) -> str:
+        if is_scalar(value):
+            return lhs
+        dims = r" \times ".join(str(n) for n in np.shape(value)) or "1"
+        return rf"{lhs} \in \mathbb{{R}}^{{{dims}}}"
+
+    def constant(self, text: str) -> str:
+        text = r"\pi" if text == "pi" else text.replace("...", r"\ldots")
+        return f"({text})" if text.startswith("-") else text
+
+    def fill(self, template: str, fillers: list[str]) -> str:
+        text = template.format(*(SENTINEL.format(k) for k in range(len(fillers))))
+        for plain, latex in LATEX_WORDS:
+            text = text.replace(plain, latex)
+        text = LATEX_FUNCTIONS.sub(lambda m: "\\" + m.group(1) if m.group(1) in BUILTIN_LATEX
+                                   else r"\operatorname{" + m.group(1) + "}", text.translate(LATEX_SYMBOLS))
+        text = re.sub(r"\^\(([^()]*)\)", r"^{(\1)}", text)  # x^(y-1): the whole exponent raised
+        text = re.sub(" {2,}", " ", text)
+
+        def place(match):  # braces only where LaTeX would otherwise take one character: x^{17}
+            filler = fillers[int(match.group(1))]
+            raised = text[:match.start()].endswith(("^", "\\sqrt "))
+            return "{" + filler + "}" if raised and len(filler) > 1 else filler
+
+        return re.sub("\x00(\\d+)\x00", place, text)
+
+    def words(self, text: str) -> str:
+        return r"\text{" + text + "}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Formulas from the registry
+# ---------------------------------------------------------------------------------------------
+
+def operand(nt: Notation, arg) -> str:
+    """An operand in a formula: its label, or a constant as written."""
+    return nt.constant(arg.label) if arg.const else nt.label(arg.label)
+
+
+def formula(nt: Notation, op_name: str, fillers: list[str], params: dict, scalar: bool) -> str:
+    """The operation applied to `fillers` (labels or values), with its axis when it has one."""
+    op = OPS[op_name]
+    if op.nargs == -1:
+        text = "[" + ", ".join(fillers) + "]"
+    else:
+        text = nt.fill(op.scalar_text if scalar and op.scalar_text else op.text, fillers)
+    if params.get("axis") is not None:
+        text += nt.words(f" over axis {params['axis']}")
+    return text
+
+
+def scalar_form(step) -> bool:
+    """Every operand and the result are scalars, so the lecture's scalar notation applies."""
+    return is_scalar(step.value) and all(is_scalar(a.value) for a in step.args)
+
+
+def compute_part(nt: Notation, step) -> tuple[str, str, str]:
+    """u = x + 1 = 17 + 1 = 18 (operand values substituted only when all are scalars)."""
+    scalar = scalar_form(step)
+    parts = [formula(nt, step.op, [operand(nt, a) for a in step.args], step.params, scalar)]
+    if scalar:
+        parts.append(formula(nt, step.op, [nt.factor(a.value) for a in step.args], step.params, True))
+    parts.append(nt.num(step.value))
+    return nt.shaped(nt.label(step.label), step.value), "=", " = ".join(dedupe(parts))
+
+
+def local_text(nt: Notation, step) -> str:
+    """The scalar local derivative with operand labels: ∂(x·u)/∂u = x."""
+    return nt.fill(pick(OPS[step.op].partials, step.k), [operand(nt, a) for a in step.args])
+
+
+def vjp_text(nt: Notation, step) -> str:
+    """The vector–Jacobian product with operand labels, and the sum over broadcast axes."""
+    text = nt.fill(pick(OPS[step.op].vjp_text, step.k), [operand(nt, a) for a in step.args])
+    if step.summed_axes:
+        if len(step.summed_axes) == np.ndim(step.upstream) and is_scalar(step.after):
+            where = "all axes"
+        else:
+            where = ("axis " if len(step.summed_axes) == 1 else "axes ") + ", ".join(map(str, step.summed_axes))
+        text = f"{text if is_atom(text) else '(' + text + ')'}{nt.words(', summed over ' + where)}"
+    return text
+
+
+def accumulate_part(nt: Notation, step, out: str) -> tuple[str, str, str]:
+    """One accumulator update, in the lecture's scalar notation or in vector–Jacobian form."""
+    acc = nt.grad(out, step.label)
+    upstream = nt.grad(out, step.source_label)
+    if not step.scalar:
+        values = ([nt.num(step.after)] if step.before is None else
+                  [f"{nt.num(step.before)} + {nt.num(step.contribution)}", nt.num(step.after)])
+        return acc, nt.plus_eq, f"{vjp_text(nt, step)} ({nt.gbar} = {upstream}) = " + " = ".join(values)
+    op = OPS[step.op]
+    template = pick(op.partials, step.k)
+    whole = formula(nt, step.op, [operand(nt, a) for a in step.args], step.params, True)
+    before = nt.num(0.0 if step.before is None else step.before)
+    head = f"{before} + {nt.factor(step.upstream)}{nt.times}"
+    local_forms = [local_text(nt, step), nt.fill(template, [nt.factor(a.value) for a in step.args])]
+    parts = [head + nt.in_product(f) for f in local_forms] + [head + nt.factor(step.local), nt.num(step.after)]
+    return acc, nt.arrow, (f"{acc} + {upstream}{nt.times}{nt.partial_of(whole, step.label)} = "
+                           + " = ".join(dedupe(parts)))
+
+
+def reverse_parts(nt: Notation, step, out: str) -> list[tuple[str, str, str]]:
+    """A reverse-trace step as (left side, relation, right side)."""
+    kind = step.kind
+    if kind == "init":
+        return [(nt.shaped(nt.grad(out, step.label), step.value), nt.arrow, "0")]
+    if kind == "compute":
+        return [compute_part(nt, step)]
+    if kind == "seed":
+        return [(nt.grad(out, step.label), nt.arrow, nt.num(step.value))]
+    if kind == "accumulate":
+        return [accumulate_part(nt, step, out)]
+    return [(nt.grad(out, step.label), "=", nt.num(step.value))]
+
+
+# ---- forward mode -----------------------------------------------------------------------------
+
+def tangent_rule(nt: Notation, step) -> tuple[list[str], bool]:
+    """The tangent's terms, one per operand (ẋ·u + x·u̇), and whether any is a product."""
+    op = OPS[step.op]
+    labels = [operand(nt, a) for a in step.args]
+    dots = ["0" if a.const else nt.dot(a.label) for a in step.args]
+    scalar = scalar_form(step)
+    if not op.elementwise and all(p in ("1", "1/n") for p in op.partials):  # linear: f(ẋ)
+        return [formula(nt, step.op, dots, step.params, scalar)], False
+    terms, products = [], False
+    for k, arg in enumerate(step.args):
+        partial = pick(op.partials, k)
+        if arg.const or partial == "1":
+            terms.append(dots[k])
+        elif partial == "-1":
+            terms.append("-" + dots[k])
+        elif re.fullmatch(r"\{\d+\}", partial):  # bilinear (x·u, W @ x): the tangent in x's place
+            terms.append(formula(nt, step.op, labels[:k] + [dots[k]] + labels[k + 1:], step.params, scalar))
+            products = True
+        elif op.elementwise:
+            local = nt.fill(partial, labels)
+            terms.append((local if is_atom(local) else f"({local})") + nt.tight + dots[k])
+            products = True
+        else:  # a Jacobian applied to the tangent
+            whole = formula(nt, step.op, labels, step.params, scalar)
+            terms.append(nt.partial_of(whole, arg.label) + nt.times + dots[k])
+            products = True
+    return terms, products
+
+
+def join_terms(terms: list[str]) -> str:
+    """Terms joined by +, with `+ -x` written `- x`."""
+    return " + ".join(terms).replace("+ -", "- ")
+
+
+def tangent_part(nt: Notation, step) -> tuple[str, str, str]:
+    """u̇ = ẋ + 0 = 1, or ẏ = ẋ·u + x·u̇ = 18 + 17 = 35."""
+    terms, products = tangent_rule(nt, step)
+    parts = [join_terms(terms)]
+    if products and scalar_form(step) and len(terms) == len(step.terms):
+        if len(terms) == 1 and step.locals[0] is not None:  # f(x): local derivative times tangent
+            parts.append(nt.factor(step.locals[0]) + nt.tight + nt.factor(step.arg_tangents[0]))
+        parts.append(" + ".join(nt.factor(t) if k else nt.num(t) for k, t in enumerate(step.terms)))
+    parts.append(nt.num(step.tangent))
+    return nt.dot(step.label), "=", " = ".join(dedupe(parts))
+
+
+def seed_name(trace: ForwardTrace) -> str:
+    """The input the tangent is taken along, with the element for a one-hot seed."""
+    if trace.index is None:
+        return trace.wrt_label
+    return f"{trace.wrt_label}[{', '.join(map(str, trace.index))}]"
+
+
+def forward_parts(nt: Notation, step, trace: ForwardTrace) -> list[tuple[str, str, str]]:
+    """A forward-trace step: the value, then the tangent."""
+    if step.kind == "input":
+        return [(nt.shaped(nt.label(step.label), step.value), "=", nt.num(step.value)),
+                (nt.dot(step.label), "=", nt.num(step.tangent))]
+    if step.kind == "compute":
+        return [compute_part(nt, step), tangent_part(nt, step)]
+    tangent = nt.num(step.tangent)
+    if trace.seed != "ones":
+        tangent = f"{nt.grad(trace.output, seed_name(trace))} = {tangent}"
+    return [(nt.label(step.label), "=", nt.num(step.value)), (nt.dot(step.label), "=", tangent)]
+
+
+def step_parts(nt: Notation, step, trace) -> list[tuple[str, str, str]]:
+    """A step of either kind of trace as (left side, relation, right side) parts."""
+    if isinstance(trace, ForwardTrace):
+        return forward_parts(nt, step, trace)
+    return reverse_parts(nt, step, trace.output)
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers and section selection
+# ---------------------------------------------------------------------------------------------
+
+def header(nt: Notation, trace) -> tuple[str, list[tuple[str, str, str]]]:
+    """What the listing is about, then (word, formula, note) items: the inputs or the tangent seed."""
+    out = nt.label(trace.output)
+    if isinstance(trace, ForwardTrace):
+        dot, along = nt.dot(trace.wrt_label), nt.label(seed_name(trace))
+        seed = {"one": (f"{dot} = 1", "every other input's tangent is 0"),
+                "ones": (f"{dot} = 1", f"in every element of {along}; every other input's tangent is 0"),
+                "one-hot": (f"{dot} = 1 at {along}", "0 elsewhere and in every other input")}[trace.seed]
+        return f"forward mode: the tangent of {out} along {along}", [("seed", *seed)]
+    title = f"reverse mode: the gradient of {out}"
+    given = [f"{nt.shaped(nt.label(g.label), g.value)} = {nt.num(g.value)}" for g in trace.given]
+    if all(is_scalar(g.value) for g in trace.given):  # scalars share a line; arrays get one each
+        return title, ([("given", ", ".join(given), "")] if given else [])
+    return title, [("given", text, "") for text in given]
+
+
+def header_lines(nt: Notation, trace) -> list[str]:
+    """The header as plain lines."""
+    title, items = header(nt, trace)
+    return [title] + [f"{word} {text}" + (f"; {note}" if note else "") for word, text, note in items]
+
+
+def selected(trace, only: str | None) -> list[tuple[int, object]]:
+    """(number, step) pairs of the listing, limited to a phase by --only; numbers stay global."""
+    return [(n, step) for n, step in enumerate(trace.steps, 1) if only is None or step.phase == only]
+
+
+def sections(numbered: list[tuple[int, object]]) -> list[tuple[str, list]]:
+    """Consecutive steps grouped by section (forward, backward, result), in order."""
+    groups: list[tuple[str, list]] = []
+    for n, step in numbered:
+        name = section_of(step)
+        if not groups or groups[-1][0] != name:
+            groups.append((name, []))
+        groups[-1][1].append((n, step))
+    return groups
+
+
+def make_notation(ascii_only: bool, full: bool) -> Notation:
+    """Unicode, or ASCII for --ascii and terminals that cannot show ∂."""
+    return AsciiNotation(full) if ascii_only else Notation(full)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain text, Markdown, LaTeX
+# ---------------------------------------------------------------------------------------------
+
+def line_text(parts: list[tuple[str, str, str]]) -> str:
+    """A step's parts on one line; a forward step's value and tangent separated by `;`."""
+    return ";  ".join(f"{lhs} {rel} {rhs}" for lhs, rel, rhs in parts)
+
+
+def render_plain(trace, ascii_only: bool = False, full: bool = False, only: str | None = None) -> str:
+    """One step per line, numbered; never wrapped, no colour, the same bytes on every run."""
+    nt = make_notation(ascii_only, full)
+    numbered = selected(trace, only)
+    width = len(str(len(trace.steps)))
+    lines = header_lines(nt, trace)
+    for name, steps in sections(numbered):
+        lines.append(name)
+        for n, step in steps:
+            lines.append(f"{n:>{width}}  {line_text(step_parts(nt, step, trace))}")
+    return "\n".join(nt.finish(line) for line in lines) + "\n"
+
+
+def source_note(trace, step) -> str:
+    """` (line N)` for a step that comes from a place in the file."""
+    line = getattr(step, "line", 0)
+    return f" (line {line})" if line and step.kind in ("compute", "accumulate") else ""
+
+
+def render_markdown(trace, ascii_only: bool = False, full: bool = False, only: str | None = None) -> str:
+    """A document a teacher can paste: a heading per phase and numbered steps in code spans."""
+    nt = make_notation(ascii_only, full)
+    title, items = header(nt, trace)
+    lines = [f"**{title[0].upper() + title[1:]}**", ""]
+    lines += [f"- {word} `{text}`" + (f"; {note}" if note else "") for word, text, note in items]
+    for name, steps in sections(selected(trace, only)):
+        lines += ["", f"**{name.capitalize()}**", ""]
+        for n, step in steps:
+            lines.append(f"{n}. `{line_text(step_parts(nt, step, trace))}`{source_note(trace, step)}")
+    return "\n".join(nt.finish(line) for line in lines) + "\n"
+
+
+def render_latex(trace, full: bool = False, only: str | None = None) -> str:
+    """An align* environment (amsmath, amssymb), one aligned line per value or update."""
+    nt = LatexNotation(full)
+    rows = []
+    for name, steps in sections(selected(trace, only)):
+        rows.append(rf"\intertext{{\textbf{{{name.capitalize()}}}}}")
+        for _, step in steps:
+            rows += [f"  {lhs} &{rel} {rhs}" if rel != "=" else f"  {lhs} &= {rhs}"
+                     for lhs, rel, rhs in step_parts(nt, step, trace)]
+    body = []
+    for i, row in enumerate(rows):  # \\ ends a line; none before \intertext or \end
+        last = i + 1 == len(rows) or rows[i + 1].startswith(r"\intertext")
+        body.append(row if last or row.startswith(r"\intertext") else row + r" \\")
+    return "\n".join([r"\begin{align*}"] + body + [r"\end{align*}"]) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+# ---------------------------------------------------------------------------------------------
+
+def arg_json(arg):
+    """An operand in JSON: its label, or a constant's value."""
+    return to_json(arg.value) if arg.const else arg.label
+
+
+def step_json(step, trace, nt: Notation) -> dict:
+    """A step as the issue's JSON object, plus its formula texts and source position."""
+    out: dict = {"phase": step.phase, "kind": step.kind}
+    kind = step.kind
+    if isinstance(trace, ForwardTrace):
+        out["name"] = step.label
+        if kind == "compute":
+            out.update(op=step.op, args=[arg_json(a) for a in step.args],
+                       formula=formula(nt, step.op, [operand(nt, a) for a in step.args], step.params,
+                                       scalar_form(step)))
+        out.update(value=to_json(step.value), tangent=to_json(step.tangent), shape=list(np.shape(step.value)))
+        if kind == "compute":
+            out.update(rule=join_terms(tangent_rule(nt, step)[0]), terms=[to_json(t) for t in step.terms],
+                       params=step.params, line=step.line, col=step.col)
+        return out
+    if kind in ("init", "seed", "result"):
+        out.update(grad_of=step.label, value=to_json(step.value), shape=list(np.shape(step.value)))
+    elif kind == "compute":
+        out.update(name=step.label, op=step.op, args=[arg_json(a) for a in step.args],
+                   arg_values=[to_json(a.value) for a in step.args],
+                   formula=formula(nt, step.op, [operand(nt, a) for a in step.args], step.params,
+                                   scalar_form(step)),
+                   value=to_json(step.value), shape=list(np.shape(step.value)), params=step.params,
+                   line=step.line, col=step.col)
+    else:
+        before = np.zeros(np.shape(step.after)) if step.before is None else step.before
+        out.update({"grad_of": step.label, "from": step.source_label, "before": to_json(before),
+                    "upstream": to_json(step.upstream), "local": local_text(nt, step),
+                    "contribution": to_json(step.contribution), "after": to_json(step.after),
+                    "operand": step.k, "op": step.op, "form": "scalar" if step.scalar else "array",
+                    "local_value": None if step.local is None else to_json(step.local),
+                    "vjp": vjp_text(nt, step), "summed_axes": list(step.summed_axes),
+                    "line": step.line, "col": step.col})
+    return out
+
+
+def trace_json(trace, only: str | None = None) -> dict:
+    """The whole trace as one JSON-ready object; names are the graph's labels (h, h', U1)."""
+    nt = Notation(pretty_primes=False)
+    steps = [step_json(step, trace, nt) for _, step in selected(trace, only)]
+    given = {g.label: to_json(g.value) for g in trace.given}
+    if isinstance(trace, ForwardTrace):
+        return {"mode": "forward", "wrt": trace.wrt, "output": trace.output, "file": trace.file,
+                "seed": trace.seed, "index": None if trace.index is None else list(trace.index),
+                "value": to_json(trace.value), "tangent": to_json(trace.tangent), "inputs": given,
+                "steps": steps}
+    grad = {s.label: to_json(s.value) for s in trace.steps if s.kind == "result"}
+    return {"mode": "reverse", "output": trace.output, "file": trace.file, "value": to_json(trace.value),
+            "inputs": given, "grad": grad, "steps": steps}
+
+
+def render_json(trace, only: str | None = None) -> str:
+    """Exactly one JSON object, through the one JSON writer."""
+    return dumps(trace_json(trace, only)) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rich (imported only here, only when asked for)
+# ---------------------------------------------------------------------------------------------
+
+def rich_renderables(trace, ascii_only: bool = False, full: bool = False, only: str | None = None) -> list:
+    """A header, then one table: a titled section per phase, each step with its source line."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    nt = make_notation(ascii_only, full)
+    head = header_lines(nt, trace)
+    out: list = [Text(nt.finish(head[0]), style="bold")] + [Text(nt.finish(line)) for line in head[1:]]
+    table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("step")
+    table.add_column("line", justify="right", style="dim", no_wrap=True)
+    for name, steps in sections(selected(trace, only)):
+        table.add_row("", Text(name.capitalize(), style="bold cyan"), "")
+        for n, step in steps:
+            line = step.line if step.kind in ("compute", "accumulate") else 0
+            parts = step_parts(nt, step, trace)
+            text = Text(nt.finish(line_text(parts)))
+            if step.kind in ("compute", "result"):  # the name being defined stands out
+                text.stylize("bold", 0, len(nt.finish(parts[0][0])))
+            table.add_row(str(n), text, str(line) if line else "", end_section=step is steps[-1][1])
+    return out + [table]
