@@ -1,0 +1,350 @@
+"""Diagnosis: where a NaN or infinity first appeared, and which kinks a derivative passed through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import NonFiniteError, Span
+from .graph import CONST, INPUT, LEAVES, Graph
+from .registry import OPS
+from .reverse import backward, depends_on
+from .values import format_number, format_value
+
+# ---------------------------------------------------------------------------------------------
+# Plain-data findings
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """The first NaN or infinity: in a node's value, or in a gradient contribution it made."""
+
+    phase: str  # "value" or "gradient"
+    node: int  # the operation that produced it
+    expression: str  # "U1 = log(p)"
+    result: float  # the first non-finite element
+    index: tuple  # that element's index (() for a scalar)
+    where: str  # "p = 0", operand (and upstream) values at that element
+    cause: str  # numpy's own words, "divide by zero encountered in log", or ""
+    span: Span
+    then: str = ""  # for an infinity: where the first NaN followed, if elsewhere
+
+    def summary(self) -> str:
+        """One line: what became non-finite, at which values, and why."""
+        at = "" if self.index == () else f" at index {list(self.index)}"
+        text = f"{self.expression} is {format_number(self.result)}{at}"
+        if self.where:
+            text += f" where {self.where}"
+        if self.cause:
+            text += f" ({self.cause})"
+        if self.then:
+            text += f"; {self.then}"
+        return text
+
+    def error(self) -> NonFiniteError:
+        """The --strict error, with the caret at this node."""
+        return NonFiniteError(f"non-finite {self.phase}: {self.summary()}", self.span)
+
+    def warning(self, results: list[str]) -> str:
+        """The one-line warning printed when results contain NaN or inf."""
+        names = ", ".join(results)
+        verb = "is" if len(results) == 1 else "are"
+        s = self.span
+        return (f"adcli: warning: {names} {verb} not finite; the first non-finite {self.phase} appeared at "
+                f"{s.file}:{s.line}:{s.col}: {self.summary()} (use --strict to stop there)")
+
+
+@dataclass(frozen=True)
+class Kink:
+    """An operation evaluated where its derivative does not exist, and the convention applied."""
+
+    node: int
+    label: str  # "H"
+    op: str
+    expression: str  # "H = ReLU(U2)"
+    convention: str  # from the registry: "relu′(0) taken as 0"
+    line: int
+    col: int
+    count: int  # how many elements sit exactly on the kink
+    size: int  # out of how many
+
+    def note(self) -> str:
+        """`relu′(0) taken as 0 at line 2, col 5 (H = ReLU(U2))`."""
+        where = f"{self.count} of {self.size} elements, " if self.size > 1 else ""
+        return f"{self.convention} at line {self.line}, col {self.col} ({where}{self.expression})"
+
+    def to_json(self) -> dict:
+        """The `kinks` entry of `grad --json`."""
+        return {"op": self.op, "node": self.label, "expression": self.expression,
+                "convention": self.convention, "line": self.line, "col": self.col,
+                "count": self.count, "size": self.size}
+
+
+# ---------------------------------------------------------------------------------------------
+# Describing nodes
+# ---------------------------------------------------------------------------------------------
+
+def expression(graph: Graph, index: int, values: list | None = None) -> str:
+    """`label = formula` for an operation (W·x when `values` shows scalars), the label for a leaf."""
+    node = graph.nodes[index]
+    if node.op in LEAVES:
+        return node.label or format_value(node.data)
+    labels = [graph.nodes[a].label for a in node.args]
+    scalar = values is not None and all(np.ndim(values[a]) == 0 for a in node.args)
+    return f"{node.label} = {OPS[node.op].formula(labels, scalar=scalar)}"
+
+
+def first_bad(value) -> tuple[tuple, float]:
+    """The index and value of the first non-finite element, in C order."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        return (), float(a)
+    index = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+    return index, float(a[index])
+
+
+def at(value, shape, index) -> str:
+    """One operand's value at the element `index` of a result of `shape`, or the whole value."""
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim == 0:
+        return format_number(v)
+    if v.shape == tuple(shape):
+        return format_number(v[index])
+    if v.size <= 6:
+        return format_value(v)
+    return f"an array of shape {list(v.shape)}"
+
+
+def suffix(value, shape, index) -> str:
+    """`[1]` after an operand's name when a single element of it is shown."""
+    v = np.asarray(value)
+    return f"[{', '.join(map(str, index))}]" if v.ndim and v.shape == tuple(shape) else ""
+
+
+def distinct(args) -> list[int]:
+    """Operand indices without repeats, in order: x/x shows x once."""
+    seen: list[int] = []
+    for a in args:
+        if a not in seen:
+            seen.append(a)
+    return seen
+
+
+def numpy_cause(compute) -> str:
+    """numpy's explanation ("overflow encountered in exp"), found by redoing one step strictly."""
+    with np.errstate(all="raise", under="ignore"):
+        try:
+            compute()
+        except FloatingPointError as e:
+            return str(e)
+        except (ValueError, ArithmeticError):
+            return ""
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-finite values and gradients
+# ---------------------------------------------------------------------------------------------
+
+def nonfinite(value) -> bool:
+    """Whether a value holds any NaN or infinity."""
+    return not np.isfinite(value).all()
+
+
+def describe_value(graph: Graph, values: list, index: int) -> tuple[tuple, float, str, str]:
+    """(element index, element, operand values there, numpy's cause) for a non-finite node value."""
+    node = graph.nodes[index]
+    shape = np.shape(values[index])
+    idx, bad = first_bad(values[index])
+    if node.op == CONST:
+        return idx, bad, "", ""
+    xs = [values[a] for a in node.args]
+    where = ", ".join(f"{graph.nodes[a].label}{suffix(values[a], shape, idx)} = {at(values[a], shape, idx)}"
+                      for a in distinct(node.args))
+    cause = numpy_cause(lambda: OPS[node.op].forward(*xs, **(node.params or {})))
+    return idx, bad, where, cause
+
+
+def first_nonfinite_value(graph: Graph, values: list) -> NonFinite | None:
+    """The first node, in evaluation order, whose value holds a NaN or infinity."""
+    first = first_nan = None
+    for i, value in enumerate(values):
+        if value is None or graph.nodes[i].op == INPUT or not nonfinite(value):
+            continue
+        if first is None:
+            first = i
+        if np.isnan(value).any():
+            first_nan = i
+            break
+    if first is None:
+        return None
+    idx, bad, where, cause = describe_value(graph, values, first)
+    then = ""
+    if first_nan is not None and first_nan != first:
+        _, _, nan_where, nan_cause = describe_value(graph, values, first_nan)
+        node = graph.nodes[first_nan]
+        then = (f"the first nan follows at line {node.line}, col {node.col}: "
+                f"{expression(graph, first_nan, values)} where {nan_where}"
+                + (f" ({nan_cause})" if nan_cause else ""))
+    return NonFinite("value", first, expression(graph, first, values), bad, idx, where, cause, graph.span(first),
+                     then)
+
+
+class NonFiniteWatch:
+    """An `on_update` hook for `backward` that remembers the first non-finite gradient contribution.
+
+    `trace` can chain it with its own hook: call `watch(...)` inside it with the same arguments.
+    """
+
+    def __init__(self, graph: Graph, values: list, output: int):
+        self.graph, self.values, self.output = graph, values, output
+        self.first: NonFinite | None = None
+
+    def __call__(self, node, k, operand, before, upstream, contribution, after):
+        if self.first is not None:
+            return
+        if nonfinite(contribution):
+            self.first = self.describe(node, k, upstream, contribution, "")
+        elif nonfinite(after):  # finite contributions whose sum overflows
+            self.first = self.describe(node, k, upstream, after, "the accumulated sum overflows")
+
+    def describe(self, node, k, upstream, bad_value, cause) -> NonFinite:
+        """Operand k's gradient contribution from `node`, non-finite: its values, upstream and local derivative."""
+        graph, values = self.graph, self.values
+        n = graph.nodes[node]
+        op = OPS[n.op]
+        xs = [values[a] for a in n.args]
+        params = n.params or {}
+        shape = np.shape(bad_value)
+        idx, bad = first_bad(bad_value)
+        out_label, node_label = graph.nodes[self.output].label, n.label
+        labels = [graph.nodes[a].label for a in n.args]
+        parts = [f"{graph.nodes[a].label}{suffix(values[a], shape, idx)} = {at(values[a], shape, idx)}"
+                 for a in distinct(n.args)]
+        parts.append(f"∂{out_label}/∂{node_label}{suffix(upstream, shape, idx)} = {at(upstream, shape, idx)}")
+        if op.elementwise:
+            with np.errstate(all="ignore"):
+                local = np.broadcast_to(op.derivs[k](values[node], *xs), np.shape(values[node]))
+            parts.append(f"local derivative {op.partials[k].format(*labels)} = {at(local, shape, idx)}")
+            if not cause and np.shape(local) == shape == np.shape(upstream):
+                g, d = np.asarray(upstream)[idx], local[idx]
+                if g == 0 and np.isinf(d):  # the chain rule's product, not the rule itself, made the NaN
+                    cause = f"0 · {format_number(d)}: a zero upstream gradient times an infinite local derivative"
+        if not cause:
+            cause = numpy_cause(lambda: op.vjp(k, upstream, values[node], xs, params))
+        expr = f"∂{out_label}/∂{labels[k]} through {expression(graph, node, values)}"
+        return NonFinite("gradient", node, expr, bad, idx, ", ".join(parts), cause, graph.span(node))
+
+
+def first_nonfinite_gradient(graph: Graph, values: list, output: int, wrt: list[int]) -> NonFinite | None:
+    """The first gradient contribution, in backward order, that holds a NaN or infinity."""
+    watch = NonFiniteWatch(graph, values, output)
+    backward(graph, values, output, wrt, on_update=watch)
+    return watch.first
+
+
+def require_finite(graph: Graph, values: list, output: int | None = None, wrt: list[int] | None = None) -> None:
+    """--strict: raise NonFiniteError at the first non-finite value, then (with an output) gradient."""
+    problem = first_nonfinite_value(graph, values)
+    if problem is None and output is not None:
+        problem = first_nonfinite_gradient(graph, values, output, list(graph.inputs) if wrt is None else wrt)
+    if problem is not None:
+        raise problem.error()
+
+
+def nonfinite_warning(graph: Graph, values: list, results: dict, output: int | None = None,
+                      wrt: list[int] | None = None) -> str | None:
+    """The warning for results (name -> value) holding NaN or inf, naming the first occurrence; else None."""
+    bad = [name for name, value in results.items() if nonfinite(value)]
+    if not bad:
+        return None
+    problem = first_nonfinite_value(graph, values)
+    if problem is None and output is not None:
+        problem = first_nonfinite_gradient(graph, values, output, list(graph.inputs) if wrt is None else wrt)
+    if problem is None:
+        return f"adcli: warning: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not finite"
+    return problem.warning(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kinks
+# ---------------------------------------------------------------------------------------------
+
+def on_path(graph: Graph, output: int, wrt: list[int]) -> list[bool]:
+    """Nodes through which a derivative of `output` with respect to `wrt` flows."""
+    active = depends_on(graph, wrt, output)
+    needed = [False] * (output + 1)
+    needed[output] = True
+    for i in range(output, -1, -1):
+        if needed[i]:
+            for a in graph.nodes[i].args:
+                needed[a] = True
+    return [a and n for a, n in zip(active, needed)]
+
+
+def kink_mask(graph: Graph, values: list, index: int):
+    """Where node `index` sits exactly on its operation's kink (None if the op has none)."""
+    node = graph.nodes[index]
+    op = OPS[node.op]
+    if op.kink is None:
+        return None
+    with np.errstate(all="ignore"):
+        return np.asarray(op.kink(values[index], *(values[a] for a in node.args), **(node.params or {})))
+
+
+def find_kinks(graph: Graph, values: list, output: int, wrt: list[int] | None = None) -> list[Kink]:
+    """Every kink the derivative of `output` passed through, in evaluation order."""
+    wrt = list(graph.inputs) if wrt is None else wrt
+    path = on_path(graph, output, wrt)
+    kinks = []
+    for i in range(output + 1):
+        node = graph.nodes[i]
+        if not path[i] or node.op in LEAVES:
+            continue
+        mask = kink_mask(graph, values, i)
+        if mask is None or not mask.any():
+            continue
+        kinks.append(Kink(i, node.label, node.op, expression(graph, i, values), OPS[node.op].convention,
+                          node.line, node.col, int(np.sum(mask)), int(mask.size)))
+    return kinks
+
+
+# ---------------------------------------------------------------------------------------------
+# What the eval and grad commands call
+# ---------------------------------------------------------------------------------------------
+
+def inspect_eval(program, given: dict, of: str | None, results: dict, strict: bool) -> str | None:
+    """After `eval`: raise NonFiniteError under strict, else return the non-finite warning (or None)."""
+    if not strict and not any(nonfinite(v) for v in results.values()):
+        return None
+    upto = None if of is None else program.output_node(of)[1]
+    values = program.values(given, upto=upto)
+    if strict:
+        require_finite(program.graph, values)
+        return None
+    return nonfinite_warning(program.graph, values, results)
+
+
+def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=None,
+                 strict: bool = False) -> tuple[str | None, list[Kink]]:
+    """After `grad` or `trace`: (non-finite warning or None, kinks passed through); NonFiniteError under strict.
+
+    `result` is the Gradient already computed, if any; without it the gradient is computed here.
+    """
+    graph = program.graph
+    name, out = program.output_node(of)
+    wrt_nodes = program.wrt_nodes(wrt)
+    values = program.values(given, upto=out)
+    kinks = find_kinks(graph, values, out, wrt_nodes)
+    if strict:
+        require_finite(graph, values, out, wrt_nodes)
+        return None, kinks
+    if result is None:
+        grads = backward(graph, values, out, wrt_nodes)
+        value, grad = values[out], {graph.nodes[w].label: grads[w] for w in wrt_nodes}
+    else:
+        name, value, grad = result.output, result.value, result.grad
+    results = {name: value, **{f"∂{name}/∂{label}": g for label, g in grad.items()}}
+    return nonfinite_warning(graph, values, results, out, wrt_nodes), kinks

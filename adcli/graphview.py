@@ -1,0 +1,322 @@
+"""The computational graph as plain data, and its text renderings: tree, Graphviz DOT, Mermaid."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import AdError
+from .graph import CONST, INPUT, Graph
+from .registry import OPS, Mismatch, fmt_shape
+from .reverse import backward
+from .values import format_number
+
+# ---------------------------------------------------------------------------------------------
+# The view: one plain record per node, edges from operand to result
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ViewNode:
+    """What a picture of one value shows."""
+
+    index: int
+    id: str  # "n0": labels of constants may repeat, indices never do
+    label: str  # W, U1, h', 3
+    kind: str  # "input", "const" or "op"
+    op: str  # "input", "const" or the registry name
+    formula: str  # "W·x" from operand labels; "" for a leaf
+    shape: str | None  # "[n, 3]", "scalar", or None when unknown
+    line: int
+    col: int
+    value: str | None  # formatted, when values were given
+    grad: str | None  # ∂output/∂this, for a scalar output with values given
+    output: bool
+    nonfinite: bool
+
+    @property
+    def title(self) -> str:
+        """`U1 = W·x` for an operation, the label alone for a leaf."""
+        return f"{self.label} = {self.formula}" if self.formula else self.label
+
+    def details(self) -> str:
+        """`matmul · scalar · 2:12`: operation, shape, source position."""
+        return " · ".join(part for part in (self.op, self.shape, f"{self.line}:{self.col}") if part)
+
+    def marks(self) -> list[str]:
+        """Words that set the node apart: input, output, non-finite."""
+        return ([self.kind] if self.kind == "input" else []) + (["output"] if self.output else []) + \
+            (["non-finite"] if self.nonfinite else [])
+
+
+@dataclass(frozen=True)
+class GraphView:
+    """The nodes in evaluation order and the edges (operand, result) in stable order."""
+
+    file: str
+    nodes: list[ViewNode]
+    edges: list[tuple[int, int]]
+    output: int
+    caption: str  # "relu.ad · W = 2, x = 3, b = 1"
+
+
+def short_number(x) -> str:
+    """Six significant digits: a picture needs the size of a number, not all seventeen digits."""
+    x = float(x)
+    return format_number(x) if not np.isfinite(x) or x.is_integer() and abs(x) < 1e6 else f"{x:.6g}"
+
+
+def compact(value) -> str:
+    """A value short enough for a node: at most a few elements of an array, six digits each."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        return short_number(a)
+    text = np.array2string(a, separator=", ", formatter={"float_kind": short_number}, threshold=6,
+                           edgeitems=2, max_line_width=10**9)
+    return " ".join(part.strip() for part in text.split("\n"))
+
+
+def shape_name(shape) -> str:
+    return "scalar" if len(shape) == 0 else fmt_shape(shape)
+
+
+STAND_IN = 7919  # the first named dimension's stand-in: small enough that shapes' products fit in int64
+
+
+def symbolic_shapes(graph: Graph) -> list[tuple | None]:
+    """Each node's shape from declared input shapes alone, named dimensions kept by name.
+
+    A named dimension stands in the shape rules as a distinct large number, so the rules run
+    unchanged; any shape they cannot settle (an undeclared input upstream) stays None.
+    """
+    stand_in: dict = {}
+    shapes: list[tuple | None] = []
+    for node in graph.nodes:
+        if node.op == CONST:
+            shapes.append(tuple(np.shape(node.data)))
+        elif node.op == INPUT:
+            declared = node.data
+            shapes.append(None if declared is None else tuple(
+                d if isinstance(d, int) else stand_in.setdefault(d, STAND_IN + len(stand_in)) for d in declared))
+        else:
+            args = [shapes[a] for a in node.args]
+            try:
+                shapes.append(None if None in args else
+                              tuple(OPS[node.op].shape(*args, **(node.params or {}))))
+            except (Mismatch, ValueError, TypeError):
+                shapes.append(None)
+    names = {v: k for k, v in stand_in.items()}
+    return [None if s is None else tuple(names.get(d, d) for d in s) for s in shapes]
+
+
+def node_gradients(graph: Graph, values: list, output: int) -> dict[int, object]:
+    """∂output/∂node for every node the output depends on through an input (reverse mode)."""
+    grads: dict[int, object] = {output: np.ones_like(values[output])}
+
+    def keep(node, k, operand, before, upstream, contribution, after):
+        grads[operand] = after  # the last update leaves the accumulator complete
+
+    backward(graph, values, output, list(graph.inputs), on_update=keep)
+    return grads
+
+
+def build_view(graph: Graph, values: list | None = None, output: int | None = None,
+               caption: str = "") -> GraphView:
+    """The view of `graph`; with `values` (every node's), values and, for a scalar output, gradients."""
+    output = graph.output if output is None else output
+    out_label = graph.nodes[output].label
+    shapes = symbolic_shapes(graph) if values is None else [tuple(np.shape(v)) for v in values]
+    grads = {}
+    if values is not None and np.size(values[output]) == 1:
+        grads = node_gradients(graph, values, output)
+    nodes, edges = [], []
+    for i, node in enumerate(graph.nodes):
+        kind = node.op if node.op in (INPUT, CONST) else "op"
+        formula = ""
+        if kind == "op":
+            labels = [graph.nodes[a].label for a in node.args]
+            scalar = all(shapes[a] == () for a in node.args)
+            formula = OPS[node.op].formula(labels, scalar=scalar)
+            edges.extend((a, i) for a in node.args)
+        value = None if values is None else values[i]
+        grad = None if i not in grads else f"∂{out_label}/∂{node.label} = {compact(grads[i])}"
+        bad = (value is not None and not np.isfinite(value).all()) or (
+            i in grads and not np.isfinite(grads[i]).all())
+        nodes.append(ViewNode(i, f"n{i}", node.label, kind, node.op, formula,
+                              None if shapes[i] is None else shape_name(shapes[i]), node.line, node.col,
+                              None if value is None else compact(value), grad, i == output, bool(bad)))
+    return GraphView(graph.file, nodes, edges, output, caption)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tree text: the output's operands below it, shared values shown once
+# ---------------------------------------------------------------------------------------------
+
+GLYPHS = {"unicode": ("├─ ", "└─ ", "│  ", "   "), "ascii": ("|- ", "`- ", "|  ", "   ")}
+
+
+@dataclass(frozen=True)
+class TreeLine:
+    """One line of the tree: the drawing before it, the node, and whether it was shown above."""
+
+    prefix: str
+    node: int
+    repeat: bool
+
+
+def tree_lines(view: GraphView, ascii_only: bool = False) -> list[TreeLine]:
+    """Each value that nothing else uses is a root; below it, its operands, depth first."""
+    tee, last, bar, blank = GLYPHS["ascii" if ascii_only else "unicode"]
+    used = [False] * len(view.nodes)
+    operands: list[list[int]] = [[] for _ in view.nodes]
+    for a, r in view.edges:
+        used[a] = True
+        operands[r].append(a)
+    roots = [n.index for n in view.nodes if not used[n.index]]
+    lines: list[TreeLine] = []
+    shown = [False] * len(view.nodes)
+    # An explicit stack of (node, prefix for it, prefix for its children): deep files cannot overflow.
+    stack = [(r, "", "") for r in reversed(roots)]
+    while stack:
+        index, prefix, child_prefix = stack.pop()
+        leaf = view.nodes[index].kind != "op"
+        repeat = shown[index] and not leaf
+        lines.append(TreeLine(prefix, index, repeat))
+        if repeat:
+            continue
+        shown[index] = True
+        kids = operands[index]
+        for j in range(len(kids) - 1, -1, -1):
+            end = j == len(kids) - 1
+            stack.append((kids[j], child_prefix + (last if end else tee), child_prefix + (blank if end else bar)))
+    return lines
+
+
+def node_text(node: ViewNode, repeat: bool = False) -> str:
+    """A node on one line: title, details, value, gradient and marks."""
+    if repeat:
+        return f"{node.label} (shown above)"
+    parts = [node.title, node.details()]
+    if node.value is not None:
+        parts.append(f"value {node.value}")
+    if node.grad is not None:
+        parts.append(node.grad)
+    marks = node.marks()
+    return "  ".join(parts) + (f"  [{', '.join(marks)}]" if marks else "")
+
+
+def tree_text(view: GraphView, ascii_only: bool = False) -> str:
+    """The whole tree as plain text, one node per line."""
+    return "\n".join(line.prefix + node_text(view.nodes[line.node], line.repeat)
+                     for line in tree_lines(view, ascii_only)) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Graphviz DOT and Mermaid
+# ---------------------------------------------------------------------------------------------
+
+COLOURS = {  # fill, border
+    "input": ("#dbeafe", "#1d4ed8"),
+    "const": ("#f3f4f6", "#6b7280"),
+    "op": ("#ffffff", "#374151"),
+    "output": ("#dcfce7", "#15803d"),
+    "nonfinite": ("#fee2e2", "#b91c1c"),
+}
+
+
+def style_of(node: ViewNode) -> str:
+    """The colour class: non-finite over output over the node's kind."""
+    return "nonfinite" if node.nonfinite else "output" if node.output else node.kind
+
+
+def fields(node: ViewNode) -> list[str]:
+    """The lines of a node's box."""
+    parts = [node.title, node.details()]
+    if node.value is not None:
+        parts.append(f"value {node.value}")
+    if node.grad is not None:
+        parts.append(node.grad)
+    return parts
+
+
+def dot_record(text: str) -> str:
+    """Escape text for a field of a Graphviz record label inside a quoted string."""
+    out = []
+    for ch in text:
+        if ch in '\\{}|<>"':
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def dot_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def to_dot(view: GraphView) -> str:
+    """Valid Graphviz: left to right, one record per node, edges from operand to result."""
+    lines = ["digraph adcli {", "  rankdir=LR;",
+             '  node [shape=record, fontname="Helvetica", fontsize=11, style="rounded,filled"];',
+             '  edge [color="#4b5563", arrowsize=0.7];']
+    if view.caption:
+        lines.append(f'  label="{dot_string(view.caption)}"; labelloc=t; fontname="Helvetica"; fontsize=12;')
+    for node in view.nodes:
+        fill, border = COLOURS[style_of(node)]
+        label = "|".join(dot_record(f) for f in fields(node))  # with rankdir=LR, bare fields stack
+        extra = ", penwidth=2.5" if node.output or node.nonfinite else ""
+        lines.append(f'  {node.id} [label="{label}", fillcolor="{fill}", color="{border}"{extra}];')
+    for a, r in view.edges:
+        lines.append(f"  n{a} -> n{r};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+MERMAID_ESCAPES = {'"': "#quot;", "#": "#35;", "<": "#lt;", ">": "#gt;"}
+
+
+def mermaid_text(text: str) -> str:
+    """Escape text for a quoted Mermaid label (entity codes, which Mermaid decodes)."""
+    return "".join(MERMAID_ESCAPES.get(ch, ch) for ch in text)
+
+
+def to_mermaid(view: GraphView) -> str:
+    """A valid Mermaid `flowchart LR` with quoted labels and a class per kind of node."""
+    lines = ["flowchart LR"]
+    for node in view.nodes:
+        label = "<br/>".join(mermaid_text(f) for f in fields(node))
+        lines.append(f'    {node.id}["{label}"]')
+    for a, r in view.edges:
+        lines.append(f"    n{a} --> n{r}")
+    for style, (fill, border) in COLOURS.items():
+        members = [n.id for n in view.nodes if style_of(n) == style]
+        if members and style != "op":
+            width = ",stroke-width:3px" if style in ("output", "nonfinite") else ""
+            lines.append(f"    classDef {style} fill:{fill},stroke:{border}{width}")
+            lines.append(f"    class {','.join(members)} {style}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing files
+# ---------------------------------------------------------------------------------------------
+
+TEXT_FORMATS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".txt": "tree"}
+IMAGE_FORMATS = {".svg": "svg", ".png": "png"}
+
+
+def render_image(dot_text: str, image_format: str) -> bytes:
+    """An SVG or PNG drawn by Graphviz's `dot` program; an AdError naming it when it is missing."""
+    program = shutil.which("dot")
+    if program is None:
+        raise AdError(f"drawing a .{image_format} needs Graphviz's 'dot' program, which is not installed; "
+                      "install Graphviz (for example 'apt-get install graphviz' or 'brew install graphviz'), "
+                      "or write the text with -o graph.dot")
+    done = subprocess.run([program, f"-T{image_format}"], input=dot_text.encode("utf-8"),
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        raise AdError(f"Graphviz's dot failed: {done.stderr.decode('utf-8', 'replace').strip()}")
+    return done.stdout

@@ -1,0 +1,237 @@
+"""`adcli check`: reverse mode against finite differences and forward mode, kinks, broken rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from adcli.check import FAIL, KINK, PASS, UNSURE, check_gradients, forward_mode
+from adcli.cli import app
+from adcli.program import load, parse
+from adcli.registry import OPS
+
+runner = CliRunner()
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def sample_inputs(path: Path) -> list[str]:
+    """Command-line values for a sample: its .json beside it, a `--set` in its comments, or 0.5, 1.5, ..."""
+    data = path.with_suffix(".json")
+    if data.exists():
+        return ["--inputs", str(data)]
+    text = path.read_text(encoding="utf-8")
+    found = re.search(r"--set ((?:\w+=\S+ ?)+)", text)
+    if found:
+        return ["--set", *found.group(1).split()]
+    program = load(str(path))
+    return ["--set", *[f"{name}={k + 0.5}" for k, name in enumerate(program.inputs)]]
+
+
+def invoke(*args):
+    return runner.invoke(app, ["check", *map(str, args)])
+
+
+def write(tmp_path, source):
+    path = tmp_path / "f.ad"
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Every sample passes
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.ad")), ids=lambda p: p.name)
+def test_every_sample_passes(sample):
+    result = invoke(sample, *sample_inputs(sample), "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["passed"] is True
+    assert {row["status"] for row in report["inputs"]} <= {PASS, KINK}
+
+
+def test_the_lecture_example_in_a_table():
+    result = invoke(SAMPLES / "relu.ad", "--set", "W=2", "x=3", "b=1")
+    assert result.exit_code == 0
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[2:5]}
+    assert set(rows) == {"W", "x", "b"}
+    assert all(row[-1] == "pass" for row in rows.values())
+    assert rows["x"][1:6] == ["1", "0.0e+00", "0.0e+00", "2", "vs"]
+    assert result.stdout.splitlines()[-1].startswith("ok: 3 pass (eps 1e-06, rtol 1e-06, atol 1e-08")
+
+
+def test_errors_and_worst_element_are_measured():
+    program = load(str(SAMPLES / "mlp.ad"))
+    given = {k: np.array(v) for k, v in json.loads((SAMPLES / "mlp.json").read_text()).items()}
+    report = check_gradients(program, given)
+    assert [c.name for c in report.inputs] == ["X", "Y", "W1", "b1", "W2", "b2"]
+    x = report.inputs[0]
+    assert (x.shape, x.mode, x.probes, x.compared) == ((4, 3), "elements", 12, 12)
+    assert 0 < x.max_abs < 1e-8 and x.max_rel < 1e-6
+    # The worst element is the one nearest to failing: largest error relative to atol + rtol·|reverse|.
+    assert 0 < abs(x.reverse - x.numeric) <= x.max_abs
+
+
+# ---------------------------------------------------------------------------------------------
+# A deliberately broken rule fails
+# ---------------------------------------------------------------------------------------------
+
+def test_a_broken_derivative_fails_with_exit_1(tmp_path, monkeypatch):
+    broken = dataclasses.replace(OPS["mul"], derivs=(lambda ans, x, y: y, lambda ans, x, y: 2 * x))
+    monkeypatch.setitem(OPS, "mul", broken)
+    path = write(tmp_path, "y = a * b + a\n")
+    result = invoke(path, "--set", "a=3", "b=5", "--json")
+    assert result.exit_code == 1
+    rows = {row["name"]: row for row in json.loads(result.stdout)["inputs"]}
+    assert rows["a"]["status"] == PASS  # ∂(a·b)/∂a is still right
+    assert rows["b"]["status"] == FAIL
+    assert rows["b"]["worst"] == {"index": [], "reverse": 6.0, "numeric": pytest.approx(3.0, rel=1e-8)}
+    assert rows["b"]["max_abs_error"] == pytest.approx(3.0, rel=1e-8)
+    table = invoke(path, "--set", "a=3", "b=5")
+    assert table.exit_code == 1
+    assert "FAIL" in table.stdout and table.stdout.splitlines()[-1].startswith("FAIL: b (1 of 2 inputs")
+
+
+def test_a_broken_array_rule_names_the_worst_element(monkeypatch):
+    rule = OPS["sum"]
+    monkeypatch.setitem(OPS, "sum", dataclasses.replace(
+        rule, vjps=(lambda g, ans, x, axis=None: np.broadcast_to(g, np.shape(x)) * np.array([1.0, 1.0, 1.5]),)))
+    report = check_gradients(parse("y = sum(x * x)\n"), {"x": np.array([1.0, 2.0, 3.0])})
+    (x,) = report.inputs
+    assert x.status == FAIL and x.worst == (2,)
+    assert x.reverse == 9.0 and x.numeric == pytest.approx(6.0)
+
+
+def test_forward_mode_disagreeing_with_reverse_fails(monkeypatch):
+    forward = pytest.importorskip("adcli.forward")
+    if not hasattr(forward, "tangents"):
+        pytest.skip("forward mode offers no graph-level tangents")
+    real = forward.tangents
+    monkeypatch.setattr(forward, "tangents", lambda *a: [None if t is None else 2 * t for t in real(*a)])
+    report = check_gradients(parse("y = x * x\n"), {"x": np.array(3.0)})
+    assert report.forward and report.inputs[0].forward_failed and report.inputs[0].status == FAIL
+    assert report.inputs[0].forward_max_abs == 6.0
+
+
+def test_without_forward_mode_the_column_is_skipped(monkeypatch):
+    monkeypatch.setitem(sys.modules, "adcli.forward", None)  # importing it now raises ImportError
+    program = parse("y = x * x\n")
+    assert forward_mode(program, {}, None) is None
+    report = check_gradients(program, {"x": np.array(3.0)})
+    assert report.forward is False and report.inputs[0].forward_max_abs is None
+    assert report.inputs[0].status == PASS
+
+
+# ---------------------------------------------------------------------------------------------
+# Kinks are "not differentiable here", not failures
+# ---------------------------------------------------------------------------------------------
+
+def test_relu_at_zero(tmp_path):
+    result = invoke(SAMPLES / "relu.ad", "--set", "W=2", "x=3", "b=-6", "--json")
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)["inputs"]
+    assert [row["status"] for row in rows] == [KINK] * 3
+    assert rows[0]["kinks"] == [{"node": "H", "op": "relu", "convention": "relu′(0) taken as 0",
+                                 "line": 2, "col": 5, "probes": 1, "first": []}]
+    assert rows[0]["max_abs_error"] is None and rows[0]["compared"] == 0
+    table = invoke(SAMPLES / "relu.ad", "--set", "W=2", "x=3", "b=-6")
+    assert "b: not differentiable here: relu′(0) taken as 0 at line 2, col 5 (H)" in table.stdout
+
+
+def test_within_eps_of_a_kink_counts_as_the_kink():
+    program = load(str(SAMPLES / "relu.ad"))
+    near = check_gradients(program, {"W": 2.0, "x": 3.0, "b": -6.0 + 4e-7})
+    assert [c.status for c in near.inputs] == [KINK] * 3
+    far = check_gradients(program, {"W": 2.0, "x": 3.0, "b": -6.0 + 4e-5})
+    assert [c.status for c in far.inputs] == [PASS] * 3
+
+
+def test_abs_at_zero_and_a_tie_in_max(tmp_path):
+    path = write(tmp_path, "y = sum(abs(v)) + max(a, b)\n")
+    result = invoke(path, "--set", "v=[0, 2, 0]", "a=1", "b=1", "--json")
+    assert result.exit_code == 0
+    rows = {row["name"]: row for row in json.loads(result.stdout)["inputs"]}
+    assert rows["v"]["status"] == KINK
+    assert rows["v"]["compared"] == 1  # v[1] = 2 is checked normally
+    assert [(k["convention"], k["probes"], k["first"]) for k in rows["v"]["kinks"]] == [
+        ("abs′(0) taken as 0", 2, [0])]
+    for name in "ab":
+        assert rows[name]["status"] == KINK
+        assert rows[name]["kinks"][0]["convention"] == "a tie in max splits the gradient evenly"
+
+
+def test_a_tie_in_a_max_reduction():
+    report = check_gradients(parse("y = max(v)\n"), {"v": np.array([1.0, 3.0, 3.0])})
+    (v,) = report.inputs
+    assert v.status == KINK and v.compared == 1
+    assert [(k.op, k.probes, k.first) for k in v.kinks] == [("amax", 2, (1,))]
+
+
+def test_a_failure_elsewhere_outranks_a_kink(monkeypatch):
+    broken = dataclasses.replace(OPS["mul"], derivs=(lambda ans, x, y: y, lambda ans, x, y: 2 * x))
+    monkeypatch.setitem(OPS, "mul", broken)
+    report = check_gradients(parse("y = sum(relu(v) * w)\n"), {"v": np.array([0.0, 1.0]), "w": np.array([1.0, 2.0])})
+    assert [c.status for c in report.inputs] == [KINK, FAIL]
+
+
+# ---------------------------------------------------------------------------------------------
+# Large inputs, tolerances and errors
+# ---------------------------------------------------------------------------------------------
+
+def test_large_inputs_use_seeded_random_directions():
+    program = parse("y = sum(sin(x) * x)\n")
+    given = {"x": np.linspace(-2.0, 2.0, 40)}
+    first = check_gradients(program, given, max_elements=10, directions=5, seed=3)
+    again = check_gradients(program, given, max_elements=10, directions=5, seed=3)
+    other = check_gradients(program, given, max_elements=10, directions=5, seed=4)
+    (x,) = first.inputs
+    assert (x.mode, x.probes, x.status) == ("directions", 5, PASS)
+    assert isinstance(x.worst, int) and 1 <= x.worst <= 5
+    assert (x.max_abs, x.worst) == (again.inputs[0].max_abs, again.inputs[0].worst)
+    assert x.max_abs != other.inputs[0].max_abs
+
+
+def test_rounding_noise_is_inconclusive_not_a_failure():
+    # exp(30) ≈ 1e13 swamps the difference quotient of exp(-5) ≈ 0.0067 at eps = 1e-6.
+    report = check_gradients(parse("y = sum(exp(x))\n"), {"x": np.array([-5.0, 30.0])})
+    (x,) = report.inputs
+    assert x.status == UNSURE and not report.failed
+    assert x.unsure >= 1
+
+
+def test_tolerances_are_options(tmp_path):
+    path = write(tmp_path, "y = x ** 3\n")
+    assert invoke(path, "--set", "x=2").exit_code == 0
+    # Truncation error of a central difference is eps²·f‴/6 = 1e-2·6/6: larger than rtol·12 = 1.2e-5.
+    assert invoke(path, "--set", "x=2", "--eps", "0.1").exit_code == 1
+    assert invoke(path, "--set", "x=2", "--eps", "0.1", "--rtol", "1e-2").exit_code == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--eps", "0"], "--eps must be positive"),
+    (["--directions", "0"], "--directions must be at least 1"),
+])
+def test_bad_settings_exit_2(tmp_path, args, message):
+    result = invoke(write(tmp_path, "y = x * x\n"), "--set", "x=1", *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_non_scalar_output_exits_2(tmp_path):
+    result = invoke(write(tmp_path, "y = x * [1, 2]\n"), "--set", "x=1")
+    assert result.exit_code == 2 and "grad needs a scalar output" in result.stderr
+
+
+def test_strict_stops_at_the_first_nan(tmp_path):
+    path = write(tmp_path, "y = sqrt(x) + x\n")
+    result = invoke(path, "--set", "x=0", "--strict")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{path}:1:5: error: non-finite gradient: ∂y/∂x through U1 = √x is inf")
+    plain = invoke(path, "--set", "x=0")
+    assert plain.exit_code == 1 and "adcli: warning: ∂y/∂x is not finite" in plain.stderr
