@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
+from enum import Enum
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, AdError, format_error
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, AdError, format_error
 from .values import dumps, load_inputs, parse_assignments, to_json
 
-MULTI_VALUE_OPTIONS = ("--set", "-s")
+MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent")
 
 
 def expand_multi_values(args: list[str]) -> list[str]:
@@ -26,7 +28,7 @@ def expand_multi_values(args: list[str]) -> list[str]:
         if takes_value:  # the option's own first value, whatever it looks like
             out.append(arg)
             takes_value = False
-        elif arg in MULTI_VALUE_OPTIONS or arg.startswith("--set="):
+        elif arg in MULTI_VALUE_OPTIONS or arg.startswith(("--set=", "--tangent=")):
             option, takes_value = arg.partition("=")[0], "=" not in arg
             out.append(arg)
         elif option and "=" in arg and not arg.startswith("-"):
@@ -44,8 +46,21 @@ class AdGroup(TyperGroup):
         args = sys.argv[1:] if args is None else list(args)
         return super().main(expand_multi_values(args), *rest, **kwargs)
 
+    def invoke(self, ctx):
+        """Run a command; a bug in adcli becomes one line on stderr (ADCLI_DEBUG=1: the traceback)."""
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            # Exits, usage errors (they carry exit_code) and aborts are click's control flow.
+            if hasattr(e, "exit_code") or isinstance(e, typer.Abort) or os.environ.get("ADCLI_DEBUG"):
+                raise
+            sys.stderr.write(f"adcli: internal error: {type(e).__name__}: {e}\n"
+                             "adcli: this is a bug in adcli; ADCLI_DEBUG=1 shows where it happened\n")
+            raise typer.Exit(EXIT_ERROR) from None
+
 
 app = typer.Typer(cls=AdGroup, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Differentiate .ad expression files, and show how the derivative was computed.")
 
@@ -61,6 +76,8 @@ Wrt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAME", help="Differentiate with respect to this input (repeatable; default: all).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 Full = Annotated[bool, typer.Option("--full", help="Show every element of large arrays.")]
+Strict = Annotated[bool, typer.Option(
+    "--strict", help="Stop (exit 1) at the first NaN or infinite value or gradient, showing where it arose.")]
 
 
 def version_callback(value: bool):
@@ -98,26 +115,53 @@ def emit_json(obj) -> None:
     sys.stdout.write(dumps(obj) + "\n")
 
 
+def notify(lines) -> None:
+    """Warnings and notes on stderr, in ASCII when stderr cannot show ∂ or ′."""
+    from .render import ASCII, can_encode
+    ascii_only = not can_encode(sys.stderr)
+    for line in lines:
+        if line:
+            sys.stderr.write((line.translate(ASCII) if ascii_only else line) + "\n")
+
+
 def console_for_stdout():
     from .render import can_encode, make_console
     ascii_only = not can_encode(sys.stdout)
     return make_console(ascii_only), ascii_only
 
 
+class GradMode(str, Enum):
+    reverse = "reverse"
+    forward = "forward"
+
+
 @app.command()
 def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-         json_: Json = False, full: Full = False):
-    """The output's value and its gradient with respect to every input (reverse mode).
+         json_: Json = False, full: Full = False, strict: Strict = False,
+         mode: Annotated[GradMode, typer.Option("--mode", help="reverse: one backward pass; forward: one "
+                                                "pass per input element (the same gradient).")] = GradMode.reverse):
+    """The output's value and its gradient with respect to every input (reverse mode, or --mode forward).
 
     Example: adcli grad samples/relu.ad --set W=2 x=3 b=1
     """
     from .program import load
+    from .diagnose import inspect_grad
     with reporting():
         program = load(file)
-        result = program.grad(of=of, wrt=wrt, **given_values(set_, inputs))
+        given = given_values(set_, inputs)
+        if mode is GradMode.forward:
+            from .forward import forward_grad
+            result = forward_grad(program, of=of, wrt=wrt, **given)
+        else:
+            result = program.grad(of=of, wrt=wrt, **given)
+        warning, kinks = inspect_grad(program, given, of, wrt, result, strict=strict)
+    notify([warning] + [f"adcli: note: {k.note()}" for k in kinks])
     if json_:
-        emit_json({"output": result.output, "value": to_json(result.value),
-                   "grad": {name: to_json(g) for name, g in result.grad.items()}})
+        out = {"output": result.output, "value": to_json(result.value),
+               "grad": {name: to_json(g) for name, g in result.grad.items()}}
+        if kinks:  # only then, so output without kinks stays exactly as it was
+            out["kinks"] = [k.to_json() for k in kinks]
+        emit_json(out)
         return
     from .render import grad_table, show
     console, ascii_only = console_for_stdout()
@@ -126,14 +170,18 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
 
 @app.command("eval")
 def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, json_: Json = False,
-          full: Full = False):
+          full: Full = False, strict: Strict = False):
     """The value of every assignment, or of one with --of.
 
     Example: adcli eval samples/product.ad --set x=17
     """
     from .program import load
+    from .diagnose import inspect_eval
     with reporting():
-        values = load(file).eval(of=of, **given_values(set_, inputs))
+        program = load(file)
+        given = given_values(set_, inputs)
+        values = program.eval(of=of, **given)
+        notify([inspect_eval(program, given, of, values, strict)])
     if json_:
         emit_json({"values": {name: to_json(v) for name, v in values.items()}})
         return
@@ -149,3 +197,7 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("\nadcli: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
+from . import cli_inspect  # noqa: E402,F401
+from . import cli_trace  # noqa: E402,F401
+from . import cli_forward  # noqa: E402,F401
+from . import cli_cost  # noqa: E402,F401

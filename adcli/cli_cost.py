@@ -1,0 +1,111 @@
+"""The `cost` command: operations, flops and memory of each pass, and which mode a Jacobian wants."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import File, Inputs, Json, Of, Set, Wrt, app, console_for_stdout, emit_json, given_values, reporting
+from .errors import InputError
+
+Dim = Annotated[Optional[list[str]], typer.Option(
+    "--dim", metavar="NAME=SIZE",
+    help="The size of a named dimension in input declarations (repeatable): --dim n=256.")]
+
+
+def parse_dims(items) -> dict[str, int]:
+    """`NAME=SIZE` items from --dim."""
+    dims: dict[str, int] = {}
+    for item in items or []:
+        name, eq, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not eq or not name.isidentifier() or not text.isdigit():
+            raise InputError(f"--dim {item!r}: expected NAME=SIZE with a whole number, such as n=256")
+        dims[name] = int(text)
+    return dims
+
+
+# ---------------------------------------------------------------------------------------------
+# Human units
+# ---------------------------------------------------------------------------------------------
+
+def si(n: float, unit: str = "") -> str:
+    """12,345,678 -> '12.3 M': three significant figures and a decimal prefix."""
+    for prefix, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {prefix}{unit}"
+    return f"{n:g} {unit}".rstrip()
+
+
+def nbytes(n: int) -> str:
+    return si(n, "B") if n >= 1000 else f"{n} B"
+
+
+def cost_tables(cost, file: str, ascii_only: bool) -> list:
+    """The summary line, then tables: operations, passes, the full Jacobian; and the recommendation."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .registry import fmt_shape
+    from .render import ASCII
+
+    style = box.ASCII if ascii_only else box.SIMPLE_HEAD
+
+    def table(*columns):
+        t = Table(box=style, show_edge=False, pad_edge=False)
+        for i, name in enumerate(columns):
+            t.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+        return t
+
+    inputs = ", ".join(f"{name} {fmt_shape(shape)}" for name, shape in cost.inputs) or "none"
+    head = Text.assemble(("cost of ", ""), (cost.output, "bold"), f" {fmt_shape(cost.output_shape)} in {file}\n",
+                         f"inputs: {inputs} ({nbytes(cost.resident_bytes)} with constants; "
+                         f"float64, 8 bytes per element)")
+    ops = table("operation", "count", "flops")
+    for name, count, flops in cost.by_op:
+        ops.add_row(name, f"{count:,}", si(flops))
+    ops.add_row("total", f"{cost.operations:,}", si(cost.forward.flops), style="bold")
+
+    passes = table("one pass", "flops", "peak memory", "kept for backward")
+    passes.add_row("forward (the value only)", si(cost.forward.flops), nbytes(cost.forward.peak_bytes), "")
+    passes.add_row("reverse (one gradient or Jacobian row)", si(cost.reverse.flops), nbytes(cost.reverse.peak_bytes),
+                   nbytes(cost.reverse.kept_bytes))
+    passes.add_row("forward mode (one tangent: a column)", si(cost.forward_mode.flops), nbytes(cost.forward_mode.peak_bytes), "")
+
+    j = cost.jacobian
+    jac = table(f"full Jacobian, {cost.jacobian_rows:,} × {cost.jacobian_columns:,}", "passes", "flops",
+                "peak memory")
+    for mode in ("forward", "reverse"):
+        jac.add_row(f"{mode} mode", f"{j[mode]['passes']:,}", si(j[mode]["flops"]), nbytes(j[mode]["peak_bytes"]))
+
+    notes = [f"A tape keeping every value would hold {nbytes(cost.all_values_bytes)}; peak memory frees each "
+             "value after its last use and counts array payloads only.",
+             *cost.notes]
+    tail = Text.assemble(("recommended: ", "bold"), cost.recommendation(), "\n", "\n".join(notes))
+    parts = [head, ops, passes, jac, tail]
+    if ascii_only:
+        parts = [Text(p.plain.translate(ASCII)) if isinstance(p, Text) else p for p in parts]
+    return parts
+
+
+@app.command()
+def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
+         dim: Dim = None, json_: Json = False):
+    """Operations, flops and memory of a forward, a reverse and a forward-mode pass, and a full Jacobian.
+
+    Shapes come from values (--set, --inputs) or from input declarations (named sizes with --dim);
+    nothing is evaluated. Example: adcli cost samples/mlp.ad --dim n=256 --dim d=784 --dim h=1024 --dim k=10
+    """
+    from .cost import program_cost
+    from .program import load
+    with reporting():
+        program = load(file)
+        result = program_cost(program, given_values(set_, inputs), of=of, wrt=wrt, dims=parse_dims(dim))
+    if json_:
+        emit_json(result.to_json())
+        return
+    from .render import show
+    console, ascii_only = console_for_stdout()
+    show(console, *cost_tables(result, file, ascii_only))
