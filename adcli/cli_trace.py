@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import File, Inputs, Of, Set, app, given_values, reporting
+from .cli import File, Inputs, Of, Set, Strict, app, given_values, notify, reporting
 from .errors import InputError
 
 
@@ -54,13 +54,14 @@ def default_format() -> Format:
 @app.command()
 def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: TraceWrt = None,
           mode: ModeOption = Mode.reverse, format_: FormatOption = None, only: OnlyOption = None,
-          ascii_: AsciiOption = False, full: FullOption = False):
+          ascii_: AsciiOption = False, full: FullOption = False, strict: Strict = False):
     """Every step of the derivative's computation, as in the lecture's worked examples.
 
     Example: adcli trace samples/product.ad --set x=17
     """
-    from .program import load
-    from .trace import forward_trace, reverse_trace
+    from .diagnose import inspect_grad
+    from .program import Gradient, load
+    from .trace import forward_trace, parse_wrt, reverse_trace
     from .trace_render import render_json, render_latex, render_markdown, render_plain
     only_phase = only.value if only else None
     with reporting():
@@ -72,11 +73,16 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
             if wrt and len(wrt) > 1:
                 raise InputError("forward mode traces one input's tangent: give --wrt once")
             result = forward_trace(program, given, wrt[0] if wrt else None, of)
+            warning, kinks = inspect_grad(program, given, of, [result.wrt_label], strict=strict)
         else:
             result = reverse_trace(program, given, of, wrt)
+            computed = Gradient(result.output, result.value,
+                                {s.label: s.value for s in result.steps if s.kind == "result"})
+            warning, kinks = inspect_grad(program, given, of, wrt, computed, strict=strict)
+    notify([warning] + [f"adcli: note: {k.note()}" for k in kinks])
     chosen = format_ or default_format()
     if chosen is Format.json:
-        sys.stdout.write(render_json(result, only_phase))
+        sys.stdout.write(render_json(result, only_phase, [k.to_json() for k in kinks]))
     elif chosen is Format.latex:
         sys.stdout.write(render_latex(result, full, only_phase))
     elif chosen is Format.rich:

@@ -167,10 +167,14 @@ def describe_value(graph: Graph, values: list, index: int) -> tuple[tuple, float
     return idx, bad, where, cause
 
 
-def first_nonfinite_value(graph: Graph, values: list) -> NonFinite | None:
-    """The first node, in evaluation order, whose value holds a NaN or infinity."""
+def first_nonfinite_value(graph: Graph, values: list, output: int | None = None) -> NonFinite | None:
+    """The first node, in evaluation order, whose value holds a NaN or infinity (of those `output`
+    is computed from, when given)."""
     first = first_nan = None
+    used = None if output is None else feeds(graph, output)
     for i, value in enumerate(values):
+        if used is not None and (i > output or not used[i]):
+            continue
         if value is None or graph.nodes[i].op == INPUT or not nonfinite(value):
             continue
         if first is None:
@@ -247,7 +251,7 @@ def first_nonfinite_gradient(graph: Graph, values: list, output: int, wrt: list[
 
 def require_finite(graph: Graph, values: list, output: int | None = None, wrt: list[int] | None = None) -> None:
     """--strict: raise NonFiniteError at the first non-finite value, then (with an output) gradient."""
-    problem = first_nonfinite_value(graph, values)
+    problem = first_nonfinite_value(graph, values, output)
     if problem is None and output is not None:
         problem = first_nonfinite_gradient(graph, values, output, list(graph.inputs) if wrt is None else wrt)
     if problem is not None:
@@ -260,7 +264,7 @@ def nonfinite_warning(graph: Graph, values: list, results: dict, output: int | N
     bad = [name for name, value in results.items() if nonfinite(value)]
     if not bad:
         return None
-    problem = first_nonfinite_value(graph, values)
+    problem = first_nonfinite_value(graph, values, output)
     if problem is None and output is not None:
         problem = first_nonfinite_gradient(graph, values, output, list(graph.inputs) if wrt is None else wrt)
     if problem is None:
@@ -272,16 +276,20 @@ def nonfinite_warning(graph: Graph, values: list, results: dict, output: int | N
 # Kinks
 # ---------------------------------------------------------------------------------------------
 
-def on_path(graph: Graph, output: int, wrt: list[int]) -> list[bool]:
-    """Nodes through which a derivative of `output` with respect to `wrt` flows."""
-    active = depends_on(graph, wrt, output)
+def feeds(graph: Graph, output: int) -> list[bool]:
+    """For each node up to `output`, whether `output` is computed from it (itself included)."""
     needed = [False] * (output + 1)
     needed[output] = True
     for i in range(output, -1, -1):
         if needed[i]:
             for a in graph.nodes[i].args:
                 needed[a] = True
-    return [a and n for a, n in zip(active, needed)]
+    return needed
+
+
+def on_path(graph: Graph, output: int, wrt: list[int]) -> list[bool]:
+    """Nodes through which a derivative of `output` with respect to `wrt` flows."""
+    return [a and n for a, n in zip(depends_on(graph, wrt, output), feeds(graph, output))]
 
 
 def kink_mask(graph: Graph, values: list, index: int):
@@ -322,9 +330,9 @@ def inspect_eval(program, given: dict, of: str | None, results: dict, strict: bo
     upto = None if of is None else program.output_node(of)[1]
     values = program.values(given, upto=upto)
     if strict:
-        require_finite(program.graph, values)
+        require_finite(program.graph, values, upto)
         return None
-    return nonfinite_warning(program.graph, values, results)
+    return nonfinite_warning(program.graph, values, results, upto)
 
 
 def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=None,

@@ -614,9 +614,12 @@ def trace_json(trace, only: str | None = None) -> dict:
             "inputs": given, "grad": grad, "steps": steps}
 
 
-def render_json(trace, only: str | None = None) -> str:
-    """Exactly one JSON object, through the one JSON writer."""
-    return dumps(trace_json(trace, only)) + "\n"
+def render_json(trace, only: str | None = None, kinks: list | None = None) -> str:
+    """Exactly one JSON object, through the one JSON writer; `kinks` only when there are some."""
+    obj = trace_json(trace, only)
+    if kinks:
+        obj["kinks"] = kinks
+    return dumps(obj) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,3 +198,13 @@ def test_inspect_grad_computes_the_gradient_itself_for_trace():
     with pytest.raises(NonFiniteError):
         inspect_grad(program, {"x": 0.0}, strict=True)
     assert inspect_grad(program, {"x": 4.0}) == (None, [])
+
+
+def test_the_warning_names_a_value_the_output_is_computed_from():
+    program = parse("y = log(x)\nz = 1/x\n", "f.ad")
+    warning, _ = inspect_grad(program, {"x": 0.0})
+    # y = log(0) comes first in the file, but z does not depend on it
+    assert "f.ad:2:6: z = 1/x is inf" in warning
+    with pytest.raises(NonFiniteError) as caught:
+        inspect_grad(program, {"x": 0.0}, strict=True)
+    assert (caught.value.span.line, caught.value.span.col) == (2, 6)

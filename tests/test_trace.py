@@ -356,3 +356,21 @@ def test_of_an_earlier_value_with_an_input_used_only_later(tmp_path):
     assert (data["output"], data["value"], data["grad"]) == ("u", 2.0, {"x": 1.0, "z": 0.0})
     forward = trace_of(str(path), "--set", "x=1", "z=2", "--of", "u", "--mode", "forward", "--wrt", "z")
     assert (forward["value"], forward["tangent"]) == (2.0, 0.0)
+
+
+def test_trace_notes_kinks_and_stops_under_strict(tmp_path):
+    path = tmp_path / "k.ad"
+    path.write_text("y = relu(x) * 2\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["trace", str(path), "--set", "x=0", "--format", "json"])
+    assert result.exit_code == 0
+    obj = json.loads(result.stdout)
+    assert obj["kinks"][0]["op"] == "relu" and obj["kinks"][0]["convention"] == "relu′(0) taken as 0"
+    assert "relu′(0) taken as 0 at line 1, col 5" in result.stderr
+    clean = runner.invoke(app, ["trace", str(path), "--set", "x=1", "--format", "json"])
+    assert "kinks" not in json.loads(clean.stdout)
+    path.write_text("y = sqrt(x)\n")
+    strict = runner.invoke(app, ["trace", str(path), "--set", "x=0", "--strict"])
+    assert strict.exit_code == 1
+    assert f"{path}:1:5: error: non-finite gradient" in strict.stderr
+    assert "Traceback" not in strict.stderr
