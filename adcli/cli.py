@@ -117,7 +117,7 @@ def emit_json(obj) -> None:
 
 def notify(lines) -> None:
     """Warnings and notes on stderr, in ASCII when stderr cannot show ∂ or ′."""
-    from .render import ASCII, can_encode
+    from .symbols import ASCII, can_encode
     ascii_only = not can_encode(sys.stderr)
     for line in lines:
         if line:
@@ -125,7 +125,8 @@ def notify(lines) -> None:
 
 
 def console_for_stdout():
-    from .render import can_encode, make_console
+    from .render import make_console
+    from .symbols import can_encode
     ascii_only = not can_encode(sys.stdout)
     return make_console(ascii_only), ascii_only
 

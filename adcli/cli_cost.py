@@ -49,7 +49,7 @@ def cost_tables(cost, file: str, ascii_only: bool) -> list:
     from rich.text import Text
 
     from .registry import fmt_shape
-    from .render import ASCII
+    from .symbols import ASCII
 
     style = box.ASCII if ascii_only else box.SIMPLE_HEAD
 

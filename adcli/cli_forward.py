@@ -51,7 +51,7 @@ def new_table(ascii_only: bool, *columns: str):
     """A table in adcli's style; the first column holds names."""
     from rich import box
     from rich.table import Table
-    from .render import ASCII
+    from .symbols import ASCII
     table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for i, column in enumerate(columns):
         table.add_column(column.translate(ASCII) if ascii_only else column,
@@ -68,7 +68,7 @@ def headline(name: str, value, full: bool, where: str = "", note: str = ""):
 
 
 def fit(text: str, ascii_only: bool) -> str:
-    from .render import ASCII
+    from .symbols import ASCII
     return text.translate(ASCII) if ascii_only else text
 
 

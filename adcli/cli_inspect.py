@@ -61,7 +61,7 @@ def print_tree(view) -> None:
     from rich.text import Text
 
     from .graphview import node_text, tree_lines
-    from .render import ASCII
+    from .symbols import ASCII
     console, ascii_only = console_for_stdout()
     for line in tree_lines(view, ascii_only):
         node = view.nodes[line.node]
@@ -212,7 +212,8 @@ def check(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
     if json_:
         emit_json(report_json(report))
     else:
-        from .render import ASCII, show
+        from .render import show
+        from .symbols import ASCII
         console, ascii_only = console_for_stdout()
         if not console.is_terminal:  # a file or pipe gets whole rows, not columns squeezed to 80
             console.width = 1000

@@ -10,6 +10,7 @@ import typer
 
 from .cli import File, Inputs, Of, Set, Strict, app, given_values, notify, reporting
 from .errors import InputError
+from .symbols import can_encode
 
 
 class Format(str, Enum):
@@ -86,20 +87,11 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
     elif chosen is Format.latex:
         sys.stdout.write(render_latex(result, full, only_phase))
     elif chosen is Format.rich:
-        from .render import can_encode, make_console, show
+        from .render import make_console, show
         from .trace_render import rich_renderables
         ascii_only = ascii_ or not can_encode(sys.stdout)
         show(make_console(ascii_only), *rich_renderables(result, ascii_only, full, only_phase))
     else:
-        ascii_only = ascii_ or not can_encode_stdout()
+        ascii_only = ascii_ or not can_encode(sys.stdout)
         render = render_markdown if chosen is Format.markdown else render_plain
         sys.stdout.write(render(result, ascii_only, full, only_phase))
-
-
-def can_encode_stdout(sample: str = "∂←·ᵀḡ\u0307") -> bool:
-    """Whether stdout's encoding can show the trace's symbols (else ASCII, as --ascii)."""
-    try:
-        sample.encode(getattr(sys.stdout, "encoding", None) or "ascii")
-        return True
-    except (UnicodeEncodeError, LookupError):
-        return False

@@ -10,22 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .registry import fmt_shape
+from .symbols import ASCII
 from .values import format_block, format_value
-
-# Symbols used in human output, and the ASCII a limited terminal gets instead.
-ASCII = str.maketrans({"∂": "d", "←": "<-", "·": "*", "ᵀ": "^T", "ḡ": "g", "⊙": "*", "′": "'",
-                       "″": "''", "‴": "'''", "Σ": "sum", "σ": "sigmoid", "√": "sqrt", "²": "^2",
-                       "½": "1/2", "…": "...", "—": "-", "×": "x", "≥": ">=", "̇": "_dot", "ẋ": "x_dot"})
-
-
-def can_encode(stream, sample: str = "∂←·ᵀḡ━") -> bool:
-    """Whether a stream's encoding can show adcli's mathematical symbols."""
-    try:
-        sample.encode(getattr(stream, "encoding", None) or "ascii")
-        return True
-    except (UnicodeEncodeError, LookupError):
-        return False
-
 
 def make_console(ascii_only: bool = False) -> Console:
     """A stdout console; colour follows the terminal and NO_COLOR, markup is never interpreted."""

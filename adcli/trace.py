@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import InputError, ShapeError
 from .evaluate import bind_inputs, evaluate
+from .forward import push_tangent
 from .graph import CONST, INPUT, LEAVES, Graph
 from .registry import OPS, fmt_shape
 from .reverse import backward
@@ -353,15 +354,6 @@ def shown(tangent, value) -> np.ndarray:
     return np.zeros(np.shape(value)) if tangent is None else np.asarray(tangent, dtype=np.float64)
 
 
-def push(op, tangents: list, ans, xs: list, params: dict):
-    """The registry's jvp in the result's shape; None tangents are skipped (elementwise) or zeros."""
-    if all(t is None for t in tangents):
-        return None
-    if not op.elementwise:  # structural rules take every operand's tangent
-        tangents = [np.zeros(np.shape(x)) if t is None else t for t, x in zip(tangents, xs)]
-    return np.asarray(op.jvp(tangents, ans, xs, params)) + np.zeros(np.shape(ans))
-
-
 def tangent_step(graph: Graph, i: int, values: list, tangents: list, steps: list):
     """Append node i's TangentCompute step and return its tangent (None if it has none)."""
     node = graph.nodes[i]
@@ -369,11 +361,11 @@ def tangent_step(graph: Graph, i: int, values: list, tangents: list, steps: list
     params = node.params or {}
     xs = [values[a] for a in node.args]
     ts = [tangents[a] for a in node.args]
-    total = push(op, ts, values[i], xs, params)
+    total = push_tangent(op, ts, values[i], xs, params)
     terms = []  # the jvp is linear in the tangents: operand k's term has only tangent k
     for k in range(len(xs)):
         only_k = [t if j == k else None for j, t in enumerate(ts)]
-        terms.append(shown(push(op, only_k, values[i], xs, params), values[i]))
+        terms.append(shown(push_tangent(op, only_k, values[i], xs, params), values[i]))
     scalar = np.ndim(values[i]) == 0 and all(np.ndim(x) == 0 for x in xs)
     locals_ = [op.vjp(k, np.float64(1.0), values[i], xs, params) if scalar else None for k in range(len(xs))]
     steps.append(TangentCompute(i, node.label, node.op, [make_arg(graph, a, values) for a in node.args],

@@ -16,13 +16,10 @@ import numpy as np
 
 from .registry import OPS, fmt_shape
 from .trace import ForwardTrace
+from .symbols import ASCII
 from .values import dumps, format_number, format_value, to_json
 
 
-# What a terminal without Unicode gets instead of each symbol (--ascii).
-ASCII = str.maketrans({"∂": "d", "←": "<-", "·": "*", "ᵀ": "^T", "ḡ": "g", "⊙": "*", "′": "'",
-                       "″": "''", "‴": "'''", "Σ": "sum", "σ": "sigmoid", "√": "sqrt", "²": "^2",
-                       "½": "1/2", "…": "...", "—": "-", "×": "x", "≥": ">=", "\u0307": "_dot"})
 PRIMES = {"'": "′", "''": "″", "'''": "‴"}
 OPENERS, CLOSERS = "([{", ")]}"
 
