@@ -42,7 +42,7 @@ class Graph:
     names: dict[str, int]  # each name's latest binding
     file: str = "<input>"
     source: str = ""
-    _lines: list[str] | None = field(default=None, repr=False)
+    _flat: tuple | None = field(default=None, repr=False)
 
     @property
     def output(self) -> int:
@@ -55,6 +55,15 @@ class Graph:
 
     def input_names(self) -> list[str]:
         return [self.nodes[i].label for i in self.inputs]
+
+    def flat(self) -> tuple[list[str], list[tuple]]:
+        """(ops, operands): each node's operation and operand indices as two plain lists, made once.
+
+        Fast paths read these instead of Node attributes, which cost more than the arithmetic.
+        """
+        if self._flat is None:
+            self._flat = ([node.op for node in self.nodes], [node.args for node in self.nodes])
+        return self._flat
 
     def span(self, index: int) -> Span:
         """The source position of node `index`, for error messages."""

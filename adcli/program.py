@@ -15,7 +15,7 @@ from .graph import Graph, paused_gc
 from .parser import parse_source
 from .registry import fmt_shape
 from .reverse import backward
-from .scalar import scalar_backward, scalar_values
+from .scalar import scalar_pass
 
 
 @dataclass
@@ -90,9 +90,9 @@ class Program:
         wrt_nodes = self.wrt_nodes(wrt)
         bound = bind_inputs(self.graph, given)
         with paused_gc():
-            values = scalar_values(self.graph, bound, out)
-            grads = None if values is None else scalar_backward(self.graph, values, out, wrt_nodes)
-            if grads is None:  # arrays, or a case only numpy handles: the general engine
+            fast = scalar_pass(self.graph, bound, out, wrt_nodes)
+            values, grads = fast if fast is not None else (None, None)
+            if fast is None:  # arrays, or a case only numpy handles: the general engine
                 values = evaluate(self.graph, bound, out)
                 require_scalar(self.graph, name, out, values[out])
                 grads = backward(self.graph, values, out, wrt_nodes)

@@ -47,7 +47,10 @@ class Op:
     def vjp(self, k: int, g, ans, xs: Sequence, params: dict):
         """Operand k's share of the upstream gradient g, in operand k's shape."""
         if self.derivs is not None:
-            return unbroadcast(g * self.derivs[k](ans, *xs), np.shape(xs[k]))
+            deriv = self.derivs[k]
+            # ḡ·1 is ḡ, bit for bit: pass it on rather than spend an array on the product.
+            local = g if deriv is one else g * deriv(ans, *xs)
+            return unbroadcast(local, np.shape(xs[k]))
         return self.vjps[k](g, ans, *xs, **params)
 
     def jvp(self, tangents: Sequence, ans, xs: Sequence, params: dict):

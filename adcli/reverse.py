@@ -62,9 +62,17 @@ def backward(graph: Graph, values: list, output: int, wrt: list[int],
                 if on_update is not None:
                     on_update(i, k, a, before, g, contribution, grads[a])
             del grads[i]
-    return {w: fresh(grads[w]) if w in grads else np.zeros(np.shape(values[w])) for w in wrt}
+    returned = {id(seed)}  # the caller's seed is theirs, never handed back as a gradient
+    return {w: fresh(grads[w], returned) if w in grads else np.zeros(np.shape(values[w])) for w in wrt}
 
 
-def fresh(g):
-    """A writable float64 copy of a gradient; a dual (forward over reverse) is kept as it is."""
-    return np.array(g, dtype=np.float64) if isinstance(g, (np.ndarray, np.generic, float, int)) else g
+def fresh(g, returned: set[int]):
+    """A gradient the caller may keep and write to: an accumulator the pass made for itself as it
+    is, a copy of anything else (a read-only broadcast, a view, one already returned for another
+    input); a dual (forward over reverse) is kept as it is."""
+    if isinstance(g, np.ndarray):
+        if g.flags.owndata and g.flags.writeable and g.dtype == np.float64 and id(g) not in returned:
+            returned.add(id(g))
+            return g
+        return np.array(g, dtype=np.float64)
+    return np.array(g, dtype=np.float64) if isinstance(g, (np.generic, float, int)) else g

@@ -13,7 +13,6 @@ import numpy as np
 
 from .graph import CONST, INPUT, Graph
 from .registry import OPS
-from .reverse import depends_on
 
 
 def _as_float(forward):
@@ -21,77 +20,97 @@ def _as_float(forward):
 
 
 # A scalar matmul is a multiplication (see registry.matmul), so it takes mul's rules.
-_RULES = {name: (op.pyfunc or _as_float(op.forward), op.derivs)
-          for name, op in OPS.items() if op.derivs is not None}
-_RULES["matmul"] = _RULES["mul"]
+_FORWARD = {name: op.pyfunc or _as_float(op.forward) for name, op in OPS.items() if op.derivs is not None}
+_DERIVS = {name: op.derivs for name, op in OPS.items() if op.derivs is not None}
+_FORWARD["matmul"], _DERIVS["matmul"] = _FORWARD["mul"], _DERIVS["mul"]
 
 
-def scalar_values(graph: Graph, inputs: dict, upto: int) -> list | None:
-    """Every node's value up to `upto` as floats, or None if some value is not a scalar."""
+def scalar_pass(graph: Graph, inputs: dict, output: int, wrt: list[int]):
+    """(values, {input node: gradient}) on floats, as evaluate() and backward() give them; None
+    when some value is not a scalar or only numpy computes it exactly."""
+    try:
+        with np.errstate(all="ignore"):
+            found = scalar_values(graph, inputs, output, wrt)
+            if found is None:
+                return None
+            values, active = found
+            return values, scalar_backward(graph, values, active, output, wrt)
+    except (ArithmeticError, ValueError):  # e.g. x/0 raises on floats where numpy gives inf
+        return None
+
+
+def scalar_values(graph: Graph, inputs: dict, upto: int, wrt: list[int]):
+    """(values, active): every value up to `upto` (and every input) as a float, and whether it
+    depends on an input in `wrt`; None if some value is not a scalar."""
+    ops, operands = graph.flat()
     nodes = graph.nodes
-    values = [0.0] * max([upto + 1] + [i + 1 for i in inputs])
-    rules = _RULES
-    for i, v in inputs.items():  # inputs after `upto` too, as evaluate() gives them
+    n = max([upto + 1] + [i + 1 for i in inputs])  # inputs after `upto` too, as evaluate() gives them
+    values = [0.0] * n
+    active = [False] * n
+    for i, v in inputs.items():
         if v.ndim:
             return None
         values[i] = float(v)
-    try:
-        with np.errstate(all="ignore"):
-            for i in range(upto + 1):
-                node = nodes[i]
-                op = node.op
-                if op == INPUT:
-                    continue
-                if op == CONST:
-                    if node.data.ndim:
-                        return None
-                    values[i] = float(node.data)
-                    continue
-                rule = rules.get(op)
-                if rule is None:
-                    return None
-                args = node.args
-                if len(args) == 2:
-                    values[i] = rule[0](values[args[0]], values[args[1]])
-                else:
-                    values[i] = rule[0](values[args[0]])
-    except (ArithmeticError, ValueError):
-        return None
-    return values
+    for w in wrt:
+        active[w] = True
+    forward = _FORWARD
+    for i in range(upto + 1):
+        op = ops[i]
+        if op == INPUT:
+            continue
+        if op == CONST:
+            data = nodes[i].data
+            if data.ndim:
+                return None
+            values[i] = float(data)
+            continue
+        rule = forward.get(op)
+        if rule is None:
+            return None
+        args = operands[i]
+        if len(args) == 2:
+            a, b = args
+            values[i] = rule(values[a], values[b])
+            active[i] = active[a] or active[b]
+        else:
+            a = args[0]
+            values[i] = rule(values[a])
+            active[i] = active[a]
+    return values, active
 
 
-def scalar_backward(graph: Graph, values: list, output: int, wrt: list[int]) -> dict | None:
-    """Reverse mode over float values, as adcli.reverse.backward does it; None if it cannot."""
-    nodes = graph.nodes
-    active = depends_on(graph, wrt, output)
+def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: list[int]) -> dict:
+    """Reverse mode over float values, as adcli.reverse.backward does it: operands right to left,
+    each contribution ḡ·∂ₖ added to the accumulator (None until its first contribution)."""
+    ops, operands = graph.flat()
+    derivs = _DERIVS
     keep = set(wrt)
     grads: list = [None] * (output + 1)
     if active[output]:
         grads[output] = 1.0
-    rules = _RULES
-    try:
-        with np.errstate(all="ignore"):
-            for i in range(output, -1, -1):
-                g = grads[i]
-                if g is None:
-                    continue
-                node = nodes[i]
-                rule = rules.get(node.op)
-                if rule is None:  # an input or constant: nothing to pass on
-                    continue
-                derivs = rule[1]
-                args = node.args
-                ans = values[i]
-                xs = [values[a] for a in args]
-                for k in range(len(args) - 1, -1, -1):
-                    a = args[k]
-                    if active[a]:
-                        contribution = g * derivs[k](ans, *xs)
-                        before = grads[a]
-                        grads[a] = contribution if before is None else before + contribution
-                if i not in keep:
-                    grads[i] = None  # this accumulator has passed everything on
-    except (ArithmeticError, ValueError):
-        return None
+    for i in range(output, -1, -1):
+        g = grads[i]
+        if g is None:
+            continue
+        rule = derivs.get(ops[i])
+        if rule is None:  # an input or a constant: nothing to pass on
+            continue
+        args = operands[i]
+        ans = values[i]
+        if len(args) == 2:
+            a, b = args
+            x, y = values[a], values[b]
+            if active[b]:
+                c = g * rule[1](ans, x, y)
+                grads[b] = c if grads[b] is None else grads[b] + c
+            if active[a]:
+                c = g * rule[0](ans, x, y)
+                grads[a] = c if grads[a] is None else grads[a] + c
+        else:
+            a = args[0]
+            c = g * rule[0](ans, values[a])
+            grads[a] = c if grads[a] is None else grads[a] + c
+        if i not in keep:
+            grads[i] = None  # this accumulator has passed everything on
     return {w: np.array(grads[w] if w <= output and grads[w] is not None else 0.0, dtype=np.float64)
             for w in wrt}

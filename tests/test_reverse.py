@@ -330,3 +330,37 @@ def test_reverse_agrees_with_forward_mode_on_every_direction():
     for name in point:
         np.testing.assert_allclose(result.grad[name], numeric_grad(program, point, name),
                                    rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def test_returned_gradients_are_writable_and_never_shared():
+    from adcli.evaluate import bind_inputs, evaluate
+    from adcli.reverse import backward
+    program = adcli.parse("z = sum(a + b)")  # add passes ḡ on unchanged to both operands
+    result = program.grad(a=np.ones(3), b=np.ones(3))
+    ga, gb = result.grad["a"], result.grad["b"]
+    assert ga is not gb and not np.shares_memory(ga, gb)
+    assert ga.flags.writeable and gb.flags.writeable
+    ga[0] = 5.0
+    assert gb.tolist() == [1.0, 1.0, 1.0]
+    graph = adcli.parse("z = a + b").graph
+    values = evaluate(graph, bind_inputs(graph, {"a": np.ones(2), "b": np.ones(2)}))
+    seed = np.array([1.0, 2.0])
+    grads = backward(graph, values, graph.output, graph.inputs, seed=seed)
+    assert all(g is not seed for g in grads.values())
+    seed[0] = 7.0  # the caller reuses its seed; the gradients must not change
+    assert [g.tolist() for g in grads.values()] == [[1.0, 2.0], [1.0, 2.0]]
+
+
+def test_scalar_fast_path_gives_the_general_engines_bits():
+    from adcli.evaluate import bind_inputs, evaluate
+    from adcli.reverse import backward
+    source = ("u = sin(x) * exp(y) / (1 + x**2)\nv = tanh(u) - sigmoid(x * y) + relu(u) + abs(y)\n"
+              "w = max(u, v) + min(x, 0.5) + sqrt(x) * log(y) + tan(x) @ y\nz = w * w - u / v")
+    program = adcli.parse(source)
+    for x, y in ((0.3, 1.7), (1.1, 0.4), (2.5, 3.0)):
+        fast = program.grad(x=x, y=y)
+        graph = program.graph
+        values = evaluate(graph, bind_inputs(graph, {"x": x, "y": y}))
+        slow = backward(graph, values, graph.output, graph.inputs)
+        assert float(fast.value) == float(values[graph.output])
+        assert [float(g) for g in fast.grad.values()] == [float(slow[i]) for i in graph.inputs]
