@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from contextlib import contextmanager
@@ -50,6 +51,10 @@ class AdGroup(TyperGroup):
         """Run a command; a bug in adcli becomes one line on stderr (ADCLI_DEBUG=1: the traceback)."""
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader has gone (`adcli ... | head -1`): not a bug. Typer then stops quietly with
+            # status 1, as Rich does when a table meets a closed pipe.
+            raise
         except Exception as e:
             # Exits, usage errors (they carry exit_code) and aborts are click's control flow.
             if hasattr(e, "exit_code") or isinstance(e, typer.Abort) or os.environ.get("ADCLI_DEBUG"):
@@ -191,8 +196,20 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
     show(console, values_table(values, ascii_only, full))
 
 
+def ascii_fallback(error: UnicodeEncodeError) -> tuple[str, int]:
+    """Codec error handler: a symbol stdout cannot encode is written in ASCII (∂ -> d), else '?'."""
+    from .symbols import ASCII
+    text = error.object[error.start:error.end].translate(ASCII)
+    return text.encode("ascii", "replace").decode("ascii"), error.end
+
+
 def main() -> None:
     """The console script: run the app, exiting 130 on Ctrl-C and quietly on a closed pipe."""
+    from .symbols import can_encode
+    if not can_encode(sys.stdout) and hasattr(sys.stdout, "reconfigure"):
+        # Output that did not translate itself (LANG=C, PYTHONIOENCODING=ascii) must not crash.
+        codecs.register_error("adcli-ascii", ascii_fallback)
+        sys.stdout.reconfigure(errors="adcli-ascii")
     try:
         app()
     except KeyboardInterrupt:

@@ -24,8 +24,9 @@ class Span:
         """The text of this span's line, if the source is known."""
         if self.source is None:
             return None
-        lines = self.source.splitlines()
-        return lines[self.line - 1] if 0 < self.line <= len(lines) else ""
+        # Only "\n" ends a line, as for the parser: splitlines() would also split at \f or U+2028.
+        lines = self.source.split("\n")
+        return lines[self.line - 1].rstrip("\r") if 0 < self.line <= len(lines) else ""
 
 
 class AdError(Exception):
@@ -65,6 +66,9 @@ class NonFiniteError(AdError):
     exit_code = EXIT_CHECK_FAILED
 
 
+SHOWN = 100  # characters of the source line shown on each side of the caret
+
+
 def format_error(error: AdError) -> str:
     """`FILE:LINE:COL: error: message`, then the source line and a caret under the column."""
     span = error.span
@@ -74,6 +78,12 @@ def format_error(error: AdError) -> str:
     text = span.source_line()
     if text is None:
         return head
+    # A long line is cut to a window around the column; control characters would act on the
+    # terminal, so they show as '?'.
+    col = span.col - 1
+    start = max(0, col - SHOWN)
+    shown = "".join(c if c.isprintable() or c == "\t" else "?" for c in text[start: col + SHOWN])
+    before, after = ("..." if start else ""), ("..." if col + SHOWN < len(text) else "")
     # Tabs keep their width so the caret lines up under the right character.
-    pad = "".join(c if c == "\t" else " " for c in text[: span.col - 1])
-    return f"{head}\n{text}\n{pad}^"
+    pad = " " * len(before) + "".join(c if c == "\t" else " " for c in shown[: col - start])
+    return f"{head}\n{before}{shown}{after}\n{pad}^"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from .errors import NameResolutionError, ParseError, ShapeError, Span
 from .graph import CONST, INPUT, Graph, Node, label_temporaries, paused_gc, versioned
 from .registry import BINARY_SYMBOLS, CONSTANTS, FUNCTIONS, fmt_shape
-from .values import format_number
+from .values import MAX_DIMENSIONS, format_number
 
 # ---------------------------------------------------------------------------------------------
 # Loading the grammar (from the checkout, or from inside an installed wheel)
@@ -62,8 +63,17 @@ def lark_parser(strict: bool = False):
     # Given at construction, the builder runs inside the LALR reductions: no tree is ever built.
     parser = Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="contextual",
                   postlex=brackets, transformer=builder, maybe_placeholders=True, strict=strict,
-                  cache=not strict)
+                  cache=not strict and has_temporary_directory())
     return parser, builder, brackets
+
+
+def has_temporary_directory() -> bool:
+    """Whether Lark can keep its grammar cache; a locked-down system may have no writable one."""
+    try:
+        tempfile.gettempdir()
+    except OSError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,10 +154,14 @@ class Builder(Transformer):
         self.check_assignable(tok, "declare")
         if name in self.env:
             used = [self.nodes[i] for i in self.used if self.nodes[i].name == name]
+            first = self.nodes[self.env[name]]
             if used:
                 where = f"its first use at line {used[0].line}, col {used[0].col}"
+            elif self.env[name] in self.declared:
+                raise self.error(NameResolutionError, f"input '{name}' is declared twice (first at line "
+                                 f"{first.line})", tok.line, tok.column)
             else:
-                where = f"it is assigned at line {self.nodes[self.env[name]].line}"
+                where = f"it is assigned at line {first.line}"
             raise self.error(NameResolutionError, f"input '{name}' is declared after {where}; "
                              "declare inputs before any statement uses them", tok.line, tok.column)
         index = self.add(INPUT, tok=tok, name=name, label=name, data=shape)
@@ -215,8 +229,24 @@ class Builder(Transformer):
                                  f"{fmt_shape(values[0].shape)} and "
                                  f"{fmt_shape(next(v.shape for v in values if v.shape != values[0].shape))}",
                                  tok.line, tok.column)
+            self.check_nesting(values[0].ndim if values else 0, tok)
             return Literal(np.array(values, dtype=np.float64), tok.line, tok.column)
+        self.check_nesting(self.literal_depth(items[0]), tok)
         return self.add("stack", [self.operand(item) for item in items], tok)
+
+    def literal_depth(self, item) -> int:
+        """How many dimensions array literals give `item` at least (looking at most 33 levels down)."""
+        depth = 0
+        while not isinstance(item, Literal) and self.nodes[item].op == "stack" and depth <= MAX_DIMENSIONS:
+            depth, item = depth + 1, self.nodes[item].args[0]
+        if isinstance(item, Literal) or self.nodes[item].op == CONST:
+            depth += np.ndim(item.value if isinstance(item, Literal) else self.nodes[item].data)
+        return depth
+
+    def check_nesting(self, inner: int, tok) -> None:
+        if inner + 1 > MAX_DIMENSIONS:
+            raise self.error(ShapeError, f"array literals are nested more than {MAX_DIMENSIONS} levels deep; "
+                             f"arrays have at most {MAX_DIMENSIONS} dimensions", tok.line, tok.column)
 
     # ---- operators --------------------------------------------------------------------------
     def binary(self, children):
@@ -354,7 +384,7 @@ CHARACTER_HINTS = {
     "÷": "use '/' to divide", "−": "use '-' (the ASCII minus) to subtract",
     "\\": "a '\\' continues a statement only at the very end of a line",
     '"': "adcli has no strings; values are numbers and arrays", "'": "adcli has no strings; "
-    "values are numbers and arrays", "\x00": "a NUL byte: is this a binary file rather than a .ad file?",
+    "values are numbers and arrays", "\x00": "a NUL byte suggests a binary file, not a .ad file",
     "{": "arrays are written with square brackets: [1, 2]",
 }
 OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "DOT_T"}

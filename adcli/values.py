@@ -106,7 +106,7 @@ def parse_value(text: str, where: str) -> np.ndarray:
 
 def decode_problem(text: str, e: json.JSONDecodeError) -> str:
     """What is wrong with a value json could not decode, naming a word such as abc or nan."""
-    word = re.match(r"-?[A-Za-z_][A-Za-z0-9_.]*", text[e.pos:])
+    word = re.match(r"-?[^\W\d][\w.]*", text[e.pos:])
     if word and word.group().lstrip("-").lower() in ("nan", "inf", "infinity"):
         return f"{word.group()} is not allowed; give finite numbers"
     if word:
@@ -171,7 +171,7 @@ def load_inputs(path: str) -> dict[str, np.ndarray]:
     except json.JSONDecodeError as e:
         raise InputError(f"{where}: not valid JSON ({e})") from None
     except RecursionError:
-        raise InputError(f"{where}: nested too deeply") from None
+        raise InputError(f"{where}: nested too deeply (arrays have at most {MAX_DIMENSIONS} dimensions)") from None
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a JSON object of name -> value")
     return {name: as_array(value, f"{where}: {name}") for name, value in data.items()}
@@ -188,7 +188,7 @@ def checked_array(a, where: str) -> np.ndarray:
     """A numeric array from an .npz file as float64, refusing non-numbers and non-finite values."""
     if a.dtype.kind not in "iuf":
         raise InputError(f"{where}: holds {a.dtype} values; expected numbers")
-    a = a.astype(np.float64)
+    a = a.astype(np.float64, copy=False)  # a float64 array from the file is used as it is
     if not np.isfinite(a).all():
         raise InputError(f"{where}: holds NaN or infinite values; give finite numbers")
     return a
