@@ -60,7 +60,8 @@ def cost_tables(cost, file: str, ascii_only: bool) -> list:
         return t
 
     inputs = ", ".join(f"{name} {fmt_shape(shape)}" for name, shape in cost.inputs) or "none"
-    head = Text.assemble(("cost of ", ""), (cost.output, "bold"), f" {fmt_shape(cost.output_shape)} in {file}\n",
+    shape = fmt_shape(cost.output_shape) if cost.output_shape else "(scalar)"
+    head = Text.assemble(("cost of ", ""), (cost.output, "bold"), f" {shape} in {file}\n",
                          f"inputs: {inputs} ({nbytes(cost.resident_bytes)} with constants; "
                          f"float64, 8 bytes per element)")
     ops = table("operation", "count", "flops")
@@ -69,10 +70,11 @@ def cost_tables(cost, file: str, ascii_only: bool) -> list:
     ops.add_row("total", f"{cost.operations:,}", si(cost.forward.flops), style="bold")
 
     passes = table("one pass", "flops", "peak memory", "kept for backward")
-    passes.add_row("forward (the value only)", si(cost.forward.flops), nbytes(cost.forward.peak_bytes), "")
-    passes.add_row("reverse (one gradient or Jacobian row)", si(cost.reverse.flops), nbytes(cost.reverse.peak_bytes),
-                   nbytes(cost.reverse.kept_bytes))
-    passes.add_row("forward mode (one tangent: a column)", si(cost.forward_mode.flops), nbytes(cost.forward_mode.peak_bytes), "")
+    rows = (("forward (the value only)", cost.forward, ""),
+            ("reverse (one gradient or Jacobian row)", cost.reverse, nbytes(cost.reverse.kept_bytes)),
+            ("forward mode (one tangent: a column)", cost.forward_mode, ""))
+    for label, one_pass, kept in rows:
+        passes.add_row(label, si(one_pass.flops), nbytes(one_pass.peak_bytes), kept)
 
     j = cost.jacobian
     jac = table(f"full Jacobian, {cost.jacobian_rows:,} × {cost.jacobian_columns:,}", "passes", "flops",

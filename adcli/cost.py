@@ -238,7 +238,8 @@ class Cost:
             mode = "reverse"
         else:
             mode = "either"
-        return {"forward": {"passes": self.jacobian_columns, "flops": fwd, "peak_bytes": self.forward_mode.peak_bytes},
+        return {"forward": {"passes": self.jacobian_columns, "flops": fwd,
+                            "peak_bytes": self.forward_mode.peak_bytes},
                 "reverse": {"passes": self.jacobian_rows, "flops": rev, "peak_bytes": self.reverse.peak_bytes},
                 "recommended": mode}
 
@@ -252,10 +253,11 @@ class Cost:
             return f"either mode: {rows:,} reverse pass(es) cost as much as {cols:,} forward pass(es)"
         other = "forward" if mode == "reverse" else "reverse"
         factor = j[other]["flops"] / max(j[mode]["flops"], 1)
+        times = f"{factor:,.0f}" if factor >= 100 else f"{factor:.3g}"
         shape = (f"{rows:,} output element{'s' if rows != 1 else ''} and "
                  f"{cols:,} input element{'s' if cols != 1 else ''}")
         return (f"{mode} mode: {j[mode]['passes']:,} pass{'es' if j[mode]['passes'] != 1 else ''} instead of "
-                f"{j[other]['passes']:,} ({factor:.3g}× fewer flops) for {shape}")
+                f"{j[other]['passes']:,} ({times}× fewer flops) for {shape}")
 
     def to_json(self) -> dict:
         j = self.jacobian
@@ -288,7 +290,7 @@ def estimate(graph: Graph, shapes_of_inputs: dict[int, Shape], output: int, wrt:
     sizes = [0 if s is None else size(s) for s in shapes]
     order = [i for i in range(output + 1) if needed[i] and nodes[i].op not in LEAVES]
     is_op = [needed[i] and nodes[i].op not in LEAVES for i in range(output + 1)]
-    rules = {name: op_cost(name) for name in {nodes[i].op for i in order}}
+    rules = {name: op_cost(name) for name in dict.fromkeys(nodes[i].op for i in order)}
 
     flops_fwd, by_op = 0, {}
     for i in order:
@@ -337,7 +339,7 @@ def simulate_forward(order, nodes, sizes, last_use, is_op, keep) -> int:
     for i in order:
         live += sizes[i]
         peak = max(peak, live)
-        for a in set(nodes[i].args):
+        for a in dict.fromkeys(nodes[i].args):  # x·x frees x once
             if is_op[a] and last_use[a] == i and not (keep and keep[a]):
                 live -= sizes[a]
     return peak
@@ -415,7 +417,7 @@ def forward_mode_pass(order, nodes, shapes, sizes, last_use, is_op, active, rule
                     flops += rule.deriv(k, shapes[i], arg_shapes, node.params or {})
                     terms += 1
             flops += max(terms - 1, 0) * sizes[i]  # the terms' sum
-        for a in set(node.args):
+        for a in dict.fromkeys(node.args):  # x·x frees x once
             if is_op[a] and last_use[a] == i:
                 live -= sizes[a] * (2 if active[a] else 1)
     return flops, peak

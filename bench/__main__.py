@@ -1,0 +1,5 @@
+"""`python -m bench`."""
+
+from .run import main
+
+main()

@@ -1,0 +1,201 @@
+"""One measurement in a fresh process: `python -m bench.worker '{"task": ..., ...}'` prints JSON.
+
+A fresh process per measurement keeps memory figures honest (nothing freed earlier is reused) and
+keeps one library's imports and garbage from slowing another's run.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+
+# `python -m` puts the working directory first on the path; a tree chosen with --tree goes before it.
+if os.environ.get("BENCH_ADCLI_TREE"):
+    sys.path.insert(0, os.environ["BENCH_ADCLI_TREE"])
+
+from .stats import Stats, interleaved, repeat, rss_peak, traced_peak
+
+
+def scalar_task(spec: dict) -> dict:
+    """Time (and measure) one implementation on one generated scalar workload."""
+    from . import gen, peers
+    impl, kind, n = spec["impl"], spec["kind"], spec["n"]
+    source, given, (inputs, ops) = gen.scalar_workload(kind, n)
+    _, expected = peers.float_tape(inputs, ops)
+    out = {"impl": impl, "kind": kind, "n": n, "ops": len(ops)}
+    warm_inputs, warm_ops = gen.chain_ops(8)
+    if impl == "adcli":
+        import adcli
+        adcli.parse(gen.chain_source(8)).grad(x=1.0, a=1.0)  # loads the grammar and the registry
+        del warm_inputs, warm_ops
+        start = time.perf_counter()
+        program = adcli.parse(source)
+        out["parse"] = time.perf_counter() - start
+        out["lines"] = source.count("\n")
+        out["chars_per_line"] = len(source) / out["lines"]
+        out["nodes"] = len(program.graph.nodes)
+
+        def run():
+            return program.grad(**given).grad
+    else:
+        fn = peers.SCALAR_PEERS[impl]
+        fn(warm_inputs, warm_ops)  # imports the library and runs its one-time set-up
+        del source
+
+        def run():
+            return fn(inputs, ops)[1]
+    # The first call measures the resident-set peak (and is the only timed run when runs is 1).
+    release_freed_memory()
+    gc.collect()
+    start, start_cpu = time.perf_counter(), time.process_time()
+    rss, got = rss_peak(run)
+    first = Stats.of([time.perf_counter() - start], [time.process_time() - start_cpu])
+    out["rss_peak"] = rss
+    if impl == "adcli":  # gradients by name, in the peers' input order
+        got = [float(got[name]) for name, _ in inputs]
+    out["max_grad_error"] = max(abs(float(g) - e) / max(1.0, abs(e)) for g, e in zip(got, expected))
+    runs = spec.get("runs", 3)
+    out["time"] = (repeat(run, runs, warmup=0) if runs > 1 else first).as_dict()
+    if spec.get("traced"):
+        out["traced_peak"] = traced_peak(run)[0]
+    return out
+
+
+WEIGHTS = ["W1", "b1", "W2", "b2"]
+
+
+def mlp_task(spec: dict) -> dict:
+    """The MLP loss: adcli beside hand-written numpy in one process, or one framework alone."""
+    import numpy as np
+
+    from . import gen, peers
+    inputs = gen.mlp_inputs()
+    impl, runs = spec["impl"], spec.get("runs", 10)
+    _, expected = peers.mlp_numpy_grad(**inputs)
+    out = {"impl": impl, "input_bytes": sum(v.nbytes for v in inputs.values())}
+    if impl == "adcli":
+        import adcli
+        program = adcli.parse(gen.MLP_SOURCE)
+        got = program.grad(**inputs).grad
+        fns = {
+            "adcli grad": lambda: program.grad(**inputs),
+            "numpy grad": lambda: peers.mlp_numpy_grad(**inputs),
+            "adcli grad (weights)": lambda: program.grad(wrt=WEIGHTS, **inputs),
+            "numpy grad (weights)": lambda: peers.mlp_numpy_grad(**inputs, wrt_x=False),
+            "adcli forward": lambda: program.eval(**inputs),
+            "numpy forward": lambda: peers.mlp_numpy_forward(**inputs),
+        }
+        out["cost"] = cost_estimate(program, inputs)
+    elif impl == "torch":
+        got = peers.mlp_torch(inputs)[1]
+        fns = {"torch grad": lambda: peers.mlp_torch(inputs),
+               "torch grad (weights)": lambda: peers.mlp_torch(inputs, wrt_x=False)}
+    elif impl == "jax":
+        eager, jit = peers.mlp_jax(jit=False), peers.mlp_jax(jit=True)
+        got = dict(zip(("X", "W1", "b1", "W2", "b2"), eager(inputs)))
+        fns = {"jax grad (eager)": lambda: eager(inputs), "jax grad (jit)": lambda: jit(inputs)}
+    else:
+        raise ValueError(impl)
+    out["max_grad_error"] = max(float(np.max(np.abs(np.asarray(got[k]) - e)) / max(1.0, float(np.max(np.abs(e)))))
+                                for k, e in expected.items())
+    out["time"] = {name: st.as_dict() for name, st in interleaved(fns, runs).items()}
+    out["traced_peak"], out["rss_peak"] = {}, {}
+    for name, fn in fns.items():
+        out["traced_peak"][name] = traced_peak(fn)[0]
+        release_freed_memory()
+        out["rss_peak"][name] = rss_peak(fn)[0]
+    return out
+
+
+def modes_task(spec: dict) -> dict:
+    """Forward mode against reverse mode on one generated function of n scalar inputs."""
+    import numpy as np
+
+    import adcli
+
+    from . import gen
+    n = spec["n"]
+    program = adcli.parse(gen.inputs_source(n, spec.get("lines", 1000)))
+    given = gen.inputs_values(n)
+    forward, how = forward_gradient()
+    reverse = program.grad(**given).grad
+    got = forward(program, given)
+    out = {"n": n, "ops": sum(1 for node in program.graph.nodes if node.op not in ("input", "const")),
+           "forward_how": how,
+           "max_grad_error": max(abs(float(got[k]) - float(v)) / max(1.0, abs(float(v))) for k, v in reverse.items())}
+    out["reverse"] = repeat(lambda: program.grad(**given), spec.get("runs", 3)).as_dict()
+    out["forward"] = repeat(lambda: forward(program, given), spec.get("forward_runs", 1), warmup=0).as_dict()
+    try:
+        from adcli.cost import program_cost
+        cost = program_cost(program, given)
+        out["flops"] = {"forward": cost.jacobian["forward"]["flops"], "reverse": cost.jacobian["reverse"]["flops"]}
+    except ImportError:
+        pass
+    return out
+
+
+def forward_gradient():
+    """adcli's forward-mode gradient, or, in an adcli without one, a loop over the registry's jvp rules."""
+    try:
+        from adcli.forward import forward_grad
+        return (lambda program, given: forward_grad(program, **given).grad), "adcli.forward.forward_grad"
+    except ImportError:
+        pass
+    import numpy as np
+
+    from adcli.evaluate import bind_inputs, evaluate
+    from adcli.registry import OPS
+
+    def loop(program, given):
+        graph = program.graph
+        values = evaluate(graph, bind_inputs(graph, given))
+        grads = {}
+        for w in graph.inputs:  # one pass per (scalar) input, its tangent seeded with 1
+            tangents = [None] * len(values)
+            tangents[w] = np.float64(1.0)
+            for i, node in enumerate(graph.nodes):
+                if node.op in ("input", "const"):
+                    continue
+                ts = [tangents[a] for a in node.args]
+                if any(t is not None for t in ts):
+                    ts = [np.float64(0.0) if t is None else t for t in ts]
+                    tangents[i] = OPS[node.op].jvp(ts, values[i], [values[a] for a in node.args], node.params or {})
+            grads[graph.nodes[w].label] = tangents[graph.output]
+        return grads
+    return loop, "a loop over the registry's jvp rules (this adcli has no adcli.forward)"
+
+
+def cost_estimate(program, inputs) -> dict | None:
+    """`adcli cost`'s figures for the same program, where this adcli has the cost module."""
+    try:
+        from adcli.cost import program_cost
+    except ImportError:
+        return None
+    cost = program_cost(program, inputs).to_json()
+    return {"resident_bytes": cost["resident_bytes"], "reverse": cost["reverse"], "forward": cost["forward"]}
+
+
+def release_freed_memory() -> None:
+    """Give memory freed so far back to the system, so the resident-set peak counts new use only."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    task = {"scalar": scalar_task, "mlp": mlp_task, "modes": modes_task}[spec["task"]]
+    try:
+        result = task(spec)
+    except Exception as e:  # reported as a skipped row, with the reason
+        result = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
