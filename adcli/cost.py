@@ -24,7 +24,7 @@ ITEM_BYTES = 8  # float64
 
 # ---------------------------------------------------------------------------------------------
 # Per-operation rules. They belong beside each operation in the registry (as `Op.flops`,
-# `Op.deriv_flops` and `Op.reads`); until then this table holds them, and a test checks it
+# `Op.deriv_flops`, as `Op.reads` already is); until then this table holds them, and a test checks it
 # covers every registry entry. Floating-point operations are estimates: one per element per
 # arithmetic step or function call, 2·m·k·n for a matrix product.
 # ---------------------------------------------------------------------------------------------
@@ -38,14 +38,10 @@ def size(shape: Shape) -> int:
 
 @dataclass(frozen=True)
 class OpCost:
-    """How much an operation computes, and which forward values its derivative rule reads."""
+    """How much an operation computes (which values its vjp reads is the registry's `Op.reads`)."""
 
     flops: Callable[[Shape, list, dict], int]  # forward: (result shape, operand shapes, params)
     deriv: Callable[[int, Shape, list, dict], int]  # one operand's vjp (or jvp term)
-    reads: tuple  # per operand k: forward values its vjp reads, "ans" or an operand index
-
-    def reads_for(self, k: int) -> tuple:
-        return self.reads[min(k, len(self.reads) - 1)]  # the last entry covers any number of operands
 
 
 def per_element(factor: int = 1):
@@ -78,46 +74,40 @@ def operand_element_deriv(factor: int):
     return lambda k, out, args, params: factor * size(args[k])
 
 
-NONE = ((),)
-SELF = ((0,),)
-ANS = (("ans",),)
-LINEAR2 = ((), ())  # add, sub: only shapes are read
-OTHER = ((1,), (0,))  # mul, matmul: each operand's rule reads the other
-
 COSTS: dict[str, OpCost] = {
-    "add": OpCost(per_element(), local_partial(1), LINEAR2),
-    "sub": OpCost(per_element(), local_partial(1), LINEAR2),
-    "mul": OpCost(per_element(), local_partial(1), OTHER),
-    "div": OpCost(per_element(), local_partial(2), ((1,), ("ans", 1))),
-    "pow": OpCost(per_element(), local_partial(3), ((0, 1), ("ans", 0, 1))),
-    "neg": OpCost(per_element(), local_partial(1), NONE),
-    "relu": OpCost(per_element(), local_partial(2), ANS),
-    "exp": OpCost(per_element(), local_partial(1), ANS),
-    "log": OpCost(per_element(), local_partial(2), SELF),
-    "sin": OpCost(per_element(), local_partial(2), SELF),
-    "cos": OpCost(per_element(), local_partial(2), SELF),
-    "tan": OpCost(per_element(), local_partial(3), ANS),
-    "tanh": OpCost(per_element(), local_partial(2), SELF),
-    "sigmoid": OpCost(per_element(), local_partial(2), SELF),
-    "sqrt": OpCost(per_element(), local_partial(2), ANS),
-    "abs": OpCost(per_element(), local_partial(2), SELF),
-    "maximum": OpCost(per_element(), local_partial(4), ((0, 1), (0, 1))),
-    "minimum": OpCost(per_element(), local_partial(4), ((0, 1), (0, 1))),
-    "matmul": OpCost(matmul_flops, lambda k, out, args, params: matmul_flops(out, args, params), OTHER),
-    "transpose": OpCost(no_flops, no_flops, NONE),
-    "stack": OpCost(no_flops, no_flops, NONE),
-    "sum": OpCost(per_operand_element(), operand_element_deriv(1), NONE),
-    "mean": OpCost(per_operand_element(), operand_element_deriv(1), NONE),
-    "amax": OpCost(per_operand_element(), operand_element_deriv(3), (("ans", 0),)),
-    "amin": OpCost(per_operand_element(), operand_element_deriv(3), (("ans", 0),)),
-    "softmax": OpCost(per_operand_element(5), operand_element_deriv(4), ANS),
-    "logsumexp": OpCost(per_operand_element(4), operand_element_deriv(6), SELF),
+    "add": OpCost(per_element(), local_partial(1)),
+    "sub": OpCost(per_element(), local_partial(1)),
+    "mul": OpCost(per_element(), local_partial(1)),
+    "div": OpCost(per_element(), local_partial(2)),
+    "pow": OpCost(per_element(), local_partial(3)),
+    "neg": OpCost(per_element(), local_partial(1)),
+    "relu": OpCost(per_element(), local_partial(2)),
+    "exp": OpCost(per_element(), local_partial(1)),
+    "log": OpCost(per_element(), local_partial(2)),
+    "sin": OpCost(per_element(), local_partial(2)),
+    "cos": OpCost(per_element(), local_partial(2)),
+    "tan": OpCost(per_element(), local_partial(3)),
+    "tanh": OpCost(per_element(), local_partial(2)),
+    "sigmoid": OpCost(per_element(), local_partial(2)),
+    "sqrt": OpCost(per_element(), local_partial(2)),
+    "abs": OpCost(per_element(), local_partial(2)),
+    "maximum": OpCost(per_element(), local_partial(4)),
+    "minimum": OpCost(per_element(), local_partial(4)),
+    "matmul": OpCost(matmul_flops, lambda k, out, args, params: matmul_flops(out, args, params)),
+    "transpose": OpCost(no_flops, no_flops),
+    "stack": OpCost(no_flops, no_flops),
+    "sum": OpCost(per_operand_element(), operand_element_deriv(1)),
+    "mean": OpCost(per_operand_element(), operand_element_deriv(1)),
+    "amax": OpCost(per_operand_element(), operand_element_deriv(3)),
+    "amin": OpCost(per_operand_element(), operand_element_deriv(3)),
+    "softmax": OpCost(per_operand_element(5), operand_element_deriv(4)),
+    "logsumexp": OpCost(per_operand_element(4), operand_element_deriv(6)),
 }
 
 
 def op_cost(name: str) -> OpCost:
     """The cost rules of a registry operation; an operation without them is counted as elementwise."""
-    return COSTS.get(name) or OpCost(per_element(), local_partial(2), ((0, 1),) if OPS[name].nargs == 2 else SELF)
+    return COSTS.get(name) or OpCost(per_element(), local_partial(2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,11 +343,11 @@ def reverse_pass(order, nodes, shapes, sizes, last_use, is_op, active, rules, fl
     for i in order:
         if not active[i]:
             continue
-        rule, args = rules[nodes[i].op], nodes[i].args
+        op, args = OPS[nodes[i].op], nodes[i].args
         for k, a in enumerate(args):
             if not active[a]:
                 continue
-            for r in rule.reads_for(k):
+            for r in op.reads_for(k):
                 j = i if r == "ans" else args[r]
                 if is_op[j]:
                     keep[j] = True

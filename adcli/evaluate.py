@@ -7,7 +7,7 @@ import difflib
 import numpy as np
 
 from .errors import InputError, ShapeError
-from .graph import CONST, INPUT, Graph
+from .graph import CONST, INPUT, LEAVES, Graph
 from .registry import OPS, Mismatch, fmt_shape
 
 
@@ -56,10 +56,17 @@ def unknown_input_message(name: str, inputs: list[str]) -> str:
     return message + (f" (its inputs are {', '.join(inputs)})" if inputs else " (it has no inputs)")
 
 
-def evaluate(graph: Graph, inputs: dict[int, np.ndarray], upto: int | None = None) -> list:
-    """The value of every node up to `upto` (default: all) and of every input, in evaluation order."""
+def evaluate(graph: Graph, inputs: dict[int, np.ndarray], upto: int | None = None,
+             keep: list[bool] | None = None) -> list:
+    """The value of every node up to `upto` (default: all) and of every input, in evaluation order.
+
+    With `keep`, a computed value not marked in it is released after its last use as an operand:
+    reverse mode keeps only what its backward pass reads. What stays in its place holds the shape
+    (which derivative rules may read) and NaN, so a rule that wrongly read it would show.
+    """
     nodes = graph.nodes
     stop = len(nodes) if upto is None else upto + 1
+    last_use = None if keep is None else last_uses(graph, stop)
     # Inputs first used after `upto` still get their values: their gradient is zeros of their shape.
     values: list = [None] * max([stop] + [i + 1 for i in inputs])
     for i in inputs:
@@ -78,7 +85,20 @@ def evaluate(graph: Graph, inputs: dict[int, np.ndarray], upto: int | None = Non
                     values[i] = OPS[node.op].forward(*args, **(node.params or {}))
                 except (ValueError, IndexError) as e:
                     raise shape_error(graph, i, args, e) from None
+                if last_use is not None:
+                    for a in node.args:
+                        if last_use[a] == i and not keep[a] and nodes[a].op not in LEAVES:
+                            values[a] = np.broadcast_to(np.nan, np.shape(values[a]))
     return values
+
+
+def last_uses(graph: Graph, stop: int) -> list[int]:
+    """For each node before `stop`, the last node before `stop` that takes it as an operand (-1: none)."""
+    last = [-1] * stop
+    for i in range(stop):
+        for a in graph.nodes[i].args:
+            last[a] = i
+    return last
 
 
 def shape_error(graph: Graph, index: int, args, cause: Exception) -> ShapeError:

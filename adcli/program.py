@@ -14,7 +14,7 @@ from .evaluate import bind_inputs, evaluate
 from .graph import Graph, paused_gc
 from .parser import parse_source
 from .registry import fmt_shape
-from .reverse import backward
+from .reverse import backward, backward_reads
 from .scalar import scalar_pass
 
 
@@ -93,9 +93,9 @@ class Program:
             fast = scalar_pass(self.graph, bound, out, wrt_nodes)
             values, grads = fast if fast is not None else (None, None)
             if fast is None:  # arrays, or a case only numpy handles: the general engine
-                values = evaluate(self.graph, bound, out)
+                values = evaluate(self.graph, bound, out, keep=backward_reads(self.graph, out, wrt_nodes))
                 require_scalar(self.graph, name, out, values[out])
-                grads = backward(self.graph, values, out, wrt_nodes)
+                grads = backward(self.graph, values, out, wrt_nodes, release=True)
         nodes = self.graph.nodes
         return Gradient(name, np.float64(values[out]) if np.ndim(values[out]) == 0 else values[out],
                         {nodes[w].label: grads[w] for w in wrt_nodes})

@@ -39,6 +39,10 @@ class Op:
     convention: str = ""  # what adcli uses at a kink
     scalar_text: str | None = None  # the formula when every operand is a scalar
     pyfunc: Callable | None = None  # a Python operator giving numpy's exact result on floats
+    # Per operand k, the forward values its vjp reads: "ans" and/or operand indices (every rule
+    # may read operand shapes). Reverse mode frees all other values early; the last entry covers
+    # any further operands.
+    reads: tuple = ((),)
 
     @property
     def elementwise(self) -> bool:
@@ -64,6 +68,10 @@ class Op:
                 total = term if total is None else total + term
             return total
         return self.jvp_rule(tangents, ans, *xs, **params)
+
+    def reads_for(self, k: int) -> tuple:
+        """The forward values operand k's vjp reads."""
+        return self.reads[min(k, len(self.reads) - 1)]
 
     def formula(self, labels: Sequence[str], scalar: bool = False) -> str:
         """The forward formula with operand labels filled in."""
@@ -174,13 +182,18 @@ def _as_matrices(a, b, g):
     return a, b, g
 
 
+def _reshaped(x, shape):
+    """x in `shape`, without making a view when it already has it (a view would be copied later)."""
+    return x if np.shape(x) == shape else np.reshape(x, shape)
+
+
 def matmul_vjp_left(g, ans, a, b):
     if np.ndim(a) == 0:
         return np.sum(g * b)
     if np.ndim(b) == 0:
         return g * b
     a2, b2, g2 = _as_matrices(a, b, g)
-    return np.reshape(unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), np.shape(a2)), np.shape(a))
+    return _reshaped(unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), np.shape(a2)), np.shape(a))
 
 
 def matmul_vjp_right(g, ans, a, b):
@@ -189,7 +202,7 @@ def matmul_vjp_right(g, ans, a, b):
     if np.ndim(a) == 0:
         return g * a
     a2, b2, g2 = _as_matrices(a, b, g)
-    return np.reshape(unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), np.shape(b2)), np.shape(b))
+    return _reshaped(unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), np.shape(b2)), np.shape(b))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,49 +324,55 @@ def unary(name, forward, deriv, text, partial, vjp_text, **kw):
 
 
 # ---- arithmetic ---------------------------------------------------------------------------------
-binary("add", "+", np.add, (one, one), "{0} + {1}", ("1", "1"), ("ḡ", "ḡ"), pyfunc=operator.add)
+binary("add", "+", np.add, (one, one), "{0} + {1}", ("1", "1"), ("ḡ", "ḡ"), pyfunc=operator.add,
+       reads=((), ()))
 binary("sub", "-", np.subtract, (one, minus_one), "{0} - {1}", ("1", "-1"), ("ḡ", "-ḡ"),
-       pyfunc=operator.sub)
+       pyfunc=operator.sub, reads=((), ()))
 binary("mul", "*", np.multiply, (lambda ans, x, y: y, lambda ans, x, y: x),
-       "{0}·{1}", ("{1}", "{0}"), ("ḡ ⊙ {1}", "ḡ ⊙ {0}"), pyfunc=operator.mul)
+       "{0}·{1}", ("{1}", "{0}"), ("ḡ ⊙ {1}", "ḡ ⊙ {0}"), pyfunc=operator.mul,
+       reads=((1,), (0,)))
 binary("div", "/", np.divide, (lambda ans, x, y: 1.0 / y, lambda ans, x, y: -ans / y),
        "{0}/{1}", ("1/{1}", "-{0}/{1}²"), ("ḡ / {1}", "-ḡ ⊙ {0}/{1}²"),
-       pyfunc=operator.truediv)
+       pyfunc=operator.truediv, reads=((1,), ("ans", 1)))
 binary("pow", "**", np.power, (lambda ans, x, y: pow_dbase(x, y), pow_dexp),
        "{0}^{1}", ("{1}·{0}^({1}-1)", "log({0})·{0}^{1}"),
-       ("ḡ ⊙ {1}·{0}^({1}-1)", "ḡ ⊙ log({0})·{0}^{1}"))
+       ("ḡ ⊙ {1}·{0}^({1}-1)", "ḡ ⊙ log({0})·{0}^{1}"), reads=((0, 1), ("ans", 0, 1)))
 unary("neg", np.negative, minus_one, "-{0}", "-1", "-ḡ", func=None, pyfunc=operator.neg)
 
 # ---- elementwise functions ----------------------------------------------------------------------
 unary("relu", lambda x: np.maximum(x, 0.0), lambda ans, x: np.sign(ans),  # 1, 0, or NaN at NaN
       "ReLU({0})", "ReLU′({0})", "ḡ ⊙ [{0} > 0]",
-      kink=lambda ans, x: x == 0, convention="relu′(0) taken as 0")
-unary("exp", np.exp, lambda ans, x: ans, "exp({0})", "exp({0})", "ḡ ⊙ exp({0})")
-unary("log", np.log, lambda ans, x: 1.0 / x, "log({0})", "1/{0}", "ḡ / {0}")
-unary("sin", np.sin, lambda ans, x: np.cos(x), "sin({0})", "cos({0})", "ḡ ⊙ cos({0})")
-unary("cos", np.cos, lambda ans, x: -np.sin(x), "cos({0})", "-sin({0})", "-ḡ ⊙ sin({0})")
-unary("tan", np.tan, lambda ans, x: 1.0 + ans * ans, "tan({0})", "1 + tan²({0})", "ḡ ⊙ (1 + tan²({0}))")
-unary("tanh", np.tanh, lambda ans, x: sech2(x), "tanh({0})", "1 - tanh²({0})", "ḡ ⊙ (1 - tanh²({0}))")
+      kink=lambda ans, x: x == 0, convention="relu′(0) taken as 0", reads=(("ans",),))
+unary("exp", np.exp, lambda ans, x: ans, "exp({0})", "exp({0})", "ḡ ⊙ exp({0})", reads=(("ans",),))
+unary("log", np.log, lambda ans, x: 1.0 / x, "log({0})", "1/{0}", "ḡ / {0}", reads=((0,),))
+unary("sin", np.sin, lambda ans, x: np.cos(x), "sin({0})", "cos({0})", "ḡ ⊙ cos({0})", reads=((0,),))
+unary("cos", np.cos, lambda ans, x: -np.sin(x), "cos({0})", "-sin({0})", "-ḡ ⊙ sin({0})", reads=((0,),))
+unary("tan", np.tan, lambda ans, x: 1.0 + ans * ans, "tan({0})", "1 + tan²({0})", "ḡ ⊙ (1 + tan²({0}))",
+      reads=(("ans",),))
+unary("tanh", np.tanh, lambda ans, x: sech2(x), "tanh({0})", "1 - tanh²({0})", "ḡ ⊙ (1 - tanh²({0}))",
+      reads=((0,),))
 unary("sigmoid", sigmoid, lambda ans, x: logistic_slope(x),
-      "σ({0})", "σ({0})(1 - σ({0}))", "ḡ ⊙ σ({0})(1 - σ({0}))")
-unary("sqrt", np.sqrt, lambda ans, x: 0.5 / ans, "√{0}", "1/(2√{0})", "ḡ / (2√{0})")
+      "σ({0})", "σ({0})(1 - σ({0}))", "ḡ ⊙ σ({0})(1 - σ({0}))", reads=((0,),))
+unary("sqrt", np.sqrt, lambda ans, x: 0.5 / ans, "√{0}", "1/(2√{0})", "ḡ / (2√{0})", reads=(("ans",),))
 unary("abs", np.abs, lambda ans, x: np.sign(x), "|{0}|", "sign({0})", "ḡ ⊙ sign({0})",
-      kink=lambda ans, x: x == 0, convention="abs′(0) taken as 0")
+      kink=lambda ans, x: x == 0, convention="abs′(0) taken as 0", reads=((0,),))
 binary("maximum", "max", np.maximum, (lambda ans, x, y: tie_weight(x, y), lambda ans, x, y: tie_weight(y, x)),
        "max({0}, {1})", ("[{0} > {1}] + ½[{0} = {1}]", "[{1} > {0}] + ½[{0} = {1}]"),
        ("ḡ ⊙ ([{0} > {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} > {0}] + ½[{0} = {1}])"),
-       func="max", kink=lambda ans, x, y: x == y, convention="a tie in max splits the gradient evenly")
+       func="max", kink=lambda ans, x, y: x == y, convention="a tie in max splits the gradient evenly",
+       reads=((0, 1), (0, 1)))
 binary("minimum", "min", np.minimum, (lambda ans, x, y: tie_weight(y, x), lambda ans, x, y: tie_weight(x, y)),
        "min({0}, {1})", ("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"),
        ("ḡ ⊙ ([{0} < {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} < {0}] + ½[{0} = {1}])"),
-       func="min", kink=lambda ans, x, y: x == y, convention="a tie in min splits the gradient evenly")
+       func="min", kink=lambda ans, x, y: x == y, convention="a tie in min splits the gradient evenly",
+       reads=((0, 1), (0, 1)))
 
 # ---- linear algebra and structure ---------------------------------------------------------------
 register(Op(
     "matmul", matmul, matmul_shape, "{0} @ {1}", ("{1}", "{0}"), ("ḡ {1}ᵀ", "{0}ᵀ ḡ"), nargs=2,
     vjps=(matmul_vjp_left, matmul_vjp_right),
     jvp_rule=lambda ts, ans, a, b: matmul(ts[0], b) + matmul(a, ts[1]),
-    scalar_text="{0}·{1}", pyfunc=operator.mul,
+    scalar_text="{0}·{1}", pyfunc=operator.mul, reads=((1,), (0,)),
 ))
 register(Op(
     "transpose", np.transpose, transpose_shape, "{0}ᵀ", ("1",), ("ḡᵀ",), func="transpose",
@@ -396,19 +415,21 @@ for _name, _np_fn, _word in (("amax", np.max, "max"), ("amin", np.min, "min")):
         vjps=(lambda g, ans, x, axis=None: expand(g, np.shape(x), axis) * ties_mask(ans, x, axis),),
         jvp_rule=lambda ts, ans, x, axis=None: np.sum(ts[0] * ties_mask(ans, x, axis), axis=axis),
         kink=lambda ans, x, axis=None: np.sum(x == expand(ans, np.shape(x), axis), axis=axis) > 1,
-        convention=f"a tie in {_word}() splits the gradient evenly",
+        convention=f"a tie in {_word}() splits the gradient evenly", reads=(("ans", 0),),
     ))
 register(Op(
     "softmax", softmax, along_axis_shape("softmax", keep=True), "softmax({0})", ("s(1 - s)",),
     ("s ⊙ (ḡ - Σ ḡ ⊙ s), s = softmax({0})",), func="softmax", axis=True,
     vjps=(lambda g, ans, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),),
     jvp_rule=lambda ts, ans, x, axis=-1: ans * (ts[0] - np.sum(ts[0] * ans, axis=axis, keepdims=True)),
+    reads=(("ans",),),
 ))
 register(Op(
     "logsumexp", logsumexp, along_axis_shape("logsumexp", keep=False), "logsumexp({0})", ("softmax({0})",),
     ("ḡ ⊙ softmax({0})",), func="logsumexp", axis=True,
     vjps=(lambda g, ans, x, axis=-1: expand(g, np.shape(x), axis) * softmax(x, axis),),
     jvp_rule=lambda ts, ans, x, axis=-1: np.sum(ts[0] * softmax(x, axis), axis=axis),
+    reads=((0,),),
 ))
 
 

@@ -29,13 +29,34 @@ def depends_on(graph: Graph, sources, upto: int) -> list[bool]:
     return active
 
 
+def backward_reads(graph: Graph, output: int, wrt: list[int]) -> list[bool]:
+    """For each node up to `output`, whether the backward pass for `wrt` reads its value (each
+    registry entry's `reads`); the output's is always kept."""
+    nodes = graph.nodes
+    active = depends_on(graph, wrt, output)
+    reads = [False] * (output + 1)
+    reads[output] = True
+    for i in range(output + 1):
+        node = nodes[i]
+        if not active[i] or node.op in LEAVES:
+            continue
+        op = OPS[node.op]
+        for k, a in enumerate(node.args):
+            if active[a]:
+                for r in op.reads_for(k):
+                    reads[i if r == "ans" else node.args[r]] = True
+    return reads
+
+
 def backward(graph: Graph, values: list, output: int, wrt: list[int],
-             on_update: UpdateHook | None = None, seed=None) -> dict[int, np.ndarray]:
+             on_update: UpdateHook | None = None, seed=None, release: bool = False) -> dict[int, np.ndarray]:
     """∂output/∂w for each input node w in `wrt`, by vector–Jacobian products.
 
     Accumulators live in a local dict and each is dropped once its node has passed its gradient
-    on, so memory holds only the frontier. Operands are visited right to left, as a stack
-    machine pops them, which is the order of the lecture's worked example for y = x·(x+1).
+    on, so memory holds only the frontier. With `release`, each computed value is dropped from
+    `values` too once its node is done: its consumers come later in the list, so were done
+    before it. Operands are visited right to left, as a stack machine pops them, which is the
+    order of the lecture's worked example for y = x·(x+1).
     """
     nodes = graph.nodes
     active = depends_on(graph, wrt, output)
@@ -47,6 +68,8 @@ def backward(graph: Graph, values: list, output: int, wrt: list[int],
         for i in range(output, -1, -1):
             g = grads.get(i)
             if g is None or nodes[i].op in LEAVES:
+                if release and i != output and nodes[i].op not in LEAVES:
+                    values[i] = None
                 continue
             node = nodes[i]
             op = OPS[node.op]
@@ -62,6 +85,8 @@ def backward(graph: Graph, values: list, output: int, wrt: list[int],
                 if on_update is not None:
                     on_update(i, k, a, before, g, contribution, grads[a])
             del grads[i]
+            if release and i != output:
+                values[i] = None
     returned = {id(seed)}  # the caller's seed is theirs, never handed back as a gradient
     return {w: fresh(grads[w], returned) if w in grads else np.zeros(np.shape(values[w])) for w in wrt}
 
