@@ -85,8 +85,10 @@ def test_bad_input(case, command, tmp_path):
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert result.exit_code == case.get("exit", 2), result.stderr
     assert result.stdout == ""
-    if "usage" in case:  # the option parser's own message (after a usage line, mostly)
-        assert f"Error: {case['usage']}" in result.stderr, result.stderr
+    if "usage" in case:  # the option parser's own message, whose wording varies a little by click version
+        assert "Error: " in result.stderr, result.stderr
+        for phrase in case["usage"]:
+            assert phrase in result.stderr, result.stderr
         return
     lines = result.stderr.split("\n")
     message = expand(case["message"], tmp_path).replace("{file}", file)
