@@ -70,9 +70,9 @@ def cost_tables(cost, file: str, ascii_only: bool) -> list:
     ops.add_row("total", f"{cost.operations:,}", si(cost.forward.flops), style="bold")
 
     passes = table("one pass", "flops", "peak memory", "kept for backward")
-    rows = (("forward (the value only)", cost.forward, ""),
-            ("reverse (one gradient or Jacobian row)", cost.reverse, nbytes(cost.reverse.kept_bytes)),
-            ("forward mode (one tangent: a column)", cost.forward_mode, ""))
+    rows = (("forward (value only)", cost.forward, ""),
+            ("reverse (one Jacobian row)", cost.reverse, nbytes(cost.reverse.kept_bytes)),
+            ("forward mode (one column)", cost.forward_mode, ""))
     for label, one_pass, kept in rows:
         passes.add_row(label, si(one_pass.flops), nbytes(one_pass.peak_bytes), kept)
 
