@@ -62,7 +62,7 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
     """
     from .diagnose import inspect_grad
     from .program import Gradient, load
-    from .trace import forward_trace, parse_wrt, reverse_trace
+    from .trace import forward_trace, reverse_trace
     from .trace_render import render_json, render_latex, render_markdown, render_plain
     only_phase = only.value if only else None
     with reporting():

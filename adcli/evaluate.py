@@ -56,9 +56,17 @@ def unknown_input_message(name: str, inputs: list[str]) -> str:
     return message + (f" (its inputs are {', '.join(inputs)})" if inputs else " (it has no inputs)")
 
 
-def evaluate(graph: Graph, inputs: dict[int, np.ndarray], upto: int | None = None,
-             keep: list[bool] | None = None) -> list:
+def run_op(name: str, *args, **params):
+    """An operation's numpy forward."""
+    return OPS[name].forward(*args, **params)
+
+
+def evaluate(graph: Graph, inputs: dict, upto: int | None = None, keep: list[bool] | None = None,
+             apply=run_op) -> list:
     """The value of every node up to `upto` (default: all) and of every input, in evaluation order.
+
+    `apply(name, *args, **params)` runs each operation: numpy's forward, or (adcli.dual.apply,
+    with dual inputs) forward mode by dual numbers.
 
     With `keep`, a computed value not marked in it is released after its last use as an operand:
     reverse mode keeps only what its backward pass reads. What stays in its place holds the shape
@@ -82,7 +90,7 @@ def evaluate(graph: Graph, inputs: dict[int, np.ndarray], upto: int | None = Non
             else:
                 args = [values[a] for a in node.args]
                 try:
-                    values[i] = OPS[node.op].forward(*args, **(node.params or {}))
+                    values[i] = apply(node.op, *args, **(node.params or {}))
                 except (ValueError, IndexError) as e:
                     raise shape_error(graph, i, args, e) from None
                 if last_use is not None:

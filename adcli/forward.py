@@ -60,25 +60,6 @@ def tangent_or_zeros(tangent, value):
     return np.array(tangent, dtype=np.float64)
 
 
-def lifted_values(graph: Graph, bound: dict, upto: int, apply) -> list:
-    """Every node's value up to `upto`, each operation run by `apply(name, *args, **params)`.
-
-    With adcli.dual.apply and dual inputs this is forward mode by dual numbers, node by node.
-    """
-    nodes = graph.nodes
-    values: list = [None] * (upto + 1)
-    with np.errstate(all="ignore"):
-        for i in range(upto + 1):
-            node = nodes[i]
-            if node.op == INPUT:
-                values[i] = bound[i]
-            elif node.op == CONST:
-                values[i] = node.data
-            else:
-                values[i] = apply(node.op, *(values[a] for a in node.args), **(node.params or {}))
-    return values
-
-
 # ---------------------------------------------------------------------------------------------
 # The Python API behind `adcli jvp` and `adcli grad --mode forward`
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 from .dual import Dual, Lifted, apply, fresh_tag, plain, tangent_at
 from .errors import InputError, ShapeError
 from .evaluate import bind_inputs, evaluate
-from .forward import lifted_values, push_tangent, tangents, unit
+from .forward import push_tangent, tangents, unit
 from .program import Program
 from .registry import OPS, fmt_shape
 from .reverse import backward
@@ -246,7 +246,7 @@ def derivatives(program: Program, wrt: str, order: int, of: str | None = None, *
                          f"'{wrt}' has shape {fmt_shape(np.shape(bound[w]))}; use jacobian or hessian")
     lifted = dict(bound)
     lifted[w] = variable(bound[w], {})
-    y = lifted_values(graph, lifted, out, series_apply)[out]
+    y = evaluate(graph, lifted, out, apply=series_apply)[out]
     with np.errstate(all="ignore"):
         coefs = ensure(y, order) if isinstance(y, Series) else [y] + [np.zeros(np.shape(y))] * order
     found = [np.asarray(c * float(math.factorial(k)), dtype=np.float64) for k, c in enumerate(coefs)]
@@ -330,7 +330,7 @@ def hessian(program: Program, of: str | None = None, wrt=None, **given) -> Hessi
             tag = fresh_tag()
             lifted = dict(bound)
             lifted[a] = Dual(bound[a], unit(shapes[a], index), tag)
-            duals = lifted_values(graph, lifted, out, apply)
+            duals = evaluate(graph, lifted, out, apply=apply)
             grads = backward(graph, duals, out, nodes)
             for b in nodes:
                 blocks[(a, b)][index] = np.asarray(tangent_at(grads[b], tag), dtype=np.float64)

@@ -19,7 +19,6 @@ import argparse
 import gc
 import operator
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -156,7 +155,7 @@ def main(argv=None) -> None:
     import adcli
 
     from . import gen, peers
-    print(f"| graph | way | µs/op median | min – max | peak B/op (tracemalloc) |\n|---|---|---|---|---|")
+    print("| graph | way | µs/op median | min – max | peak B/op (tracemalloc) |\n|---|---|---|---|---|")
     for kind in ("chain", "wide"):
         source, given, (inputs, ops) = gen.scalar_workload(kind, args.n)
         program = adcli.parse(source)

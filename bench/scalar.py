@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .peers import available
 from .report import Table, Target, ratio, run_worker
-from .stats import Stats, fmt_bytes, fmt_seconds
+from .stats import Stats, fmt_seconds
 
 REFERENCE = "float tape"
 

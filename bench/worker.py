@@ -112,8 +112,6 @@ def mlp_task(spec: dict) -> dict:
 
 def modes_task(spec: dict) -> dict:
     """Forward mode against reverse mode on one generated function of n scalar inputs."""
-    import numpy as np
-
     import adcli
 
     from . import gen

@@ -88,7 +88,6 @@ def broadcast_partner(draw, shape):
 @st.composite
 def expression(draw, scope: Scope, shape: tuple, positive: bool, depth: int):
     """A tree whose value has `shape` (and is positive, if asked)."""
-    names = scope.having(shape, positive)
     if depth <= 0 or draw(st.integers(0, 4)) == 0:
         return draw(leaf(scope, shape, positive))
     kinds = ["unary", "binary", "reduce", "transpose", "stack", "pow", "along"]
