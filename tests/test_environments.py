@@ -213,12 +213,18 @@ def test_ascii_locale_grad_table_and_error_message(tmp_path):
 
 @POSIX
 def test_read_only_working_directory(tmp_path):
-    """adcli writes nothing where it runs (root may write anyway, so the listing is compared)."""
+    """adcli writes nothing where it runs (root may write anyway, so the listing is compared); its
+    grammar cache goes to the user's cache directory, never the working directory."""
+    home = tmp_path / "home"
+    home.mkdir()
+    tmp_path = tmp_path / "work"
+    tmp_path.mkdir()
     (tmp_path / "model.ad").write_text("u = x + 1\ny = x * u\n")
     tmp_path.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
     try:
         before = sorted(os.listdir(tmp_path))
-        env = clean_env(HOME=str(tmp_path))
+        env = clean_env(HOME=str(home))
+        env.pop("XDG_CACHE_HOME", None)
         for args in (["grad", "model.ad", "--set", "x=2", "--json"], ["trace", "model.ad", "--set", "x=2"]):
             run = subprocess.run(adcli_command(*args), capture_output=True, cwd=tmp_path, env=env)
             assert run.returncode == 0, run.stderr
@@ -253,3 +259,20 @@ def test_no_usable_temporary_directory(monkeypatch):
     finally:
         monkeypatch.undo()
         lark_parser.cache_clear()
+
+
+@POSIX
+def test_grammar_cache_is_private(tmp_path, monkeypatch):
+    """Lark's cache is a pickle: it lives only in a directory no one else can write."""
+    from adcli.parser import grammar_cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = grammar_cache()
+    folder = tmp_path / "adcli"
+    assert path and os.path.dirname(path) == str(folder)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    folder.chmod(0o777)  # a directory others can write is not used
+    assert grammar_cache() is False
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # no directory can be made there
+    assert grammar_cache() is False
