@@ -1,0 +1,200 @@
+"""Messages in words a user knows: syntax errors from Lark's view of the input, and the parser's
+own complaints about names and calls."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from lark import Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .errors import ParseError, Span
+from .registry import FUNCTIONS
+
+
+def abbreviate(text: str, limit: int = 24) -> str:
+    # ASCII dots, so the message reads the same on a terminal that cannot show an ellipsis.
+    return text if len(text) <= limit else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
+
+
+KEYWORD_AS_NAME = "'input' is a keyword and cannot be used as a name"
+
+
+def nothing_assigned_message(source: str, declared) -> str:
+    """Why a program without assignments has nothing to evaluate, in terms of what the file holds."""
+    if not source.strip():
+        return "the file is empty: it assigns no value, so there is nothing to evaluate"
+    if declared:
+        return "the file declares inputs but assigns no value, so there is nothing to evaluate"
+    return "the file has only comments and blank lines: it assigns no value, so there is nothing to evaluate"
+
+
+def unknown_function_message(name: str) -> str:
+    message = f"unknown function '{name}'"
+    close = difflib.get_close_matches(name, sorted(FUNCTIONS), n=1)
+    return message + (f"; did you mean '{close[0]}'?" if close else "")
+
+
+def arity_message(name: str, candidates, given: int) -> str:
+    counts = sorted({op.nargs for op in candidates})
+    takes = " or ".join(str(c) for c in counts)
+    extra = " and an optional axis" if any(op.axis for op in candidates) else ""
+    plural = "s" if counts[-1] != 1 else ""
+    return f"{name}() takes {takes} argument{plural}{extra}, but {given} were given"
+
+
+TOKEN_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "LPAR": "'('", "RPAR": "')'", "LBRACK": "'['",
+    "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "SEMICOLON": "';'",
+    "_NL": "the end of the line", "$END": "the end of the file", "PLUS": "'+'", "MINUS": "'-'",
+    "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'**'", "DOT_T": "'.T'", "INPUT": "'input'",
+}
+EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LBRACK"}
+STATEMENT_START = {"NAME", "INPUT"}
+OPENERS = {"RPAR": "(", "RSQB": "["}
+CLOSERS = {"(": ")", "[": "]"}
+# Characters people type from other languages or from mathematics, and what adcli spells instead.
+CHARACTER_HINTS = {
+    "^": "use '**' for powers", "·": "use '*' to multiply", "×": "use '*' to multiply",
+    "÷": "use '/' to divide", "−": "use '-' (the ASCII minus) to subtract",
+    "\\": "a '\\' continues a statement only at the very end of a line",
+    '"': "adcli has no strings; values are numbers and arrays", "'": "adcli has no strings; "
+    "values are numbers and arrays", "\x00": "a NUL byte suggests a binary file, not a .ad file",
+    "{": "arrays are written with square brackets: [1, 2]",
+}
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "DOT_T"}
+STATEMENT_END = {"_NL", "SEMICOLON", "$END"}
+
+
+def describe_token(tok: Token) -> str:
+    """How the parser's view of a token reads in a message."""
+    if tok.type == "$END":
+        return "end of file"
+    if tok.type == "_NL":
+        return "end of line"
+    if tok.type == "NAME":
+        return f"name '{tok.value}'"
+    if tok.type == "NUMBER":
+        return f"number {abbreviate(tok.value)}"
+    return f"'{tok.value}'"
+
+
+def brackets_open_at(source: str, end: int) -> list[Token]:
+    """The brackets still open before position `end`, innermost last (the language has no strings)."""
+    stack: list[Token] = []
+    line, line_start = 1, 0
+    for match in BRACKET_SCAN.finditer(source, 0, end):
+        char, i = match.group(), match.start()
+        if char == "\n":
+            line, line_start = line + 1, i + 1
+        elif char in "([":
+            stack.append(Token("LPAR" if char == "(" else "LBRACK", char, i, line, i - line_start + 1))
+        elif char in ")]" and stack:
+            stack.pop()
+    return stack
+
+
+BRACKET_SCAN = re.compile(r"#[^\n]*|[()\[\]\n]")  # a comment is skipped whole
+
+
+def statement_before(source: str, pos: int) -> str:
+    """The text of the current line before `pos`, from the last ';' on."""
+    start = max(source.rfind("\n", 0, pos), source.rfind(";", 0, pos)) + 1
+    return source[start:pos]
+
+
+def describe_character(char: str) -> str:
+    """A character the lexer cannot read, visible even when it is a control or non-ASCII character."""
+    if not char:
+        return "end of file"
+    if char.isprintable() and char.isascii():
+        return f"character '{char}'"
+    if char.isprintable():
+        return f"character '{char}' (U+{ord(char):04X})"
+    return f"control character U+{ord(char):04X}"
+
+
+def describe_expected(expected) -> str:
+    """The parser's set of acceptable terminals, grouped into a few words."""
+    expected = set(expected)
+    words = []
+    if EXPRESSION_START <= expected:
+        words.append("an expression")
+        expected -= EXPRESSION_START | {"PLUS", "MINUS"}
+    if {"STAR", "SLASH", "AT"} <= expected:
+        words.append("an operator")
+        expected -= OPERATORS
+    if {"_NL", "$END"} <= expected:
+        words.append("the end of the statement")
+        expected -= STATEMENT_END
+    words += sorted(TOKEN_WORDS.get(t, t.lower()) for t in expected)
+    if len(words) > 1:
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    return words[0] if words else "something else"
+
+
+def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> ParseError:
+    """A ParseError in words a user knows, placed where the parser stopped."""
+    line, col = max(e.line, 1), max(e.column, 1)
+    if isinstance(e, UnexpectedCharacters):
+        char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
+        message = f"unexpected {describe_character(char)}"
+        if char == "=" and source[e.pos_in_stream - 1: e.pos_in_stream] == "=":
+            message += "; '==' is not an operator in adcli (use '=' to assign)"
+        elif char in CHARACTER_HINTS:
+            message += "; " + CHARACTER_HINTS[char]
+    elif isinstance(e, (UnexpectedToken, UnexpectedEOF)):
+        tok = getattr(e, "token", None) or Token("$END", "")
+        # At the very start of the input Lark's token history is [None].
+        previous = [t for t in getattr(e, "token_history", None) or [] if t is not None]
+        # The post-lexer has already popped the bracket an unexpected closer matched; count afresh.
+        at = len(source) if tok.type == "$END" else tok.start_pos
+        open_brackets = brackets_open_at(source, at) if at is not None else open_brackets
+        # A bracket left open on an earlier line explains any error after it best.
+        still_open = {b.start_pos for b in open_brackets}
+        unclosed = [b for b in brackets_open_at(source, len(source)) if b.start_pos in still_open]
+        if unclosed and tok.type not in OPENERS and (tok.type == "$END" or tok.line > unclosed[-1].line):
+            bracket = unclosed[-1]
+            closer = ")" if bracket.type == "LPAR" else "]"
+            return ParseError(f"'{bracket.value}' is never closed (expected '{closer}')",
+                              Span(bracket.line, bracket.column, file, source))
+        if tok.type == "$END":  # Lark gives no position for the end of the input
+            line = source.count("\n") + 1
+            col = len(source) - (source.rfind("\n") + 1) + 1
+        if tok.type == "INPUT" or (previous and previous[-1].type == "INPUT" and tok.type != "NAME"):
+            kw = tok if tok.type == "INPUT" else previous[-1]
+            message = "'input' is a keyword and cannot be used as a name"
+            line, col = kw.line, kw.column
+        elif tok.type == "EQUAL" and previous and previous[-1].type == "EQUAL":
+            message = "'==' is not an operator in adcli (use '=' to assign)"
+        elif tok.type == "EQUAL" and source[tok.end_pos: tok.end_pos + 1] == "=":
+            message = "unexpected '='; '==' is not an operator in adcli (use '=' to assign)"
+        elif tok.type == "EQUAL" and not open_brackets and "=" in statement_before(source, tok.start_pos):
+            message = "unexpected '='; a statement assigns one name (a = b = 1 is not supported)"
+        elif tok.type in ("RPAR", "RSQB") and not open_brackets:
+            message = f"unexpected '{tok.value}': there is no '{OPENERS[tok.type]}' to close"
+        elif (tok.type in ("RPAR", "RSQB") and open_brackets
+              and OPENERS[tok.type] != open_brackets[-1].value):
+            bracket = open_brackets[-1]
+            message = (f"unexpected '{tok.value}'; expected '{CLOSERS[bracket.value]}' to close the "
+                       f"'{bracket.value}' at line {bracket.line}, col {bracket.column}")
+        else:
+            # Ask the parse table: Lark's e.expected also holds the post-lexer's always-accepted newline.
+            state = getattr(e, "state", None)
+            expected = ({t for t in state.parse_conf.states[state.position] if not t.islower()}
+                        if state is not None else set(e.expected))
+            # LALR merges states, so drop closers that do not match the innermost open bracket.
+            inner = open_brackets[-1].type if open_brackets else None
+            expected -= {"RPAR", "RSQB", "COMMA"} - ({"RPAR", "COMMA"} if inner == "LPAR" else
+                                                     {"RSQB", "COMMA"} if inner == "LBRACK" else set())
+            if inner:  # inside brackets a statement cannot end
+                expected -= STATEMENT_END
+            if expected == STATEMENT_START | STATEMENT_END or expected == STATEMENT_START | {"_NL"}:
+                message = (f"unexpected {describe_token(tok)}; a statement starts with a name, as in "
+                           "y = x + 1, or with 'input'")
+            else:
+                message = f"unexpected {describe_token(tok)}; expected {describe_expected(expected)}"
+    else:
+        message = "invalid syntax"
+    return ParseError(message, Span(line, col, file, source))
