@@ -19,7 +19,8 @@ import adcli
 from adcli.cli import app
 from adcli.registry import BINARY_SYMBOLS, OPS
 from adcli.trace import forward_trace, reverse_trace
-from adcli.trace_render import (LINE_WIDTH, Notation, local_text, render_latex, render_markdown,
+from adcli.trace_notation import LINE_WIDTH, Notation
+from adcli.trace_render import (local_text, render_latex, render_markdown,
                                 render_plain, trace_json, vjp_text)
 
 ROOT = Path(__file__).resolve().parent.parent
