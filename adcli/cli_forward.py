@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (File, Full, Inputs, Json, Of, Set, Wrt, app, console_for_stdout, emit_json, given_values,
-                  reporting)
+from .cli import (File, Full, Inputs, Json, Of, Set, Strict, Wrt, app, console_for_stdout, emit_json,
+                  given_values, notify, reporting)
 from .values import to_json
 
 Tangent = Annotated[Optional[list[str]], typer.Option(
@@ -27,6 +27,19 @@ class JacobianMode(str, Enum):
 
 
 SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def require_or_warn_finite(program, given: dict, of, results: dict, strict: bool) -> None:
+    """Results that are NaN or infinite are never shown as clean: a warning naming where the first
+    non-finite value arose, or under --strict a NonFiniteError (exit 1)."""
+    from .diagnose import inspect_eval, nonfinite
+    from .errors import NonFiniteError
+    notify([inspect_eval(program, given, of, results, strict)])  # raises at a non-finite value
+    bad = [name for name, value in results.items() if nonfinite(value)]
+    if strict and bad:  # every value finite, a derivative not (sqrt at 0, say)
+        _, index = program.output_node(of)
+        raise NonFiniteError(f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not finite",
+                             program.graph.span(index))
 
 
 def parse_tangents(items) -> dict:
@@ -78,7 +91,7 @@ def fit(text: str, ascii_only: bool) -> str:
 
 @app.command()
 def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = None, of: Of = None,
-        json_: Json = False, full: Full = False):
+        json_: Json = False, full: Full = False, strict: Strict = False):
     """The output's value and its directional derivative along the input tangents (forward mode).
 
     Example: adcli jvp samples/product.ad --set x=17 --tangent x=1
@@ -93,6 +106,8 @@ def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = 
         program = load(file)
         given = given_values(set_, inputs)
         result = directional(program, parse_tangents(tangent), of=of, **given)
+        require_or_warn_finite(program, given, of, {result.output: result.value,
+                                                    f"the tangent of {result.output}": result.tangent}, strict)
     if json_:
         emit_json({"output": result.output, "value": to_json(result.value), "tangent": to_json(result.tangent),
                    "tangents": {name: to_json(t) for name, t in result.seeds.items()}})
@@ -124,7 +139,7 @@ def derivative_symbol(output: str, wrt: str, k: int, ascii_only: bool) -> str:
 
 @app.command()
 def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inputs: Inputs = None,
-               of: Of = None, json_: Json = False, full: Full = False):
+               of: Of = None, json_: Json = False, full: Full = False, strict: Strict = False):
     """The derivatives of orders 1..K of the output with respect to one scalar input (Taylor series).
 
     Example: adcli derivative samples/product.ad --wrt x --order 3 --set x=17
@@ -135,7 +150,10 @@ def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inpu
     from .values import format_block, format_value
     with reporting():
         program = load(file)
-        result = derivatives(program, wrt, order, of=of, **given_values(set_, inputs))
+        given = given_values(set_, inputs)
+        result = derivatives(program, wrt, order, of=of, **given)
+        require_or_warn_finite(program, given, of, {result.output: result.value, **{
+            f"derivative {k}": d for k, d in enumerate(result.derivatives, start=1)}}, strict)
     if json_:
         emit_json([to_json(d) for d in result.derivatives])
         return
@@ -163,7 +181,7 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
              mode: Annotated[JacobianMode, typer.Option(
                  "--mode", help="auto: forward when the inputs have fewer elements than the output, else "
                                 "reverse.")] = JacobianMode.auto,
-             json_: Json = False, full: Full = False):
+             json_: Json = False, full: Full = False, strict: Strict = False):
     """The full Jacobian of the output (any shape) with respect to each input.
 
     Each block has shape output.shape + input.shape.
@@ -175,7 +193,10 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
     from .values import format_block
     with reporting():
         program = load(file)
-        result = full_jacobian(program, of=of, wrt=wrt, mode=mode.value, **given_values(set_, inputs))
+        given = given_values(set_, inputs)
+        result = full_jacobian(program, of=of, wrt=wrt, mode=mode.value, **given)
+        require_or_warn_finite(program, given, of, {result.output: result.value, **{
+            f"∂{result.output}/∂{name}": block for name, block in result.blocks.items()}}, strict)
     if json_:
         emit_json({"output": result.output, "value": to_json(result.value), "mode": result.mode,
                    "passes": result.passes, "jacobian": {name: to_json(j) for name, j in result.blocks.items()}})
@@ -194,7 +215,7 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
 
 @app.command()
 def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-            json_: Json = False, full: Full = False):
+            json_: Json = False, full: Full = False, strict: Strict = False):
     """The Hessian of a scalar output, for each pair of inputs (forward over reverse).
 
     The block for inputs (a, b) has shape a.shape + b.shape.
@@ -206,7 +227,10 @@ def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, 
     from .values import format_block
     with reporting():
         program = load(file)
-        result = full_hessian(program, of=of, wrt=wrt, **given_values(set_, inputs))
+        given = given_values(set_, inputs)
+        result = full_hessian(program, of=of, wrt=wrt, **given)
+        require_or_warn_finite(program, given, of, {result.output: result.value, **{
+            f"∂²{result.output}/∂{a}∂{b}": block for (a, b), block in result.blocks.items()}}, strict)
     if json_:
         nested: dict = {}
         for (a, b), block in result.blocks.items():

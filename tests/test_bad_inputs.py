@@ -129,16 +129,20 @@ NONFINITE = [  # source, value of x, the column of the operation, what it says t
 ]
 
 
+NEEDS = {"jvp": ["--tangent", "x=1"], "derivative": ["--wrt", "x"]}  # options a command cannot run without
+
+
 @pytest.mark.parametrize("command", strict_commands())
 @pytest.mark.parametrize("source, x, col, line, says", NONFINITE, ids=["exp-overflow", "log-negative", "zero-by-zero"])
 def test_nonfinite_results_warn_and_strict_stops(command, source, x, col, line, says, tmp_path):
     path = tmp_path / "model.ad"
     path.write_text(source)
-    loose = CliRunner().invoke(app, [command, str(path), "--set", f"x={x}"])
+    args = [command, str(path), "--set", f"x={x}", *NEEDS.get(command, [])]
+    loose = CliRunner().invoke(app, args)
     assert "Traceback" not in loose.stderr
     assert loose.stderr.startswith("adcli: warning: ") and "not finite" in loose.stderr, loose.stderr
     assert says in loose.stderr
-    strict = CliRunner().invoke(app, [command, str(path), "--set", f"x={x}", "--strict"])
+    strict = CliRunner().invoke(app, args + ["--strict"])
     assert strict.exit_code == 1
     assert strict.stderr == f"{path}:1:{col}: error: non-finite value: {says}\n{line}\n{' ' * (col - 1)}^\n"
 

@@ -269,3 +269,22 @@ def test_grad_mode_forward_matches_reverse():
     assert code == 0 and "35" in out
     code, _, err = run("grad", SAMPLES / "product.ad", "--set", "x=17", "--mode", "sideways")
     assert code == 2 and "sideways" in err
+
+
+@pytest.mark.parametrize("command", [["jvp", "--tangent", "x=1"], ["derivative", "--wrt", "x", "--order", "2"],
+                                     ["jacobian"], ["hessian"]])
+def test_forward_commands_never_show_a_non_finite_result_as_clean(tmp_path, command):
+    path = tmp_path / "sqrt.ad"
+    path.write_text("y = sqrt(x)\n")  # finite value at 0, infinite derivatives
+    runner = CliRunner()
+    base = [command[0], str(path), "--set", "x=0", *command[1:]]
+    warned = runner.invoke(app, base + ["--json"])
+    assert warned.exit_code == 0
+    json.loads(warned.stdout)  # still valid JSON, with the non-finite numbers as strings
+    assert warned.stderr.startswith("adcli: warning: ") and "not finite" in warned.stderr
+    strict = runner.invoke(app, base + ["--strict"])
+    assert strict.exit_code == 1
+    assert strict.stdout == ""
+    assert f"{path}:1:5: error: " in strict.stderr and "not finite" in strict.stderr
+    clean = runner.invoke(app, [command[0], str(path), "--set", "x=4", *command[1:], "--strict"])
+    assert clean.exit_code == 0 and clean.stderr == ""
