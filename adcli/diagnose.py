@@ -302,6 +302,12 @@ def kink_mask(graph: Graph, values: list, index: int):
         return np.asarray(op.kink(values[index], *(values[a] for a in node.args), **(node.params or {})))
 
 
+def has_kinked_ops(graph: Graph, output: int) -> bool:
+    """Whether any operation up to `output` has points where its derivative does not exist."""
+    ops, _ = graph.flat()
+    return any(op not in LEAVES and OPS[op].kink is not None for op in set(ops[:output + 1]))
+
+
 def find_kinks(graph: Graph, values: list, output: int, wrt: list[int] | None = None) -> list[Kink]:
     """Every kink the derivative of `output` passed through, in evaluation order."""
     wrt = list(graph.inputs) if wrt is None else wrt
@@ -344,6 +350,9 @@ def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=N
     graph = program.graph
     name, out = program.output_node(of)
     wrt_nodes = program.wrt_nodes(wrt)
+    if result is not None and not strict and not has_kinked_ops(graph, out) and \
+            not any(nonfinite(v) for v in (result.value, *result.grad.values())):
+        return None, []  # nothing to report, and no second forward pass to find that out
     values = program.values(given, upto=out)
     kinks = find_kinks(graph, values, out, wrt_nodes)
     if strict:
