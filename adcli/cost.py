@@ -10,104 +10,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from .errors import InputError, ShapeError
-from .evaluate import check_declared, unknown_input_message
-from .graph import CONST, INPUT, LEAVES, Graph
-from .registry import OPS, Mismatch
+from .evaluate import check_declared, infer_shapes, unknown_input_message
+from .graph import LEAVES, Graph
+from .registry import OPS
 from .reverse import depends_on
 
 ITEM_BYTES = 8  # float64
-
-# ---------------------------------------------------------------------------------------------
-# Per-operation rules. They belong beside each operation in the registry (as `Op.flops`,
-# `Op.deriv_flops`, as `Op.reads` already is); until then this table holds them, and a test checks it
-# covers every registry entry. Floating-point operations are estimates: one per element per
-# arithmetic step or function call, 2·m·k·n for a matrix product.
-# ---------------------------------------------------------------------------------------------
 
 Shape = tuple
 
 
 def size(shape: Shape) -> int:
     return math.prod(shape)
-
-
-@dataclass(frozen=True)
-class OpCost:
-    """How much an operation computes (which values its vjp reads is the registry's `Op.reads`)."""
-
-    flops: Callable[[Shape, list, dict], int]  # forward: (result shape, operand shapes, params)
-    deriv: Callable[[int, Shape, list, dict], int]  # one operand's vjp (or jvp term)
-
-
-def per_element(factor: int = 1):
-    return lambda out, args, params: factor * size(out)
-
-
-def per_operand_element(factor: int = 1):
-    return lambda out, args, params: factor * size(args[0])
-
-
-def local_partial(factor: int):
-    """ḡ·∂ₖ (factor flops per result element), then a sum when the operand was broadcast."""
-    def rule(k, out, args, params):
-        return factor * size(out) + (size(out) if tuple(args[k]) != tuple(out) else 0)
-    return rule
-
-
-def matmul_flops(out, args, params):
-    a, b = args
-    if len(a) == 0 or len(b) == 0:  # a scalar side multiplies
-        return size(out)
-    return 2 * a[-1] * size(out)  # 2·m·k·n: k multiply-adds per result element
-
-
-def no_flops(*_):
-    return 0
-
-
-def operand_element_deriv(factor: int):
-    return lambda k, out, args, params: factor * size(args[k])
-
-
-COSTS: dict[str, OpCost] = {
-    "add": OpCost(per_element(), local_partial(1)),
-    "sub": OpCost(per_element(), local_partial(1)),
-    "mul": OpCost(per_element(), local_partial(1)),
-    "div": OpCost(per_element(), local_partial(2)),
-    "pow": OpCost(per_element(), local_partial(3)),
-    "neg": OpCost(per_element(), local_partial(1)),
-    "relu": OpCost(per_element(), local_partial(2)),
-    "exp": OpCost(per_element(), local_partial(1)),
-    "log": OpCost(per_element(), local_partial(2)),
-    "sin": OpCost(per_element(), local_partial(2)),
-    "cos": OpCost(per_element(), local_partial(2)),
-    "tan": OpCost(per_element(), local_partial(3)),
-    "tanh": OpCost(per_element(), local_partial(2)),
-    "sigmoid": OpCost(per_element(), local_partial(2)),
-    "sqrt": OpCost(per_element(), local_partial(2)),
-    "abs": OpCost(per_element(), local_partial(2)),
-    "maximum": OpCost(per_element(), local_partial(4)),
-    "minimum": OpCost(per_element(), local_partial(4)),
-    "matmul": OpCost(matmul_flops, lambda k, out, args, params: matmul_flops(out, args, params)),
-    "transpose": OpCost(no_flops, no_flops),
-    "stack": OpCost(no_flops, no_flops),
-    "sum": OpCost(per_operand_element(), operand_element_deriv(1)),
-    "mean": OpCost(per_operand_element(), operand_element_deriv(1)),
-    "amax": OpCost(per_operand_element(), operand_element_deriv(3)),
-    "amin": OpCost(per_operand_element(), operand_element_deriv(3)),
-    "softmax": OpCost(per_operand_element(5), operand_element_deriv(4)),
-    "logsumexp": OpCost(per_operand_element(4), operand_element_deriv(6)),
-}
-
-
-def op_cost(name: str) -> OpCost:
-    """The cost rules of a registry operation; an operation without them is counted as elementwise."""
-    return COSTS.get(name) or OpCost(per_element(), local_partial(2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,30 +64,6 @@ def input_shapes(graph: Graph, given: dict, dims: dict[str, int] | None = None) 
             raise InputError(f"dimension '{unknown[0]}' of input '{name}' is unknown: give it with "
                              f"--dim {unknown[0]}=SIZE, or a value for an input that has it", graph.span(index))
         shapes[index] = tuple(d if isinstance(d, int) else known[d][0] for d in declared)
-    return shapes
-
-
-def node_shapes(graph: Graph, inputs: dict[int, Shape], needed: list[bool]) -> list:
-    """The shape of every needed node, by the registry's shape rules (None for the others)."""
-    nodes = graph.nodes
-    shapes: list = [None] * len(needed)
-    for i, node in enumerate(nodes[:len(needed)]):
-        if not needed[i]:
-            continue
-        if node.op == INPUT:
-            shapes[i] = inputs[i]
-        elif node.op == CONST:
-            shapes[i] = tuple(np.shape(node.data))
-        else:
-            args = [shapes[a] for a in node.args]
-            op = OPS[node.op]
-            if op.elementwise and all(s == args[0] for s in args):
-                shapes[i] = args[0]  # the common case, without a call into numpy
-                continue
-            try:
-                shapes[i] = tuple(op.shape(*args, **(node.params or {})))
-            except Mismatch as e:
-                raise ShapeError(str(e), graph.span(i)) from None
     return shapes
 
 
@@ -276,11 +170,11 @@ def estimate(graph: Graph, shapes_of_inputs: dict[int, Shape], output: int, wrt:
     """The cost of the output `output`, differentiated with respect to input nodes `wrt`."""
     nodes = graph.nodes
     needed = ancestors(graph, output)
-    shapes = node_shapes(graph, shapes_of_inputs, needed)
+    shapes = infer_shapes(graph, shapes_of_inputs, output + 1, needed, check=False)
     sizes = [0 if s is None else size(s) for s in shapes]
     order = [i for i in range(output + 1) if needed[i] and nodes[i].op not in LEAVES]
     is_op = [needed[i] and nodes[i].op not in LEAVES for i in range(output + 1)]
-    rules = {name: op_cost(name) for name in dict.fromkeys(nodes[i].op for i in order)}
+    rules = {name: OPS[name] for name in dict.fromkeys(nodes[i].op for i in order)}
 
     flops_fwd, by_op = 0, {}
     for i in order:
@@ -348,10 +242,10 @@ def reverse_pass(order, nodes, shapes, sizes, last_use, is_op, active, rules, fl
             if not active[a]:
                 continue
             for r in op.reads_for(k):
-                j = i if r == "ans" else args[r]
-                if is_op[j]:
-                    keep[j] = True
-                    last_read[j] = min(last_read[j], i)
+                for j in (i,) if r == "ans" else args if r == "*" else (args[r],):
+                    if is_op[j]:
+                        keep[j] = True
+                        last_read[j] = min(last_read[j], i)
     keep[output] = True
     peak = simulate_forward(order, nodes, sizes, last_use, is_op, keep)
     kept = sum(sizes[i] for i in order if keep[i])
@@ -376,7 +270,7 @@ def reverse_pass(order, nodes, shapes, sizes, last_use, is_op, active, rules, fl
                 a = args[k]
                 if not active[a]:
                     continue
-                flops += rule.deriv(k, shapes[i], arg_shapes, node.params or {})
+                flops += rule.deriv_flops(k, shapes[i], arg_shapes, node.params or {})
                 if has_grad[a]:  # a contribution beside the accumulator, then added into it
                     peak = max(peak, live + sizes[a])
                     flops += sizes[a]
@@ -404,7 +298,7 @@ def forward_mode_pass(order, nodes, shapes, sizes, last_use, is_op, active, rule
             terms = 0
             for k, a in enumerate(args):
                 if active[a]:
-                    flops += rule.deriv(k, shapes[i], arg_shapes, node.params or {})
+                    flops += rule.deriv_flops(k, shapes[i], arg_shapes, node.params or {})
                     terms += 1
             flops += max(terms - 1, 0) * sizes[i]  # the terms' sum
         for a in dict.fromkeys(node.args):  # x·x frees x once

@@ -163,7 +163,8 @@ def describe_value(graph: Graph, values: list, index: int) -> tuple[tuple, float
     xs = [values[a] for a in node.args]
     where = ", ".join(f"{graph.nodes[a].label}{suffix(values[a], shape, idx)} = {at(values[a], shape, idx)}"
                       for a in distinct(node.args))
-    cause = numpy_cause(lambda: OPS[node.op].forward(*xs, **(node.params or {})))
+    # on 0-d arrays numpy names the ufunc ("in subtract"), where on its scalars it says "in scalar subtract"
+    cause = numpy_cause(lambda: OPS[node.op].forward(*(np.asarray(x) for x in xs), **(node.params or {})))
     return idx, bad, where, cause
 
 

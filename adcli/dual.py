@@ -25,13 +25,13 @@ from .registry import OPS
 # How numpy calls map onto the registry: the dispatch tables every lifted number shares
 # ---------------------------------------------------------------------------------------------
 
-# Ufuncs that are registry operations (np.sin -> "sin"), read off the registry itself.
-UFUNC_OPS = {op.forward: name for name, op in OPS.items() if isinstance(op.forward, np.ufunc)}
-UFUNC_OPS[np.matmul] = "matmul"  # the registry wraps it to let a scalar multiply
+# Ufuncs that are registry operations (np.sin -> "sin"), read off the registry itself; comparisons
+# give booleans, so they look at the values alone.
+UFUNC_OPS = {op.ufunc: name for name, op in OPS.items() if op.ufunc is not None and op.dtype != "bool"}
 
-# Ufuncs that are constant almost everywhere (or give booleans): applied to the plain values.
+# Ufuncs that give booleans or integers: applied to the plain values.
 VALUE_UFUNCS = frozenset([
-    np.sign, np.floor, np.ceil, np.rint, np.trunc, np.signbit, np.isfinite, np.isnan, np.isinf,
+    np.trunc, np.signbit, np.isfinite, np.isnan, np.isinf,
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
 ])
@@ -39,8 +39,17 @@ VALUE_UFUNCS = frozenset([
 # Functions linear in their first argument (the others are shapes, axes, flags).
 LINEAR_FUNCTIONS = frozenset([
     np.sum, np.mean, np.expand_dims, np.broadcast_to, np.swapaxes, np.transpose, np.reshape,
-    np.squeeze, np.moveaxis, np.ravel, np.copy, np.diagonal, np.trace, np.cumsum, np.flip,
+    np.squeeze, np.moveaxis, np.ravel, np.copy, np.diagonal, np.trace, np.cumsum, np.flip, np.tril, np.triu,
+    np.diag, np.take, np.rot90,
 ])
+
+# Numpy functions that are registry operations: (operation, how many leading arrays are operands).
+FUNCTION_OPS = {
+    np.prod: ("prod", 1), np.var: ("var", 1), np.std: ("std", 1), np.clip: ("clip", 3), np.dot: ("dot", 2),
+    np.outer: ("outer", 2), np.linalg.solve: ("solve", 2), np.linalg.inv: ("inv", 1),
+    np.linalg.det: ("det", 1), np.linalg.cholesky: ("cholesky", 1), np.linalg.eigvalsh: ("eigvalsh", 1),
+    np.round: ("round", 1),
+}
 
 # Functions linear in every array of their first argument, a sequence.
 SEQUENCE_FUNCTIONS = frozenset([np.stack, np.concatenate])
@@ -125,6 +134,11 @@ class Lifted:
             return func(*(base(a) for a in args), **kwargs)
         if func in EXTREMA:
             return extremum(cls, EXTREMA[func], *args, **kwargs)
+        if func in FUNCTION_OPS:
+            name, count = FUNCTION_OPS[func]
+            return cls.lift(name, args[:count], {**dict(zip(OPS[name].param_names, args[count:])), **kwargs})
+        if func is np.einsum and isinstance(args[0], str):
+            return cls.lift("einsum", args[1:], {"spec": args[0]})
         return NotImplemented
 
     # --- Python's operators: each one a registry operation ---
@@ -193,13 +207,10 @@ class Lifted:
 
 
 def extremum(cls, name, x, axis=None, keepdims=False, **rest):
-    """np.max / np.min on a lifted number: the registry's amax/amin, then keepdims by reshaping."""
+    """np.max / np.min on a lifted number: the registry's amax/amin."""
     if rest:
         return NotImplemented
-    out = cls.lift(name, (x,), {"axis": axis})
-    if not keepdims:
-        return out
-    return np.expand_dims(out, axis) if axis is not None else np.reshape(out, (1,) * np.ndim(x))
+    return cls.lift(name, (x,), {"axis": axis, "keepdims": keepdims})
 
 
 # ---------------------------------------------------------------------------------------------

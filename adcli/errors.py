@@ -19,6 +19,7 @@ class Span:
     col: int
     file: str = "<input>"
     source: str | None = None
+    where: str = ""  # the function call or loop iteration the position belongs to
 
     def source_line(self) -> str | None:
         """The text of this span's line, if the source is known."""
@@ -75,6 +76,8 @@ def format_error(error: AdError) -> str:
     if span is None:
         return f"adcli: {error.kind}: {error.message}"
     head = f"{span.file}:{span.line}:{span.col}: {error.kind}: {error.message}"
+    if span.where:
+        head += f" ({span.where})"
     text = span.source_line()
     if text is None:
         return head

@@ -1,18 +1,22 @@
-"""Forward evaluation: bind input values, then run every node's numpy forward in order."""
+"""Forward evaluation: bind input values, check every shape and size, then run every node's numpy
+forward in order."""
 
 from __future__ import annotations
 
 import difflib
+import warnings
 
 import numpy as np
 
-from .errors import InputError, ShapeError
-from .graph import CONST, INPUT, LEAVES, Graph
-from .registry import OPS, Mismatch, fmt_shape
+from .errors import InputError, ShapeError, Span
+from .graph import CONST, FLOAT, INPUT, INT, LEAVES, Graph
+from .registry import OPS, IndexMismatch, Mismatch, fmt_shape
+from .values import MAX_DIMENSIONS, check_size
 
 
 def bind_inputs(graph: Graph, given: dict) -> dict[int, np.ndarray]:
-    """Input node -> float64 value, checking names, declared shapes and named dimensions."""
+    """Input node -> value (float64, or int64 for int data), checking names, declared shapes and
+    named dimensions, whole numbers for int inputs, and the size limit."""
     names = {graph.nodes[i].label: i for i in graph.inputs}
     for name in given:
         if name not in names:
@@ -22,12 +26,32 @@ def bind_inputs(graph: Graph, given: dict) -> dict[int, np.ndarray]:
     for name, index in names.items():
         if name not in given:
             raise InputError(f"no value given for input '{name}'", graph.span(index))
-        value = np.asarray(given[name], dtype=np.float64)
-        declared = graph.nodes[index].data
+        node = graph.nodes[index]
+        value = np.asarray(given[name])
+        if value.ndim > MAX_DIMENSIONS:
+            raise InputError(f"input '{name}' has {value.ndim} dimensions; arrays have at most {MAX_DIMENSIONS}")
+        if node.dtype == INT:
+            value = whole_numbers(value, name)
+        else:
+            value = value.astype(np.float64, copy=False)
+        declared = node.data
         if declared is not None:
             check_declared(graph, index, name, value.shape, declared, dims)
         bound[index] = value
     return bound
+
+
+def whole_numbers(value: np.ndarray, name: str) -> np.ndarray:
+    """An int input's value as int64: every element a whole number."""
+    if value.dtype.kind in "iu":
+        return value.astype(np.int64, copy=False)
+    as_float = value.astype(np.float64)
+    if not np.isfinite(as_float).all() or not (as_float == np.round(as_float)).all() or \
+            (np.abs(as_float) > 2.0**62).any():
+        bad = as_float[~(np.isfinite(as_float) & (as_float == np.round(as_float)))] if as_float.size else as_float
+        shown = bad.flat[0] if bad.size else as_float.flat[0]
+        raise InputError(f"input '{name}' is declared int, but its value holds {shown:g}, not a whole number")
+    return as_float.astype(np.int64)
 
 
 def check_declared(graph, index, name, shape, declared, dims) -> None:
@@ -56,6 +80,71 @@ def unknown_input_message(name: str, inputs: list[str]) -> str:
     return message + (f" (its inputs are {', '.join(inputs)})" if inputs else " (it has no inputs)")
 
 
+# ---------------------------------------------------------------------------------------------
+# Shapes before values
+# ---------------------------------------------------------------------------------------------
+
+def node_span(graph: Graph, index: int, error: Exception | None = None) -> Span:
+    """Where a node's error points: the offending index of a subscript, else the node itself."""
+    node = graph.nodes[index]
+    span = graph.span(index)
+    if isinstance(error, IndexMismatch) and node.extra and error.item < len(node.extra):
+        line, col = node.extra[error.item]
+        return Span(line, col, span.file, span.source, span.where)
+    return span
+
+
+def infer_shapes(graph: Graph, inputs: dict, stop: int, needed=None, check: bool = True) -> list:
+    """Every node's shape up to `stop` (or only the `needed` ones), from the input shapes (node ->
+    shape) by the registry's shape rules, each checked against the size limit unless `check` is
+    False; a ShapeError at the first node whose operands do not fit."""
+    nodes = graph.nodes
+    shapes: list = [None] * stop
+    for i in range(stop):
+        if needed is not None and not needed[i]:
+            continue
+        node = nodes[i]
+        op = node.op
+        if op == INPUT:
+            shapes[i] = tuple(inputs[i]) if i in inputs else None
+            continue
+        if op == CONST:
+            shapes[i] = np.shape(node.data)
+            continue
+        args = [shapes[a] for a in node.args]
+        rule = OPS[op]
+        if rule.deriv_code is not None and len(args) == 2 and args[0] == args[1] and not node.params:
+            shapes[i] = args[0]  # the common case, without a call into numpy
+            continue
+        try:
+            shape = tuple(rule.shape(*args, **(node.params or {})))
+        except Mismatch as e:
+            raise ShapeError(str(e), node_span(graph, i, e)) from None
+        except (ValueError, TypeError, IndexError, OverflowError) as e:
+            raise ShapeError(f"{rule.func or op}() cannot take operands of shapes "
+                             f"{', '.join(fmt_shape(a) for a in args)} ({e})", graph.span(i)) from None
+        if check:
+            check_size(shape, lambda m: ShapeError(m, graph.span(i)), f"'{node.label or 'this value'}'")
+        shapes[i] = shape
+    return shapes
+
+
+def plan(graph: Graph, inputs: dict, stop: int) -> None:
+    """Check every shape and size up to `stop` once per set of input shapes (cached on the graph)."""
+    key = (stop, tuple((i, np.shape(v)) for i, v in inputs.items()))
+    cache = graph.__dict__.setdefault("_planned", set())
+    if key in cache:
+        return
+    infer_shapes(graph, {i: np.shape(v) for i, v in inputs.items()}, stop)
+    if len(cache) > 64:
+        cache.clear()
+    cache.add(key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
 def run_op(name: str, *args, **params):
     """An operation's numpy forward."""
     return OPS[name].forward(*args, **params)
@@ -74,13 +163,16 @@ def evaluate(graph: Graph, inputs: dict, upto: int | None = None, keep: list[boo
     """
     nodes = graph.nodes
     stop = len(nodes) if upto is None else upto + 1
+    plan(graph, inputs, stop)
     last_use = None if keep is None else last_uses(graph, stop)
     # Inputs first used after `upto` still get their values: their gradient is zeros of their shape.
     values: list = [None] * max([stop] + [i + 1 for i in inputs])
     for i in inputs:
         values[i] = inputs[i]
-    # NaN and inf propagate as values; reporting them is a separate, explicit pass.
-    with np.errstate(all="ignore"):
+    # NaN and inf propagate as values; reporting them is a separate, explicit step, and no warning
+    # of numpy's ("Mean of empty slice") reaches the user.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         for i in range(stop):
             node = nodes[i]
             if node.op == INPUT:
@@ -91,13 +183,27 @@ def evaluate(graph: Graph, inputs: dict, upto: int | None = None, keep: list[boo
                 args = [values[a] for a in node.args]
                 try:
                     values[i] = apply(node.op, *args, **(node.params or {}))
-                except (ValueError, IndexError) as e:
+                except (ValueError, IndexError, TypeError, ArithmeticError) as e:
                     raise shape_error(graph, i, args, e) from None
                 if last_use is not None:
                     for a in node.args:
                         if last_use[a] == i and not keep[a] and nodes[a].op not in LEAVES:
-                            values[a] = np.broadcast_to(np.nan, np.shape(values[a]))
+                            values[a] = placeholder(values[a])
     return values
+
+
+_PLACEHOLDERS: dict = {}
+
+
+def placeholder(value):
+    """A released value's stand-in: NaN in its shape (one shared read-only array per shape)."""
+    shape = np.shape(value)
+    held = _PLACEHOLDERS.get(shape)
+    if held is None:
+        if len(_PLACEHOLDERS) > 256:
+            _PLACEHOLDERS.clear()
+        held = _PLACEHOLDERS[shape] = np.broadcast_to(np.nan, shape)
+    return held
 
 
 def last_uses(graph: Graph, stop: int) -> list[int]:
@@ -114,7 +220,10 @@ def shape_error(graph: Graph, index: int, args, cause: Exception) -> ShapeError:
     node = graph.nodes[index]
     try:
         OPS[node.op].shape(*(np.shape(a) for a in args), **(node.params or {}))
-        message = f"{node.op} failed: {cause}"
+        message = str(cause) if isinstance(cause, IndexError) else f"{OPS[node.op].func or node.op}() failed: {cause}"
     except Mismatch as e:
-        message = str(e)
+        return ShapeError(str(e), node_span(graph, index, e))
     return ShapeError(message, graph.span(index))
+
+
+__all__ = ["FLOAT", "INT", "bind_inputs", "evaluate", "infer_shapes", "plan", "unknown_input_message"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import InputError
 from .evaluate import bind_inputs, evaluate, unknown_input_message
-from .graph import CONST, INPUT, Graph
+from .graph import CONST, FLOAT, INPUT, Graph
 from .program import Gradient, Program, require_scalar
 from .registry import OPS, Op, fmt_shape
 
@@ -24,8 +24,8 @@ def push_tangent(op: Op, tangents, ans, xs, params):
     A tangent of None marks an operand that does not depend on the direction (a constant); the
     result's is None too when no operand has one, so inactive values cost nothing.
     """
-    if all(t is None for t in tangents):
-        return None
+    if all(t is None for t in tangents) or op.dtype in ("bool", "int"):
+        return None  # a constant, or a comparison or count: no tangent
     if not op.elementwise:  # structural rules want every tangent; a constant's is zero
         tangents = [np.zeros_like(x) if t is None else t for t, x in zip(tangents, xs)]
     tangent = op.jvp(tangents, ans, xs, params)
@@ -46,7 +46,7 @@ def tangents(graph: Graph, values: list, output: int, seeds: dict) -> list:
             node = nodes[i]
             if node.op == INPUT:
                 result[i] = seeds.get(i)
-            elif node.op != CONST:
+            elif node.op != CONST and node.dtype == FLOAT:
                 ts = [result[a] for a in node.args]
                 xs = [values[a] for a in node.args]
                 result[i] = push_tangent(OPS[node.op], ts, values[i], xs, node.params or {})

@@ -13,12 +13,16 @@ CONST = "const"
 LEAVES = (INPUT, CONST)
 
 
+FLOAT, INT, BOOL = "f", "i", "b"
+
+
 class Node:
     """One value: an input, a constant, or an operation applied to earlier nodes."""
 
-    __slots__ = ("op", "args", "params", "name", "label", "line", "col", "data")
+    __slots__ = ("op", "args", "params", "name", "label", "line", "col", "data", "dtype", "ctx", "extra")
 
-    def __init__(self, op, args=(), params=None, name=None, label=None, line=0, col=0, data=None):
+    def __init__(self, op, args=(), params=None, name=None, label=None, line=0, col=0, data=None,
+                 dtype=FLOAT, ctx=0, extra=None):
         self.op = op  # "input", "const", or a registry operation name
         self.args = args  # operand node indices, all smaller than this node's
         self.params = params  # {"axis": k} for reductions, else None
@@ -27,6 +31,9 @@ class Node:
         self.line = line  # where the operator, function name or literal stands
         self.col = col
         self.data = data  # a constant's value, or an input's declared shape
+        self.dtype = dtype  # FLOAT, INT or BOOL: only floats are differentiated
+        self.ctx = ctx  # which loop iteration and function call made it (Graph.contexts)
+        self.extra = extra  # an input's role ("data"), or where each index of a subscript stands
 
     def __repr__(self):
         return f"Node({self.label!r}, {self.op!r}, {self.args!r})"
@@ -42,6 +49,7 @@ class Graph:
     names: dict[str, int]  # each name's latest binding
     file: str = "<input>"
     source: str = ""
+    contexts: list[tuple] = field(default_factory=lambda: [()])  # loop iterations and calls, by Node.ctx
     _flat: tuple | None = field(default=None, repr=False)
 
     @property
@@ -56,6 +64,19 @@ class Graph:
     def input_names(self) -> list[str]:
         return [self.nodes[i].label for i in self.inputs]
 
+    def differentiable(self, index: int) -> bool:
+        """Whether an input is a parameter: a float input not declared as data."""
+        node = self.nodes[index]
+        return node.dtype == FLOAT and node.extra != "data"
+
+    def parameters(self) -> list[int]:
+        """The inputs differentiated by default: every float input not declared as data."""
+        return [i for i in self.inputs if self.differentiable(i)]
+
+    def where(self, index: int) -> str:
+        """Which loop iterations and function calls made node `index`: "t = 2", "in dense (call at 7:5)"."""
+        return context_text(self.contexts[self.nodes[index].ctx])
+
     def flat(self) -> tuple[list[str], list[tuple]]:
         """(ops, operands): each node's operation and operand indices as two plain lists, made once.
 
@@ -66,9 +87,22 @@ class Graph:
         return self._flat
 
     def span(self, index: int) -> Span:
-        """The source position of node `index`, for error messages."""
+        """The source position of node `index`, for error messages (with the call that made it)."""
         node = self.nodes[index]
-        return Span(node.line, node.col, self.file, self.source)
+        return Span(node.line, node.col, self.file, self.source, self.where(index))
+
+
+def context_text(frames: tuple) -> str:
+    """A node's context in words: the calls and loop iterations around it, outermost first."""
+    parts = []
+    for frame in frames:
+        if frame[0] == "call":
+            _, name, line, col = frame
+            parts.append(f"in {name}, called at line {line}, col {col}")
+        else:
+            _, var, value, _line = frame
+            parts.append(f"{var} = {value}")
+    return "; ".join(parts)
 
 
 def versioned(name: str, version: int) -> str:

@@ -23,8 +23,8 @@ class Gradient:
     """The output's name and value, and the gradient of each requested input, in input order."""
 
     output: str
-    value: np.ndarray
-    grad: dict[str, np.ndarray]
+    value: float | np.ndarray  # a Python float for a scalar
+    grad: dict[str, float | np.ndarray]
 
 
 class Program:
@@ -53,10 +53,11 @@ class Program:
         raise InputError(f"--of {of}: the file has no value named '{of}'{hint}")
 
     def wrt_nodes(self, wrt) -> list[int]:
-        """Input nodes to differentiate with respect to: `wrt` names, or every input."""
+        """Input nodes to differentiate with respect to: `wrt` names, or every parameter (each float
+        input not declared as data)."""
         graph = self.graph
         if not wrt:
-            return list(graph.inputs)
+            return graph.parameters()
         if isinstance(wrt, str):
             wrt = [wrt]
         by_name = {graph.nodes[i].label: i for i in graph.inputs}
@@ -66,6 +67,11 @@ class Program:
                 close = difflib.get_close_matches(name, list(by_name), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (its inputs are {', '.join(by_name)})"
                 raise InputError(f"--wrt {name}: '{name}' is not an input of this file{hint}")
+            node = graph.nodes[by_name[name]]
+            if not graph.differentiable(by_name[name]):
+                why = "integer data has no derivative" if node.dtype != "f" else \
+                    "it is declared as data, which is not differentiated (declare it with 'input' to differentiate it)"
+                raise InputError(f"--wrt {name}: '{name}' cannot be differentiated: {why}", graph.span(by_name[name]))
             if by_name[name] not in chosen:
                 chosen.append(by_name[name])
         return sorted(chosen, key=graph.inputs.index)
@@ -80,9 +86,9 @@ class Program:
         """The value of every assignment by label (h, h', ...) in file order, or only of `of`."""
         if of is not None:
             name, index = self.output_node(of)
-            return {name: self.values(given, upto=index)[index]}
+            return {name: plain(self.values(given, upto=index)[index])}
         values = self.values(given)
-        return {label: values[index] for label, index in self.graph.assigned}
+        return {label: plain(values[index]) for label, index in self.graph.assigned}
 
     def grad(self, of: str | None = None, wrt=None, **given) -> Gradient:
         """The output's value and its gradient with respect to each input (reverse mode)."""
@@ -97,8 +103,14 @@ class Program:
                 require_scalar(self.graph, name, out, values[out])
                 grads = backward(self.graph, values, out, wrt_nodes, release=True)
         nodes = self.graph.nodes
-        return Gradient(name, np.float64(values[out]) if np.ndim(values[out]) == 0 else values[out],
-                        {nodes[w].label: grads[w] for w in wrt_nodes})
+        return Gradient(name, plain(values[out]), {nodes[w].label: plain(grads[w]) for w in wrt_nodes})
+
+
+def plain(value):
+    """A result as users see it: a Python float for a scalar (7.0), a numpy array otherwise."""
+    if np.ndim(value) == 0:
+        return value.item() if isinstance(value, (np.ndarray, np.generic)) else value
+    return value
 
 
 def require_scalar(graph: Graph, name: str, index: int, value) -> None:

@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from .graph import LEAVES, Graph
+from .graph import FLOAT, LEAVES, Graph
 from .registry import OPS
 
 # on_update(node, k, operand, before, upstream, contribution, after), for traces
@@ -14,7 +14,10 @@ UpdateHook = Callable[[int, int, int, object, object, object, object], None]
 
 
 def depends_on(graph: Graph, sources, upto: int) -> list[bool]:
-    """For each node up to `upto`, whether it depends on any of `sources` (one forward sweep)."""
+    """For each node up to `upto`, whether it depends on any of `sources` (one forward sweep).
+
+    Only floats carry derivatives: a comparison, an integer or a boolean depends on nothing.
+    """
     active = [False] * (upto + 1)
     for s in sources:
         if s <= upto:
@@ -22,7 +25,10 @@ def depends_on(graph: Graph, sources, upto: int) -> list[bool]:
     nodes = graph.nodes
     for i in range(upto + 1):
         if not active[i]:
-            for a in nodes[i].args:
+            node = nodes[i]
+            if node.dtype != FLOAT:
+                continue
+            for a in node.args:
                 if active[a]:
                     active[i] = True
                     break
@@ -44,7 +50,8 @@ def backward_reads(graph: Graph, output: int, wrt: list[int]) -> list[bool]:
         for k, a in enumerate(node.args):
             if active[a]:
                 for r in op.reads_for(k):
-                    reads[i if r == "ans" else node.args[r]] = True
+                    for j in (i,) if r == "ans" else node.args if r == "*" else (node.args[r],):
+                        reads[j] = True
     return reads
 
 
@@ -75,11 +82,13 @@ def backward(graph: Graph, values: list, output: int, wrt: list[int],
             op = OPS[node.op]
             xs = [values[a] for a in node.args]
             params = node.params or {}
+            # a value the operands' shares have in common (solve's A⁻ᵀḡ), computed once
+            shared = op.shared(g, values[i], xs, params) if op.common_code is not None else None
             for k in range(len(xs) - 1, -1, -1):
                 a = node.args[k]
                 if not active[a]:
                     continue
-                contribution = op.vjp(k, g, values[i], xs, params)
+                contribution = op.vjp(k, g, values[i], xs, params, shared)
                 before = grads.get(a)
                 grads[a] = contribution if before is None else before + contribution
                 if on_update is not None:

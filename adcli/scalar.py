@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import CONST, INPUT, Graph
+from .graph import CONST, FLOAT, INPUT, Graph
 from .registry import OPS
 
 
@@ -19,9 +19,11 @@ def _as_float(forward):
     return lambda *xs: float(forward(*xs))
 
 
-# A scalar matmul is a multiplication (see registry.matmul), so it takes mul's rules.
-_FORWARD = {name: op.pyfunc or _as_float(op.forward) for name, op in OPS.items() if op.derivs is not None}
-_DERIVS = {name: op.derivs for name, op in OPS.items() if op.derivs is not None}
+# Elementwise operations of one or two operands without parameters; a scalar matmul is a
+# multiplication (see kernels.matmul), so it takes mul's rules.
+_SCALAR = [name for name, op in OPS.items() if op.elementwise and op.nargs in (1, 2) and not op.params]
+_FORWARD = {name: OPS[name].pyfunc or _as_float(OPS[name].forward) for name in _SCALAR}
+_DERIVS = {name: OPS[name].derivs for name in _SCALAR}
 _FORWARD["matmul"], _DERIVS["matmul"] = _FORWARD["mul"], _DERIVS["mul"]
 
 
@@ -48,7 +50,7 @@ def scalar_values(graph: Graph, inputs: dict, upto: int, wrt: list[int]):
     values = [0.0] * n
     active = [False] * n
     for i, v in inputs.items():
-        if v.ndim:
+        if v.ndim or nodes[i].dtype != FLOAT:
             return None
         values[i] = float(v)
     for w in wrt:
@@ -60,12 +62,12 @@ def scalar_values(graph: Graph, inputs: dict, upto: int, wrt: list[int]):
             continue
         if op == CONST:
             data = nodes[i].data
-            if data.ndim:
+            if data.ndim or data.dtype != np.float64:
                 return None
             values[i] = float(data)
             continue
         rule = forward.get(op)
-        if rule is None:
+        if rule is None or nodes[i].params:
             return None
         args = operands[i]
         if len(args) == 2:

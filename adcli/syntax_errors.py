@@ -19,6 +19,7 @@ def abbreviate(text: str, limit: int = 24) -> str:
 
 
 KEYWORD_AS_NAME = "'input' is a keyword and cannot be used as a name"
+KEYWORDS = ("input", "data", "def", "for", "in", "return")
 
 
 def nothing_assigned_message(source: str, declared) -> str:
@@ -30,18 +31,54 @@ def nothing_assigned_message(source: str, declared) -> str:
     return "the file has only comments and blank lines: it assigns no value, so there is nothing to evaluate"
 
 
-def unknown_function_message(name: str) -> str:
+# Names other libraries use for functions adcli has, and what adcli calls them.
+OTHER_NAMES = {
+    "arctan": "atan", "arcsin": "asin", "arccos": "acos", "arctanh": "atanh", "arcsinh": "asinh",
+    "arccosh": "acosh", "arctan2": "atan2", "amax": "max", "amin": "min", "maximum": "max", "minimum": "min",
+    "absolute": "abs", "fabs": "abs", "logistic": "sigmoid", "expit": "sigmoid", "swish": "silu", "clamp": "clip",
+    "slogdet": "logdet", "eigh": "eigvalsh", "eigvals": "eigvalsh", "inverse": "inv", "average": "mean",
+    "variance": "var", "stddev": "std", "frobenius": "norm", "l2norm": "norm", "sqr": "square",
+    "cumulative_sum": "cumsum", "cat": "concat", "hstack": "concat", "vstack": "concat", "permute": "transpose",
+    "view": "reshape", "unsqueeze": "expand_dims", "identity": "eye", "rsqrt": "sqrt", "log_sum_exp": "logsumexp",
+    "logsoftmax": "log_softmax", "leakyrelu": "leaky_relu", "triangular_solve": "solve_triangular",
+    "cho_factor": "cholesky", "tensordot": "einsum", "inner": "dot", "vdot": "dot", "exp1m": "expm1",
+}
+OPERATOR_NAMES = {"power": "'**'", "pow": "'**'", "matmul": "'@'", "multiply": "'*'", "divide": "'/'",
+                  "add": "'+'", "subtract": "'-'", "negative": "unary '-'"}
+
+
+def plausible(typed: str, known: str) -> bool:
+    """Whether `known` is plausibly what `typed` meant: a slip of the keyboard, not a different
+    function whose name holds the other (tan in atan, elu in selu, log in logdet)."""
+    short, long = sorted((typed, known), key=len)
+    if long.endswith(short) and long != short:
+        return False  # a different first letter or prefix names a different function
+    return not long.startswith(short) or len(long) - len(short) < 2
+
+
+def unknown_function_message(name: str, defined=()) -> str:
+    """What to say of a call to a function that does not exist: its adcli name, a near miss, or
+    where the list of every function is."""
     message = f"unknown function '{name}'"
-    close = difflib.get_close_matches(name, sorted(FUNCTIONS), n=1)
-    return message + (f"; did you mean '{close[0]}'?" if close else "")
+    if name.lower() in OTHER_NAMES:
+        return message + f"; adcli calls it '{OTHER_NAMES[name.lower()]}'"
+    if name.lower() in OPERATOR_NAMES:
+        return message + f"; use the operator {OPERATOR_NAMES[name.lower()]}"
+    names = sorted(set(FUNCTIONS) | set(defined) | {"zeros", "ones", "eye", "arange"})
+    close = [c for c in difflib.get_close_matches(name, names, n=3, cutoff=0.75) if plausible(name, c)]
+    hint = "'adcli functions' lists every function"
+    return message + (f"; did you mean '{close[0]}'? ({hint})" if close else f" ({hint})")
 
 
 def arity_message(name: str, candidates, given: int) -> str:
-    counts = sorted({op.nargs for op in candidates})
+    """`max() takes 1 or 2 arguments (and optionally axis, keepdims), but 3 were given`."""
+    counts = sorted({1 if op.nargs == -1 else op.nargs for op in candidates})
     takes = " or ".join(str(c) for c in counts)
-    extra = " and an optional axis" if any(op.axis for op in candidates) else ""
+    optional = list(dict.fromkeys(p for op in candidates for p in op.param_names if p != "spec"))
+    extra = f" (and optionally {', '.join(optional)})" if optional else ""
     plural = "s" if counts[-1] != 1 else ""
-    return f"{name}() takes {takes} argument{plural}{extra}, but {given} were given"
+    were = "was" if given == 1 else "were"
+    return f"{name}() takes {takes} argument{plural}{extra}, but {given} {were} given"
 
 
 TOKEN_WORDS = {
@@ -49,9 +86,12 @@ TOKEN_WORDS = {
     "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "SEMICOLON": "';'",
     "_NL": "the end of the line", "$END": "the end of the file", "PLUS": "'+'", "MINUS": "'-'",
     "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'**'", "DOT_T": "'.T'", "INPUT": "'input'",
+    "DATA": "'data'", "DEF": "'def'", "FOR": "'for'", "IN": "'in'", "RANGE": "'range'", "RETURN": "'return'",
+    "COMPARE": "a comparison", "STRING": "a string", "_INDENT": "an indented block", "_DEDENT": "the end of a block",
 }
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LBRACK"}
 STATEMENT_START = {"NAME", "INPUT"}
+STATEMENT_WORDS = {"NAME", "INPUT", "DATA", "DEF", "FOR", "RETURN"}
 OPENERS = {"RPAR": "(", "RSQB": "["}
 CLOSERS = {"(": ")", "[": "]"}
 # Characters people type from other languages or from mathematics, and what adcli spells instead.
@@ -72,7 +112,7 @@ def describe_token(tok: Token) -> str:
     if tok.type == "$END":
         return "end of file"
     if tok.type == "_NL":
-        return "end of line"
+        return "end of line" if tok.value else "end of file"
     if tok.type == "NAME":
         return f"name '{tok.value}'"
     if tok.type == "NUMBER":
@@ -121,14 +161,15 @@ def describe_expected(expected) -> str:
     words = []
     if EXPRESSION_START <= expected:
         words.append("an expression")
-        expected -= EXPRESSION_START | {"PLUS", "MINUS"}
+        expected -= EXPRESSION_START | {"PLUS", "MINUS", "STRING"}
     if {"STAR", "SLASH", "AT"} <= expected:
         words.append("an operator")
-        expected -= OPERATORS
-    if {"_NL", "$END"} <= expected:
-        words.append("the end of the statement")
-        expected -= STATEMENT_END
+        expected -= OPERATORS | {"COMPARE", "LBRACK"}
+    end = "_NL" in expected
+    expected -= STATEMENT_END
     words += sorted(TOKEN_WORDS.get(t, t.lower()) for t in expected)
+    if end:
+        words.append("the end of the statement")
     if len(words) > 1:
         return ", ".join(words[:-1]) + " or " + words[-1]
     return words[0] if words else "something else"
@@ -140,9 +181,7 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> P
     if isinstance(e, UnexpectedCharacters):
         char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
         message = f"unexpected {describe_character(char)}"
-        if char == "=" and source[e.pos_in_stream - 1: e.pos_in_stream] == "=":
-            message += "; '==' is not an operator in adcli (use '=' to assign)"
-        elif char in CHARACTER_HINTS:
+        if char in CHARACTER_HINTS:
             message += "; " + CHARACTER_HINTS[char]
     elif isinstance(e, (UnexpectedToken, UnexpectedEOF)):
         tok = getattr(e, "token", None) or Token("$END", "")
@@ -167,9 +206,10 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> P
             message = "'input' is a keyword and cannot be used as a name"
             line, col = kw.line, kw.column
         elif tok.type == "EQUAL" and previous and previous[-1].type == "EQUAL":
-            message = "'==' is not an operator in adcli (use '=' to assign)"
-        elif tok.type == "EQUAL" and source[tok.end_pos: tok.end_pos + 1] == "=":
-            message = "unexpected '='; '==' is not an operator in adcli (use '=' to assign)"
+            message = "'==' compares two values; a statement assigns with one '=', as in y = x + 1"
+        elif tok.type == "_INDENT":
+            message = "unexpected indentation: only the body of a def or a for is indented"
+            col = 1
         elif tok.type == "EQUAL" and not open_brackets and "=" in statement_before(source, tok.start_pos):
             message = "unexpected '='; a statement assigns one name (a = b = 1 is not supported)"
         elif tok.type in ("RPAR", "RSQB") and not open_brackets:
@@ -190,9 +230,13 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> P
                                                      {"RSQB", "COMMA"} if inner == "LBRACK" else set())
             if inner:  # inside brackets a statement cannot end
                 expected -= STATEMENT_END
-            if expected == STATEMENT_START | STATEMENT_END or expected == STATEMENT_START | {"_NL"}:
+            else:  # and outside them a slice cannot start
+                expected -= {"COLON"}
+            if STATEMENT_START <= expected <= STATEMENT_WORDS | STATEMENT_END | {"_DEDENT"}:
                 message = (f"unexpected {describe_token(tok)}; a statement starts with a name, as in "
-                           "y = x + 1, or with 'input'")
+                           "y = x + 1, or with input, data, def or for")
+            elif expected == {"_INDENT"}:
+                message = f"unexpected {describe_token(tok)}; expected an indented block after ':'"
             else:
                 message = f"unexpected {describe_token(tok)}; expected {describe_expected(expected)}"
     else:

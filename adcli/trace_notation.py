@@ -10,7 +10,7 @@ import unicodedata
 
 import numpy as np
 
-from .registry import fmt_shape
+from .registry import FUNCTIONS, fmt_shape
 from .symbols import ASCII
 from .values import format_number, format_value
 
@@ -202,12 +202,17 @@ class AsciiNotation(Notation):
 
 # Registry text to LaTeX, applied to templates before labels are filled in.
 LATEX_WORDS = [(" broadcast to the shape of ", r"\text{ broadcast to the shape of }"),
-               ("#ties", r"\#\text{ties}"), ("[…]", r"[\ldots]")]
+               ("#ties", r"\#\text{ties}"), ("[…]", r"[\ldots]"), ("₁₀", "_{10}"), ("⁻ᵀ", r"^{-\top}"),
+               ("⁻¹", "^{-1}"), ("₂", "_2")]
 LATEX_SYMBOLS = str.maketrans({"·": r" \cdot ", "⊙": r" \odot ", "ᵀ": r"^{\top}", "ḡ": r"\bar{g}",
                                "√": r"\sqrt ", "σ": r"\sigma", "Σ": r"\sum ", "²": "^{2}",
-                               "½": r"\tfrac{1}{2}", "′": "'", "…": r"\ldots ", "@": " "})
-LATEX_FUNCTIONS = re.compile(r"\b(ReLU|softmax|logsumexp|mean|sign|exp|log|sin|cos|tanh|tan|max|min)\b")
-BUILTIN_LATEX = {"exp", "log", "sin", "cos", "tanh", "tan", "max", "min"}
+                               "½": r"\tfrac{1}{2}", "′": "'", "…": r"\ldots ", "@": " ", "∛": r"\sqrt[3]",
+                               "π": r"\pi ", "‖": r"\|", "Π": r"\prod ", "≤": r"\le ", "Φ": r"\Phi ",
+                               "φ": r"\phi ", "ᵢ": "_i", "⊗": r"\otimes "})
+LATEX_FUNCTIONS = re.compile(r"\b(" + "|".join(sorted(
+    set(FUNCTIONS) | {"ReLU", "GELU", "SiLU", "ELU", "LeakyReLU", "chol", "sym", "tr", "diag", "logsumexp"},
+    key=len, reverse=True)) + r")\b")
+BUILTIN_LATEX = {"exp", "log", "sin", "cos", "tanh", "tan", "max", "min", "sinh", "cosh", "det"}
 SENTINEL = "\x00{}\x00"
 
 

@@ -218,7 +218,8 @@ def test_syntax_error(tmp_path):
 
 def test_unknown_function_with_did_you_mean(tmp_path):
     assert error(tmp_path, "y = sigmod(x)\n", "--set", "x=1") == (
-        "FILE:1:5: error: unknown function 'sigmod'; did you mean 'sigmoid'?\n"
+        "FILE:1:5: error: unknown function 'sigmod'; did you mean 'sigmoid'? ('adcli functions' lists every "
+        "function)\n"
         "y = sigmod(x)\n"
         "    ^\n")
 
@@ -300,10 +301,10 @@ def test_usage_errors_exit_2():
 
 
 def test_error_caret_under_a_tab(tmp_path):
-    assert error(tmp_path, "\ty = x $ 2\n", command="eval") == (
-        "FILE:1:8: error: unexpected character '$'\n"
-        "\ty = x $ 2\n"
-        "\t      ^\n")
+    assert error(tmp_path, "y =\tx $ 2\n", command="eval") == (
+        "FILE:1:7: error: unexpected character '$'\n"
+        "y =\tx $ 2\n"
+        "   \t  ^\n")
 
 
 def test_eval_errors_exit_2(tmp_path):

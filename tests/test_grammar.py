@@ -10,6 +10,7 @@ from lark.exceptions import GrammarError
 import adcli
 from adcli.errors import InputError, NameResolutionError, ParseError, ShapeError
 from adcli.graph import CONST, INPUT
+from adcli.expand import expand
 from adcli.parser import grammar_path, lark_parser, parse_source
 
 
@@ -28,10 +29,12 @@ def labels(graph):
 
 def test_grammar_builds_in_strict_mode():
     pytest.importorskip("interegular")
-    parser, builder, _ = lark_parser(strict=True)
-    builder.reset("strict.ad", "y = 8 - 4 - 2\n")
-    parser.parse("y = 8 - 4 - 2\n")
-    assert builder.graph().output_name == "y"
+    parser, compiler, layout = lark_parser(strict=True)
+    source = "def f(a):\n    return a[1:] - 1\nfor t in range(2):\n    y = f(x)[t] - 4 - 2 < 3\n"
+    compiler.reset("strict.ad", source)
+    layout.reset("strict.ad", source)
+    parser.parse(source)
+    assert expand(compiler.code, "strict.ad", source).output_name == "y'"  # assigned once per iteration
 
 
 def test_strict_mode_would_catch_a_conflict():
@@ -150,8 +153,8 @@ def test_a_file_must_assign_something():
     ("y = (x + 1\nz = 3", 1, 5, "'(' is never closed (expected ')')"),
     ("y = [1, 2", 1, 5, "'[' is never closed (expected ']')"),
     ("y = x $ 2", 1, 7, "unexpected character '$'"),
-    ("y == 2", 1, 4, "'==' is not an operator in adcli (use '=' to assign)"),
-    ("y = x == 2", 1, 7, "unexpected '='"),
+    ("y == 2", 1, 4, "'==' compares two values; a statement assigns with one '='"),
+    ("y = x == 2 == 3", 1, 12, "unexpected '=='; expected"),
     ("= 3", 1, 1, "unexpected '='"),
     ("a = 1\n\ny = 3x", 3, 6, "unexpected name 'x'"),
     ("input = 3", 1, 1, "'input' is a keyword"),
@@ -177,7 +180,7 @@ def test_a_binary_operator_is_not_followed_by_the_end_of_a_line():
     ("y = relux(x)", NameResolutionError, "unknown function 'relux'; did you mean 'relu'?"),
     ("y = foo(x)", NameResolutionError, "unknown function 'foo'"),
     ("y = sum", NameResolutionError, "'sum' is a function; call it as sum(...)"),
-    ("pi = 3", NameResolutionError, "cannot assign to 'pi': it is a built-in constant"),
+    ("True = 3", NameResolutionError, "cannot assign to 'True': it is a built-in constant"),
     ("exp = 3", NameResolutionError, "cannot assign to 'exp': it is the name of a function"),
     ("y = x\ninput x", NameResolutionError, "input 'x' is declared after its first use at line 1"),
     ("y = max(a, b, c)", NameResolutionError, "max() takes 1 or 2 arguments"),

@@ -17,7 +17,9 @@ from typer.testing import CliRunner
 
 import adcli
 from adcli.cli import app
-from adcli.registry import BINARY_SYMBOLS, OPS
+from adcli.registry import OPS
+
+import op_cases  # noqa: E402
 from adcli.trace import forward_trace, reverse_trace
 from adcli.trace_notation import LINE_WIDTH, Notation
 from adcli.trace_render import (local_text, render_latex, render_markdown,
@@ -163,46 +165,42 @@ def test_json_replay(tmp_path):
 # Every operation renders a formula; arrays, broadcasting and reductions
 # ---------------------------------------------------------------------------------------------
 
-SYMBOLS = {name: symbol for symbol, name in BINARY_SYMBOLS.items()}
-
-
-def expression(op) -> str:
-    if op.name in SYMBOLS:
-        return f"a {SYMBOLS[op.name]} b"
-    if op.name == "neg":
-        return "-a"
-    if op.name == "stack":
-        return "[a, b]"
-    return f"{op.func}(a, b)" if op.nargs == 2 else f"{op.func}(a)"
+def case_program(name, xs, params):
+    """A file applying operation `name` to inputs a, b, c, ... and summing the result (a boolean
+    operand, where's condition, comes from a comparison of a float input with 0)."""
+    names = [chr(ord("a") + k) for k in range(len(xs))]
+    values = {n: np.where(x, 1.0, -1.0) if x.dtype == bool else x for n, x in zip(names, xs)}
+    lines = [op_cases.declaration(n, v) for n, v in values.items()]
+    operands = [f"({n} > 0)" if x.dtype == bool else n for n, x in zip(names, xs)]
+    lines.append(f"y = {op_cases.call_text(name, params, operands)}")
+    lines.append(f"z = sum(where(y, {names[0]}, 0))" if OPS[name].dtype == "bool" else "z = sum(y)")
+    return adcli.parse("\n".join(lines) + "\n", "op.ad"), values
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
-@pytest.mark.parametrize("shape", [(), (3,)])
-def test_every_op_renders_a_formula(name, shape):
-    op = OPS[name]
-    if shape == () and name in ("softmax", "logsumexp"):
-        shape = (3,)  # they need an axis
-    values = {"a": np.full(shape, 0.75) + np.arange(np.prod(shape)).reshape(shape) * 0.5,
-              "b": np.full(shape, 1.25)}
-    program = adcli.parse(f"y = {expression(op)}\nz = sum(y)\n", "op.ad")
-    used = {k: v for k, v in values.items() if k in program.inputs}
-    trace = reverse_trace(program, used)
-    steps = [s for s in trace.steps if s.kind == "accumulate" and s.op == name]
-    assert steps  # every operand is an input, so each receives a contribution
-    nt = Notation()
-    text = render_plain(trace)
-    for step in steps:
-        formula = local_text(nt, step) if step.scalar else vjp_text(nt, step)
-        assert formula.strip() and "{" not in formula
-        assert formula in text
-    assert render_markdown(trace).count("`") % 2 == 0
-    assert render_plain(trace, ascii_only=True).isascii()
-    tex = render_latex(trace)
-    assert tex.isascii() and tex.count("{") == tex.count("}") and tex.count("(") == tex.count(")")
-    forward_ = forward_trace(program, used, "a")
-    assert render_latex(forward_).isascii() and render_plain(forward_, ascii_only=True).isascii()
-    forward = render_plain(forward_)
-    assert re.search(r"ẏ = \S", forward)
+def test_every_op_renders_a_formula(name):
+    for case, (xs, params) in enumerate(op_cases.points(name)):
+        if case > 2:
+            break
+        program, values = case_program(name, xs, params)
+        trace = reverse_trace(program, values)
+        steps = [s for s in trace.steps if s.kind == "accumulate" and s.op == name and s.source_label == "y"]
+        differentiable = [k for k in op_cases.floats(xs) if name not in op_cases.NO_DERIVATIVE]
+        assert len(steps) == len(differentiable), (name, params)  # each float operand receives a contribution
+        nt = Notation()
+        text = render_plain(trace)
+        for step in steps:
+            formula = local_text(nt, step) if step.scalar else vjp_text(nt, step)
+            assert formula.strip() and "{" not in formula
+            assert formula in text
+        assert render_markdown(trace).count("`") % 2 == 0
+        assert render_plain(trace, ascii_only=True).isascii()
+        tex = render_latex(trace)
+        assert tex.isascii() and tex.count("{") == tex.count("}") and tex.count("(") == tex.count(")"), tex
+        if differentiable:
+            forward_ = forward_trace(program, values, chr(ord("a") + differentiable[0]))
+            assert render_latex(forward_).isascii() and render_plain(forward_, ascii_only=True).isascii()
+            assert re.search(r"ẏ = \S", render_plain(forward_))
 
 
 def test_mlp_readable_at_80_columns_and_in_markdown():

@@ -1,0 +1,604 @@
+"""Numeric kernels: the helpers the registry's rules call, written once for every engine.
+
+Each kernel is a small function of arrays written against `np` alone, with no value-dependent
+Python branches, so the same text serves adcli's numpy engine, dual numbers (numpy dispatches
+their calls back to the registry), and the exported modules, which copy a kernel's source with
+`np` bound to numpy, jax.numpy or a torch namespace. Edge cases get named helpers here, and the
+README's table of conventions lists each one.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+
+def linear(kernel):
+    """Mark a kernel linear in its first argument, so a dual number (or a Taylor series), which
+    numpy cannot place into an array, is mapped part by part through its own `linear` method."""
+    @functools.wraps(kernel)
+    def apply(g, *args, **kwargs):
+        lifted = getattr(type(g), "linear", None)
+        if lifted is not None:
+            return lifted(kernel, g, args, kwargs)
+        return kernel(g, *args, **kwargs)
+    return apply
+
+# ---------------------------------------------------------------------------------------------
+# Broadcasting and reductions
+# ---------------------------------------------------------------------------------------------
+
+
+def unbroadcast(g, shape):
+    """Sum g over the axes that broadcasting added or stretched, giving it `shape`."""
+    if np.shape(g) == tuple(shape):
+        return g
+    lead = np.ndim(g) - len(shape)  # np.ndim and np.shape, not np.asarray: g may be a dual
+    if lead > 0:
+        g = np.sum(g, axis=tuple(range(lead)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
+    if stretched:
+        g = np.sum(g, axis=stretched, keepdims=True)
+    return g
+
+
+def axes_of(ndim, axis):
+    """An axis argument (None, an int or a tuple) as a tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(a % ndim if ndim else a for a in axis)
+
+
+def expand(g, shape, axis=None, keepdims=False):
+    """Broadcast a reduction's gradient g back to the reduced operand's shape."""
+    if not keepdims:
+        g = np.reshape(g, tuple(1 if i in axes_of(len(shape), axis) else n for i, n in enumerate(shape)))
+    return np.broadcast_to(g, shape)
+
+
+def reduced_size(shape, axis=None):
+    """How many elements a reduction over `axis` (None: all) combines into one."""
+    return math.prod(shape[a] for a in axes_of(len(shape), axis))
+
+
+def ties_mask(ans, x, axis=None, keepdims=False):
+    """1/k at each of the k elements equal to the extreme value, 0 elsewhere."""
+    hit = (x == expand(ans, np.shape(x), axis, keepdims)) * 1.0
+    return hit / expand(np.sum(hit, axis=axis, keepdims=keepdims), np.shape(x), axis, keepdims)
+
+
+def ties_count(ans, x, axis=None, keepdims=False):
+    """How many elements share each extreme value (more than one is a kink)."""
+    return np.sum(x == expand(ans, np.shape(x), axis, keepdims), axis=axis, keepdims=keepdims)
+
+
+def prod_others(x, axis=None):
+    """The product of every other element along `axis`, exact where x holds zeros (no ans/x):
+    exclusive running products from the left and from the right, multiplied."""
+    if axis is None:
+        return np.reshape(prod_others(np.reshape(x, (-1,)), 0), np.shape(x))
+    x = np.moveaxis(x, axis, -1)
+    ones = np.ones(np.shape(x)[:-1] + (1,))
+    left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
+    right = np.flip(np.cumprod(np.concatenate([ones, np.flip(x, -1)[..., :-1]], axis=-1), axis=-1), -1)
+    return np.moveaxis(left * right, -1, axis)
+
+
+def centered(x, axis=None):
+    """x minus its mean along `axis`, in x's shape."""
+    return x - np.mean(x, axis=axis, keepdims=True)
+
+
+def var_slope(x, axis=None, ddof=0):
+    """∂var/∂x = 2(x - mean)/(N - ddof)."""
+    return centered(x, axis) * (2.0 / (reduced_size(np.shape(x), axis) - ddof))
+
+
+def cumsum_vjp(g, axis=None, shape=()):
+    """The transpose of a running sum: running sums of g from the other end."""
+    if axis is None:
+        return np.reshape(np.flip(np.cumsum(np.flip(g))), shape)
+    return np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def tie_weight(x, y):
+    """∂max(x, y)/∂x: 1 where x wins, ½ on a tie (the gradient is split evenly), else 0."""
+    # A NaN operand neither wins nor ties: its derivative is NaN, never a clean 0.
+    return np.where((x > y) | (x <= y), (x > y) * 1.0 + (x == y) * 0.5, np.nan)
+
+
+def pow_dbase(x, y):
+    """∂(x**y)/∂x = y·x^(y-1), taken as 0 where y == 0 (x**0 is constant), as PyTorch does.
+
+    np.power, never Python's **: on a negative float base with a fractional exponent ** gives a
+    complex number, where numpy (and the value itself) gives NaN.
+    """
+    return np.where(y == 0, 0.0, y * np.power(x, y - 1.0))
+
+
+def pow_dexp(ans, x, y):
+    """∂(x**y)/∂y = x**y·log x, taken as 0 at x == 0 for y >= 0 (the limit), as PyTorch does;
+    at x == 0 for y < 0 it is inf·(-inf) = -inf, as in PyTorch."""
+    return np.where((x == 0) & (y >= 0), 0.0, ans * np.log(x))
+
+
+def sigmoid(x):
+    """The logistic function, without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def logistic_slope(x):
+    """σ′(x) = e/(1+e)² with e = exp(-|x|): exact in both tails, unlike σ(1-σ) for large x."""
+    e = np.exp(-np.abs(x))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def sech2(x):
+    """tanh′(x) = 4e/(1+e)² with e = exp(-2|x|): exact in both tails, unlike 1 - tanh²."""
+    e = np.exp(-2.0 * np.abs(x))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+def softplus(x):
+    """log(1 + eˣ) without overflow for large x or loss of the tail for very negative x."""
+    return np.logaddexp(0.0, x)
+
+
+def silu_slope(x):
+    """silu′(x) = σ(x)(1 + x(1 - σ(x))), with 1 - σ(x) = σ(-x) exact in the tail."""
+    return sigmoid(x) * (1.0 + x * sigmoid(-x))
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)  # the C library's erf, accurate to an ulp; numpy has none
+_ERFC = np.frompyfunc(math.erfc, 1, 1)  # erfc(x) for large x, where 1 - erf(x) is 0
+
+
+def erf(x):
+    """The error function, elementwise."""
+    return floats(_ERF(x))
+
+
+def erfc(x):
+    """The complementary error function 1 - erf(x), exact in the tail."""
+    return floats(_ERFC(x))
+
+
+def floats(y):
+    """A Python-function ufunc's object result as float64 (a dual number, already lifted, as it is)."""
+    if isinstance(y, (np.ndarray, float, int)):
+        return np.asarray(y, dtype=np.float64)[()]
+    return y
+
+
+SQRT_2 = 1.4142135623730951
+TWO_OVER_SQRT_PI = 1.1283791670955126
+INV_SQRT_2PI = 0.3989422804014327
+
+
+def gelu(x):
+    """x·Φ(x) with the exact normal CDF Φ(x) = erfc(-x/√2)/2 (PyTorch's default gelu)."""
+    return x * (0.5 * erfc(-x / SQRT_2))
+
+
+def gelu_slope(x):
+    """gelu′(x) = Φ(x) + x·φ(x)."""
+    return 0.5 * erfc(-x / SQRT_2) + x * (INV_SQRT_2PI * np.exp(-0.5 * x * x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Along an axis: softmax and its relatives
+# ---------------------------------------------------------------------------------------------
+
+
+def softmax(x, axis=-1):
+    """exp(x) / Σ exp(x) along axis, shifted by the maximum so nothing overflows."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def finite_max(x, axis=None):
+    """The maximum along `axis` kept as a dimension, with infinities replaced by 0 (the shift
+    that keeps logsumexp finite must itself be finite)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    return np.where(np.isfinite(m), m, 0.0)
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """log Σ exp(x) along axis, shifted by the maximum so nothing overflows."""
+    m = finite_max(x, axis)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along axis, computed from the shifted values so nothing overflows."""
+    shifted = x - finite_max(x, axis)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Products
+# ---------------------------------------------------------------------------------------------
+
+
+def matmul(a, b):
+    """numpy's matmul, except that a scalar on either side multiplies (W@x with W = 2, x = 3)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return a * b
+    return np.matmul(a, b)
+
+
+def _reshaped(x, shape):
+    """x in `shape`, without making a view when it already has it (a view would be copied later)."""
+    return x if np.shape(x) == tuple(shape) else np.reshape(x, shape)
+
+
+def matmul_vjp_left(g, b, a_shape):
+    """ḡ bᵀ, summed back over broadcast batch dimensions (a itself is never read, only its shape)."""
+    if len(a_shape) == 0:
+        return np.sum(g * b)
+    if np.ndim(b) == 0:
+        return g * b
+    if np.ndim(b) == 1:  # b's axis first: it is the last one, and for vector @ vector g is a scalar
+        b, g = b[:, None], np.expand_dims(g, -1)
+    if len(a_shape) == 1:
+        g = np.expand_dims(g, -2)
+    a2 = (1,) + tuple(a_shape) if len(a_shape) == 1 else tuple(a_shape)
+    return _reshaped(unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), a2), a_shape)
+
+
+def matmul_vjp_right(g, a, b_shape):
+    """aᵀ ḡ, summed back over broadcast batch dimensions (b itself is never read, only its shape)."""
+    if len(b_shape) == 0:
+        return np.sum(g * a)
+    if np.ndim(a) == 0:
+        return g * a
+    if len(b_shape) == 1:
+        g = np.expand_dims(g, -1)
+    if np.ndim(a) == 1:
+        a, g = a[None, :], np.expand_dims(g, -2)
+    b2 = tuple(b_shape) + (1,) if len(b_shape) == 1 else tuple(b_shape)
+    return _reshaped(unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b2), b_shape)
+
+
+def dot(a, b):
+    """numpy's dot for scalars, vectors and matrices."""
+    return np.dot(a, b)
+
+
+def dot_vjp_left(g, b, a_shape):
+    """The transpose of dot with respect to its left operand."""
+    if np.ndim(b) == 0 and len(a_shape):
+        return g * b
+    return matmul_vjp_left(g, b, a_shape)
+
+
+def dot_vjp_right(g, a, b_shape):
+    """The transpose of dot with respect to its right operand."""
+    if np.ndim(a) == 0 and len(b_shape):
+        return g * a
+    return matmul_vjp_right(g, a, b_shape)
+
+
+def outer(a, b):
+    """numpy's outer product of the flattened operands."""
+    return np.reshape(a, (-1, 1)) * np.reshape(b, (1, -1))
+
+
+def outer_vjp_left(g, b, a_shape):
+    return np.reshape(np.sum(g * np.reshape(b, (1, -1)), axis=1), a_shape)
+
+
+def outer_vjp_right(g, a, b_shape):
+    return np.reshape(np.sum(g * np.reshape(a, (-1, 1)), axis=0), b_shape)
+
+
+def einsum_vjp(g, k, spec, *operands):
+    """Operand k's share of an einsum: the einsum of ḡ with the other operands onto k's indices,
+    broadcast over indices that appear in k alone (summed away in the forward)."""
+    inputs, output = spec.split("->")
+    subs = inputs.split(",")
+    mine = subs[k]
+    others = [s for j, s in enumerate(subs) if j != k]
+    present = "".join(c for c in mine if c in output or any(c in s for s in others))
+    terms = ",".join([output] + others) + "->" + present
+    part = np.einsum(terms, g, *[x for j, x in enumerate(operands) if j != k])
+    shape = np.shape(operands[k])
+    sizes = dict(zip(mine, shape))
+    part = np.reshape(part, tuple(sizes[c] if c in present else 1 for c in mine))
+    return np.broadcast_to(part, shape) if np.shape(part) != tuple(shape) else part
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure
+# ---------------------------------------------------------------------------------------------
+
+
+def stack_part(g, k, axis=0):
+    """Item k of a stack: the slice of ḡ at index k of the stacked axis."""
+    return np.moveaxis(g, axis, 0)[k]
+
+
+def concat_part(g, k, sizes, axis=0):
+    """Item k of a concatenation: its block of ḡ along the joined axis."""
+    start = sum(sizes[:k])
+    return np.moveaxis(np.moveaxis(g, axis, 0)[start:start + sizes[k]], 0, axis)
+
+
+def diag(x, k=0):
+    """numpy's diag: a vector's diagonal matrix, or a matrix's diagonal."""
+    return np.diag(x, k)
+
+
+def diag_vjp(g, shape, k=0):
+    """The transpose of diag: the diagonal of ḡ for a vector, ḡ placed on the diagonal for a matrix."""
+    if len(shape) == 1:
+        return np.diagonal(g, k)
+    rows, cols = shape
+    placed = np.diag(g, k)
+    return placed[:rows, :cols] if np.shape(placed) != tuple(shape) else placed
+
+
+def trace_vjp(g, shape):
+    """∂tr(A)/∂A = I, scaled by ḡ."""
+    return g * np.eye(shape[0], shape[1])
+
+
+def flip_axes(x, axis=None):
+    """numpy's flip; `axis` None flips every axis."""
+    return np.flip(x, axis)
+
+
+def symmetric(a):
+    """The symmetric part (A + Aᵀ)/2 of a stack of square matrices (A itself when A is symmetric)."""
+    return (a + np.swapaxes(a, -1, -2)) * 0.5
+
+
+def sym_part(a):
+    """(A + Aᵀ)/2: the gradient of a function of a symmetric matrix, symmetrized."""
+    return symmetric(a)
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexing
+# ---------------------------------------------------------------------------------------------
+
+
+@linear
+def index_vjp(g, shape, index):
+    """The transpose of basic indexing: ḡ placed into zeros of the operand's shape."""
+    out = np.zeros(shape)
+    out[index] = g
+    return out
+
+
+def one_hot(y, k):
+    """1.0 where the last axis equals y, 0.0 elsewhere: labels to a [..., k] float array."""
+    return (np.expand_dims(y, -1) == np.arange(k)) * 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear algebra (derivatives by the matrix identities, not by differentiating numpy's algorithm)
+# ---------------------------------------------------------------------------------------------
+
+
+def _nan_like(shape):
+    return np.full(shape, np.nan)
+
+
+def solve(a, b):
+    """A⁻¹b for b a vector or a matrix; NaN where A is singular (never an exception)."""
+    try:
+        return np.linalg.solve(a, b[..., None])[..., 0] if np.ndim(b) == np.ndim(a) - 1 else np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        return _nan_like(np.shape(b))
+
+
+def solve_vjp_common(g, a):
+    """b̄ = A⁻ᵀḡ, shared by both operands' shares."""
+    return solve(np.swapaxes(a, -1, -2), g)
+
+
+def matmul_any(m, x, b_shape):
+    """M x for x shaped like solve's b: a vector (one fewer axis than M) or a matrix."""
+    if len(b_shape) == np.ndim(m) - 1:
+        return np.matmul(m, x[..., None])[..., 0]
+    return np.matmul(m, x)
+
+
+def solve_vjp_a(c, ans, a_shape):
+    """Ā = -b̄ xᵀ, with x = A⁻¹b the solution (an outer product when b is a vector)."""
+    if np.ndim(ans) == len(a_shape) - 1:
+        return -(c[..., :, None] * ans[..., None, :])
+    return -np.matmul(c, np.swapaxes(ans, -1, -2))
+
+
+def inv(a):
+    """A⁻¹; NaN where A is singular."""
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return _nan_like(np.shape(a))
+
+
+def inv_vjp(g, ans):
+    """Ā = -A⁻ᵀ ḡ A⁻ᵀ."""
+    t = np.swapaxes(ans, -1, -2)
+    return -np.matmul(np.matmul(t, g), t)
+
+
+def det(a):
+    """The determinant."""
+    return np.linalg.det(a)
+
+
+def det_vjp(g, ans, a):
+    """Ā = ḡ·det(A)·A⁻ᵀ."""
+    return (g * ans)[..., None, None] * np.swapaxes(inv(a), -1, -2)
+
+
+def logdet(a):
+    """log |det A| (numpy's slogdet, never the log of an overflowing det)."""
+    return np.linalg.slogdet(a)[1]
+
+
+def logdet_vjp(g, a):
+    """Ā = ḡ·A⁻ᵀ (d log|det A| = tr(A⁻¹ dA))."""
+    return g[..., None, None] * np.swapaxes(inv(a), -1, -2)
+
+
+def cholesky(a):
+    """The lower Cholesky factor of the symmetric part of A; NaN where it is not positive definite."""
+    try:
+        return np.linalg.cholesky(symmetric(a))
+    except np.linalg.LinAlgError:
+        return _nan_like(np.shape(a))
+
+
+def phi(x):
+    """The lower triangle with its diagonal halved (the Cholesky derivative's projection)."""
+    return np.tril(x) - 0.5 * x * np.eye(np.shape(x)[-1])
+
+
+def tri_solve(l, b, lower=True, trans=False):
+    """L⁻¹B (or L⁻ᵀB) for a triangular L, by numpy's general solver on the triangle alone."""
+    t = np.tril(l) if lower else np.triu(l)
+    if trans:
+        t = np.swapaxes(t, -1, -2)
+    return solve(t, b)
+
+
+def cholesky_vjp(g, ans):
+    """Ā = ½ sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹) (Murray 2016), the symmetric gradient PyTorch and JAX give."""
+    p = phi(np.matmul(np.swapaxes(ans, -1, -2), g))
+    x = tri_solve(ans, np.swapaxes(tri_solve(ans, p, True, True), -1, -2), True, True)
+    return symmetric(np.swapaxes(x, -1, -2))
+
+
+def cholesky_jvp(da, ans):
+    """dL = L Φ(L⁻¹ sym(dA) L⁻ᵀ)."""
+    inner = tri_solve(ans, np.swapaxes(tri_solve(ans, symmetric(da), True), -1, -2), True)
+    return np.matmul(ans, phi(np.swapaxes(inner, -1, -2)))
+
+
+def eigvalsh(a):
+    """The eigenvalues of the symmetric part of A, ascending; NaN where they cannot be found."""
+    try:
+        return np.linalg.eigvalsh(symmetric(a))
+    except np.linalg.LinAlgError:
+        return _nan_like(np.shape(a)[:-1])
+
+
+def eigenvectors(a):
+    """The eigenvectors of the symmetric part of A, as columns; NaN where they cannot be found."""
+    try:
+        return np.linalg.eigh(symmetric(a))[1]
+    except np.linalg.LinAlgError:
+        return _nan_like(np.shape(a))
+
+
+def eigvalsh_vjp(g, a):
+    """Ā = V diag(ḡ) Vᵀ from the eigenvectors V: exact while the eigenvalues are distinct."""
+    v = eigenvectors(a)
+    return symmetric(np.matmul(v * np.expand_dims(g, -2), np.swapaxes(v, -1, -2)))
+
+
+def eigvalsh_jvp(da, a):
+    """dλᵢ = vᵢᵀ sym(dA) vᵢ."""
+    v = eigenvectors(a)
+    return np.sum(v * np.matmul(symmetric(da), v), axis=-2)
+
+
+def eigvalsh_ties(ans):
+    """How many eigenvalues equal their neighbour (a repeated eigenvalue is a kink)."""
+    return np.sum(np.diff(ans, axis=-1) == 0, axis=-1)
+
+
+def tri(x, lower=True):
+    """The lower (or upper) triangle of x."""
+    return np.tril(x) if lower else np.triu(x)
+
+
+def solve_triangular(a, b, lower=True):
+    """A⁻¹b for a triangular A (scipy's spelling; only the named triangle of A is read)."""
+    return tri_solve(a, b, lower)
+
+
+def solve_triangular_vjp_common(g, a, lower=True):
+    """b̄ = A⁻ᵀḡ on the triangle."""
+    return tri_solve(a, g, lower, True)
+
+
+def solve_triangular_vjp_a(c, ans, a_shape, lower=True):
+    """Ā = -tri(b̄ xᵀ) on the triangle that was read."""
+    return tri(solve_vjp_a(c, ans, a_shape), lower)
+
+
+# ---------------------------------------------------------------------------------------------
+# Piecewise functions
+# ---------------------------------------------------------------------------------------------
+
+LN2 = 0.6931471805599453
+LN10 = 2.302585092994046
+
+
+def step(x, right, left):
+    """`right` where x > 0, `left` where x <= 0, NaN where x is NaN (a NaN is never hidden)."""
+    return np.where(x > 0, right, np.where(x <= 0, left, np.nan))
+
+
+def clip_inside(x, lo, hi):
+    """∂clip/∂x: 1 where lo <= x <= hi (at a bound the gradient goes to x), else 0."""
+    return ((x >= lo) & (x <= hi)) * 1.0
+
+
+def zeros_like(x):
+    """The derivative of a piecewise-constant function (sign, floor, ceil, round): 0."""
+    return np.zeros(np.shape(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexing with integer arrays
+# ---------------------------------------------------------------------------------------------
+
+
+def index_of(layout, xs):
+    """The index tuple of a gather: layout items are ints, slices, None, or ("array", k) for xs[k]."""
+    return tuple(xs[item[1]] if isinstance(item, tuple) else item for item in layout)
+
+
+def gather(xs, layout):
+    """xs[0] indexed by integer arrays (numpy's advanced indexing); out-of-range indices refused."""
+    x = xs[0]
+    for axis, item in enumerate(i for i in layout if i is not None):
+        if isinstance(item, tuple):
+            n = np.shape(x)[axis]
+            index = xs[item[1]]
+            if np.size(index) and (np.max(index) >= n or np.min(index) < -n):
+                bad = np.max(index) if np.max(index) >= n else np.min(index)
+                raise IndexError(f"index {int(bad)} is out of range for axis {axis} of size {n}")
+    return x[index_of(layout, xs)]
+
+
+@linear
+def gather_vjp(g, xs, layout):
+    """The transpose of a gather: ḡ added into zeros of the operand's shape, repeats summed."""
+    out = np.zeros(np.shape(xs[0]))
+    np.add.at(out, index_of(layout, xs), g)
+    return out
+
+
+def size_of(shape, axis=None):
+    """A dimension's size (or the number of elements) as a number."""
+    return np.int64(math.prod(shape) if axis is None else shape[axis])

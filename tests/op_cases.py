@@ -1,0 +1,344 @@
+"""Where every registry operation is checked: operand shapes, parameters and a domain for the
+values (away from kinks, poles and ties), shared by the registry, dual-number, cost and trace
+tests. A newly registered operation must be given cases here."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adcli.registry import OPS, index_text
+
+# ---------------------------------------------------------------------------------------------
+# Where each operation is checked: operand shapes, parameters, and a domain for the values
+# ---------------------------------------------------------------------------------------------
+
+BINARY_SHAPES = [
+    ((), ()), ((3,), (3,)), ((2, 3), (2, 3)),
+    ((3,), ()), ((), (2, 3)), ((2, 3), (3,)), ((3,), (2, 3)),  # vector + scalar, matrix + row
+    ((2, 3), (2, 1)), ((2, 1), (1, 3)), ((4, 1, 3), (2, 1)), ((1,), (2, 3)),  # columns, outer
+]
+UNARY_SHAPES = [(), (3,), (2, 3), (2, 1, 3)]
+MATMUL_SHAPES = [
+    ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),  # 1-D and 2-D
+    ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 2, 3), (5, 3, 4)), ((2, 1, 2, 3), (5, 3, 4)),
+    ((3,), (5, 3, 4)), ((5, 2, 3), (3,)),  # batched, with broadcast batch dimensions
+    ((), ()), ((), (2, 3)), ((2, 3), ()), ((), (3,)),  # a scalar on either side multiplies
+]
+REDUCTIONS = [((), {}), ((3,), {}), ((2, 3), {}), ((2, 3), {"axis": None}), ((2, 3), {"axis": 0}),
+              ((2, 3), {"axis": -1}), ((2, 3), {"axis": 1}), ((2, 3, 4), {"axis": 1}),
+              ((2, 3, 4), {"axis": -3}), ((2, 3, 4), {})]
+ALONG_AXIS = [((3,), {}), ((2, 3), {}), ((2, 3), {"axis": 0}), ((2, 3), {"axis": -1}),
+              ((2, 3), {"axis": 1}), ((2, 3, 4), {"axis": 1}), ((2, 3, 4), {"axis": -3})]
+
+
+def normal(rng, shapes):
+    return [rng.normal(size=s) for s in shapes]
+
+
+def positive(rng, shapes):
+    """Away from log's and sqrt's singularity at 0."""
+    return [rng.uniform(0.5, 3.0, size=s) for s in shapes]
+
+
+def away_from_zero(rng, shapes):
+    """|x| > 0.1: away from the kinks of relu and abs."""
+    return [rng.choice([-1.0, 1.0], size=s) * rng.uniform(0.1, 2.0, size=s) for s in shapes]
+
+
+def distinct(rng, shapes):
+    """Values at least 0.1 apart across all operands, so max and min have no ties."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    pool = rng.permutation(sum(sizes)) * 0.1 - 0.05 * sum(sizes)
+    out, start = [], 0
+    for s, n in zip(shapes, sizes):
+        out.append(pool[start:start + n].reshape(s) + 0.0)
+        start += n
+    return out
+
+
+def nonzero_divisor(rng, shapes):
+    x, y = normal(rng, shapes[:1])[0], away_from_zero(rng, shapes[1:])[0]
+    y = np.sign(y) * (np.abs(y) + 0.4)
+    return [x, y]
+
+
+def positive_base(rng, shapes):
+    return [rng.uniform(0.5, 2.0, size=shapes[0]), rng.normal(size=shapes[1])]
+
+
+def near_zero(rng, shapes):
+    """tan away from its poles at ±π/2."""
+    return [rng.uniform(-1.2, 1.2, size=s) for s in shapes]
+
+
+def inside_unit(rng, shapes):
+    """|x| < 0.9: atanh, asin, acos away from ±1."""
+    return [rng.uniform(-0.9, 0.9, size=s) for s in shapes]
+
+
+def above_one(rng, shapes):
+    """acosh away from 1."""
+    return [rng.uniform(1.2, 4.0, size=s) for s in shapes]
+
+
+def above_minus_one(rng, shapes):
+    """log1p away from -1."""
+    return [rng.uniform(-0.6, 3.0, size=s) for s in shapes]
+
+
+def between_jumps(rng, shapes):
+    """floor and ceil away from whole numbers."""
+    return [rng.integers(-3, 3, size=s) + rng.uniform(0.2, 0.8, size=s) for s in shapes]
+
+
+def away_from_halves(rng, shapes):
+    """round away from its jumps at k + 0.5."""
+    return [rng.integers(-3, 3, size=s) + rng.uniform(-0.3, 0.3, size=s) for s in shapes]
+
+
+def clip_domain(rng, shapes):
+    """x away from the bounds lo < hi."""
+    x, lo, hi = shapes
+    lo_v = -0.5 - rng.uniform(0, 0.2, size=lo)
+    hi_v = 0.5 + rng.uniform(0, 0.2, size=hi)
+    xv = rng.choice([-2.0, 0.0, 2.0], size=x) + rng.uniform(-0.2, 0.2, size=x)
+    return [xv, lo_v, hi_v]
+
+
+def condition(rng, shapes):
+    """where(cond, x, y): a condition with both values, then two operands."""
+    cond = rng.random(size=shapes[0]) < 0.5
+    if cond.size > 1:
+        cond.flat[0], cond.flat[-1] = True, False
+    return [cond] + normal(rng, shapes[1:])
+
+
+def square_matrices(rng, shapes):
+    """Well-conditioned square matrices (n·I plus noise), then any other operands."""
+    a = rng.normal(size=shapes[0]) + shapes[0][-1] * np.eye(shapes[0][-1])
+    return [a] + normal(rng, shapes[1:])
+
+
+def spd(rng, shapes):
+    """Symmetric positive definite matrices with distinct eigenvalues."""
+    m = rng.normal(size=shapes[0])
+    n = shapes[0][-1]
+    return [m @ np.swapaxes(m, -1, -2) + np.diag(np.arange(1.0, n + 1.0)) * n]
+
+
+def lower_triangular(rng, shapes):
+    a = np.tril(rng.normal(size=shapes[0])) + shapes[0][-1] * np.eye(shapes[0][-1])
+    return [a] + normal(rng, shapes[1:])
+
+
+def labels(k):
+    """Integer data in [0, k), then nothing else."""
+    def domain(rng, shapes):
+        return [rng.integers(0, k, size=s) for s in shapes]
+    return domain
+
+
+def gather_domain(rng, shapes):
+    """x, then integer index arrays within x's first axes (repeats included)."""
+    x = rng.normal(size=shapes[0])
+    out = [x]
+    for axis, s in enumerate(shapes[1:]):
+        index = rng.integers(-x.shape[axis], x.shape[axis], size=s)
+        if index.size > 1:
+            index.flat[1] = index.flat[0]  # a repeated index: its gradients add up
+        out.append(index)
+    return out
+
+
+def cases(shape_list, params=None):
+    return [(tuple(s), params or {}) for s in shape_list]
+
+
+UNARY = cases([(s,) for s in UNARY_SHAPES])
+KEEP = [((s,), {**p, "keepdims": True}) for s, p in REDUCTIONS if p.get("axis", 0) is not None or True]
+CASES = {
+    "add": (normal, cases(BINARY_SHAPES)),
+    "sub": (normal, cases(BINARY_SHAPES)),
+    "mul": (normal, cases(BINARY_SHAPES)),
+    "div": (nonzero_divisor, cases(BINARY_SHAPES)),
+    "pow": (positive_base, cases(BINARY_SHAPES)),
+    "maximum": (distinct, cases(BINARY_SHAPES)),
+    "minimum": (distinct, cases(BINARY_SHAPES)),
+    "atan2": (away_from_zero, cases(BINARY_SHAPES)),
+    "hypot": (away_from_zero, cases(BINARY_SHAPES)),
+    "logaddexp": (normal, cases(BINARY_SHAPES)),
+    **{name: (normal, cases(BINARY_SHAPES)) for name in ("less", "less_equal", "greater", "greater_equal",
+                                                          "equal", "not_equal")},
+    "where": (condition, cases([((), (), ()), ((3,), (3,), (3,)), ((2, 3), (3,), ()), ((2, 1), (1, 3), (2, 3))])),
+    "clip": (clip_domain, cases([((), (), ()), ((3,), (), ()), ((2, 3), (3,), (2, 1))])),
+    "neg": (normal, UNARY),
+    "relu": (away_from_zero, UNARY),
+    "abs": (away_from_zero, UNARY),
+    "exp": (normal, UNARY),
+    "log": (positive, UNARY),
+    "sqrt": (positive, UNARY),
+    "sin": (normal, UNARY),
+    "cos": (normal, UNARY),
+    "tan": (near_zero, UNARY),
+    "tanh": (normal, UNARY),
+    "sigmoid": (normal, UNARY),
+    "log1p": (above_minus_one, UNARY),
+    "expm1": (normal, UNARY),
+    "log2": (positive, UNARY),
+    "log10": (positive, UNARY),
+    "exp2": (normal, UNARY),
+    "square": (normal, UNARY),
+    "cbrt": (away_from_zero, UNARY),
+    "reciprocal": (away_from_zero, UNARY),
+    "sinh": (normal, UNARY),
+    "cosh": (normal, UNARY),
+    "asinh": (normal, UNARY),
+    "acosh": (above_one, UNARY),
+    "atanh": (inside_unit, UNARY),
+    "asin": (inside_unit, UNARY),
+    "acos": (inside_unit, UNARY),
+    "atan": (normal, UNARY),
+    "erf": (normal, UNARY),
+    "erfc": (normal, UNARY),
+    "softplus": (normal, UNARY),
+    "gelu": (normal, UNARY),
+    "silu": (normal, UNARY),
+    "elu": (away_from_zero, UNARY + cases([((3,),)], {"alpha": 0.5})),
+    "leaky_relu": (away_from_zero, UNARY + cases([((3,),)], {"slope": 0.2})),
+    "sign": (away_from_zero, UNARY),
+    "floor": (between_jumps, UNARY),
+    "ceil": (between_jumps, UNARY),
+    "round": (away_from_halves, UNARY),
+    "matmul": (normal, cases(MATMUL_SHAPES)),
+    "dot": (normal, cases([((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((), (2, 3)),
+                           ((2, 3), ()), ((), ())])),
+    "outer": (normal, cases([((3,), (4,)), ((2, 2), (3,)), ((), (2,))])),
+    "einsum": (normal, [(((2, 3), (3, 4)), {"spec": "ij,jk->ik"}), (((2, 3),), {"spec": "ij->j"}),
+                        (((3,), (3,)), {"spec": "i,i->"}), (((2, 3), (4,)), {"spec": "ij,k->ikj"}),
+                        (((2, 3), (3, 4), (4,)), {"spec": "ij,jk,k->i"})]),
+    "transpose": (normal, cases([((),), ((3,),), ((2, 3),), ((2, 3, 4),)], {"axes": None})
+                  + [(((2, 3, 4),), {"axes": (1, 2, 0)})]),
+    "stack": (normal, cases([((), ()), ((3,), (3,), (3,)), ((2, 3), (2, 3)), ((2,),)])
+              + [(((2, 3), (2, 3)), {"axis": 1}), (((2, 3), (2, 3)), {"axis": -1})]),
+    "concat": (normal, [(((2, 3), (1, 3)), {"axis": 0}), (((2, 3), (2, 1), (2, 2)), {"axis": 1}),
+                        (((3,), (2,)), {"axis": 0})]),
+    "reshape": (normal, [(((2, 3),), {"shape": (3, 2)}), (((2, 3),), {"shape": (-1,)}),
+                         (((6,),), {"shape": (2, -1)}), (((),), {"shape": (1, 1)})]),
+    "expand_dims": (normal, [(((2, 3),), {"axis": 0}), (((2, 3),), {"axis": -1}), (((),), {"axis": 0})]),
+    "squeeze": (normal, [(((1, 3, 1),), {"axis": None}), (((1, 3),), {"axis": 0})]),
+    "flip": (normal, [(((3,),), {"axis": None}), (((2, 3),), {"axis": 1}), (((2, 3),), {"axis": None})]),
+    "broadcast_to": (normal, [(((3,),), {"shape": (2, 3)}), (((),), {"shape": (2,)}),
+                              (((2, 1),), {"shape": (2, 4)})]),
+    "diag": (normal, [(((3,),), {"k": 0}), (((3, 3),), {"k": 0}), (((2, 3),), {"k": 1}), (((3,),), {"k": -1})]),
+    "trace": (normal, cases([((3, 3),), ((2, 3),)])),
+    "tril": (normal, [(((3, 3),), {"k": 0}), (((2, 3),), {"k": -1})]),
+    "triu": (normal, [(((3, 3),), {"k": 0}), (((3, 2),), {"k": 1})]),
+    "sum": (normal, [((s,), p) for s, p in REDUCTIONS] + KEEP),
+    "mean": (normal, [((s,), p) for s, p in REDUCTIONS] + KEEP),
+    "amax": (distinct, [((s,), p) for s, p in REDUCTIONS] + KEEP),
+    "amin": (distinct, [((s,), p) for s, p in REDUCTIONS] + KEEP),
+    "prod": (normal, [((s,), p) for s, p in REDUCTIONS] + [(((2, 3),), {"axis": 1, "keepdims": True})]),
+    "var": (normal, [((s,), p) for s, p in REDUCTIONS if s != ()] + [(((2, 3),), {"axis": 0, "ddof": 1})]),
+    "std": (normal, [((s,), p) for s, p in REDUCTIONS if s != ()] + [(((4,),), {"ddof": 1, "keepdims": True})]),
+    "norm": (normal, [((s,), p) for s, p in REDUCTIONS] + [(((2, 3),), {"axis": 1, "keepdims": True})]),
+    "cumsum": (normal, [(((3,),), {"axis": None}), (((2, 3),), {"axis": 1}), (((2, 3),), {"axis": None}),
+                        (((2, 3),), {"axis": -2})]),
+    "softmax": (normal, [((s,), p) for s, p in ALONG_AXIS]),
+    "log_softmax": (normal, [((s,), p) for s, p in ALONG_AXIS]),
+    "logsumexp": (normal, [((s,), p) for s, p in ALONG_AXIS] + [(((2, 3),), {"axis": 1, "keepdims": True})]),
+    "solve": (square_matrices, cases([((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3))])),
+    "inv": (square_matrices, cases([((3, 3),), ((2, 2, 2),)])),
+    "det": (square_matrices, cases([((3, 3),), ((2, 2, 2),)])),
+    "logdet": (square_matrices, cases([((3, 3),), ((2, 2, 2),)])),
+    "cholesky": (spd, cases([((3, 3),), ((2, 2, 2),)])),
+    "eigvalsh": (spd, cases([((3, 3),), ((2, 2, 2),)])),
+    "solve_triangular": (lower_triangular, [(((3, 3), (3,)), {"lower": True}), (((3, 3), (3, 2)), {"lower": True})]),
+    "getitem": (normal, [(((4,),), {"index": (1,)}), (((4,),), {"index": (slice(1, None),)}),
+                         (((4,),), {"index": (slice(None, None, -1),)}), (((3, 4),), {"index": (slice(None), 1)}),
+                         (((3, 4),), {"index": (slice(1, None), slice(None, 2))}),
+                         (((3,),), {"index": (slice(None), None)}), (((3, 4),), {"index": (-1, -2)})]),
+    "gather": (gather_domain, [(((4,), (5,)), {"layout": (("array", 1),)}),
+                               (((4, 3), (2,)), {"layout": (("array", 1),)}),
+                               (((4, 3), (5,), (5,)), {"layout": (("array", 1), ("array", 2))}),
+                               (((4, 3), (2,)), {"layout": (slice(None), ("array", 1))})]),
+    "size": (normal, [(((2, 3),), {"axis": 0}), (((2, 3),), {"axis": None})]),
+    "one_hot": (labels(3), [(((4,),), {"k": 3}), (((2, 2),), {"k": 5})]),
+}
+
+# Operations with no derivative at all: booleans and counts.
+NO_DERIVATIVE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "size", "one_hot"}
+# Operations whose vjp or jvp is zero, by design, where an element is not selected.
+SPARSE = {"where", "getitem", "gather", "tril", "triu", "diag", "clip", "solve_triangular"}
+
+
+
+
+
+ALL_OPS = sorted(OPS)
+
+
+def checked_cases(name):
+    """The cases of operation `name`; a newly registered operation must be given some."""
+    assert name in CASES, f"operation '{name}' is registered but tests/test_registry.py has no CASES for it"
+    return CASES[name]
+
+
+def points(name):
+    """(operand values, params) for every case of `name`, reproducibly random."""
+    domain, shape_cases = checked_cases(name)
+    for i, (shapes, params) in enumerate(shape_cases):
+        rng = np.random.default_rng(1000 + 37 * i + sum(map(ord, name)))
+        yield [np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else np.asarray(x)
+               for x in domain(rng, shapes)], params
+
+
+def floats(xs):
+    """The operands that carry derivatives (floats), by position."""
+    return [k for k, x in enumerate(xs) if x.dtype == np.float64]
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Each operation as a .ad file writes it
+# ---------------------------------------------------------------------------------------------
+
+SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@", "less": "<",
+           "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==", "not_equal": "!="}
+
+
+def literal(value) -> str:
+    """A parameter as a .ad file writes it: 1, True, [2, 3], "ij->j"."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return repr(value)
+
+
+def call_text(name: str, params: dict, operands: list[str]) -> str:
+    """Operation `name` applied to the named operands, in the language: a + b, sum(a, axis=1), a[1:]."""
+    op = OPS[name]
+    if name in SYMBOLS:
+        return f"{operands[0]} {SYMBOLS[name]} {operands[1]}"
+    if name == "neg":
+        return f"-{operands[0]}"
+    if name == "getitem":
+        return f"{operands[0]}[{index_text(params['index'])}]"
+    if name == "gather":
+        return f"{operands[0]}[{index_text(params['layout']).format(*operands)}]"
+    shown = {k: v for k, v in params.items() if v != dict(op.params).get(k)}
+    keywords = "".join(f", {k}={literal(v)}" for k, v in shown.items() if k != "spec")
+    if name == "einsum":
+        return f'einsum({literal(params["spec"])}, {", ".join(operands)})'
+    if op.variadic:
+        return f"{op.func}([{', '.join(operands)}]{keywords})"
+    return f"{op.func}({', '.join(operands)}{keywords})"
+
+
+def declaration(name: str, x) -> str:
+    """`input a: [2, 3]` (or int[...] for integer data)."""
+    kind = "int" if x.dtype.kind in "iu" else ""
+    return f"input {name}: {kind}[{', '.join(map(str, x.shape))}]"
