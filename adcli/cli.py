@@ -16,7 +16,7 @@ from . import __version__
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, AdError, format_error
 from .values import dumps, load_inputs, parse_assignments, to_json
 
-MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent")
+MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent", "--dim")
 
 
 def expand_multi_values(args: list[str]) -> list[str]:
@@ -29,7 +29,7 @@ def expand_multi_values(args: list[str]) -> list[str]:
         if takes_value:  # the option's own first value, whatever it looks like
             out.append(arg)
             takes_value = False
-        elif arg in MULTI_VALUE_OPTIONS or arg.startswith(("--set=", "--tangent=")):
+        elif arg in MULTI_VALUE_OPTIONS or arg.startswith(("--set=", "--tangent=", "--dim=")):
             option, takes_value = arg.partition("=")[0], "=" not in arg
             out.append(arg)
         elif option and "=" in arg and not arg.startswith("-"):
@@ -80,7 +80,9 @@ Of = Annotated[Optional[str], typer.Option("--of", metavar="NAME", help="The out
 Wrt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAME", help="Differentiate with respect to this input (repeatable; default: all).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
-Full = Annotated[bool, typer.Option("--full", help="Show every element of large arrays.")]
+Full = Annotated[bool, typer.Option("--full", help="Show every element of large arrays, every digit.")]
+Ascii = Annotated[bool, typer.Option("--ascii", help="Write d, <-, * instead of ∂, ←, · (also chosen when the "
+                                     "output cannot show them).")]
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Stop (exit 1) at the first NaN or infinite value or gradient, showing where it arose.")]
 
@@ -129,10 +131,11 @@ def notify(lines) -> None:
             sys.stderr.write((line.translate(ASCII) if ascii_only else line) + "\n")
 
 
-def console_for_stdout():
+def console_for_stdout(ascii_: bool = False):
+    """A console for stdout, and whether it writes ASCII symbols (--ascii, or an encoding without ∂)."""
     from .render import make_console
     from .symbols import can_encode
-    ascii_only = not can_encode(sys.stdout)
+    ascii_only = ascii_ or not can_encode(sys.stdout)
     return make_console(ascii_only), ascii_only
 
 
@@ -143,7 +146,7 @@ class GradMode(str, Enum):
 
 @app.command()
 def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-         json_: Json = False, full: Full = False, strict: Strict = False,
+         json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
          mode: Annotated[GradMode, typer.Option("--mode", help="reverse: one backward pass; forward: one "
                                                 "pass per input element (the same gradient).")] = GradMode.reverse):
     """The output's value and its gradient with respect to every input (reverse mode, or --mode forward).
@@ -170,13 +173,13 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
         emit_json(out)
         return
     from .render import grad_table, show
-    console, ascii_only = console_for_stdout()
+    console, ascii_only = console_for_stdout(ascii_)
     show(console, *grad_table(result, ascii_only, full))
 
 
 @app.command("eval")
 def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, json_: Json = False,
-          full: Full = False, strict: Strict = False):
+          full: Full = False, strict: Strict = False, ascii_: Ascii = False):
     """The value of every assignment, or of one with --of.
 
     Example: adcli eval samples/product.ad --set x=17
@@ -192,7 +195,7 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
         emit_json({"values": {name: to_json(v) for name, v in values.items()}})
         return
     from .render import show, values_table
-    console, ascii_only = console_for_stdout()
+    console, ascii_only = console_for_stdout(ascii_)
     show(console, values_table(values, ascii_only, full))
 
 

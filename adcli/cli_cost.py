@@ -6,12 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import File, Inputs, Json, Of, Set, Wrt, app, console_for_stdout, emit_json, given_values, reporting
+from .cli import Ascii, File, Inputs, Json, Of, Set, Wrt, app, console_for_stdout, emit_json, given_values, reporting
 from .errors import InputError
 
 Dim = Annotated[Optional[list[str]], typer.Option(
     "--dim", metavar="NAME=SIZE",
-    help="The size of a named dimension in input declarations (repeatable): --dim n=256.")]
+    help="The size of a named dimension in input declarations; several may follow one --dim: --dim n=256 d=784.")]
 
 
 def parse_dims(items) -> dict[str, int]:
@@ -94,7 +94,7 @@ def cost_tables(cost, file: str, ascii_only: bool) -> list:
 
 @app.command()
 def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-         dim: Dim = None, json_: Json = False):
+         dim: Dim = None, json_: Json = False, ascii_: Ascii = False):
     """Operations, flops and memory of a forward, a reverse and a forward-mode pass, and a full Jacobian.
 
     Shapes come from values (--set, --inputs) or from input declarations (named sizes with --dim);
@@ -109,5 +109,5 @@ def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
         emit_json(result.to_json())
         return
     from .render import show
-    console, ascii_only = console_for_stdout()
+    console, ascii_only = console_for_stdout(ascii_)
     show(console, *cost_tables(result, file, ascii_only))

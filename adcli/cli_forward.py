@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (File, Full, Inputs, Json, Of, Set, Strict, Wrt, app, console_for_stdout, emit_json,
+from .cli import (Ascii, File, Full, Inputs, Json, Of, Set, Strict, Wrt, app, console_for_stdout, emit_json,
                   given_values, notify, reporting)
 from .values import to_json
 
@@ -91,7 +91,7 @@ def fit(text: str, ascii_only: bool) -> str:
 
 @app.command()
 def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = None, of: Of = None,
-        json_: Json = False, full: Full = False, strict: Strict = False):
+        json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False):
     """The output's value and its directional derivative along the input tangents (forward mode).
 
     Example: adcli jvp samples/product.ad --set x=17 --tangent x=1
@@ -112,7 +112,7 @@ def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = 
         emit_json({"output": result.output, "value": to_json(result.value), "tangent": to_json(result.tangent),
                    "tangents": {name: to_json(t) for name, t in result.seeds.items()}})
         return
-    console, ascii_only = console_for_stdout()
+    console, ascii_only = console_for_stdout(ascii_)
     table = new_table(ascii_only, "name", "role", "shape", "value", "tangent")
     for name in program.inputs:
         value = np.asarray(given[name], dtype=np.float64)
@@ -139,7 +139,8 @@ def derivative_symbol(output: str, wrt: str, k: int, ascii_only: bool) -> str:
 
 @app.command()
 def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inputs: Inputs = None,
-               of: Of = None, json_: Json = False, full: Full = False, strict: Strict = False):
+               of: Of = None, json_: Json = False, full: Full = False, strict: Strict = False,
+               ascii_: Ascii = False):
     """The derivatives of orders 1..K of the output with respect to one scalar input (Taylor series).
 
     Example: adcli derivative samples/product.ad --wrt x --order 3 --set x=17
@@ -157,7 +158,7 @@ def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inpu
     if json_:
         emit_json([to_json(d) for d in result.derivatives])
         return
-    console, ascii_only = console_for_stdout()
+    console, ascii_only = console_for_stdout(ascii_)
     table = new_table(ascii_only, "order", "derivative", "shape", "value")
     for k, d in enumerate(result.derivatives, start=1):
         table.add_row(str(k), derivative_symbol(result.output, result.wrt, k, ascii_only), shape_text(d),
@@ -181,7 +182,7 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
              mode: Annotated[JacobianMode, typer.Option(
                  "--mode", help="auto: forward when the inputs have fewer elements than the output, else "
                                 "reverse.")] = JacobianMode.auto,
-             json_: Json = False, full: Full = False, strict: Strict = False):
+             json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False):
     """The full Jacobian of the output (any shape) with respect to each input.
 
     Each block has shape output.shape + input.shape.
@@ -201,7 +202,7 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
         emit_json({"output": result.output, "value": to_json(result.value), "mode": result.mode,
                    "passes": result.passes, "jacobian": {name: to_json(j) for name, j in result.blocks.items()}})
         return
-    console, ascii_only = console_for_stdout()
+    console, ascii_only = console_for_stdout(ascii_)
     table = new_table(ascii_only, "input", "shape", f"∂{result.output}/∂input")
     for name, block in result.blocks.items():
         table.add_row(name, shape_text(block), format_block(block, full))
@@ -215,7 +216,7 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
 
 @app.command()
 def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-            json_: Json = False, full: Full = False, strict: Strict = False):
+            json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False):
     """The Hessian of a scalar output, for each pair of inputs (forward over reverse).
 
     The block for inputs (a, b) has shape a.shape + b.shape.
@@ -238,7 +239,7 @@ def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, 
         emit_json({"output": result.output, "value": to_json(result.value), "passes": result.passes,
                    "hessian": nested})
         return
-    console, ascii_only = console_for_stdout()
+    console, ascii_only = console_for_stdout(ascii_)
     table = new_table(ascii_only, "derivative", "shape", "value")
     y = result.output
     for (a, b), block in result.blocks.items():

@@ -67,7 +67,7 @@ def print_tree(view) -> None:
         node = view.nodes[line.node]
         style = ("bold red" if node.nonfinite else "bold green" if node.output else "cyan" if node.kind == "input"
                  else "dim" if node.kind == "const" or line.repeat else "")
-        body = node_text(node, line.repeat)
+        body = node_text(node, line.note)
         if ascii_only:
             body = body.translate(ASCII)
         title, _, rest = body.partition("  ")

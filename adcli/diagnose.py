@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import NonFiniteError, Span
 from .graph import CONST, INPUT, LEAVES, Graph
-from .registry import OPS
+from .registry import OPS, source_text
 from .reverse import backward, depends_on
 from .values import format_number, format_value
 
@@ -30,6 +30,7 @@ class NonFinite:
     cause: str  # numpy's own words, "divide by zero encountered in log", or ""
     span: Span
     then: str = ""  # for an infinity: where the first NaN followed, if elsewhere
+    masked: str = ""  # when it lies in the branch a where did not choose: why it still matters, the fix
 
     def summary(self) -> str:
         """One line: what became non-finite, at which values, and why."""
@@ -41,6 +42,8 @@ class NonFinite:
             text += f" ({self.cause})"
         if self.then:
             text += f"; {self.then}"
+        if self.masked:
+            text += f"; {self.masked}"
         return text
 
     def error(self) -> NonFiniteError:
@@ -194,7 +197,7 @@ def first_nonfinite_value(graph: Graph, values: list, output: int | None = None)
                 f"{expression(graph, first_nan, values)} where {nan_where}"
                 + (f" ({nan_cause})" if nan_cause else ""))
     return NonFinite("value", first, expression(graph, first, values), bad, idx, where, cause, graph.span(first),
-                     then)
+                     then, unchosen_branch(graph, values, first, idx))
 
 
 class NonFiniteWatch:
@@ -240,7 +243,59 @@ class NonFiniteWatch:
         if not cause:
             cause = numpy_cause(lambda: op.vjp(k, upstream, values[node], xs, params))
         expr = f"∂{out_label}/∂{labels[k]} through {expression(graph, node, values)}"
-        return NonFinite("gradient", node, expr, bad, idx, ", ".join(parts), cause, graph.span(node))
+        masked = unchosen_branch(graph, values, node, idx) if np.shape(values[node]) == shape else ""
+        return NonFinite("gradient", node, expr, bad, idx, ", ".join(parts), cause, graph.span(node), "", masked)
+
+
+# ---------------------------------------------------------------------------------------------
+# The NaN trap of where: numpy evaluates both branches, and NaN·0 is NaN
+# ---------------------------------------------------------------------------------------------
+
+def unchosen_branch(graph: Graph, values: list, node: int, index: tuple) -> str:
+    """If element `index` of node's value only reaches the output through a branch of a `where`
+    that did not choose it, why its NaN still spoils the gradient and how to rewrite the file
+    (JAX #1052, PyTorch #187297); else ""."""
+    users: dict[int, list[int]] = {}
+    for j, n in enumerate(graph.nodes):
+        for a in n.args:
+            if a >= node:
+                users.setdefault(a, []).append(j)
+    current, shape = node, np.shape(values[node])
+    for _ in range(16):  # follow same-shaped elementwise consumers, so the element keeps its index
+        following = users.get(current, [])
+        if len(following) != 1:
+            return ""
+        j = following[0]
+        op = OPS[graph.nodes[j].op]
+        if graph.nodes[j].op == "where":
+            branch = graph.nodes[j].args.index(current)
+            if branch == 0 or j >= len(values) or values[j] is None:
+                return ""
+            cond = np.broadcast_to(values[graph.nodes[j].args[0]], np.shape(values[j]))
+            at = index if np.shape(values[j]) == shape else None
+            if at is None or not cond.size or bool(cond[at]) == (branch == 1):
+                return ""
+            return masked_advice(graph, j, branch, node)
+        if not op.elementwise or np.shape(values[j]) != shape:
+            return ""
+        current = j
+    return ""
+
+
+def masked_advice(graph: Graph, where: int, branch: int, bad: int) -> str:
+    """The words for a NaN in where's unchosen branch, with the safe rewrite."""
+    w, b = graph.nodes[where], graph.nodes[bad]
+    cond = expression(graph, w.args[0]).split(" = ", 1)[-1]
+    keep = cond if branch == 1 else f"not ({cond})"
+    operand = graph.nodes[b.args[0]].label if b.args else b.label
+    guarded = f"where({cond}, {operand}, 1)" if branch == 1 else f"where({cond}, 1, {operand})"
+    inner = source_text(b.op, [guarded] + [graph.nodes[a].label for a in b.args[1:]], b.params) \
+        if b.args else b.label
+    other = graph.nodes[w.args[2 if branch == 1 else 1]].label
+    rewrite = f"where({cond}, {inner}, {other})" if branch == 1 else f"where({cond}, {other}, {inner})"
+    return (f"it is in the branch of where() at line {w.line}, col {w.col} that is not chosen here (the condition "
+            f"{keep} is false), but numpy evaluates both branches and its derivative times 0 is NaN; keep the "
+            f"branch's argument where it is defined: {rewrite}")
 
 
 def first_nonfinite_gradient(graph: Graph, values: list, output: int, wrt: list[int]) -> NonFinite | None:

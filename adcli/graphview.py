@@ -160,15 +160,28 @@ GLYPHS = {"unicode": ("├─ ", "└─ ", "│  ", "   "), "ascii": ("|- ", "`
 
 @dataclass(frozen=True)
 class TreeLine:
-    """One line of the tree: the drawing before it, the node, and whether it was shown above."""
+    """One line of the tree: the drawing before it, the node, and how it relates to other lines."""
 
     prefix: str
     node: int
-    repeat: bool
+    note: str = ""  # "shown above", "continued below" (too deep to draw here), "continued" (from above)
+
+    @property
+    def repeat(self) -> bool:
+        return self.note == "shown above"
+
+
+MAX_DEPTH = 12  # deeper operands start a tree of their own below, so the drawing stays linear in size
 
 
 def tree_lines(view: GraphView, ascii_only: bool = False) -> list[TreeLine]:
-    """Each value that nothing else uses is a root; below it, its operands, depth first."""
+    """Each value that nothing else uses is a root; below it, its operands, depth first.
+
+    A value (an input too) is drawn once; later uses say "shown above". Past MAX_DEPTH levels an
+    operand is drawn as a root of its own further down ("continued below"), so every line's
+    drawing is at most MAX_DEPTH levels wide and the text grows linearly with the graph, however
+    deep the nesting.
+    """
     tee, last, bar, blank = GLYPHS["ascii" if ascii_only else "unicode"]
     used = [False] * len(view.nodes)
     operands: list[list[int]] = [[] for _ in view.nodes]
@@ -178,39 +191,49 @@ def tree_lines(view: GraphView, ascii_only: bool = False) -> list[TreeLine]:
     roots = [n.index for n in view.nodes if not used[n.index]]
     lines: list[TreeLine] = []
     shown = [False] * len(view.nodes)
-    # An explicit stack of (node, prefix for it, prefix for its children): deep files cannot overflow.
-    stack = [(r, "", "") for r in reversed(roots)]
-    while stack:
-        index, prefix, child_prefix = stack.pop()
-        leaf = view.nodes[index].kind != "op"
-        repeat = shown[index] and not leaf
-        lines.append(TreeLine(prefix, index, repeat))
-        if repeat:
-            continue
-        shown[index] = True
-        kids = operands[index]
-        for j in range(len(kids) - 1, -1, -1):
-            end = j == len(kids) - 1
-            stack.append((kids[j], child_prefix + (last if end else tee), child_prefix + (blank if end else bar)))
+    deferred: list[int] = []  # subtrees too deep to draw where they are used, drawn later as roots
+    queue = list(reversed(roots))
+    while queue or deferred:
+        start = queue.pop() if queue else deferred.pop(0)
+        continued = not queue and start not in roots
+        # An explicit stack of (node, prefix, prefix for its children, depth): deep files cannot overflow.
+        stack = [(start, "", "", 0)]
+        while stack:
+            index, prefix, child_prefix, depth = stack.pop()
+            node = view.nodes[index]
+            if shown[index] and node.kind != "const":
+                lines.append(TreeLine(prefix, index, "shown above"))
+                continue
+            if depth >= MAX_DEPTH and node.kind == "op":
+                lines.append(TreeLine(prefix, index, "continued below"))
+                deferred.append(index)
+                continue
+            lines.append(TreeLine(prefix, index, "continued" if depth == 0 and continued else ""))
+            shown[index] = True
+            kids = operands[index]
+            for j in range(len(kids) - 1, -1, -1):
+                end = j == len(kids) - 1
+                stack.append((kids[j], child_prefix + (last if end else tee),
+                              child_prefix + (blank if end else bar), depth + 1))
     return lines
 
 
-def node_text(node: ViewNode, repeat: bool = False) -> str:
-    """A node on one line: title, details, value, gradient and marks."""
-    if repeat:
-        return f"{node.label} (shown above)"
+def node_text(node: ViewNode, note: str = "") -> str:
+    """A node on one line: title, details, value, gradient and marks (or a reference to it)."""
+    if note in ("shown above", "continued below"):
+        return f"{node.label} ({note})"
     parts = [node.title, node.details()]
     if node.value is not None:
         parts.append(f"value {node.value}")
     if node.grad is not None:
         parts.append(node.grad)
-    marks = node.marks()
+    marks = node.marks() + (["continued from above"] if note == "continued" else [])
     return "  ".join(parts) + (f"  [{', '.join(marks)}]" if marks else "")
 
 
 def tree_text(view: GraphView, ascii_only: bool = False) -> str:
     """The whole tree as plain text, one node per line."""
-    return "\n".join(line.prefix + node_text(view.nodes[line.node], line.repeat)
+    return "\n".join(line.prefix + node_text(view.nodes[line.node], line.note)
                      for line in tree_lines(view, ascii_only)) + "\n"
 
 

@@ -71,6 +71,7 @@ class Compute:
     value: object
     line: int
     col: int
+    temporary: bool = False  # a value the file does not name (U1, U2, ...)
 
 
 @dataclass
@@ -131,6 +132,11 @@ class Trace:
     value: object
     given: list[Given]
     steps: list = field(default_factory=list)
+    contexts: dict = field(default_factory=dict)  # node -> "t = 2; in cell, called at ...", where not top level
+
+    def where(self, step) -> str:
+        """The loop iteration and call a step belongs to ("" at the top level of the file)."""
+        return step_context(self, step)
 
 
 # ---- forward mode -----------------------------------------------------------------------------
@@ -196,6 +202,21 @@ class ForwardTrace:
     index: tuple | None
     given: list[Given]
     steps: list = field(default_factory=list)
+    contexts: dict = field(default_factory=dict)
+
+    def where(self, step) -> str:
+        return step_context(self, step)
+
+
+def step_context(trace, step) -> str:
+    """The context of the node a step is about: the operation it computes or differentiates."""
+    node = step.source if step.kind == "accumulate" else step.node
+    return trace.contexts.get(node, "") if step.kind in ("compute", "accumulate", "init") else ""
+
+
+def contexts_of(graph: Graph, upto: int) -> dict:
+    """node -> its context in words, for the nodes made inside a loop or a function call."""
+    return {i: graph.where(i) for i in range(upto + 1) if graph.nodes[i].ctx}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +263,8 @@ def reverse_trace(program, given: dict, of: str | None = None, wrt=None) -> Trac
     require_scalar_output(graph, name, out, values[out])
     wrt_nodes = program.wrt_nodes(wrt)
     nodes = graph.nodes
-    trace = Trace(graph.file, name, out, values[out], [Given(i, nodes[i].label, bound[i]) for i in graph.inputs])
+    trace = Trace(graph.file, name, out, values[out], [Given(i, nodes[i].label, bound[i]) for i in graph.inputs],
+                  contexts=contexts_of(graph, out))
     steps = trace.steps
     for w in wrt_nodes:
         steps.append(Init(w, nodes[w].label, np.zeros(np.shape(bound[w]))))
@@ -251,7 +273,7 @@ def reverse_trace(program, given: dict, of: str | None = None, wrt=None) -> Trac
         if node.op in LEAVES:
             continue
         steps.append(Compute(i, node.label, node.op, [make_arg(graph, a, values) for a in node.args],
-                             dict(node.params or {}), values[i], node.line, node.col))
+                             dict(node.params or {}), values[i], node.line, node.col, node.name is None))
         steps.append(Init(i, node.label, np.zeros(np.shape(values[i]))))
     if nodes[out].op != CONST:  # a constant output has no accumulator to seed
         steps.append(Seed(out, nodes[out].label, np.ones_like(values[out], dtype=np.float64)))
@@ -332,7 +354,8 @@ def forward_trace(program, given: dict, wrt: str | None, of: str | None = None) 
     bound, values = inputs_and_values(program, given, out)
     seed, kind, index = tangent_seed(wrt, name, index, bound[seeded])
     trace = ForwardTrace(graph.file, out_name, out, values[out], None, wrt.strip(), nodes[seeded].label,
-                         kind, index, [Given(i, nodes[i].label, bound[i]) for i in graph.inputs])
+                         kind, index, [Given(i, nodes[i].label, bound[i]) for i in graph.inputs],
+                         contexts=contexts_of(graph, out))
     # None marks a value that does not depend on the seeded input: its tangent is 0, and the
     # jvp rules skip it rather than multiply 0 by a local derivative that may be infinite.
     tangents: list = [None] * (out + 1)

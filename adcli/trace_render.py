@@ -28,12 +28,15 @@ def operand(nt: Notation, arg) -> str:
 def formula(nt: Notation, op_name: str, fillers: list[str], params: dict, scalar: bool) -> str:
     """The operation applied to `fillers` (labels or values), with its axis when it has one."""
     op = OPS[op_name]
-    if op.nargs == -1:
-        text = "[" + ", ".join(fillers) + "]"
+    if op.show is not None:
+        text = op.show(fillers, params)
+    elif op.variadic:
+        text = nt.fill(op.text.replace("…", ", ".join(f"{{{k}}}" for k in range(len(fillers)))), fillers)
     else:
         text = nt.fill(op.scalar_text if scalar and op.scalar_text else op.text, fillers)
-    if params.get("axis") is not None:
-        text += nt.words(f" over axis {params['axis']}")
+    axis = params.get("axis")
+    if axis is not None and axis != dict(op.params).get("axis"):
+        text += nt.words(f" over axis {axis}")
     return text
 
 
@@ -233,16 +236,42 @@ def line_text(parts: list[tuple[str, str, str]]) -> str:
     return ";  ".join(f"{lhs} {rel} {rhs}" for lhs, rel, rhs in parts)
 
 
+def with_contexts(trace, steps):
+    """(context or None, number, step): a context each time the loop iteration or call changes,
+    so a reader can tell which iteration and which call every line belongs to."""
+    current = ""
+    for n, step in steps:
+        where = trace.where(step)
+        if where != current and step.kind in ("compute", "accumulate", "init"):
+            yield where or "top level", None, None
+            current = where
+        yield None, n, step
+
+
+def temporaries(nt: Notation, trace, only: str | None) -> list[str]:
+    """For a backward-only listing, where each temporary it names was made: U1 = W·x (line 2)."""
+    if only != "backward" or isinstance(trace, ForwardTrace):
+        return []
+    return [f"{compute_part(nt, step)[0]} = {compute_part(nt, step)[2].split(' = ')[0]} (line {step.line})"
+            for step in trace.steps if step.kind == "compute" and step.temporary]
+
+
 def render_plain(trace, ascii_only: bool = False, full: bool = False, only: str | None = None) -> str:
     """One step per line, numbered; never wrapped, no colour, the same bytes on every run."""
     nt = make_notation(ascii_only, full)
     numbered = selected(trace, only)
     width = len(str(len(trace.steps)))
     lines = header_lines(nt, trace)
+    made = temporaries(nt, trace, only)
+    if made:
+        lines.append("where " + "; ".join(made))
     for name, steps in sections(numbered):
         lines.append(name)
-        for n, step in steps:
-            lines.append(f"{n:>{width}}  {line_text(step_parts(nt, step, trace))}")
+        for where, n, step in with_contexts(trace, steps):
+            if where is not None:
+                lines.append(f"{'':>{width}}  [{where}]")
+            else:
+                lines.append(f"{n:>{width}}  {line_text(step_parts(nt, step, trace))}")
     return "\n".join(nt.finish(line) for line in lines) + "\n"
 
 
@@ -258,11 +287,22 @@ def render_markdown(trace, ascii_only: bool = False, full: bool = False, only: s
     title, items = header(nt, trace)
     lines = [f"**{title[0].upper() + title[1:]}**", ""]
     lines += [f"- {word} `{text}`" + (f"; {note}" if note else "") for word, text, note in items]
+    made = temporaries(nt, trace, only)
+    if made:
+        lines += [f"- where `{m.rsplit(' (', 1)[0]}` ({m.rsplit(' (', 1)[1]}" for m in made]
     for name, steps in sections(selected(trace, only)):
         lines += ["", f"**{name.capitalize()}**", ""]
-        for n, step in steps:
-            lines.append(f"{n}. `{line_text(step_parts(nt, step, trace))}`{source_note(trace, step)}")
+        for where, n, step in with_contexts(trace, steps):
+            if where is not None:
+                lines.append(f"*{where}*")
+            else:
+                lines.append(f"{n}. `{line_text(step_parts(nt, step, trace))}`{source_note(trace, step)}")
     return "\n".join(nt.finish(line) for line in lines) + "\n"
+
+
+def latex_text(text: str) -> str:
+    """Prose for \\text: LaTeX's special characters escaped."""
+    return "".join("\\" + ch if ch in "&%$#_{}" else ch for ch in text)
 
 
 def render_latex(trace, full: bool = False, only: str | None = None) -> str:
@@ -271,7 +311,10 @@ def render_latex(trace, full: bool = False, only: str | None = None) -> str:
     rows = []
     for name, steps in sections(selected(trace, only)):
         rows.append(rf"\intertext{{\textbf{{{name.capitalize()}}}}}")
-        for _, step in steps:
+        for where, _, step in with_contexts(trace, steps):
+            if where is not None:
+                rows.append(rf"\intertext{{\emph{{{latex_text(where)}}}}}")
+                continue
             rows += [f"  {lhs} &{rel} {rhs}" if rel != "=" else f"  {lhs} &= {rhs}"
                      for lhs, rel, rhs in step_parts(nt, step, trace)]
     body = []
@@ -291,8 +334,12 @@ def arg_json(arg):
 
 
 def step_json(step, trace, nt: Notation) -> dict:
-    """A step as the issue's JSON object, plus its formula texts and source position."""
+    """A step as the issue's JSON object, plus its formula texts and source position (and the loop
+    iteration and call it belongs to, when it is not the file's top level)."""
     out: dict = {"phase": step.phase, "kind": step.kind}
+    where = trace.where(step)
+    if where:
+        out["where"] = where
     kind = step.kind
     if isinstance(trace, ForwardTrace):
         out["name"] = step.label
@@ -368,7 +415,10 @@ def rich_renderables(trace, ascii_only: bool = False, full: bool = False, only: 
     table.add_column("line", justify="right", style="dim", no_wrap=True)
     for name, steps in sections(selected(trace, only)):
         table.add_row("", Text(name.capitalize(), style="bold cyan"), "")
-        for n, step in steps:
+        for where, n, step in with_contexts(trace, steps):
+            if where is not None:
+                table.add_row("", Text(nt.finish(f"[{where}]"), style="italic magenta"), "")
+                continue
             line = step.line if step.kind in ("compute", "accumulate") else 0
             parts = step_parts(nt, step, trace)
             text = Text(nt.finish(line_text(parts)))

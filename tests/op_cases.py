@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adcli.registry import OPS, index_text
+from adcli.registry import OPS, source_text
 
 # ---------------------------------------------------------------------------------------------
 # Where each operation is checked: operand shapes, parameters, and a domain for the values
@@ -303,39 +303,10 @@ def floats(xs):
 # Each operation as a .ad file writes it
 # ---------------------------------------------------------------------------------------------
 
-SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@", "less": "<",
-           "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==", "not_equal": "!="}
-
-
-def literal(value) -> str:
-    """A parameter as a .ad file writes it: 1, True, [2, 3], "ij->j"."""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    return repr(value)
-
-
 def call_text(name: str, params: dict, operands: list[str]) -> str:
     """Operation `name` applied to the named operands, in the language: a + b, sum(a, axis=1), a[1:]."""
-    op = OPS[name]
-    if name in SYMBOLS:
-        return f"{operands[0]} {SYMBOLS[name]} {operands[1]}"
-    if name == "neg":
-        return f"-{operands[0]}"
-    if name == "getitem":
-        return f"{operands[0]}[{index_text(params['index'])}]"
-    if name == "gather":
-        return f"{operands[0]}[{index_text(params['layout']).format(*operands)}]"
-    shown = {k: v for k, v in params.items() if v != dict(op.params).get(k)}
-    keywords = "".join(f", {k}={literal(v)}" for k, v in shown.items() if k != "spec")
-    if name == "einsum":
-        return f'einsum({literal(params["spec"])}, {", ".join(operands)})'
-    if op.variadic:
-        return f"{op.func}([{', '.join(operands)}]{keywords})"
-    return f"{op.func}({', '.join(operands)}{keywords})"
+    text = source_text(name, operands, params)
+    return f"transpose({operands[0]})" if text == f"{operands[0]}.T" else text
 
 
 def declaration(name: str, x) -> str:

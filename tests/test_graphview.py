@@ -105,7 +105,22 @@ def test_shared_values_are_shown_once_and_ascii_works():
 def test_deep_graphs_do_not_recurse():
     source = "y = x\n" + "y = y + 1\n" * 3000
     text = tree_text(build_view(parse(source).graph))
-    assert text.count("\n") == 1 + 2 * 3000
+    lines = text.splitlines()
+    # every value drawn once; a subtree too deep to draw in place is continued below, once
+    assert sum("add · " in line for line in lines) == 3000
+    assert sum("(continued below)" in line for line in lines) == sum("continued from above" in line for line in lines)
+    assert max(len(line) for line in lines) < 120
+
+
+def test_tree_text_grows_linearly_with_depth():
+    """A chain h = sin(h) + x drew a prefix as wide as its depth on every line: 1,000 lines made 12 MB."""
+    sizes = []
+    for n in (500, 2000):
+        source = "input x\nh = x\n" + "h = sin(h) + x\n" * n
+        sizes.append(len(tree_text(build_view(parse(source).graph))))
+    assert sizes[1] < 4.5 * sizes[0]
+    text = tree_text(build_view(parse("input x\ny = sin(x) + x * x\n").graph))
+    assert text.count("x  input") == 1 and text.count("x (shown above)") == 2  # an input is drawn once too
 
 
 # ---------------------------------------------------------------------------------------------

@@ -296,6 +296,7 @@ register(Op(
              "for i, d in enumerate({dxs}))",
     flops=einsum_flops, deriv_flops=lambda k, out, args, params: einsum_flops(out, args, params),
     doc="Einstein summation over named indices, e.g. einsum(\"ij,jk->ik\", A, B) (contraction order optimised)",
+    show=lambda labels, params: f'einsum("{params.get("spec", "")}", {", ".join(labels)})',
     signature="einsum(\"ij,jk->ik\", A, B, ...)",
 ))
 
