@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import sys
 from contextlib import contextmanager
@@ -13,8 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import EXIT_ERROR, EXIT_INTERRUPTED, AdError, format_error
-from .values import dumps, load_inputs, parse_assignments, to_json
+from .errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OUTPUT, AdError, format_error
+from .values import dumps, to_json
 
 MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent", "--dim")
 
@@ -59,8 +60,11 @@ class AdGroup(TyperGroup):
             # Exits, usage errors (they carry exit_code) and aborts are click's control flow.
             if hasattr(e, "exit_code") or isinstance(e, typer.Abort) or os.environ.get("ADCLI_DEBUG"):
                 raise
-            sys.stderr.write(f"adcli: internal error: {type(e).__name__}: {e}\n"
-                             "adcli: this is a bug in adcli; ADCLI_DEBUG=1 shows where it happened\n")
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+                raise  # the output could not be written: main() says so
+            first = str(e).splitlines()[0] if str(e) else ""
+            write_error(f"adcli: internal error: {type(e).__name__}: {printable(first)} (a bug in adcli; "
+                        "ADCLI_DEBUG=1 shows where it happened)")
             raise typer.Exit(EXIT_ERROR) from None
 
 
@@ -101,20 +105,40 @@ def main_options(
     """Differentiate .ad expression files, and show how the derivative was computed."""
 
 
+def printable(text: str) -> str:
+    """Text safe for a terminal: control characters that came from data written as escapes."""
+    from .inputs import shown
+    return "\n".join(shown(line) for line in text.split("\n"))
+
+
+def write_error(text: str) -> None:
+    """A message on stderr; a closed or full stderr must not change the exit code."""
+    if sys.stderr is None:  # started with stderr closed
+        return
+    try:
+        sys.stderr.write(printable(text) + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 @contextmanager
 def reporting():
     """Turn an AdError into one message on stderr and its exit code; never a traceback."""
     try:
         yield
     except AdError as e:
-        sys.stderr.write(format_error(e) + "\n")
+        write_error(format_error(e))
         raise typer.Exit(e.exit_code) from None
 
 
-def given_values(set_items, inputs_path) -> dict:
-    """Input values from --inputs, then --set (which wins for a name given in both)."""
-    given = load_inputs(inputs_path) if inputs_path else {}
-    given.update(parse_assignments(set_items or []))
+def given_values(set_items, inputs_path, program=None):
+    """Input values from --inputs, then --set (which wins for a name given in both); names of the
+    --inputs file that the program does not use are dropped with a note on stderr."""
+    from .inputs import given_values as read
+    notes: list[str] = []
+    given = read(set_items, inputs_path, None if program is None else program.graph, notes)
+    notify(notes)
     return given
 
 
@@ -128,7 +152,7 @@ def notify(lines) -> None:
     ascii_only = not can_encode(sys.stderr)
     for line in lines:
         if line:
-            sys.stderr.write((line.translate(ASCII) if ascii_only else line) + "\n")
+            write_error(line.translate(ASCII) if ascii_only else line)
 
 
 def console_for_stdout(ascii_: bool = False):
@@ -157,14 +181,15 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     from .diagnose import inspect_grad
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs)
+        given = given_values(set_, inputs, program)
         if mode is GradMode.forward:
             from .forward import forward_grad
             result = forward_grad(program, of=of, wrt=wrt, **given)
         else:
             result = program.grad(of=of, wrt=wrt, **given)
         warning, kinks = inspect_grad(program, given, of, wrt, result, strict=strict)
-    notify([warning] + [f"adcli: note: {k.note()}" for k in kinks])
+    notify([warning] + [f"adcli: note: {k.note()}" for k in kinks] +
+           ([] if result.grad or wrt else ["adcli: note: this file has no inputs to differentiate"]))
     if json_:
         out = {"output": result.output, "value": to_json(result.value),
                "grad": {name: to_json(g) for name, g in result.grad.items()}}
@@ -188,7 +213,7 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
     from .diagnose import inspect_eval
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs)
+        given = given_values(set_, inputs, program)
         values = program.eval(of=of, **given)
         notify([inspect_eval(program, given, of, values, strict)])
     if json_:
@@ -214,12 +239,31 @@ def main() -> None:
         codecs.register_error("adcli-ascii", ascii_fallback)
         sys.stdout.reconfigure(errors="adcli-ascii")
     try:
-        app()
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # here, where a full disk can be reported, not at interpreter exit
     except KeyboardInterrupt:
-        sys.stderr.write("\nadcli: interrupted\n")
+        write_error("\nadcli: interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        quiet_stdout()
+        sys.exit(EXIT_CHECK_FAILED)
+    except OSError as e:
+        quiet_stdout()
+        write_error(f"adcli: error: cannot write output ({e.strerror or e})")
+        sys.exit(EXIT_OUTPUT)
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so nothing is flushed again into a pipe or disk that failed."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 # The other commands live in their own modules and register on `app` when imported; the order
 # here is the order `adcli --help` lists them in.
-from . import cli_inspect, cli_trace, cli_forward, cli_cost  # noqa: E402,F401,I001
+from . import cli_inspect, cli_check, cli_trace, cli_forward, cli_cost, cli_functions  # noqa: E402,F401,I001

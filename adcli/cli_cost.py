@@ -104,7 +104,7 @@ def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     from .program import load
     with reporting():
         program = load(file)
-        result = program_cost(program, given_values(set_, inputs), of=of, wrt=wrt, dims=parse_dims(dim))
+        result = program_cost(program, given_values(set_, inputs, program), of=of, wrt=wrt, dims=parse_dims(dim))
     if json_:
         emit_json(result.to_json())
         return

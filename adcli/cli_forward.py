@@ -45,16 +45,8 @@ def require_or_warn_finite(program, given: dict, of, results: dict, strict: bool
 def parse_tangents(items) -> dict:
     """`NAME=VALUE` items from --tangent, in order; a name twice is an error."""
     from .errors import InputError
-    from .values import parse_value
-    tangents: dict = {}
-    for item in items or []:
-        name, eq, text = item.partition("=")
-        name = name.strip()
-        if not eq or not name or not text.strip():
-            raise InputError(f"--tangent {item!r}: expected NAME=VALUE, such as x=1 or W=[[1, 0], [0, 0]]")
-        if name in tangents:
-            raise InputError(f"--tangent {item!r}: '{name}' is given more than once")
-        tangents[name] = parse_value(text, f"--tangent {name}")
+    from .inputs import parse_assignments
+    tangents = parse_assignments(items or [], "--tangent")
     if not tangents:
         raise InputError("give a direction with --tangent NAME=VALUE (inputs without one get 0)")
     return tangents
@@ -104,7 +96,7 @@ def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = 
     from .values import format_block
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs)
+        given = given_values(set_, inputs, program)
         result = directional(program, parse_tangents(tangent), of=of, **given)
         require_or_warn_finite(program, given, of, {result.output: result.value,
                                                     f"the tangent of {result.output}": result.tangent}, strict)
@@ -151,7 +143,7 @@ def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inpu
     from .values import format_block, format_value
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs)
+        given = given_values(set_, inputs, program)
         result = derivatives(program, wrt, order, of=of, **given)
         require_or_warn_finite(program, given, of, {result.output: result.value, **{
             f"derivative {k}": d for k, d in enumerate(result.derivatives, start=1)}}, strict)
@@ -194,7 +186,7 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
     from .values import format_block
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs)
+        given = given_values(set_, inputs, program)
         result = full_jacobian(program, of=of, wrt=wrt, mode=mode.value, **given)
         require_or_warn_finite(program, given, of, {result.output: result.value, **{
             f"∂{result.output}/∂{name}": block for name, block in result.blocks.items()}}, strict)
@@ -228,7 +220,7 @@ def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, 
     from .values import format_block
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs)
+        given = given_values(set_, inputs, program)
         result = full_hessian(program, of=of, wrt=wrt, **given)
         require_or_warn_finite(program, given, of, {result.output: result.value, **{
             f"∂²{result.output}/∂{a}∂{b}": block for (a, b), block in result.blocks.items()}}, strict)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import File, Inputs, Of, Set, Strict, app, given_values, notify, reporting
+from .cli import Ascii, File, Inputs, Json, Of, Set, Strict, app, given_values, notify, reporting
 from .errors import InputError
 from .symbols import can_encode
 
@@ -41,7 +41,6 @@ ModeOption = Annotated[Mode, typer.Option(
 TraceWrt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAME", help="Forward mode: the input whose tangent is 1 (an array's every element), or "
     "NAME[i, j] for one element. Reverse mode: limit the gradient to these inputs (repeatable).")]
-AsciiOption = Annotated[bool, typer.Option("--ascii", help="Write d, <-, * instead of ∂, ←, ·.")]
 FullOption = Annotated[bool, typer.Option(
     "--full", help="Every digit and every element (default: 6 significant digits, and arrays "
     "abbreviated as numpy does until a plain line fits 80 columns).")]
@@ -55,7 +54,7 @@ def default_format() -> Format:
 @app.command()
 def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: TraceWrt = None,
           mode: ModeOption = Mode.reverse, format_: FormatOption = None, only: OnlyOption = None,
-          ascii_: AsciiOption = False, full: FullOption = False, strict: Strict = False):
+          ascii_: Ascii = False, full: FullOption = False, strict: Strict = False, json_: Json = False):
     """Every step of the derivative's computation, as in the lecture's worked examples.
 
     Example: adcli trace samples/product.ad --set x=17
@@ -65,9 +64,11 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
     from .trace import forward_trace, reverse_trace
     from .trace_render import render_json, render_latex, render_markdown, render_plain
     only_phase = only.value if only else None
+    if json_ and format_ not in (None, Format.json):
+        raise typer.BadParameter("--json means --format json; give one of them", param_hint="'--json'")
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs)
+        given = given_values(set_, inputs, program)
         if mode is Mode.forward:
             if only_phase == "backward":
                 raise InputError("--only backward: a forward-mode trace has no backward phase")
@@ -81,7 +82,9 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
                                 {s.label: s.value for s in result.steps if s.kind == "result"})
             warning, kinks = inspect_grad(program, given, of, wrt, computed, strict=strict)
     notify([warning] + [f"adcli: note: {k.note()}" for k in kinks])
-    chosen = format_ or default_format()
+    if not program.graph.parameters() and mode is Mode.reverse and not wrt:
+        notify(["adcli: note: this file has no inputs to differentiate: nothing to trace but its values"])
+    chosen = Format.json if json_ else format_ or default_format()
     if chosen is Format.json:
         sys.stdout.write(render_json(result, only_phase, [k.to_json() for k in kinks]))
     elif chosen is Format.latex:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_ERROR = 2
+EXIT_UNDEFINED = 3  # check: the function itself is NaN or infinite at the point, so nothing was checked
+EXIT_OUTPUT = 74  # the output could not be written (a full disk): sysexits' EX_IOERR
 EXIT_INTERRUPTED = 130
 
 

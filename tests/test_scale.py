@@ -88,8 +88,8 @@ def test_100000_nested_values_are_a_clear_error(tmp_path):
     result = run("eval", tmp_path / "m.ad", "--set", f"x={value}")
     assert result.stderr == "adcli: error: --set x: nested 100000 levels deep; arrays have at most 32 dimensions\n"
     result = run("eval", tmp_path / "m.ad", "--inputs", tmp_path / "deep.json")
-    assert result.stderr == (f"adcli: error: --inputs {tmp_path / 'deep.json'}: nested too deeply "
-                             "(arrays have at most 32 dimensions)\n")
+    assert result.stderr == (f"adcli: error: --inputs {tmp_path / 'deep.json'}: nested 100001 levels deep; "
+                             "arrays have at most 32 dimensions\n")
 
 
 # ---------------------------------------------------------------------------------------------

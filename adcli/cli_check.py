@@ -1,0 +1,181 @@
+"""The `check` command: reverse mode against finite differences and forward mode, for people and CI."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import (Ascii, File, Full, Inputs, Json, Set, Strict, Wrt, app, console_for_stdout, emit_json, given_values,
+                  notify, reporting)
+from .errors import EXIT_CHECK_FAILED, EXIT_UNDEFINED
+
+# ---------------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------------
+
+
+def sci(x) -> str:
+    """An error in two significant digits, `-` when nothing was compared (or nothing to relate to)."""
+    return "-" if x is None else f"{x:.1e}"
+
+
+def probe_name(name: str, where) -> str:
+    """`W[2, 1]` for an element, `W` for a scalar, `W direction 3` for a random direction."""
+    if where == ():
+        return name
+    return f"{name}[{', '.join(map(str, where))}]" if isinstance(where, tuple) else f"{name} direction {where}"
+
+
+def check_table(report, ascii_only: bool):
+    """One row per input: size, largest errors, forward against reverse, status (fits 80 columns)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .check import FAIL, KINK, PASS, UNSURE
+    table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("input", "size", "abs err", "rel err"):
+        table.add_column(name, no_wrap=True)
+    if report.forward:
+        table.add_column("fwd-rev", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    styles = {PASS: "green", FAIL: "bold red", KINK: "yellow", UNSURE: "yellow"}
+    for c in report.inputs:
+        size = str(c.size) + ("" if c.mode == "elements" else f" ({c.probes} dirs)")
+        errors = (sci(c.max_abs), sci(c.max_rel if c.max_rel or c.max_abs == 0 else None)) if c.compared else ("-", "-")
+        row = [c.name, size, *errors]
+        if report.forward:
+            row.append(sci(c.forward_max_abs))
+        row.append(Text(c.status.upper() if c.status == FAIL else c.status, styles[c.status]))
+        table.add_row(*row)
+    return table
+
+
+def worst_lines(report, full: bool) -> list[str]:
+    """The worst elements of each failing or inconclusive input (every input's with --full)."""
+    lines = []
+    for c in report.inputs:
+        if not c.worst or not (full or c.status in ("fail", "inconclusive")):
+            continue
+        lines.append(f"{c.name}: worst elements (reverse vs numeric, absolute and relative error):")
+        for p in c.worst:
+            values = (f"{p.reverse!r} vs {p.numeric!r}" if full else f"{p.reverse:.12g} vs {p.numeric:.12g}")
+            lines.append(f"  {probe_name(c.name, p.where)}: {values}, abs {sci(p.abs_error)}, rel {sci(p.rel_error)}"
+                         + ("  FAIL" if p.ratio > 1 else ""))
+    return lines
+
+
+def check_notes(report) -> list[str]:
+    """Lines under the table: kinks met, inconclusive inputs, the dot-product test, and the verdict."""
+    lines = []
+    for c in report.inputs:
+        for k in c.kinks:
+            unit = "elements" if c.mode == "elements" else "directions"
+            count = "" if c.size == 1 else f"; at {k.probes} of {c.probes} {unit}, first {probe_name(c.name, k.first)}"
+            lines.append(f"{c.name}: not differentiable here: {k.convention} at line {k.line}, col {k.col} "
+                         f"({k.node}{count})")
+        if c.status == "inconclusive":
+            lines.append(f"{c.name}: inconclusive: at {c.unsure} of {c.probes} probes no step could decide (the "
+                         "difference lies within rounding noise, the step was lost to rounding, or the stencil left "
+                         "the function's domain); try another --eps")
+        if c.forward_failed:
+            lines.append(f"{c.name}: forward and reverse mode disagree by up to {sci(c.forward_max_abs)}")
+        if c.widened:
+            lines.append(f"{c.name}: given as float32 and widened to float64: adcli checks the float64 function; "
+                         "finite differences of a float32 computation would be meaningless")
+    if report.data:
+        lines.append(f"not checked (data or integers, never differentiated): {', '.join(report.data)}")
+    if report.dot is not None:
+        d = report.dot
+        lines.append(f"dot-product test, forward against reverse mode: relative difference {sci(d.relative)}: "
+                     + ("pass" if d.passed else f"FAIL (<y, J x> = {d.forward!r}, <J^T y, x> = {d.reverse!r})"))
+    failed = [c.name for c in report.inputs if c.status == "fail"]
+    settings = f"eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g}"
+    if report.forward:
+        settings += "; forward mode too"
+    if failed or (report.dot is not None and not report.dot.passed):
+        what = f"{', '.join(failed)} ({len(failed)} of {len(report.inputs)} inputs; {settings})" if failed else \
+            "the dot-product test"
+        lines.append(f"FAIL: {what}")
+    else:
+        counts = [f"{sum(c.status == s for c in report.inputs)} {s}" for s in ("pass", "not differentiable",
+                                                                                "inconclusive")]
+        lines.append(f"ok: {', '.join(n for n in counts if not n.startswith('0 '))} ({settings})")
+    return lines
+
+
+def undefined_text(report) -> str:
+    return (f"{report.output} = {report.value!r}: the function is not defined at this point, so it has no derivative "
+            "to check (exit 3); pick a point where it is finite")
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------
+
+@app.command()
+def check(file: File, set_: Set = None, inputs: Inputs = None,
+          of: Annotated[Optional[list[str]], typer.Option(
+              "--of", metavar="NAME", help="The output (default: the last assigned name); repeat to check several.")]
+          = None,
+          wrt: Wrt = None,
+          eps: Annotated[float, typer.Option("--eps", help="Finite-difference step, relative to each element's "
+                                             "size (at least eps itself).")] = 1e-6,
+          rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance.")] = 1e-6,
+          atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-8,
+          max_elements: Annotated[int, typer.Option(
+              "--max-elements", metavar="N", help="Check inputs up to N elements one by one; beyond, along "
+                                                 "random directions.")] = 256,
+          directions: Annotated[int, typer.Option("--directions", metavar="K",
+                                                  help="Random directions per large input.")] = 16,
+          seed: Annotated[int, typer.Option("--seed", help="Seed for the random directions (0 to 2**32 - 1).")] = 0,
+          show: Annotated[int, typer.Option("--show", metavar="N", help="List the N worst elements of a failing or "
+                                            "inconclusive input.")] = 5,
+          json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
+          junit_xml: Annotated[Optional[str], typer.Option(
+              "--junit-xml", metavar="PATH", help="Also write the results as JUnit XML, one test case per input, for CI "
+              "servers.")] = None):
+    """Compare reverse mode with central finite differences, with forward mode, and by a dot-product test.
+
+    Exit status: 0 when nothing fails, 1 when an input fails, 2 on errors, 3 when the function is not
+    defined at the point (NaN or infinite: nothing to check).
+
+    Example: adcli check samples/mlp.ad --inputs samples/mlp.json
+    """
+    from .check import check_gradients, report_json
+    from .program import load
+    with reporting():
+        program = load(file)
+        given = given_values(set_, inputs, program)
+        reports = [check_gradients(program, given, name, eps, rtol, atol, max_elements, directions, seed, strict,
+                                   wrt, show, getattr(given, "widened", ())) for name in (of or [None])]
+        if junit_xml is not None:
+            from .junit import write_junit
+            write_junit(junit_xml, program.graph, reports)
+    notify([r.warning for r in reports])
+    if json_:
+        emit_json(report_json(reports[0]) if len(reports) == 1 else {"checks": [report_json(r) for r in reports]})
+    else:
+        from .render import show as show_renderables
+        from .symbols import ASCII
+        console, ascii_only = console_for_stdout(ascii_)
+        for report in reports:
+            if len(reports) > 1:
+                console.print(f"output {report.output}", soft_wrap=True)
+            if report.undefined:
+                console.print(undefined_text(report), soft_wrap=True)
+                continue
+            if not report.inputs:
+                console.print(f"this file has no inputs to differentiate{' (only data)' if report.data else ''}: "
+                              "nothing to check", soft_wrap=True)
+                continue
+            show_renderables(console, check_table(report, ascii_only))
+            for line in worst_lines(report, full) + check_notes(report):
+                for part in textwrap.wrap(line, 80, subsequent_indent="    ", break_on_hyphens=False):
+                    console.print(part.translate(ASCII) if ascii_only else part, soft_wrap=True)
+    if any(r.failed for r in reports):
+        raise typer.Exit(EXIT_CHECK_FAILED)
+    if any(r.undefined for r in reports):
+        raise typer.Exit(EXIT_UNDEFINED)

@@ -1,0 +1,1887 @@
+"""The machinery of tests/test_random_programs.py: drawing random .ad programs (hypothesis),
+printing them, this file's own numpy evaluation of them, printing a graph back, the points where
+derivatives are checked, and the checks themselves. The test module's docstring says what is
+drawn and what is checked; this module does it.
+
+Nothing here uses adcli's registry, kernels or evaluator to compute an expected value: the
+reference evaluator below is written against numpy alone.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from itertools import permutations
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+
+import adcli
+from adcli.evaluate import bind_inputs, evaluate
+from adcli.forward import forward_grad
+from adcli.graph import CONST, INPUT
+from adcli.reverse import backward
+
+MARGIN = 1e-3
+LIMIT = 1e4
+FD_RTOL = 1e-5
+FD_ATOL = 1e-7
+FORWARD_RTOL = 1e-10  # well-scaled points: forward against reverse, relative to the largest gradient element
+HOSTILE_RTOL = 1e-9  # hostile points: the same, elementwise, where both are finite
+COND_LIMIT = 1e4  # matrices worse conditioned than this are not a point for finite differences
+VALUE_TRIES = 4  # well-scaled mode: value draws tried before a program is rejected
+
+SHAPES = [(), (2,), (3,), (1,), (2, 3), (3, 2), (1, 3), (2, 1), (2, 2, 3), (2, 2), (3, 3), (2, 3, 3)]
+DIM_NAMES = {1: "one", 2: "n", 3: "k"}  # a named dimension always stands for the same size
+INPUT_NAMES = ["x", "y", "W", "b", "a", "v", "theta", "z_1"]
+DATA_NAMES = ["D", "X_data"]
+INT_NAMES = ["lab", "idx"]
+ASSIGN_NAMES = ["h", "u", "out", "g2"]
+LOCAL_NAMES = ["tmp", "acc", "q2"]  # new names made inside a loop body, forgotten after it
+FUNCTION_NAMES = ["f", "g", "layer", "mix"]
+PARAM_NAMES = ["a", "b", "c"]
+LOOP_VARS = ["t", "i", "j"]  # top-level loops
+BODY_LOOP_VARS = ["r", "s"]  # loops inside a function body (never active where it is called)
+
+WELL_SCALED_CONSTANTS = [0.5, 1.0, 1.5, 2.0, 3.0, 0.25, 0.1, 2.5]
+HOSTILE_CONSTANTS = [0.0, -0.0, 2.5, 1e300, 1e-300, 0.5, 3.0, 1e10, -1.0, 1.0, 2.0, 5e-324]
+HOSTILE_VALUES = [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -4.0, 2.5, -2.5, 1e-300, -1e-300, 5e-324,
+                  1e-8, 1e10, -1e10, 1e200, -1e200, 1.7976931348623157e308, math.inf, -math.inf, math.nan,
+                  math.pi / 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# What a program can use: names (with shape and sign), functions, loop variables, dimensions
+# ---------------------------------------------------------------------------------------------
+
+class Var:
+    """A name in scope: its shape, whether its values are positive, and its kind: float, data
+    (a float input that is not differentiated) or int (labels in [lo, hi))."""
+
+    __slots__ = ("shape", "pos", "kind", "lo", "hi")
+
+    def __init__(self, shape, pos=False, kind="float", lo=0, hi=0):
+        self.shape, self.pos, self.kind, self.lo, self.hi = tuple(shape), pos, kind, lo, hi
+
+
+class Fn:
+    __slots__ = ("name", "params", "shape", "pos")
+
+    def __init__(self, name, params, shape, pos):
+        self.name, self.params, self.shape, self.pos = name, params, tuple(shape), pos
+
+
+class Ctx:
+    """Everything the expression generator may refer to at one point of a program."""
+
+    def __init__(self, hostile=False, scalar=False):
+        self.hostile, self.scalar = hostile, scalar
+        self.vars: dict[str, Var] = {}
+        self.functions: dict[str, Fn] = {}
+        self.loops: dict[str, tuple] = {}  # loop variable -> every value it can take
+        self.dims: dict[str, int] = {}  # declared named dimensions, readable as numbers
+        self.in_function = False
+
+    def child(self):
+        c = Ctx(self.hostile, self.scalar)
+        c.vars, c.functions, c.loops = dict(self.vars), dict(self.functions), dict(self.loops)
+        c.dims, c.in_function = dict(self.dims), self.in_function
+        return c
+
+    def floats(self, shape, pos):
+        return sorted(n for n, v in self.vars.items()
+                      if v.kind != "int" and v.shape == tuple(shape) and (v.pos or not pos))
+
+    def ints(self, shape=None):
+        return sorted(n for n, v in self.vars.items() if v.kind == "int" and (shape is None or v.shape == shape))
+
+
+def prod(shape):
+    return int(np.prod(shape)) if shape else 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Expressions. A tree is a tuple:
+#   ("num", x) | ("int", k) | ("const", "pi" | "inf") | ("name", n) | ("list", items)
+#   ("bin", symbol, a, b)        symbol one of + - * / ** @ < <= > >= == !=
+#   ("neg", a) | ("pos", a) | ("T", a)
+#   ("call", f, args, params)    params: [(name, value, "kw" | "pos"), ...]
+#   ("einsum", spec, args) | ("ctor", "eye" | "arange" | "zeros" | "ones", size or shape)
+#   ("index", base, items)       items: ("i", int tree) | ("s", start, stop, step) | ("none",) | ("arr", int tree)
+#   ("fcall", name, args) | ("lv", var) | ("size", tree, axis, style) | ("dim", name)
+# ---------------------------------------------------------------------------------------------
+
+def number(draw, ctx, pos):
+    if ctx.hostile and draw(st.integers(0, 2)) == 0:
+        if not pos and draw(st.integers(0, 9)) == 0:
+            return ("neg", ("const", "inf")) if draw(st.booleans()) else ("const", "inf")
+        x = draw(st.sampled_from(HOSTILE_CONSTANTS))
+        return ("num", abs(x) if pos and x != 0 else x)
+    if draw(st.integers(0, 7)) == 0:
+        return ("const", "pi")
+    x = draw(st.sampled_from(WELL_SCALED_CONSTANTS))
+    return ("num", x if pos or draw(st.booleans()) else -x)
+
+
+@st.composite
+def leaf(draw, ctx, shape, pos):
+    """A name of that shape, or a constant: a number, pi, an array literal, ones([...])."""
+    names = ctx.floats(shape, pos)
+    if names and draw(st.integers(0, 3)) > 0:
+        return ("name", draw(st.sampled_from(names)))
+    if shape == ():
+        if ctx.loops and not pos and draw(st.integers(0, 5)) == 0:
+            return loop_scalar(draw, ctx)
+        return number(draw, ctx, pos)
+    if len(shape) >= 1 and draw(st.integers(0, 6)) == 0:
+        return ("ctor", "ones", shape) if pos or draw(st.booleans()) else ("ctor", "zeros", shape)
+    if len(shape) == 2 and shape[0] == shape[1] and not pos and draw(st.integers(0, 4)) == 0:
+        return ("ctor", "eye", shape[0])
+    sub = Ctx(ctx.hostile, ctx.scalar)
+    return ("list", [draw(leaf(sub, shape[1:], pos)) for _ in range(shape[0])])
+
+
+def loop_scalar(draw, ctx):
+    """A loop variable, or a small integer expression of one: folded to a number before evaluation."""
+    var = draw(st.sampled_from(sorted(ctx.loops)))
+    form = draw(st.integers(0, 3))
+    if form == 0:
+        return ("lv", var)
+    if form == 1:
+        return ("bin", "+", ("lv", var), ("int", draw(st.integers(1, 2))))
+    if form == 2:
+        return ("bin", "-", ("lv", var), ("int", 1))
+    return ("bin", "*", ("int", 2), ("lv", var))
+
+
+def broadcast_partner(draw, shape):
+    """A shape that broadcasts with `shape` to `shape`: itself, a scalar, its trailing part, or
+    any of those with some dimensions stretched from 1."""
+    options = [shape, ()] + [shape[k:] for k in range(1, len(shape))]
+    partner = draw(st.sampled_from(options))
+    return tuple(1 if draw(st.integers(0, 3)) == 0 else d for d in partner)
+
+
+def partners(draw, shape, n):
+    """n operand shapes broadcasting to `shape`, one of them `shape` itself."""
+    shapes = [broadcast_partner(draw, shape) for _ in range(n)]
+    shapes[draw(st.integers(0, n - 1))] = shape
+    return shapes
+
+
+@st.composite
+def expression(draw, ctx, shape, pos, depth):
+    """A tree whose value has `shape` (and is positive, if asked)."""
+    shape = tuple(shape)
+    if depth <= 0 or draw(st.integers(0, 4)) == 0:
+        return draw(leaf(ctx, shape, pos))
+    kinds = SCALAR_KINDS if ctx.scalar and shape == () else KINDS
+    for _ in range(3):
+        kind = draw(st.sampled_from(kinds))
+        tree = GENERATORS[kind](draw, ctx, shape, pos, depth)
+        if tree is not None:
+            return tree
+    return draw(leaf(ctx, shape, pos))
+
+
+def sub(draw, ctx, shape, pos, depth):
+    return draw(expression(ctx, tuple(shape), pos, depth - 1))
+
+
+def params_of(draw, pairs, positional_ok=True):
+    """[(name, value, style)]: the leading ones maybe by position, the rest by keyword."""
+    out, by_position = [], positional_ok
+    for name, value in pairs:
+        by_position = by_position and draw(st.booleans())
+        out.append((name, value, "pos" if by_position else "kw"))
+    return out
+
+
+# ---- elementwise functions ----------------------------------------------------------------------
+
+# name: (operand domain, whether the result is positive)
+UNARY = {
+    "relu": ("any", False), "exp": ("any", True), "log": ("pos", False), "sin": ("any", False),
+    "cos": ("any", False), "tan": ("any", False), "tanh": ("any", False), "sigmoid": ("any", True),
+    "sqrt": ("pos", True), "abs": ("any", False), "log1p": ("pos", True), "expm1": ("any", False),
+    "log2": ("pos", False), "log10": ("pos", False), "exp2": ("any", True), "square": ("any", False),
+    "cbrt": ("any", False), "reciprocal": ("nonzero", False), "sinh": ("any", False), "cosh": ("any", True),
+    "asinh": ("any", False), "acosh": ("ge1", True), "atanh": ("unit", False), "asin": ("unit", False),
+    "acos": ("unit", True), "atan": ("any", False), "erf": ("any", False), "erfc": ("any", True),
+    "softplus": ("any", True), "gelu": ("any", False), "silu": ("any", False), "elu": ("any", False),
+    "leaky_relu": ("any", False), "sign": ("any", False), "floor": ("any", False), "ceil": ("any", False),
+    "round": ("any", False),
+}
+
+
+def operand_in(draw, ctx, shape, domain, depth):
+    """An operand in a function's domain: positive, above 1, or inside (-1, 1), built so in
+    well-scaled programs; a hostile program sometimes leaves it unconstrained."""
+    if ctx.hostile and domain != "any" and draw(st.integers(0, 2)) == 0:
+        return sub(draw, ctx, shape, False, depth)
+    if domain == "pos":
+        return sub(draw, ctx, shape, True, depth)
+    if domain == "ge1":
+        return ("bin", "+", ("num", draw(st.sampled_from([1.0, 1.5]))), sub(draw, ctx, shape, True, depth))
+    if domain == "unit":
+        squash = draw(st.sampled_from(["tanh", "sin", "cos", "erf"]))
+        return ("bin", "*", ("num", 0.9), ("call", squash, [sub(draw, ctx, shape, False, depth)], []))
+    return sub(draw, ctx, shape, domain == "nonzero" and draw(st.booleans()), depth)
+
+
+def gen_unary(draw, ctx, shape, pos, depth):
+    name = draw(st.sampled_from(sorted(UNARY)))
+    domain, positive = UNARY[name]
+    if pos and not positive:
+        return None
+    x = operand_in(draw, ctx, shape, "pos" if pos and name == "reciprocal" else domain, depth)
+    params = []
+    if name == "elu" and draw(st.booleans()):
+        params = params_of(draw, [("alpha", draw(st.sampled_from([0.5, 1.0, 2.0])))])
+    if name == "leaky_relu" and draw(st.booleans()):
+        params = params_of(draw, [("slope", draw(st.sampled_from([0.2, 0.01, 1.0, -0.5])))])
+    return ("call", name, [x], params)
+
+
+def gen_neg(draw, ctx, shape, pos, depth):
+    if pos:
+        return None
+    return (draw(st.sampled_from(["neg", "neg", "pos"])), sub(draw, ctx, shape, False, depth))
+
+
+def gen_arith(draw, ctx, shape, pos, depth):
+    symbol = draw(st.sampled_from(["+", "-", "*", "/"] if not pos else ["+", "*", "/"]))
+    left, right = partners(draw, shape, 2)
+    a = sub(draw, ctx, left, pos, depth)
+    b = sub(draw, ctx, right, pos or (symbol == "/" and not (ctx.hostile and draw(st.booleans()))), depth)
+    return ("bin", symbol, a, b)
+
+
+def gen_binary_function(draw, ctx, shape, pos, depth):
+    name = draw(st.sampled_from(["max", "min", "atan2", "hypot", "logaddexp"]))
+    if pos and name in ("atan2", "logaddexp"):
+        return None
+    left, right = partners(draw, shape, 2)
+    return ("call", name, [sub(draw, ctx, left, pos, depth), sub(draw, ctx, right, pos, depth)], [])
+
+
+def gen_pow(draw, ctx, shape, pos, depth):
+    base = sub(draw, ctx, shape, not (ctx.hostile and draw(st.booleans())), depth)
+    choices = [("num", 2.0), ("num", 3.0), ("num", 0.5), ("neg", ("num", 1.0)), ("int", 2)]
+    if ctx.hostile:
+        choices += [("num", 2.5), ("num", 0.0), ("neg", ("num", 0.5)), ("num", 1e-300), ("int", 0)]
+    if ctx.loops:
+        choices.append(("lv", draw(st.sampled_from(sorted(ctx.loops)))))
+    exponent = draw(st.one_of(st.sampled_from(choices),
+                              expression(ctx, broadcast_partner(draw, shape), False, depth - 1)))
+    return ("bin", "**", base, exponent)
+
+
+def gen_clip(draw, ctx, shape, pos, depth):
+    if pos:
+        return None
+    sx, slo, shi = partners(draw, shape, 3)
+    x = sub(draw, ctx, sx, False, depth)
+    form = draw(st.integers(0, 7))
+    if form == 0:  # bounds in any order
+        lo, hi = sub(draw, ctx, slo, False, depth), sub(draw, ctx, shi, False, depth)
+    elif form <= 3:  # lo < hi by construction
+        lo = sub(draw, ctx, slo, False, depth)
+        hi = ("bin", "+", lo, sub(draw, ctx, shi, True, depth))
+    else:
+        c = draw(st.sampled_from([0.5, 1.0, 2.0]))
+        lo, hi = ("neg", ("num", c)), ("num", c)
+    return ("call", "clip", [x, lo, hi], [])
+
+
+COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
+
+
+def comparison(draw, ctx, shape, depth):
+    """A boolean tree whose shape broadcasts to `shape`."""
+    symbol = draw(st.sampled_from(COMPARISONS))
+    ints = [n for n in ctx.ints() if tuple(np.broadcast_shapes(ctx.vars[n].shape, shape)) == shape]
+    if ints and draw(st.integers(0, 2)) == 0:
+        n = draw(st.sampled_from(ints))
+        return ("bin", symbol, ("name", n), ("int", draw(st.integers(ctx.vars[n].lo, ctx.vars[n].hi - 1))))
+    left, right = broadcast_partner(draw, shape), broadcast_partner(draw, shape)
+    a = sub(draw, ctx, left, False, depth)
+    b = number(draw, ctx, False) if draw(st.booleans()) else sub(draw, ctx, right, False, depth)
+    return ("bin", symbol, a, b)
+
+
+def gen_where(draw, ctx, shape, pos, depth):
+    sc, sa, sb = partners(draw, shape, 3)
+    cond = comparison(draw, ctx, sc, depth)
+    return ("call", "where", [cond, sub(draw, ctx, sa, pos, depth), sub(draw, ctx, sb, pos, depth)], [])
+
+
+def gen_mask(draw, ctx, shape, pos, depth):
+    """A comparison used as numbers: (x > 0) * h."""
+    if pos:
+        return None
+    sc, sv = partners(draw, shape, 2)
+    cond = comparison(draw, ctx, sc, depth)
+    value = sub(draw, ctx, sv, False, depth)
+    return ("bin", "*", cond, value) if draw(st.booleans()) else ("bin", "*", value, cond)
+
+
+# ---- products ---------------------------------------------------------------------------------
+
+def gen_matmul(draw, ctx, shape, pos, depth):
+    if pos:
+        return None
+    inner = draw(st.sampled_from([1, 2, 3]))
+    if len(shape) == 0:
+        left, right = (inner,), (inner,)
+        if ctx.scalar or draw(st.integers(0, 3)) == 0:  # a scalar on either side multiplies
+            left, right = (), ()
+    elif len(shape) == 1:
+        left, right = draw(st.sampled_from([((shape[0], inner), (inner,)), ((inner,), (inner, shape[0]))]))
+        if draw(st.integers(0, 5)) == 0:
+            left, right = draw(st.sampled_from([((), shape), (shape, ())]))
+    else:  # batches of matrices broadcast against a matrix
+        left, right = shape[:-1] + (inner,), (inner, shape[-1])
+        if len(shape) > 2 and draw(st.booleans()):
+            left, right = shape[-2:-1] + (inner,), shape[:-2] + (inner, shape[-1])
+    return ("bin", "@", sub(draw, ctx, left, False, depth), sub(draw, ctx, right, False, depth))
+
+
+def gen_dot(draw, ctx, shape, pos, depth):
+    if pos or len(shape) > 2:
+        return None
+    inner = draw(st.sampled_from([1, 2, 3]))
+    if len(shape) == 0:
+        left, right = draw(st.sampled_from([((inner,), (inner,)), ((), ())]))
+    elif len(shape) == 1:
+        left, right = draw(st.sampled_from([((shape[0], inner), (inner,)), ((inner,), (inner, shape[0])),
+                                            ((), shape)]))
+    else:
+        left, right = draw(st.sampled_from([((shape[0], inner), (inner, shape[1])), (shape, ())]))
+    return ("call", "dot", [sub(draw, ctx, left, False, depth), sub(draw, ctx, right, False, depth)], [])
+
+
+def gen_outer(draw, ctx, shape, pos, depth):
+    if len(shape) != 2:
+        return None
+
+    def flat(n):
+        options = [(n,), (1, n), (n, 1)] + ([()] if n == 1 else [])
+        return draw(st.sampled_from(options))
+    return ("call", "outer", [sub(draw, ctx, flat(shape[0]), pos, depth), sub(draw, ctx, flat(shape[1]), pos, depth)],
+            [])
+
+
+def gen_einsum(draw, ctx, shape, pos, depth):
+    if pos or len(shape) > 3:
+        return None
+    letters = list("ijklm")
+    out = letters[:len(shape)]
+    sizes = dict(zip(out, shape))
+    for c in letters[len(shape):len(shape) + draw(st.integers(0, 2))]:
+        sizes[c] = draw(st.sampled_from([1, 2, 3]))
+    pool = sorted(sizes)
+    subs = []
+    for _ in range(draw(st.integers(1, 3))):
+        chosen = [c for c in pool if draw(st.booleans())][:3]
+        subs.append(chosen)
+    for c in out:  # every output letter in some operand
+        if not any(c in s for s in subs):
+            room = [s for s in subs if len(s) < 3] or subs
+            draw(st.sampled_from(range(len(room))))
+            room[0].append(c)
+    subs = [draw(st.permutations(s)) if len(s) > 1 else s for s in subs]
+    spec = ",".join("".join(s) for s in subs) + "->" + "".join(out)
+    args = [sub(draw, ctx, tuple(sizes[c] for c in s), False, depth) for s in subs]
+    return ("einsum", spec, args)
+
+
+# ---- structure --------------------------------------------------------------------------------
+
+def gen_transpose(draw, ctx, shape, pos, depth):
+    form = draw(st.integers(0, 2))
+    if form == 2 and len(shape) >= 2:
+        perm = list(draw(st.permutations(range(len(shape)))))
+        inverse = [perm.index(k) for k in range(len(shape))]
+        operand = tuple(shape[inverse[k]] for k in range(len(shape)))  # operand[perm[k]] == shape[k]
+        operand = [0] * len(shape)
+        for k, p in enumerate(perm):
+            operand[p] = shape[k]
+        axes = tuple(p - len(shape) if draw(st.integers(0, 3)) == 0 else p for p in perm)
+        return ("call", "transpose", [sub(draw, ctx, tuple(operand), pos, depth)], [("axes", axes, "kw")])
+    operand = sub(draw, ctx, tuple(reversed(shape)), pos, depth)
+    return ("T", operand) if form == 0 else ("call", "transpose", [operand], [])
+
+
+def gen_stack(draw, ctx, shape, pos, depth):
+    if not shape or shape[0] > 3 and True:
+        if not shape:
+            return None
+    if draw(st.booleans()):  # an array literal of expressions stacks along axis 0
+        return ("list", [sub(draw, ctx, shape[1:], pos, depth) for _ in range(shape[0])])
+    k = draw(st.integers(0, len(shape) - 1))
+    item = shape[:k] + shape[k + 1:]
+    items = [sub(draw, ctx, item, pos, depth) for _ in range(shape[k])]
+    axis = k - len(shape) if draw(st.booleans()) else k
+    params = [] if axis == 0 and draw(st.booleans()) else params_of(draw, [("axis", axis)])
+    return ("call", "stack", [("list", items)], params)
+
+
+def gen_concat(draw, ctx, shape, pos, depth):
+    if not shape:
+        return None
+    k = draw(st.integers(0, len(shape) - 1))
+    left, parts = shape[k], []
+    while left > 0:
+        n = draw(st.integers(1, left))
+        parts.append(n)
+        left -= n
+    items = [sub(draw, ctx, shape[:k] + (n,) + shape[k + 1:], pos, depth) for n in parts]
+    axis = k - len(shape) if draw(st.booleans()) else k
+    name = draw(st.sampled_from(["concat", "concat", "concatenate"]))
+    params = [] if axis == 0 and draw(st.booleans()) else params_of(draw, [("axis", axis)])
+    return ("call", name, [("list", items)], params)
+
+
+def gen_reshape(draw, ctx, shape, pos, depth):
+    size = prod(shape)
+    options = [s for s in SHAPES + [(size,), (1, size), (size, 1)] if prod(s) == size]
+    operand = draw(st.sampled_from(sorted(set(options))))
+    target = list(shape)
+    if target and draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return ("call", "reshape", [sub(draw, ctx, operand, pos, depth)], params_of(draw, [("shape", tuple(target))]))
+
+
+def gen_expand_dims(draw, ctx, shape, pos, depth):
+    ones = [k for k, d in enumerate(shape) if d == 1]
+    if not ones:
+        return None
+    k = draw(st.sampled_from(ones))
+    operand = shape[:k] + shape[k + 1:]
+    axis = k - len(shape) if draw(st.booleans()) else k
+    params = [] if axis == 0 and draw(st.booleans()) else params_of(draw, [("axis", axis)])
+    return ("call", "expand_dims", [sub(draw, ctx, operand, pos, depth)], params)
+
+
+def gen_squeeze(draw, ctx, shape, pos, depth):
+    if len(shape) >= 3:
+        return None
+    k = draw(st.integers(0, len(shape)))
+    operand = shape[:k] + (1,) + shape[k:]
+    if 1 not in shape and draw(st.booleans()):
+        params = []
+    else:
+        axis = k - len(operand) if draw(st.booleans()) else k
+        params = params_of(draw, [("axis", axis)])
+    return ("call", "squeeze", [sub(draw, ctx, operand, pos, depth)], params)
+
+
+def gen_flip(draw, ctx, shape, pos, depth):
+    form = draw(st.integers(0, 2))
+    if form == 0 or not shape:
+        params = []
+    elif form == 1:
+        k = draw(st.integers(0, len(shape) - 1))
+        params = params_of(draw, [("axis", k - len(shape) if draw(st.booleans()) else k)])
+    else:
+        axes = tuple(k for k in range(len(shape)) if draw(st.booleans())) or (0,)
+        params = [("axis", axes, "kw")]
+    return ("call", "flip", [sub(draw, ctx, shape, pos, depth)], params)
+
+
+def gen_broadcast_to(draw, ctx, shape, pos, depth):
+    operand = broadcast_partner(draw, shape)
+    return ("call", "broadcast_to", [sub(draw, ctx, operand, pos, depth)], params_of(draw, [("shape", shape)]))
+
+
+def diag_length(rows, cols, k):
+    return max(0, min(rows, cols - k) if k >= 0 else min(rows + k, cols))
+
+
+def gen_diag(draw, ctx, shape, pos, depth):
+    if len(shape) == 2 and shape[0] == shape[1] and not pos:
+        k = draw(st.sampled_from([k for k in (-1, 0, 1) if shape[0] - abs(k) >= 1]))
+        operand = (shape[0] - abs(k),)
+    elif len(shape) == 1:
+        options = [(r, c, k) for r in (1, 2, 3) for c in (1, 2, 3) for k in (-1, 0, 1) if diag_length(r, c, k) == shape[0]]
+        if not options:
+            return None
+        r, c, k = draw(st.sampled_from(options))
+        operand = (r, c)
+    else:
+        return None
+    params = [] if k == 0 and draw(st.booleans()) else params_of(draw, [("k", k)])
+    return ("call", "diag", [sub(draw, ctx, operand, pos, depth)], params)
+
+
+def gen_trace(draw, ctx, shape, pos, depth):
+    if shape != ():
+        return None
+    operand = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    return ("call", "trace", [sub(draw, ctx, operand, pos, depth)], [])
+
+
+def gen_triangle(draw, ctx, shape, pos, depth):
+    if len(shape) < 2 or pos:
+        return None
+    name = draw(st.sampled_from(["tril", "triu"]))
+    k = draw(st.sampled_from([-1, 0, 0, 1]))
+    params = [] if k == 0 and draw(st.booleans()) else params_of(draw, [("k", k)])
+    return ("call", name, [sub(draw, ctx, shape, False, depth)], params)
+
+
+def gen_cumsum(draw, ctx, shape, pos, depth):
+    if len(shape) == 1 and draw(st.booleans()):  # of the flattened operand
+        options = [s for s in SHAPES if prod(s) == shape[0] and s]
+        operand = draw(st.sampled_from(options))
+        params = [("axis", None, "kw")] if draw(st.booleans()) else []
+        return ("call", "cumsum", [sub(draw, ctx, operand, pos, depth)], params)
+    if not shape:
+        return None
+    k = draw(st.integers(0, len(shape) - 1))
+    return ("call", "cumsum", [sub(draw, ctx, shape, pos, depth)],
+            params_of(draw, [("axis", k - len(shape) if draw(st.booleans()) else k)]))
+
+
+# ---- reductions and the softmax family ------------------------------------------------------------
+
+REDUCTIONS = ["sum", "mean", "max", "min", "prod", "var", "std", "norm"]
+
+
+def reduced_operand(draw, shape):
+    """(operand shape, axis, keepdims) such that reducing the operand gives `shape`."""
+    form = draw(st.integers(0, 5))
+    if shape == () and form == 0:
+        return draw(st.sampled_from(SHAPES[1:9])), None, False
+    if shape and all(d == 1 for d in shape) and form == 1:  # everything, keeping the axes
+        return tuple(draw(st.sampled_from([1, 2, 3])) for _ in shape), None, True
+    ones = [k for k, d in enumerate(shape) if d == 1]
+    if ones and form == 2:  # along axes of length 1 of the result, kept
+        chosen = [k for k in ones if draw(st.booleans())] or ones[:1]
+        operand = tuple(draw(st.sampled_from([2, 3])) if k in chosen else d for k, d in enumerate(shape))
+        axes = tuple(chosen)
+        keep = True
+    else:
+        if len(shape) >= 3:
+            return None
+        count = draw(st.integers(1, min(2, 3 - len(shape))))
+        operand, axes = list(shape), []
+        for _ in range(count):
+            k = draw(st.integers(0, len(operand)))
+            operand.insert(k, draw(st.sampled_from([1, 2, 3, 3])))
+            axes = [a + 1 if a >= k else a for a in axes] + [k]
+        operand, axes, keep = tuple(operand), tuple(sorted(axes)), False
+    n = len(operand)
+    axes = tuple(a - n if draw(st.integers(0, 2)) == 0 else a for a in axes)
+    if len(axes) > 1:
+        axes = tuple(draw(st.permutations(axes)))
+    axis = axes[0] if len(axes) == 1 and draw(st.booleans()) else axes
+    return operand, axis, keep
+
+
+def gen_reduce(draw, ctx, shape, pos, depth):
+    f = draw(st.sampled_from(REDUCTIONS))
+    if pos and f in ("var", "std", "norm"):
+        pass  # non-negative; a zero is a point rejected near the kink or the log
+    found = reduced_operand(draw, shape)
+    if found is None:
+        return None
+    operand, axis, keep = found
+    pairs = []
+    if axis is not None or draw(st.integers(0, 3)) == 0:
+        pairs.append(("axis", axis))
+    if f in ("var", "std") and draw(st.booleans()):
+        pairs.append(("ddof", draw(st.sampled_from([0, 1]))))
+    if keep or draw(st.integers(0, 4)) == 0:
+        pairs.append(("keepdims", keep))
+    if not pairs or pairs[0][0] != "axis":
+        params = [(name, value, "kw") for name, value in pairs]
+    else:  # max(x, 0) would be the elementwise maximum: max and min take their axis by keyword
+        params = params_of(draw, pairs, positional_ok=f not in ("max", "min") and not isinstance(axis, tuple)
+                           and all(p[0] != "keepdims" or f in ("sum", "mean", "prod", "norm") for p in pairs[1:2]))
+        params = fix_positional(params, f)
+    return ("call", f, [sub(draw, ctx, operand, pos and f not in ("var", "std", "norm"), depth)], params)
+
+
+def fix_positional(params, f):
+    """Positional parameters must follow the function's own parameter order."""
+    order = {"var": ["axis", "ddof", "keepdims"], "std": ["axis", "ddof", "keepdims"]}.get(f, ["axis", "keepdims"])
+    out, positional = [], True
+    for k, (name, value, style) in enumerate(params):
+        positional = positional and style == "pos" and k < len(order) and order[k] == name
+        out.append((name, value, "pos" if positional else "kw"))
+    return out
+
+
+def gen_softmax(draw, ctx, shape, pos, depth):
+    if not shape:
+        return None
+    name = "softmax" if pos else draw(st.sampled_from(["softmax", "log_softmax"]))
+    k = draw(st.integers(0, len(shape) - 1))
+    if k == len(shape) - 1 and draw(st.booleans()):
+        params = []
+    else:
+        params = params_of(draw, [("axis", k - len(shape) if draw(st.booleans()) else k)])
+    return ("call", name, [sub(draw, ctx, shape, False, depth)], params)
+
+
+def gen_logsumexp(draw, ctx, shape, pos, depth):
+    if pos or len(shape) >= 3:
+        return None
+    ones = [k for k, d in enumerate(shape) if d == 1]
+    if ones and draw(st.integers(0, 2)) == 0:
+        k = draw(st.sampled_from(ones))
+        operand = shape[:k] + (draw(st.sampled_from([2, 3])),) + shape[k + 1:]
+        keep = True
+    else:
+        k = draw(st.integers(0, len(shape)))
+        operand = shape[:k] + (draw(st.sampled_from([1, 2, 3])),) + shape[k:]
+        keep = False
+    n = len(operand)
+    pairs = []
+    if k != n - 1 or keep or draw(st.booleans()):
+        pairs.append(("axis", k - n if draw(st.booleans()) else k))
+    if keep:
+        pairs.append(("keepdims", True))
+    return ("call", "logsumexp", [sub(draw, ctx, operand, False, depth)], params_of(draw, pairs))
+
+
+# ---- linear algebra: well-conditioned operands built inside the program ----------------------------
+
+def matrix(draw, ctx, n, batch, kind, depth):
+    """A square matrix (or a batch): symmetric positive definite (P Pᵀ + n I), diagonally
+    dominant (tanh(M) + c I), or anything (hostile programs, now and then)."""
+    full = tuple(batch) + (n, n)
+    if kind == "raw" or (ctx.hostile and draw(st.integers(0, 3)) == 0):
+        return sub(draw, ctx, full, False, depth)
+    eye = ("bin", "*", ("num", float(n + 1)), ("ctor", "eye", n))
+    if kind == "dd":
+        m = sub(draw, ctx, full, False, depth - 1)
+        return ("bin", "+", ("call", draw(st.sampled_from(["tanh", "sin"])), [m], []), eye)
+    m = draw(st.sampled_from([1, n, n + 1]))
+    p = sub(draw, ctx, tuple(batch) + (n, m), False, depth - 1)
+    if batch:
+        form = draw(st.integers(0, 1))
+        ppt = ("einsum", "bij,bkj->bik", [p, p]) if form == 0 else \
+            ("bin", "@", p, ("call", "transpose", [p], [("axes", (0, 2, 1), "kw")]))
+    else:
+        ppt = ("bin", "@", p, ("T", p)) if draw(st.booleans()) else ("call", "dot", [p, ("call", "transpose", [p], [])], [])
+    return ("bin", "+", ppt, eye)
+
+
+def gen_solve(draw, ctx, shape, pos, depth):
+    if pos or not shape or len(shape) > 3 or ctx.scalar:
+        return None
+    options = []
+    if len(shape) == 1:
+        options.append(((), shape[0]))
+    if len(shape) == 2:
+        options += [((), shape[0]), ((shape[0],), shape[1])]
+    if len(shape) == 3:
+        options.append(((shape[0],), shape[1]))
+    batch, n = draw(st.sampled_from(options))
+    name = draw(st.sampled_from(["solve", "solve_triangular"]))
+    a = matrix(draw, ctx, n, batch, draw(st.sampled_from(["spd", "dd", "dd"])), depth)
+    b = sub(draw, ctx, shape, False, depth)
+    params = []
+    if name == "solve_triangular" and draw(st.booleans()):
+        params = params_of(draw, [("lower", draw(st.booleans()))])
+    return ("call", name, [a, b], params)
+
+
+def gen_inverse(draw, ctx, shape, pos, depth):
+    if pos or len(shape) < 2 or shape[-1] != shape[-2] or ctx.scalar:
+        return None
+    name = draw(st.sampled_from(["inv", "cholesky"]))
+    kind = "spd" if name == "cholesky" or draw(st.booleans()) else "dd"
+    return ("call", name, [matrix(draw, ctx, shape[-1], shape[:-2], kind, depth)], [])
+
+
+def gen_det(draw, ctx, shape, pos, depth):
+    if len(shape) > 1 or ctx.scalar:
+        return None
+    name = draw(st.sampled_from(["det", "logdet"]))
+    n = draw(st.sampled_from([1, 2, 3]))
+    kind = draw(st.sampled_from(["spd", "dd"]))
+    if pos and not (name == "det" and kind == "spd"):
+        return None
+    return ("call", name, [matrix(draw, ctx, n, shape, kind, depth)], [])
+
+
+def gen_eigvalsh(draw, ctx, shape, pos, depth):
+    if not shape or len(shape) > 2 or ctx.scalar:
+        return None
+    return ("call", "eigvalsh", [matrix(draw, ctx, shape[-1], shape[:-1], "spd", depth)], [])
+
+
+# ---- indexing ---------------------------------------------------------------------------------
+
+def slices_of_length(n, length):
+    out = []
+    bounds = [None] + list(range(-n, n + 1))
+    for step in (None, 1, 2, -1, -2):
+        for start in bounds:
+            for stop in bounds:
+                if len(range(*slice(start, stop, step).indices(n))) == length:
+                    out.append((start, stop, step))
+    return out
+
+
+def int_tree(k):
+    return ("int", k)
+
+
+def static_index(draw, ctx, n):
+    """An int index valid for an axis of size n: a number, or a loop-variable expression valid
+    for every value the loop variable takes."""
+    usable = []
+    for var, values in sorted(ctx.loops.items()):
+        if not values:
+            continue
+        for c in (0, -1, 1, -2):
+            if all(-n <= v + c < n for v in values):
+                usable.append((var, c))
+    if usable and draw(st.booleans()):
+        var, c = draw(st.sampled_from(usable))
+        if c == 0:
+            return ("lv", var)
+        return ("bin", "+" if c > 0 else "-", ("lv", var), ("int", abs(c)))
+    return ("int", draw(st.integers(-n, n - 1)))
+
+
+def loop_slice(draw, ctx, n, length):
+    """x[t:t + length] for a loop variable t, when it fits for every value of t."""
+    usable = []
+    for var, values in sorted(ctx.loops.items()):
+        for c in (0, 1, -1):
+            if values and all(0 <= v + c and v + c + length <= n for v in values):
+                usable.append((var, c))
+    if not usable:
+        return None
+    var, c = draw(st.sampled_from(usable))
+    start = ("lv", var) if c == 0 else ("bin", "+" if c > 0 else "-", ("lv", var), ("int", abs(c)))
+    return ("s", start, ("bin", "+", start, ("int", length)), None)
+
+
+def gen_getitem(draw, ctx, shape, pos, depth):
+    if ctx.scalar:
+        return None
+    items, base, i = [], [], 0
+    while len(items) < 4 and len(base) < 4:
+        choice = draw(st.integers(0, 4))
+        if choice == 0:  # an int index removes an axis
+            n = draw(st.sampled_from([1, 2, 3, 4]))
+            items.append(("i", static_index(draw, ctx, n)))
+            base.append(n)
+        elif i < len(shape) and choice == 1 and shape[i] == 1:
+            items.append(("none",))
+            i += 1
+        elif i < len(shape) and choice in (1, 2, 3):
+            n = shape[i] + draw(st.integers(0, 2))
+            item = loop_slice(draw, ctx, n, shape[i]) if ctx.loops and draw(st.booleans()) else None
+            if item is None:
+                start, stop, step = draw(st.sampled_from(slices_of_length(n, shape[i])))
+                item = ("s", *(None if v is None else int_tree(v) for v in (start, stop, step)))
+            items.append(item)
+            base.append(n)
+            i += 1
+        else:
+            break
+    if not items:
+        return None
+    base = tuple(base) + tuple(shape[i:])
+    if len(base) > 4:
+        return None
+    return ("index", sub(draw, ctx, base, pos, depth), items)
+
+
+def int_array(draw, ctx, shape):
+    """(tree, lo, hi): integer data of `shape` with values in [lo, hi)."""
+    options = []
+    for n in ctx.ints(shape):
+        options.append(("name", n))
+    if len(shape) == 1:
+        options.append(("arange",))
+    if len(shape) <= 2:
+        options.append(("literal",))
+    choice = draw(st.sampled_from(options))
+    if choice[0] == "name":
+        var = ctx.vars[choice[1]]
+        shift = draw(st.sampled_from([0, 0, 0, -1, 1]))
+        tree = ("name", choice[1])
+        if shift:
+            tree = ("bin", "+" if shift > 0 else "-", tree, ("int", abs(shift)))
+        return tree, var.lo + shift, var.hi + shift
+    if choice[0] == "arange":
+        return ("ctor", "arange", shape[0]), 0, shape[0]
+    values = np.array([draw(st.integers(-2, 2)) for _ in range(prod(shape))]).reshape(shape)
+
+    def lit(v):
+        return ("list", [lit(r) for r in v]) if np.ndim(v) else ("int", int(v))
+    return lit(values), int(values.min()), int(values.max()) + 1
+
+
+def gen_gather(draw, ctx, shape, pos, depth):
+    if not shape or ctx.scalar:
+        return None
+    form = draw(st.integers(0, 3))
+    if form == 1 and len(shape) <= 2:  # Z[I1, I2]: both over axis pairs
+        i1, lo1, hi1 = int_array(draw, ctx, shape[:1])
+        i2, lo2, hi2 = int_array(draw, ctx, shape[:1])
+        base = (max(hi1, -lo1, 1) + draw(st.integers(0, 1)), max(hi2, -lo2, 1)) + shape[1:]
+        items = [("arr", i1), ("arr", i2)]
+    elif form == 2 and len(shape) >= 2:  # Z[:, I]
+        k = draw(st.integers(1, min(2, len(shape) - 1)))
+        i1, lo, hi = int_array(draw, ctx, shape[1:1 + k])
+        base = (shape[0], max(hi, -lo, 1) + draw(st.integers(0, 1))) + shape[1 + k:]
+        items = [("s", None, None, None), ("arr", i1)]
+    elif form == 3 and len(shape) >= 2 and shape[1] == 1:  # E[I, None]
+        i1, lo, hi = int_array(draw, ctx, shape[:1])
+        base = (max(hi, -lo, 1),) + shape[2:]
+        items = [("arr", i1), ("none",)]
+    else:  # E[I]
+        k = draw(st.integers(1, min(2, len(shape))))
+        i1, lo, hi = int_array(draw, ctx, shape[:k])
+        base = (max(hi, -lo, 1) + draw(st.integers(0, 1)),) + shape[k:]
+        items = [("arr", i1)]
+        if len(base) > 1 and draw(st.integers(0, 3)) == 0:
+            items.append(("s", None, None, None))
+    if len(base) > 4:
+        return None
+    return ("index", sub(draw, ctx, base, pos, depth), items)
+
+
+def gen_one_hot(draw, ctx, shape, pos, depth):
+    if len(shape) < 2 or pos or ctx.scalar:
+        return None
+    labels, _, _ = int_array(draw, ctx, shape[:-1])
+    return ("call", "one_hot", [labels], params_of(draw, [("k", shape[-1])]))
+
+
+def gen_size(draw, ctx, shape, pos, depth):
+    """A value divided or multiplied by a size: size(x), size(x, axis), or a declared dimension."""
+    dims = sorted(ctx.dims) if not ctx.in_function else []
+    if dims and draw(st.booleans()):
+        factor = ("dim", draw(st.sampled_from(dims)))
+    else:
+        of = draw(st.sampled_from(SHAPES[1:9]))
+        operand = sub(draw, ctx, of, False, 1) if draw(st.booleans()) or not ctx.floats(of, False) \
+            else ("name", draw(st.sampled_from(ctx.floats(of, False))))
+        if draw(st.booleans()):
+            k = draw(st.integers(0, len(of) - 1))
+            factor = ("size", operand, k - len(of) if draw(st.booleans()) else k, draw(st.sampled_from(["pos", "kw"])))
+        else:
+            factor = ("size", operand, None, None)
+    return ("bin", draw(st.sampled_from(["*", "/"])), sub(draw, ctx, shape, pos, depth), factor)
+
+
+def gen_loop_number(draw, ctx, shape, pos, depth):
+    if not ctx.loops or pos:
+        return None
+    return ("bin", draw(st.sampled_from(["+", "*", "-"])), sub(draw, ctx, shape, False, depth), loop_scalar(draw, ctx))
+
+
+def gen_fcall(draw, ctx, shape, pos, depth):
+    options = sorted(n for n, f in ctx.functions.items() if f.shape == shape and (f.pos or not pos))
+    if not options:
+        return None
+    fn = ctx.functions[draw(st.sampled_from(options))]
+    return ("fcall", fn.name, [sub(draw, ctx, s, p, depth) for _, s, p in fn.params])
+
+
+GENERATORS = {
+    "unary": gen_unary, "neg": gen_neg, "arith": gen_arith, "binary_function": gen_binary_function,
+    "pow": gen_pow, "clip": gen_clip, "where": gen_where, "mask": gen_mask, "matmul": gen_matmul,
+    "dot": gen_dot, "outer": gen_outer, "einsum": gen_einsum, "transpose": gen_transpose, "stack": gen_stack,
+    "concat": gen_concat, "reshape": gen_reshape, "expand_dims": gen_expand_dims, "squeeze": gen_squeeze,
+    "flip": gen_flip, "broadcast_to": gen_broadcast_to, "diag": gen_diag, "trace": gen_trace,
+    "triangle": gen_triangle, "cumsum": gen_cumsum, "reduce": gen_reduce, "softmax": gen_softmax,
+    "logsumexp": gen_logsumexp, "solve": gen_solve, "inverse": gen_inverse, "det": gen_det,
+    "eigvalsh": gen_eigvalsh, "getitem": gen_getitem, "gather": gen_gather, "one_hot": gen_one_hot,
+    "size": gen_size, "loop_number": gen_loop_number, "fcall": gen_fcall,
+}
+# How often each kind is tried: the elementwise families hold most operations.
+KINDS = (["unary"] * 8 + ["arith"] * 4 + ["binary_function"] * 2 + ["neg", "pow", "pow", "clip", "where", "mask"]
+         + ["matmul", "dot", "outer", "einsum", "transpose", "stack", "concat", "reshape", "expand_dims",
+            "squeeze", "flip", "broadcast_to", "diag", "trace", "triangle", "cumsum"]
+         + ["reduce"] * 4 + ["softmax", "logsumexp", "solve", "inverse", "det", "eigvalsh"]
+         + ["getitem", "getitem", "gather", "gather", "one_hot", "size", "loop_number", "fcall", "fcall"])
+# Scalar programs: what runs on the scalar fast path (elementwise operations of one or two
+# operands without parameters, and a scalar @), with a few others now and then.
+SCALAR_KINDS = ["unary"] * 8 + ["arith"] * 5 + ["binary_function"] * 3 + ["neg", "pow", "pow", "matmul", "fcall",
+                                                                        "fcall", "loop_number", "where", "clip"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements: declarations, assignments, functions (def), loops (for)
+#   ("input", name, dims, kind) kind: float | int | data
+#   ("assign", name, tree)
+#   ("def", name, params, body, return tree, inline)
+#   ("for", var, bounds, body)
+# ---------------------------------------------------------------------------------------------
+
+def range_values(bounds):
+    return list(range(*bounds))
+
+
+@st.composite
+def loop_statement(draw, ctx, level, vars_pool):
+    var = draw(st.sampled_from([v for v in vars_pool if v not in ctx.loops and v not in ctx.vars]))
+    form = draw(st.integers(0, 5))
+    outer = sorted(ctx.loops)
+    if outer and form >= 4:  # bounds from an outer loop variable: range(i + 1, 3), range(i)
+        u = draw(st.sampled_from(outer))
+        shape = draw(st.integers(0, 2))
+        top = max(ctx.loops[u], default=0)
+        if shape == 0:
+            bounds_tree = [("bin", "+", ("lv", u), ("int", 1)), ("int", top + 1)]
+            make = lambda x: (x + 1, top + 1)  # noqa: E731
+        elif shape == 1:
+            bounds_tree = [("lv", u)]
+            make = lambda x: (x,)  # noqa: E731
+        else:
+            bounds_tree = [("int", 0), ("bin", "+", ("lv", u), ("int", 1))]
+            make = lambda x: (0, x + 1)  # noqa: E731
+        values = sorted({v for x in ctx.loops[u] for v in range(*make(x))})
+    else:
+        bounds = draw(st.sampled_from([(3,), (2,), (4,), (1,), (0,), (1, 3), (-1, 2), (3, 0, -1), (0, 4, 2),
+                                       (2, 4)]))
+        bounds_tree = [("int", b) for b in bounds]
+        values = range_values(bounds)
+    body_ctx = ctx.child()
+    body_ctx.loops[var] = tuple(values)
+    body = []
+    for _ in range(draw(st.integers(1, 3))):
+        body.append(draw(body_statement(body_ctx, level, vars_pool)))
+    return ("for", var, bounds_tree, body)
+
+
+@st.composite
+def body_statement(draw, ctx, level, vars_pool):
+    """A statement inside a loop: a name reassigned with its shape (and sign) kept, a new local
+    name, or (two levels at most) a nested loop."""
+    choice = draw(st.integers(0, 5))
+    if choice == 0 and level < 2 and not ctx.scalar:
+        return draw(loop_statement(ctx, level + 1, vars_pool))
+    existing = sorted(n for n, v in ctx.vars.items() if v.kind != "int")
+    if existing and choice <= 3:
+        name = draw(st.sampled_from(existing))
+        var = ctx.vars[name]
+        tree = draw(expression(ctx, var.shape, var.pos, draw(st.integers(1, 3))))
+        ctx.vars[name] = Var(var.shape, var.pos)
+        return ("assign", name, tree)
+    name = draw(st.sampled_from([n for n in LOCAL_NAMES if n not in ctx.vars] or ["tmp9"]))
+    shape = () if ctx.scalar else draw(st.sampled_from(SHAPES[:9]))
+    pos = draw(st.integers(0, 3)) == 0
+    tree = draw(expression(ctx, shape, pos, draw(st.integers(1, 3))))
+    ctx.vars[name] = Var(shape, pos)
+    return ("assign", name, tree)
+
+
+@st.composite
+def function_def(draw, ctx):
+    name = draw(st.sampled_from([f for f in FUNCTION_NAMES if f not in ctx.functions]))
+    body_ctx = Ctx(ctx.hostile, ctx.scalar)
+    body_ctx.functions, body_ctx.in_function = dict(ctx.functions), True
+    params = []
+    for p in PARAM_NAMES[:draw(st.integers(1, 3))]:
+        shape = () if ctx.scalar else draw(st.sampled_from(SHAPES[:9]))
+        pos = draw(st.integers(0, 3)) == 0
+        params.append((p, shape, pos))
+        body_ctx.vars[p] = Var(shape, pos)
+    shape = () if ctx.scalar else draw(st.sampled_from([s for _, s, _ in params] + SHAPES[:5]))
+    pos = draw(st.integers(0, 3)) == 0
+    inline = draw(st.booleans())
+    body = []
+    if not inline:
+        for _ in range(draw(st.integers(0, 2))):
+            if draw(st.integers(0, 4)) == 0 and not ctx.scalar:
+                body.append(draw(loop_statement(body_ctx, 1, BODY_LOOP_VARS)))
+                continue
+            target = draw(st.sampled_from(["h", "z", "a"]))
+            if target in body_ctx.vars:  # a local reassigned, or a parameter: its shape kept
+                old = body_ctx.vars[target]
+                tree = draw(expression(body_ctx, old.shape, old.pos, draw(st.integers(1, 3))))
+            else:
+                old = Var(() if ctx.scalar else draw(st.sampled_from(SHAPES[:9])), draw(st.booleans()))
+                tree = draw(expression(body_ctx, old.shape, old.pos, draw(st.integers(1, 3))))
+            body.append(("assign", target, tree))
+            body_ctx.vars[target] = Var(old.shape, old.pos)
+    ret = draw(expression(body_ctx, shape, pos, draw(st.integers(1, 3))))
+    ctx.functions[name] = Fn(name, params, shape, pos)
+    return ("def", name, [p for p, _, _ in params], body, ret, inline)
+
+
+@st.composite
+def programs(draw, hostile=False):
+    """(statements, inputs, values): declarations, then definitions, loops and assignments; the
+    last assignment, `loss`, is a scalar. `values` is None (well-scaled: drawn from a seed) or,
+    in hostile mode, the input values, drawn here so that hypothesis can shrink them."""
+    scalar = hostile and draw(st.integers(0, 9)) < 4
+    ctx = Ctx(hostile, scalar)
+    inputs, statements = {}, []
+    for _ in range(draw(st.integers(1, 4))):
+        name = draw(st.sampled_from(INPUT_NAMES))
+        if name in inputs:
+            continue
+        shape = () if scalar else draw(st.sampled_from(SHAPES))
+        pos = draw(st.booleans())
+        inputs[name] = Var(shape, pos)
+        if draw(st.booleans()):  # declared, with numbers or named dimensions
+            dims = [DIM_NAMES[d] if d in DIM_NAMES and draw(st.booleans()) else str(d) for d in shape]
+            statements.append(("input", name, dims if dims or draw(st.booleans()) else None, "float"))
+            ctx.dims.update({DIM_NAMES[d]: d for d, text in zip(shape, dims) if text == DIM_NAMES[d]})
+    if draw(st.integers(0, 3)) == 0:
+        name = draw(st.sampled_from(DATA_NAMES))
+        shape = () if scalar else draw(st.sampled_from(SHAPES[:9]))
+        inputs[name] = Var(shape, draw(st.booleans()), "data")
+        statements.append(("input", name, [str(d) for d in shape], "data"))
+    if not scalar and draw(st.integers(0, 2)) == 0:
+        for name in INT_NAMES[:draw(st.integers(1, 2))]:
+            shape = draw(st.sampled_from([(2,), (3,), (2, 3), (1,)]))
+            k = draw(st.sampled_from([1, 2, 3]))
+            lo = -k if draw(st.integers(0, 3)) == 0 else 0
+            inputs[name] = Var(shape, False, "int", lo, k)
+            dims = [DIM_NAMES[d] if draw(st.booleans()) else str(d) for d in shape]
+            ctx.dims.update({DIM_NAMES[d]: d for d, text in zip(shape, dims) if text == DIM_NAMES[d]})
+            statements.append(("input", name, dims, "int"))
+    ctx.vars.update(inputs)
+    assigned = []
+    defs = 0
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.integers(0, 9))
+        if kind <= 1 and defs < 2:
+            statements.append(draw(function_def(ctx)))
+            defs += 1
+            continue
+        if kind <= 3:
+            before = dict(ctx.vars)
+            statements.append(draw(loop_statement(ctx, 0, LOOP_VARS)))
+            # reassigned names keep their shape and sign; names new in the body are forgotten
+            # (an empty range never makes them)
+            ctx.vars = {n: v for n, v in ctx.vars.items() if n in before}
+            continue
+        shape = () if scalar else draw(st.sampled_from(SHAPES))
+        pos = draw(st.integers(0, 3)) == 0
+        tree = draw(expression(ctx, shape, pos, draw(st.integers(2, 4))))
+        # A new name, or an earlier one again (reassignment makes versions h, h', h'').
+        pool = ASSIGN_NAMES + assigned + ([n for n in inputs if inputs[n].kind == "float"] if draw(st.integers(0, 5)) == 0
+                                          else [])
+        name = draw(st.sampled_from(pool))
+        statements.append(("assign", name, tree))
+        ctx.vars[name] = Var(shape, pos)
+        assigned.append(name)
+    # The output: a scalar reading the last values (and every float name still in scope, now and
+    # then), so that every statement can matter.
+    names = [n for n in dict.fromkeys(reversed(assigned)) if ctx.vars.get(n) and ctx.vars[n].kind != "int"]
+    extra = sorted(n for n, v in ctx.vars.items() if v.kind == "float" and n not in names)
+    names += extra[:2]
+    parts = [("name", n) if ctx.vars[n].shape == () else ("call", "sum", [("name", n)], []) for n in names[:4]]
+    if not parts:
+        parts = [draw(expression(ctx, (), False, 2))]
+    total = parts[0]
+    for part in parts[1:]:
+        total = ("bin", "+", total, part)
+    statements.append(("assign", "loss", total))
+    values = draw(hostile_values(inputs)) if hostile else None
+    return statements, inputs, values
+
+
+@st.composite
+def hostile_values(draw, inputs):
+    """Input values with zeros, signed zeros, ties, tiny and huge magnitudes, infinities and NaN;
+    integer labels within their declared range (repeats and negative labels included)."""
+    values, seen = {}, []
+    for name, var in inputs.items():
+        if var.kind == "int":
+            data = [draw(st.integers(var.lo, var.hi - 1)) for _ in range(prod(var.shape))]
+            values[name] = np.array(data, dtype=np.int64).reshape(var.shape)
+            continue
+        data = []
+        for _ in range(prod(var.shape)):
+            kind = draw(st.integers(0, 9))
+            if kind <= 3:
+                x = draw(st.sampled_from(HOSTILE_VALUES))
+            elif kind <= 5 and seen:  # an exact tie with a value drawn before
+                x = draw(st.sampled_from(seen))
+            elif kind <= 7:
+                x = float(draw(st.integers(-3, 3)))
+            else:
+                x = draw(st.floats(-3.0, 3.0, allow_nan=False, width=64))
+            data.append(x)
+            seen.append(x)
+        values[name] = np.array(data, dtype=np.float64).reshape(var.shape)
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing a tree as .ad text, with minimal parentheses and some harmless noise
+# ---------------------------------------------------------------------------------------------
+
+# Precedence levels of the grammar, loosest first: comparison, sum, product, unary, power, postfix, atom.
+COMPARE, SUM, PRODUCT, UNARY_LEVEL, POWER, POSTFIX, ATOM = range(7)
+LEVELS = {"+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "@": PRODUCT, "**": POWER,
+          **{c: COMPARE for c in COMPARISONS}}
+
+
+def number_text(x: float) -> str:
+    return repr(float(x))
+
+
+def value_text(value) -> str:
+    """A parameter as a file writes it: 1, -1, True, [2, 3], None, 0.5."""
+    if value is None or isinstance(value, bool):
+        return str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
+    return repr(value)
+
+
+def render(tree, noise) -> tuple[str, int]:
+    """(text, precedence level) of a tree; `noise()` returns True now and then for extra parens."""
+    kind = tree[0]
+
+    def at_least(sub, level):
+        text, own = render(sub, noise)
+        return f"({text})" if own < level or (noise() and own < ATOM) else text
+
+    def plain(sub):
+        return render(sub, noise)[0]
+
+    if kind == "num":
+        x = tree[1]
+        if x < 0 or (x == 0 and math.copysign(1.0, x) < 0):
+            return "-" + number_text(-x), UNARY_LEVEL
+        return number_text(x), ATOM
+    if kind == "int":
+        return str(tree[1]), ATOM if tree[1] >= 0 else UNARY_LEVEL
+    if kind == "const":
+        return tree[1], ATOM
+    if kind in ("name", "lv", "dim"):
+        return tree[1], ATOM
+    if kind == "list":
+        return "[" + ", ".join(plain(item) for item in tree[1]) + "]", ATOM
+    if kind in ("neg", "pos"):
+        sign = "-" if kind == "neg" else "+"
+        return sign + at_least(tree[1], UNARY_LEVEL), UNARY_LEVEL
+    if kind == "T":
+        return at_least(tree[1], POSTFIX) + ".T", POSTFIX
+    if kind == "bin":
+        symbol, a, b = tree[1:]
+        level = LEVELS[symbol]
+        if symbol == "**":  # right-associative; its left operand is a postfix expression
+            return f"{at_least(a, POSTFIX)} ** {at_least(b, UNARY_LEVEL)}", POWER
+        if level == COMPARE:  # sum COMPARE sum: no chains
+            return f"{at_least(a, SUM)} {symbol} {at_least(b, SUM)}", COMPARE
+        return f"{at_least(a, level)} {symbol} {at_least(b, level + 1)}", level
+    if kind == "call":
+        f, args, params = tree[1:]
+        texts = [plain(a) for a in args]
+        for name, value, style in params:
+            texts.append(value_text(value) if style == "pos" else f"{name}={value_text(value)}")
+        return f"{f}({', '.join(texts)})", ATOM
+    if kind == "einsum":
+        return f'einsum("{tree[1]}", ' + ", ".join(plain(a) for a in tree[2]) + ")", ATOM
+    if kind == "ctor":
+        size = tree[2]
+        return f"{tree[1]}({value_text(size) if isinstance(size, tuple) else size})", ATOM
+    if kind == "fcall":
+        return f"{tree[1]}(" + ", ".join(plain(a) for a in tree[2]) + ")", ATOM
+    if kind == "size":
+        _, operand, axis, style = tree
+        if axis is None:
+            return f"size({plain(operand)})", ATOM
+        return f"size({plain(operand)}, {'axis=' if style == 'kw' else ''}{axis})", ATOM
+    if kind == "index":
+        base, items = tree[1:]
+        parts = []
+        for item in items:
+            if item[0] == "i" or item[0] == "arr":
+                parts.append(plain(item[1]))
+            elif item[0] == "none":
+                parts.append("None")
+            else:
+                start, stop, step = (("" if v is None else plain(v)) for v in item[1:])
+                parts.append(f"{start}:{stop}" + (f":{step}" if step or noise() else ""))
+        return at_least(base, POSTFIX) + "[" + ", ".join(parts) + "]", POSTFIX
+    raise ValueError(kind)
+
+
+def print_program(statements, rng) -> str:
+    """The program as .ad text, with random spacing, comments, ';', line continuations,
+    one-line bodies, and an indentation of 4 spaces, 2 spaces or a tab."""
+    noise = lambda: rng.random() < 0.1  # noqa: E731
+    unit = ["    ", "  ", "\t"][int(rng.integers(0, 3))]
+    lines: list[str] = []
+
+    def simple(statement):
+        _, name, tree = statement
+        text = f"{name} = {render(tree, noise)[0]}"
+        if rng.random() < 0.1 and " + " in text:  # continue the line after a '+'
+            text = text.replace(" + ", " + \\\n    ", 1)
+        return text
+
+    def block(statements, indent):
+        pad = unit * indent
+        pending = None  # an assignment waiting to be joined with the next by ';'
+        for statement in statements:
+            kind = statement[0]
+            if kind in ("assign",):
+                text = simple(statement)
+                if pending is not None:
+                    text = pending + "; " + text
+                    pending = None
+                if rng.random() < 0.1:
+                    pending = text
+                    continue
+                if rng.random() < 0.2:
+                    text += "  # a comment"
+                lines.append(pad + text + "\n")
+                if rng.random() < 0.05:
+                    lines.append("\n# between statements\n\n")
+                continue
+            if pending is not None:
+                lines.append(pad + pending + "\n")
+                pending = None
+            if kind == "input":
+                _, name, dims, dtype = statement
+                word = "data" if dtype == "data" else "input"
+                shape = "" if dims is None else ": " + ("int" if dtype == "int" else "") + "[" + ", ".join(dims) + "]"
+                lines.append(pad + f"{word} {name}{shape}\n")
+            elif kind == "for":
+                _, var, bounds, body = statement
+                head = f"for {var} in range({', '.join(render(b, noise)[0] for b in bounds)}):"
+                if len(body) == 1 and body[0][0] == "assign" and rng.random() < 0.3:
+                    lines.append(pad + head + " " + simple(body[0]).replace("\\\n", "") + "\n")
+                else:
+                    lines.append(pad + head + "\n")
+                    block(body, indent + 1)
+            elif kind == "def":
+                _, name, params, body, ret, inline = statement
+                head = f"def {name}({', '.join(params)})"
+                if inline:
+                    lines.append(pad + f"{head} = {render(ret, noise)[0]}\n")
+                elif not body and rng.random() < 0.5:
+                    lines.append(pad + f"{head}: return {render(ret, noise)[0]}\n")
+                else:
+                    lines.append(pad + head + ":\n")
+                    block(body + [("return", ret)], indent + 1)
+            elif kind == "return":
+                lines.append(pad + f"return {render(statement[1], noise)[0]}\n")
+        if pending is not None:
+            lines.append(pad + pending + "\n")
+
+    block(statements, 0)
+    return "".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# This file's own evaluation of a program with numpy (independent of adcli's registry)
+# ---------------------------------------------------------------------------------------------
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def erf(x):
+    return _erf(x)[()] if np.size(x) else np.zeros(np.shape(x))
+
+
+def erfc(x):
+    return _erfc(x)[()] if np.size(x) else np.zeros(np.shape(x))
+
+
+def sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def shift(x, axis):
+    """The maximum along axis, kept, as the shift of logsumexp; 0 where it is not finite."""
+    m = np.max(x, axis=axis, keepdims=True)
+    return np.where(np.isfinite(m), m, 0.0)
+
+
+def softmax(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis):
+    s = x - shift(x, axis)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    m = shift(x, axis)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def linalg(f, shape):
+    """numpy.linalg's answer, or NaN where it refuses (a singular matrix)."""
+    def run(*args):
+        try:
+            return f(*args)
+        except np.linalg.LinAlgError:
+            return np.full(shape(*args), np.nan)
+    return run
+
+
+def sym(a):
+    return (a + np.swapaxes(a, -1, -2)) * 0.5
+
+
+def ref_solve(a, b):
+    if np.ndim(b) == np.ndim(a) - 1:
+        return np.linalg.solve(a, b[..., None])[..., 0]
+    return np.linalg.solve(a, b)
+
+
+def ref_matmul(a, b):
+    return a * b if np.ndim(a) == 0 or np.ndim(b) == 0 else np.matmul(a, b)
+
+
+def ref_reduce(f):
+    def run(x, axis=None, keepdims=False, ddof=None):
+        if isinstance(axis, tuple) or isinstance(axis, list):
+            axis = tuple(axis)
+        if ddof is not None:
+            return f(x, axis=axis, ddof=ddof, keepdims=keepdims)
+        return f(x, axis=axis, keepdims=keepdims)
+    return run
+
+
+def ref_norm(x, axis=None, keepdims=False):
+    axis = tuple(axis) if isinstance(axis, (tuple, list)) else axis
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+FUNCTIONS = {
+    "relu": lambda x: np.maximum(x, 0.0), "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos,
+    "tan": np.tan, "tanh": np.tanh, "sigmoid": sigmoid, "sqrt": np.sqrt, "abs": np.abs,
+    "log1p": np.log1p, "expm1": np.expm1, "log2": np.log2, "log10": np.log10, "exp2": np.exp2,
+    "square": np.square, "cbrt": np.cbrt, "reciprocal": lambda x: 1.0 / x, "sinh": np.sinh, "cosh": np.cosh,
+    "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "asin": np.arcsin, "acos": np.arccos,
+    "atan": np.arctan, "erf": erf, "erfc": erfc, "softplus": lambda x: np.logaddexp(0.0, x),
+    "gelu": lambda x: x * (0.5 * erfc(-x / math.sqrt(2.0))), "silu": lambda x: x * sigmoid(x),
+    "elu": lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(x)),
+    "leaky_relu": lambda x, slope=0.01: np.where(x > 0, x, slope * x),
+    "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": np.round,
+    "max2": np.maximum, "min2": np.minimum, "atan2": np.arctan2, "hypot": np.hypot, "logaddexp": np.logaddexp,
+    "clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), "where": np.where,
+    "dot": np.dot, "outer": lambda a, b: np.outer(a, b),
+    "transpose": lambda x, axes=None: np.transpose(x, axes),
+    "stack": lambda xs, axis=0: np.stack(xs, axis=axis),
+    "concat": lambda xs, axis=0: np.concatenate(xs, axis=axis),
+    "concatenate": lambda xs, axis=0: np.concatenate(xs, axis=axis),
+    "reshape": lambda x, shape: np.reshape(x, shape), "expand_dims": lambda x, axis=0: np.expand_dims(x, axis),
+    "squeeze": lambda x, axis=None: np.squeeze(x, axis), "flip": lambda x, axis=None: np.flip(x, axis),
+    "broadcast_to": lambda x, shape: np.broadcast_to(x, shape), "diag": lambda x, k=0: np.diag(x, k),
+    "trace": np.trace, "tril": lambda x, k=0: np.tril(x, k), "triu": lambda x, k=0: np.triu(x, k),
+    "cumsum": lambda x, axis=None: np.cumsum(x, axis=axis),
+    "sum": ref_reduce(np.sum), "mean": ref_reduce(np.mean), "max": ref_reduce(np.max), "min": ref_reduce(np.min),
+    "prod": ref_reduce(np.prod), "var": ref_reduce(np.var), "std": ref_reduce(np.std), "norm": ref_norm,
+    "softmax": lambda x, axis=-1: softmax(x, axis), "log_softmax": lambda x, axis=-1: log_softmax(x, axis),
+    "logsumexp": logsumexp,
+    "solve": linalg(ref_solve, lambda a, b: np.shape(b)),
+    "inv": linalg(np.linalg.inv, np.shape), "det": np.linalg.det, "logdet": lambda a: np.linalg.slogdet(a)[1],
+    "cholesky": linalg(lambda a: np.linalg.cholesky(sym(a)), np.shape),
+    "eigvalsh": linalg(lambda a: np.linalg.eigvalsh(sym(a)), lambda a: np.shape(a)[:-1]),
+    "solve_triangular": linalg(lambda a, b, lower=True: ref_solve(np.tril(a) if lower else np.triu(a), b),
+                               lambda a, b, lower=True: np.shape(b)),
+    "one_hot": lambda y, k=1: (np.expand_dims(y, -1) == np.arange(k)) * 1.0,
+}
+BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "**": np.power, "@": ref_matmul,
+          "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,
+          "!=": np.not_equal}
+PARAM_ORDER = {"var": ["axis", "ddof", "keepdims"], "std": ["axis", "ddof", "keepdims"],
+               "logsumexp": ["axis", "keepdims"], "elu": ["alpha"], "leaky_relu": ["slope"],
+               "solve_triangular": ["lower"], "one_hot": ["k"], "diag": ["k"], "tril": ["k"], "triu": ["k"],
+               "reshape": ["shape"], "broadcast_to": ["shape"], "transpose": ["axes"]}
+
+
+class Reference:
+    """Runs a program's statements: every assignment's value, in the order adcli makes them."""
+
+    def __init__(self, statements, given):
+        self.statements = statements
+        self.functions = {}
+        self.record: list[tuple[str, object]] = []  # (name, or function.name, value)
+        self.dims = {}
+        for statement in statements:
+            if statement[0] == "input" and statement[2]:
+                name = statement[1]
+                for d, size in zip(statement[2], np.shape(given[name]) if name in given else ()):
+                    if not d.isdigit():
+                        self.dims[d] = size
+
+    def run(self, given):
+        env = dict(given)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.block(self.statements, env, None)
+        return self.record
+
+    def block(self, statements, env, function):
+        for statement in statements:
+            kind = statement[0]
+            if kind == "assign":
+                value = self.ev(statement[2], env)
+                env[statement[1]] = value
+                self.record.append((f"{function}.{statement[1]}" if function else statement[1], value))
+            elif kind == "def":
+                self.functions[statement[1]] = statement
+            elif kind == "for":
+                _, var, bounds, body = statement
+                for value in range(*[int(self.ev(b, env)) for b in bounds]):
+                    env[var] = value
+                    self.block(body, env, function)
+                env.pop(var, None)
+
+    def call(self, name, args):
+        _, _, params, body, ret, _ = self.functions[name]
+        env = dict(zip(params, args))
+        self.block(body, env, name)
+        return self.ev(ret, env)
+
+    def ev(self, tree, env):
+        kind = tree[0]
+        if kind == "num":
+            return np.float64(tree[1])
+        if kind == "int":
+            return tree[1]
+        if kind == "const":
+            return np.float64({"pi": math.pi, "inf": math.inf}[tree[1]])
+        if kind in ("name", "lv"):
+            return env[tree[1]]
+        if kind == "dim":
+            return self.dims[tree[1]]
+        if kind == "list":
+            return np.array([self.ev(item, env) for item in tree[1]])
+        if kind == "neg":
+            return -self.ev(tree[1], env)
+        if kind == "pos":
+            return self.ev(tree[1], env)
+        if kind == "T":
+            return np.transpose(self.ev(tree[1], env))
+        if kind == "bin":
+            a, b = self.ev(tree[2], env), self.ev(tree[3], env)
+            if tree[1] == "/" and isinstance(a, int) and isinstance(b, int):
+                return a / b
+            if isinstance(a, int) and isinstance(b, int):  # loop-variable arithmetic, folded
+                return {"+": a + b, "-": a - b, "*": a * b}.get(tree[1]) if tree[1] in "+-*" else BINARY[tree[1]](a, b)
+            return BINARY[tree[1]](a, b)
+        if kind == "einsum":
+            return np.einsum(tree[1], *[self.ev(a, env) for a in tree[2]], optimize=True)
+        if kind == "ctor":
+            name, size = tree[1:]
+            return {"eye": lambda: np.eye(size), "arange": lambda: np.arange(size),
+                    "zeros": lambda: np.zeros(size), "ones": lambda: np.ones(size)}[name]()
+        if kind == "fcall":
+            return self.call(tree[1], [self.ev(a, env) for a in tree[2]])
+        if kind == "size":
+            x = np.shape(self.ev(tree[1], env))
+            return int(np.prod(x)) if tree[2] is None else x[tree[2]]
+        if kind == "index":
+            base = self.ev(tree[1], env)
+            index = []
+            for item in tree[2]:
+                if item[0] in ("i", "arr"):
+                    index.append(self.ev(item[1], env))
+                elif item[0] == "none":
+                    index.append(None)
+                else:
+                    index.append(slice(*(None if v is None else int(self.ev(v, env)) for v in item[1:])))
+            return base[tuple(index)]
+        if kind == "call":
+            f, args, params = tree[1:]
+            values = [self.ev(a, env) for a in args]
+            if f in ("stack", "concat", "concatenate"):
+                values = [[self.ev(item, env) for item in args[0][1]]]
+            if f in ("max", "min") and len(values) == 2:
+                f += "2"
+            kwargs = {}
+            order = PARAM_ORDER.get(f, ["axis", "keepdims"])
+            k = 0
+            for name, value, style in params:
+                kwargs[name if style == "kw" else order[k]] = value
+                k += 1
+            if f == "transpose" and "axes" in kwargs:
+                kwargs["axes"] = tuple(kwargs["axes"])
+            return FUNCTIONS[f](*values, **kwargs)
+        raise ValueError(kind)
+
+
+def versioned(name: str, version: int) -> str:
+    """The label of a name's version-th assignment: h, h', h'', h''', then h'4, h'5, ..."""
+    if version <= 1:
+        return name
+    return name + ("'" * (version - 1) if version <= 4 else f"'{version - 1}")
+
+
+def reference_values(statements, given) -> list[tuple[str, object]]:
+    """(label, value) of every assignment, in order, labelled as adcli labels versions."""
+    counts: dict[str, int] = {}
+    out = []
+    for key, value in Reference(statements, given).run(given):
+        counts[key] = counts.get(key, 0) + 1
+        out.append((versioned(key, counts[key]), value))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing a graph back as .ad text, and comparing graphs
+# ---------------------------------------------------------------------------------------------
+
+GRAPH_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "**", "less": "<",
+                 "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==", "not_equal": "!="}
+GRAPH_FUNCTIONS = {"maximum": "max", "minimum": "min", "amax": "max", "amin": "min"}
+GRAPH_DEFAULTS = {"axis": None, "keepdims": False, "ddof": 0, "k": 0, "lower": True, "axes": None}
+NUMBER_LABEL = r"-?(pi|e|inf|[0-9]+\.?[0-9]*([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?)"
+
+
+def base_name(label: str) -> str:
+    return label.split("'")[0]
+
+
+def file_name(name: str) -> str:
+    """A function's local `f.h` as a name a file can assign: f__h."""
+    return name.replace(".", "__")
+
+
+def index_items(items, arrays) -> str:
+    parts = []
+    for item in items:
+        if item is None:
+            parts.append("None")
+        elif isinstance(item, slice):
+            start, stop, step = ("" if v is None else str(v) for v in (item.start, item.stop, item.step))
+            parts.append(f"{start}:{stop}" + (f":{step}" if step else ""))
+        elif isinstance(item, tuple):
+            parts.append(arrays[item[1]])
+        else:
+            parts.append(str(item))
+    return ", ".join(parts)
+
+
+def print_graph(graph) -> str:
+    """The graph as canonical .ad text: declarations, then one assignment per `assigned` entry,
+    with unnamed values written inline, fully parenthesized (functions and loops unrolled)."""
+    import re
+    nodes = graph.nodes
+    lines, env = [], {}  # name -> the node it reaches now
+    # Inputs made before any other node are declared: a declaration, or a first use that comes
+    # first, makes the same node either way.
+    leading = next((i for i, n in enumerate(nodes) if n.op != INPUT), len(nodes))
+    for i in graph.inputs:
+        node = nodes[i]
+        if node.data is not None or i < leading or node.dtype != "f" or node.extra == "data":
+            shape = "" if node.data is None else \
+                ": " + ("int" if node.dtype == "i" else "") + "[" + ", ".join(map(str, node.data)) + "]"
+            lines.append(f"{'data' if node.extra == 'data' else 'input'} {node.label}{shape}")
+            env[node.label] = i
+
+    def text(i):
+        node = nodes[i]
+        names = [name for name, j in env.items() if j == i]
+        if names:
+            return names[0]
+        if node.op == INPUT:  # first use of an undeclared input
+            env[node.label] = i
+            return node.label
+        if node.op == CONST:
+            if node.data.ndim == 0:
+                if re.fullmatch(NUMBER_LABEL, node.label or ""):
+                    return f"({node.label})"
+                return f"({number_text(node.data)})"
+            return repr(node.data.tolist())
+        args = [text(a) for a in node.args]
+        params = dict(node.params or {})
+        if node.op in GRAPH_SYMBOLS:
+            return f"({args[0]} {GRAPH_SYMBOLS[node.op]} {args[1]})"
+        if node.op == "neg":
+            return f"(-{args[0]})"
+        if node.op == "getitem":
+            return f"{args[0]}[{index_items(params['index'], args)}]"
+        if node.op == "gather":
+            return f"{args[0]}[{index_items(params['layout'], args)}]"
+        if node.op == "einsum":
+            return f'einsum("{params["spec"]}", {", ".join(args)})'
+        shown = "".join(f", {k}={value_text(v)}" for k, v in params.items()
+                        if not (k in GRAPH_DEFAULTS and v == GRAPH_DEFAULTS[k])
+                        and not (k in ("axis",) and node.op in ("softmax", "log_softmax", "logsumexp") and v == -1)
+                        and not (k == "alpha" and v == 1.0) and not (k == "slope" and v == 0.01))
+        if node.op in ("stack", "concat"):
+            return f"{node.op}([{', '.join(args)}]{shown})"
+        f = GRAPH_FUNCTIONS.get(node.op, node.op)
+        return f"{f}({', '.join(args)}{shown})"
+
+    for label, index in graph.assigned:
+        name = file_name(base_name(label))
+        lines.append(f"{name} = {text(index)}")
+        env[name] = index
+    return "\n".join(lines) + "\n"
+
+
+def graph_summary(graph):
+    """Everything a graph says, as comparable plain data (a function's locals f.h written f__h)."""
+    def data(n):
+        if n.data is None:
+            return None
+        return tuple(n.data) if n.op == INPUT else n.data.tolist()
+
+    def name(text):
+        return None if text is None else file_name(text)
+    nodes = [(n.op, tuple(n.args), tuple(sorted((n.params or {}).items())), name(n.name), name(n.label), data(n),
+              n.dtype, n.extra if n.op == INPUT else None)
+             for n in graph.nodes]
+    assigned = [(file_name(label), i) for label, i in graph.assigned]
+    return nodes, list(graph.inputs), assigned, {k: v for k, v in graph.names.items() if "__" not in k}
+
+
+# ---------------------------------------------------------------------------------------------
+# Points away from kinks, singularities and the edges of domains
+# ---------------------------------------------------------------------------------------------
+
+def whole_distance(x):
+    return np.abs(x - np.round(x))
+
+
+def ties(x, axis, smallest):
+    """Whether the extreme along `axis` (None: all; an int or a tuple) is within MARGIN of the next."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0:
+        return False
+    axes = tuple(range(x.ndim)) if axis is None else tuple(a % x.ndim for a in ((axis,) if isinstance(axis, int)
+                                                                               else axis))
+    rest = [a for a in range(x.ndim) if a not in axes]
+    flat = np.transpose(x, rest + list(axes)).reshape([x.shape[a] for a in rest] + [-1])
+    if flat.shape[-1] < 2:
+        return False
+    ordered = np.sort(flat if smallest else -flat, axis=-1)
+    return bool(np.any(ordered[..., 1] - ordered[..., 0] < MARGIN))
+
+
+def ill_conditioned(a) -> bool:
+    a = np.asarray(a)
+    if not np.all(np.isfinite(a)):
+        return True
+    with np.errstate(all="ignore"):
+        return bool(np.any(np.linalg.cond(a) > COND_LIMIT))
+
+
+def too_close(op, ans, xs, params) -> bool:
+    """Whether an operation's operands lie within MARGIN of a kink, a jump, a pole, the edge of
+    its domain, or (linear algebra) near a singular matrix or a repeated eigenvalue."""
+    x = xs[0] if xs else None
+    if op in ("relu", "abs", "sign", "cbrt", "reciprocal", "elu", "leaky_relu"):
+        return bool(np.any(np.abs(x) < MARGIN))
+    if op in ("floor", "ceil"):
+        return bool(np.any(whole_distance(x) < MARGIN))
+    if op == "round":
+        return bool(np.any(np.abs(whole_distance(x) - 0.5) < MARGIN))
+    if op in ("maximum", "minimum"):
+        return bool(np.any(np.abs(xs[0] - xs[1]) < MARGIN))
+    if op in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"):
+        if np.asarray(xs[0]).dtype.kind == "f" or np.asarray(xs[1]).dtype.kind == "f":
+            return bool(np.any(np.abs(np.asarray(xs[0], dtype=float) - np.asarray(xs[1], dtype=float)) < MARGIN))
+        return False
+    if op == "clip":
+        return bool(np.any(np.abs(xs[0] - xs[1]) < MARGIN) or np.any(np.abs(xs[0] - xs[2]) < MARGIN)
+                    or np.any(np.abs(xs[1] - xs[2]) < MARGIN))
+    if op in ("log", "sqrt", "log2", "log10"):
+        return bool(np.any(x < MARGIN))
+    if op == "log1p":
+        return bool(np.any(x < -1 + MARGIN))
+    if op == "acosh":
+        return bool(np.any(x < 1 + MARGIN))
+    if op in ("atanh", "asin", "acos"):
+        return bool(np.any(np.abs(x) > 1 - MARGIN))
+    if op == "div":
+        return bool(np.any(np.abs(xs[1]) < MARGIN))
+    if op == "pow":
+        return bool(np.any(xs[0] < MARGIN))
+    if op == "tan":
+        return bool(np.any(np.abs(np.cos(x)) < 0.1))
+    if op == "atan2":  # atan2(y, x): the origin, and the jump along the negative x axis
+        y, x = xs
+        return bool(np.any(np.hypot(x, y) < MARGIN) or np.any((x < MARGIN) & (np.abs(y) < MARGIN)))
+    if op == "hypot":
+        return bool(np.any(ans < MARGIN))
+    if op in ("amax", "amin"):
+        return ties(x, params.get("axis"), op == "amin")
+    if op in ("norm", "std"):
+        return bool(np.any(ans < MARGIN))
+    if op in ("solve", "inv", "det", "logdet"):
+        return ill_conditioned(x)
+    if op == "solve_triangular":
+        return ill_conditioned(np.tril(x) if params.get("lower", True) else np.triu(x))
+    if op in ("cholesky", "eigvalsh"):
+        s = (x + np.swapaxes(x, -1, -2)) * 0.5
+        if ill_conditioned(s):
+            return True
+        eig = np.linalg.eigvalsh(s)
+        scale = max(1.0, float(np.max(np.abs(eig))))
+        if op == "cholesky":
+            return bool(np.any(eig < MARGIN * scale))
+        return bool(np.any(np.diff(eig, axis=-1) < MARGIN * scale))
+    return False
+
+
+def acceptable(graph, values) -> bool:
+    """Every value finite and within LIMIT, every operation away from its kinks."""
+    for i, node in enumerate(graph.nodes):
+        v = np.asarray(values[i])
+        if v.dtype.kind == "f" and (not np.all(np.isfinite(v)) or np.any(np.abs(v) > LIMIT)):
+            return False
+        if node.op not in (INPUT, CONST):
+            with np.errstate(all="ignore"):
+                if too_close(node.op, values[i], [values[a] for a in node.args], node.params or {}):
+                    return False
+    return True
+
+
+def well_scaled_values(program, inputs, seed):
+    rng = np.random.default_rng(seed)
+    given = {}
+    for name in program.inputs:
+        var = inputs[name]
+        if var.kind == "int":
+            given[name] = rng.integers(var.lo, var.hi, var.shape)
+        else:
+            given[name] = rng.uniform(0.5, 2.0, var.shape) if var.pos else rng.uniform(-2.0, 2.0, var.shape)
+    return given
+
+
+def central_differences(program, out, given, name):
+    x = np.asarray(given[name], dtype=np.float64)
+    grad = np.zeros(x.shape)
+    for j in np.ndindex(x.shape):
+        h = 1e-6 * max(1.0, abs(float(x[j])))
+        f = {}
+        for k in (-2, -1, 1, 2):
+            moved = x.copy()
+            moved[j] += k * h
+            f[k] = float(program.values({**given, name: moved}, upto=out)[out])
+        # The five-point stencil: its error is O(h^4), so fast oscillation (sin of a large value)
+        # stays within tolerance where the two-point difference would not.
+        grad[j] = (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h)
+    return grad
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks
+# ---------------------------------------------------------------------------------------------
+
+def strict(call, *args, **kwargs):
+    """Run an adcli call with every warning an error: none may escape."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return call(*args, **kwargs)
+
+
+def same_values(got, expected, hostile) -> bool:
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape:
+        return False
+    if got.dtype.kind in "biu" or expected.dtype.kind in "biu":
+        return bool(np.array_equal(got, expected))
+    if hostile:
+        return bool(np.allclose(got, expected, rtol=1e-9, atol=0.0, equal_nan=True)) or \
+            bool(np.allclose(got, expected, rtol=1e-9, atol=1e-9 * max(1.0, float(np.nanmax(np.abs(
+                np.where(np.isfinite(expected), expected, 0.0)), initial=0.0))), equal_nan=True))
+    return bool(np.allclose(got, expected, rtol=1e-12, atol=1e-12, equal_nan=True))
+
+
+def modes_agree(r, f, hostile, scale):
+    """Reverse and forward mode, elementwise: NaN for NaN, inf for inf (with its sign), and
+    close where both are finite."""
+    r, f = np.asarray(r, dtype=np.float64), np.asarray(f, dtype=np.float64)
+    if r.shape != f.shape:
+        return False
+    if not hostile:
+        return bool(np.all(np.isfinite(r)) and np.all(np.abs(f - r) <= FORWARD_RTOL * scale))
+    if not (np.array_equal(np.isnan(r), np.isnan(f)) and np.array_equal(np.isposinf(r), np.isposinf(f))
+            and np.array_equal(np.isneginf(r), np.isneginf(f))):
+        return False
+    both = np.isfinite(r) & np.isfinite(f)
+    local = max([1e-300] + [float(np.max(np.abs(v[both]))) for v in (r, f) if np.any(both)])
+    with np.errstate(all="ignore"):
+        return bool(np.all(np.abs(r[both] - f[both]) <= HOSTILE_RTOL * (np.abs(r[both]) + np.abs(f[both]))
+                           + 1e-12 * local))
+
+
+def check_program(statements, inputs, seed, hostile_given=None):
+    """Every check of the test module's docstring, for one program (hostile when values are given)."""
+    hostile = hostile_given is not None
+    source = print_program(statements, np.random.default_rng(seed))
+    program = strict(adcli.parse, source, "random.ad")
+    graph = program.graph
+
+    # Printed back from its graph and parsed again, the program is the same graph.
+    printed = print_graph(graph)
+    again = strict(adcli.parse, printed, "printed.ad")
+    assert graph_summary(again.graph) == graph_summary(graph), (source, printed)
+
+    out_name, out = program.output_node("loss")
+    if hostile:
+        given = {name: hostile_given[name] for name in program.inputs}
+        values = strict(program.values, given)
+        smooth = acceptable(graph, values)
+    else:
+        for attempt in range(VALUE_TRIES):
+            given = well_scaled_values(program, inputs, seed + attempt)
+            values = strict(program.values, given)
+            smooth = acceptable(graph, values)
+            if smooth:
+                break
+        assume(smooth)
+    context = f"\n{source}\nvalues: {given}"
+
+    # adcli's value of every assignment is this file's own evaluation of the program.
+    expected = reference_values(statements, given)
+    got = strict(program.eval, **given)
+    assert [label for label, _ in graph.assigned] == [label for label, _ in expected], context
+    for label, value in expected:
+        assert same_values(got[label], value, hostile), f"{label}: adcli {got[label]!r}, numpy {value!r}{context}"
+
+    # The scalar fast path (program.grad) and the general engine give the same bits.
+    result = strict(program.grad, of="loss", **given)
+    wrt = program.wrt_nodes(None)
+    full = strict(evaluate, graph, bind_inputs(graph, given), out)
+    general = strict(backward, graph, full, out, wrt)
+    assert np.array_equal(np.asarray(result.value), np.asarray(full[out]), equal_nan=True), \
+        f"value: grad {result.value!r}, evaluate {full[out]!r}{context}"
+    for w in wrt:
+        label = graph.nodes[w].label
+        a, b = np.asarray(result.grad[label]), np.asarray(general[w])
+        assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True), \
+            f"∂loss/∂{label}: program.grad {a!r}, general engine {b!r}{context}"
+
+    # Forward mode agrees with reverse mode (NaN for NaN and inf for inf at hostile points).
+    by_forward = strict(forward_grad, program, of="loss", **given)
+    scale = max([1.0] + [float(np.max(np.abs(g))) for g in result.grad.values()
+                         if np.size(g) and np.all(np.isfinite(g))])
+    for name, g in result.grad.items():
+        assert modes_agree(g, by_forward.grad[name], hostile, scale), \
+            f"∂loss/∂{name}: reverse {g!r}, forward {by_forward.grad[name]!r}{context}"
+
+    # Finite differences, where every value is finite and every operation is away from its kinks.
+    if smooth:
+        for name, g in result.grad.items():
+            if not np.all(np.isfinite(g)):
+                assert False, f"∂loss/∂{name} = {g!r} is not finite at a smooth point{context}"
+            numeric = central_differences(program, out, given, name)
+            tolerance = FD_RTOL * np.abs(g) + FD_ATOL * (1.0 + abs(float(result.value)))
+            assert np.all(np.abs(numeric - g) <= tolerance), \
+                f"∂loss/∂{name}: reverse {g!r}, finite differences {numeric!r}{context}"
+    return smooth
+
+
+def operations_of(statements) -> set[str]:
+    """The registry operations adcli makes of a program (parsed, not evaluated)."""
+    source = print_program(statements, np.random.default_rng(0))
+    return {n.op for n in adcli.parse(source).graph.nodes if n.op not in (INPUT, CONST)}
