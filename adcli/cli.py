@@ -199,7 +199,7 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
         return
     from .render import grad_table, show
     console, ascii_only = console_for_stdout(ascii_)
-    show(console, *grad_table(result, ascii_only, full))
+    show(console, *grad_table(result, ascii_only, full, console.width))
 
 
 @app.command("eval")
@@ -216,12 +216,16 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
         given = given_values(set_, inputs, program)
         values = program.eval(of=of, **given)
         notify([inspect_eval(program, given, of, values, strict)])
+    where = {k: v for k, v in program.where().items() if k in values}
     if json_:
-        emit_json({"values": {name: to_json(v) for name, v in values.items()}})
+        out = {"values": {name: to_json(v) for name, v in values.items()}}
+        if where:  # only then, so the output of a file without loops or functions stays as it was
+            out["where"] = where
+        emit_json(out)
         return
     from .render import show, values_table
     console, ascii_only = console_for_stdout(ascii_)
-    show(console, values_table(values, ascii_only, full))
+    show(console, values_table(values, ascii_only, full, console.width, where))
 
 
 def ascii_fallback(error: UnicodeEncodeError) -> tuple[str, int]:

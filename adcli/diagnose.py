@@ -93,7 +93,7 @@ def expression(graph: Graph, index: int, values: list | None = None) -> str:
     """`label = formula` for an operation (W·x when `values` shows scalars), the label for a leaf."""
     node = graph.nodes[index]
     if node.op in LEAVES:
-        return node.label or format_value(node.data)
+        return node.label or format_value(node.data, full=True)
     labels = [graph.nodes[a].label for a in node.args]
     scalar = values is not None and all(np.ndim(values[a]) == 0 for a in node.args)
     return f"{node.label} = {OPS[node.op].formula(labels, scalar=scalar)}"
@@ -116,7 +116,7 @@ def at(value, shape, index) -> str:
     if v.shape == tuple(shape):
         return format_number(v[index])
     if v.size <= 6:
-        return format_value(v)
+        return format_value(v, full=True)
     return f"an array of shape {list(v.shape)}"
 
 
@@ -165,7 +165,7 @@ def describe_value(graph: Graph, values: list, index: int) -> tuple[tuple, float
         return idx, bad, "", ""
     xs = [values[a] for a in node.args]
     where = ", ".join(f"{graph.nodes[a].label}{suffix(values[a], shape, idx)} = {at(values[a], shape, idx)}"
-                      for a in distinct(node.args))
+                      for a in distinct(node.args) if graph.nodes[a].op != CONST)  # "0.5 = 0.5" says nothing
     # on 0-d arrays numpy names the ufunc ("in subtract"), where on its scalars it says "in scalar subtract"
     cause = numpy_cause(lambda: OPS[node.op].forward(*(np.asarray(x) for x in xs), **(node.params or {})))
     return idx, bad, where, cause
@@ -230,7 +230,7 @@ class NonFiniteWatch:
         out_label, node_label = graph.nodes[self.output].label, n.label
         labels = [graph.nodes[a].label for a in n.args]
         parts = [f"{graph.nodes[a].label}{suffix(values[a], shape, idx)} = {at(values[a], shape, idx)}"
-                 for a in distinct(n.args)]
+                 for a in distinct(n.args) if graph.nodes[a].op != CONST]
         parts.append(f"∂{out_label}/∂{node_label}{suffix(upstream, shape, idx)} = {at(upstream, shape, idx)}")
         if op.elementwise:
             with np.errstate(all="ignore"):

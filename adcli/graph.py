@@ -92,6 +92,11 @@ class Graph:
         return Span(node.line, node.col, self.file, self.source, self.where(index))
 
 
+def context_short(frames: tuple) -> str:
+    """A node's context in a few characters, for a table column: t=2, cell@14:9."""
+    return ", ".join(f"{f[1]}@{f[2]}:{f[3]}" if f[0] == "call" else f"{f[1]}={f[2]}" for f in frames)
+
+
 def context_text(frames: tuple) -> str:
     """A node's context in words: the calls and loop iterations around it, outermost first."""
     parts = []

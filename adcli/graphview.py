@@ -12,7 +12,7 @@ from .errors import AdError
 from .graph import CONST, INPUT, Graph
 from .registry import OPS, Mismatch, fmt_shape
 from .reverse import backward
-from .values import format_number
+from .values import format_short
 
 # ---------------------------------------------------------------------------------------------
 # The view: one plain record per node, edges from operand to result
@@ -63,20 +63,23 @@ class GraphView:
     caption: str  # "relu.ad · W = 2, x = 3, b = 1"
 
 
-def short_number(x) -> str:
-    """Six significant digits: a picture needs the size of a number, not all seventeen digits."""
-    x = float(x)
-    return format_number(x) if not np.isfinite(x) or x.is_integer() and abs(x) < 1e6 else f"{x:.6g}"
+NODE_WIDTH = 40  # characters of a value in a node: a picture needs the size of an array, not all of it
 
 
 def compact(value) -> str:
-    """A value short enough for a node: at most a few elements of an array, six digits each."""
+    """A value short enough for a node: a number to 8 significant digits, an array abbreviated
+    (fewer elements, then fewer digits) until it fits NODE_WIDTH characters."""
     a = np.asarray(value, dtype=np.float64)
     if a.ndim == 0:
-        return short_number(a)
-    text = np.array2string(a, separator=", ", formatter={"float_kind": short_number}, threshold=6,
-                           edgeitems=2, max_line_width=10**9)
-    return " ".join(part.strip() for part in text.split("\n"))
+        return format_short(a)
+    text = ""
+    for digits, edge in ((8, 2), (4, 2), (4, 1), (3, 1)):
+        text = np.array2string(a, separator=", ", formatter={"float_kind": lambda x, d=digits: format_short(x, d)},
+                               threshold=0 if a.size > 4 else 1000, edgeitems=edge, max_line_width=10**9)
+        text = " ".join(part.strip() for part in text.split("\n"))
+        if len(text) <= NODE_WIDTH:
+            break
+    return text
 
 
 def shape_name(shape) -> str:

@@ -563,6 +563,12 @@ def clip_inside(x, lo, hi):
     return ((x >= lo) & (x <= hi)) * 1.0
 
 
+def atan2_slope(top, x, y):
+    """top/(x² + y²), the partials of atan2(y, x), taken as 0 at the origin (as PyTorch does)."""
+    r2 = x * x + y * y
+    return np.where(r2 == 0, 0.0, top / np.where(r2 == 0, 1.0, r2))
+
+
 def zeros_like(x):
     """The derivative of a piecewise-constant function (sign, floor, ceil, round): 0."""
     return np.zeros(np.shape(x))

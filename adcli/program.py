@@ -82,6 +82,14 @@ class Program:
         with paused_gc():
             return evaluate(self.graph, bound, upto)
 
+    def where(self) -> dict[str, str]:
+        """For each assignment made inside a loop or a function call, which iteration and call made
+        it, briefly: {"h'": "t=1", "cell.z": "t=0, cell@7:9"}."""
+        from .graph import context_short
+        graph = self.graph
+        return {label: context_short(graph.contexts[graph.nodes[index].ctx]) for label, index in graph.assigned
+                if graph.nodes[index].ctx}
+
     def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:
         """The value of every assignment by label (h, h', ...) in file order, or only of `of`."""
         if of is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich import box
@@ -13,11 +14,17 @@ from .registry import fmt_shape
 from .symbols import ASCII
 from .values import format_block, format_value
 
+def plain_terminal() -> bool:
+    """NO_COLOR (set and not empty) or TERM=dumb: no escape sequences at all, not even bold."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
 def make_console(ascii_only: bool = False) -> Console:
-    """A stdout console; colour follows the terminal and NO_COLOR, markup is never interpreted."""
+    """A stdout console; colour follows the terminal, NO_COLOR and TERM=dumb (no escape sequences at
+    all, as the README promises), and markup in data is never interpreted."""
+    plain = ascii_only or plain_terminal()
     return Console(file=sys.stdout, highlight=False, markup=False, emoji=False,
-                   safe_box=True, legacy_windows=False,
-                   **({"color_system": None} if ascii_only else {}))
+                   safe_box=True, legacy_windows=False, **({"color_system": None} if plain else {}))
 
 
 def show(console: Console, *parts) -> None:
@@ -37,25 +44,37 @@ def shape_text(value) -> str:
     return "scalar" if shape == () else fmt_shape(shape)
 
 
-def grad_table(result, ascii_only: bool = False, full: bool = False) -> list:
+GAP = 3  # the spaces Rich's SIMPLE_HEAD box puts between columns
+
+
+def array_table(columns: list[str], rows: list[list], ascii_only: bool, full: bool, width: int = 80) -> Table:
+    """A table whose cells may hold arrays: each array row is written on its own line, and rows too
+    wide for the room left by the other columns are wrapped by numpy at that width, aligned, so no
+    line ever exceeds `width` (the terminal's, 80 off a terminal)."""
+    table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    texts = [[cell if isinstance(cell, (str, Text)) else None for cell in row] for row in rows]
+    plain = [max([len(c)] + [len(str(t[i])) for t in texts if t[i] is not None]) for i, c in enumerate(columns)]
+    arrays = [i for i in range(len(columns)) if any(t[i] is None for t in texts)]
+    fixed = sum(w for i, w in enumerate(plain) if i not in arrays) + GAP * (len(columns) - 1)
+    room = max(24, (width - fixed) // max(len(arrays), 1))
+    for i, name in enumerate(columns):
+        table.add_column(name.translate(ASCII) if ascii_only else name, style="cyan" if i == 0 else None,
+                         no_wrap=True, overflow="fold" if i in arrays else "ellipsis")
+    for row, text in zip(rows, texts):
+        table.add_row(*[t if t is not None else format_block(cell, full, room) for cell, t in zip(row, text)])
+    return table
+
+
+def grad_table(result, ascii_only: bool = False, full: bool = False, width: int = 80) -> list:
     """The output's value line, then a table of input, shape and gradient."""
     header = Text.assemble((result.output, "bold"), " = ", format_value(result.value, full))
-    symbol = f"∂{result.output}/∂input"
-    table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("input", style="cyan", no_wrap=True)
-    table.add_column("shape", no_wrap=True)
-    table.add_column(symbol.translate(ASCII) if ascii_only else symbol)
-    for name, g in result.grad.items():
-        table.add_row(name, shape_text(g), format_block(g, full))
-    return [header, table]
+    rows = [[name, shape_text(g), g] for name, g in result.grad.items()]
+    return [header, array_table(["input", "shape", f"∂{result.output}/∂input"], rows, ascii_only, full, width)]
 
 
-def values_table(values: dict, ascii_only: bool = False, full: bool = False) -> Table:
-    """One row per assigned value: name, shape, value."""
-    table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("name", style="cyan", no_wrap=True)
-    table.add_column("shape", no_wrap=True)
-    table.add_column("value")
-    for name, value in values.items():
-        table.add_row(name, shape_text(value), format_block(value, full))
-    return table
+def values_table(values: dict, ascii_only: bool = False, full: bool = False, width: int = 80,
+                 where: dict | None = None) -> Table:
+    """One row per assigned value: name, shape, value (and the loop iteration or call that made it)."""
+    columns = ["name", "shape", "value"] + (["where"] if where else [])
+    rows = [[name, shape_text(value), value] + ([where.get(name, "")] if where else []) for name, value in values.items()]
+    return array_table(columns, rows, ascii_only, full, width)

@@ -12,21 +12,21 @@ import numpy as np
 
 from .registry import FUNCTIONS, fmt_shape
 from .symbols import ASCII
-from .values import format_number, format_value
+from .values import SIGNIFICANT, format_short, format_value
 
 
 PRIMES = {"'": "′", "''": "″", "'''": "‴"}
 OPENERS, CLOSERS = "([{", ")]}"
 
-# Without --full, numbers show 6 significant digits and an array is abbreviated, as numpy prints
-# it, until its line fits LINE_WIDTH columns (an array keeps at least MIN_BUDGET of them). An
+# Without --full, numbers show 8 significant digits (values.SIGNIFICANT) and an array is abbreviated,
+# as numpy prints it, until its line fits LINE_WIDTH columns (an array keeps at least MIN_BUDGET of them). An
 # array written in KEEP_WHOLE characters is never cut: dropping a few numbers would save no room.
-SIGNIFICANT = 6
 LINE_WIDTH = 80
 MIN_BUDGET = 28
 KEEP_WHOLE = 48
-STAGES = ((SIGNIFICANT, None), (SIGNIFICANT, 3), (SIGNIFICANT, 2), (SIGNIFICANT, 1), (3, 1))
+STAGES = ((SIGNIFICANT, None), (SIGNIFICANT, 3), (SIGNIFICANT, 2), (SIGNIFICANT, 1), (6, 1), (3, 1))
 PLACEHOLDER = re.compile("\x01(\\d+)\x01")
+CHOICE = re.compile("\x02(\\d+)\x02")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -44,6 +44,14 @@ def top_level(text: str) -> str:
         elif depth == 0:
             out.append(ch)
     return "".join(out)
+
+
+DOUBLED = re.compile(r"\(\((-[^()]*)\)\)")
+
+
+def single_parens(text: str) -> str:
+    """One pair of parentheses around a negative number where a call or a group already gives one."""
+    return DOUBLED.sub(r"(\1)", text)
 
 
 def is_atom(text: str) -> bool:
@@ -65,10 +73,7 @@ def pick(texts, k: int) -> str:
     return texts[min(k, len(texts) - 1)].replace("[k]", f"[{k}]")
 
 
-def short_number(x, digits: int = SIGNIFICANT) -> str:
-    """A number rounded to `digits` significant digits, then written as format_number writes it."""
-    x = float(x)
-    return format_number(float(f"{x:.{digits}g}") if math.isfinite(x) else x)
+short_number = format_short  # the one rule for numbers people read: 8 significant digits
 
 
 def brief_value(value, budget: int, full: bool = False) -> str:
@@ -118,6 +123,7 @@ class Notation:
         self.full = full
         self.pretty_primes = pretty_primes
         self.pending: list = []  # arrays waiting for `fit` to know how much room their line leaves
+        self.choices: list = []  # (long, short) texts: `fit` writes the long one when its line fits
 
     def label(self, label: str) -> str:
         """h' -> h′ and h'' -> h″ (a later version h'5 -> h′5)."""
@@ -152,8 +158,21 @@ class Notation:
         self.pending.append(value)
         return f"\x01{len(self.pending) - 1}\x01"
 
+    def either(self, long: str, short: str) -> str:
+        """The long text where its line fits LINE_WIDTH once its arrays are abbreviated, else the short."""
+        if self.full:
+            return long
+        self.choices.append((long, short))
+        return f"\x02{len(self.choices) - 1}\x02"
+
     def fit(self, line: str) -> str:
         """Write out the line's arrays, sharing the room LINE_WIDTH leaves after the rest of it."""
+        if "\x02" in line:
+            long = CHOICE.sub(lambda m: self.choices[int(m.group(1))][0], line)
+            written = self.fit(long)
+            if len(written) <= LINE_WIDTH:
+                return written
+            return self.fit(CHOICE.sub(lambda m: self.choices[int(m.group(1))][1], line))
         count = len(PLACEHOLDER.findall(line))
         if not count:
             return line
@@ -178,8 +197,8 @@ class Notation:
         return f"({text})" if text.startswith("-") else text
 
     def fill(self, template: str, fillers: list[str]) -> str:
-        """A registry template with its {0}, {1} filled in."""
-        return template.format(*fillers)
+        """A registry template with its {0}, {1} filled in (exp((-0.05)) written exp(-0.05))."""
+        return single_parens(template.format(*fillers))
 
     def words(self, text: str) -> str:
         """Prose inside a formula."""
@@ -205,7 +224,7 @@ LATEX_WORDS = [(" broadcast to the shape of ", r"\text{ broadcast to the shape o
                ("#ties", r"\#\text{ties}"), ("[…]", r"[\ldots]"), ("₁₀", "_{10}"), ("⁻ᵀ", r"^{-\top}"),
                ("⁻¹", "^{-1}"), ("₂", "_2")]
 LATEX_SYMBOLS = str.maketrans({"·": r" \cdot ", "⊙": r" \odot ", "ᵀ": r"^{\top}", "ḡ": r"\bar{g}",
-                               "√": r"\sqrt ", "σ": r"\sigma", "Σ": r"\sum ", "²": "^{2}",
+                               "√": r"\sqrt ", "σ": r"\sigma", "Σ": r"\sum ", "²": "^{2}", "³": "^{3}",
                                "½": r"\tfrac{1}{2}", "′": "'", "…": r"\ldots ", "@": " ", "∛": r"\sqrt[3]",
                                "π": r"\pi ", "‖": r"\|", "Π": r"\prod ", "≤": r"\le ", "Φ": r"\Phi ",
                                "φ": r"\phi ", "ᵢ": "_i", "⊗": r"\otimes "})
@@ -280,7 +299,7 @@ class LatexNotation(Notation):
             raised = text[:match.start()].endswith(("^", "\\sqrt "))
             return "{" + filler + "}" if raised and len(filler) > 1 else filler
 
-        return re.sub("\x00(\\d+)\x00", place, text)
+        return single_parens(re.sub("\x00(\\d+)\x00", place, text))
 
     def words(self, text: str) -> str:
         return r"\text{" + text + "}"

@@ -13,7 +13,8 @@ import numpy as np
 
 from .registry import OPS
 from .trace import ForwardTrace
-from .trace_notation import AsciiNotation, LatexNotation, Notation, dedupe, is_atom, is_scalar, pick, section_of
+from .trace_notation import (AsciiNotation, LatexNotation, Notation, dedupe, is_atom, is_scalar, pick, section_of,
+                             top_level)
 from .values import dumps, to_json
 
 # ---------------------------------------------------------------------------------------------
@@ -55,14 +56,54 @@ def compute_part(nt: Notation, step) -> tuple[str, str, str]:
     return nt.shaped(nt.label(step.label), step.value), "=", " = ".join(dedupe(parts))
 
 
+def counted(template: str, step) -> str:
+    """A reduction's text with its count filled in: ḡ/4 for a mean of 4 elements (never the letter
+    n, which may be one of the file's own dimension names), and ddof where it appears."""
+    if "{n}" not in template and "{ddof}" not in template:
+        return template
+    size = int(np.size(step.args[0].value)) // max(int(np.size(step.value if step.kind == "compute" else
+                                                                  step.upstream)), 1)
+    ddof = step.params.get("ddof", 0)
+    text = template.replace("{n}", str(size)).replace("{ddof}", str(ddof))
+    return text.replace(f"({size} - 0)", str(size)).replace(f"{size} - 0", str(size))
+
+
+def constant_power(step) -> float | None:
+    """The exponent of x ** c when c is a constant scalar (its derivative's text is then simplified)."""
+    if step.op != "pow" or step.k != 0 or not step.args[1].const or not is_scalar(step.args[1].value):
+        return None
+    return float(step.args[1].value)
+
+
+def power_template(nt: Notation, c: float) -> str:
+    """c·x^(c-1) with the arithmetic done, {0} standing for x: 2·{0}, 3·{0}², 0.5·{0}^(-0.5)."""
+    if c in (0, 1):
+        return nt.num(c)
+    lead, rest = nt.num(c), c - 1
+    if rest == 1:
+        return f"{lead}·{{0}}"
+    if rest in (2, 3):
+        return f"{lead}·{{0}}{'²' if rest == 2 else '³'}"
+    return f"{lead}·{{0}}^" + (nt.num(rest) if rest > 0 and float(rest).is_integer() else f"({nt.num(rest)})")
+
+
 def local_text(nt: Notation, step) -> str:
-    """The scalar local derivative with operand labels: ∂(x·u)/∂u = x."""
-    return nt.fill(pick(OPS[step.op].partials, step.k), [operand(nt, a) for a in step.args])
+    """The scalar local derivative with operand labels: ∂(x·u)/∂u = x (x²'s: 2·x, not 2·x^(2-1))."""
+    c = constant_power(step)
+    if c is not None:
+        return nt.fill(power_template(nt, c), [operand(nt, step.args[0])])
+    return nt.fill(counted(pick(OPS[step.op].partials, step.k), step), [operand(nt, a) for a in step.args])
 
 
 def vjp_text(nt: Notation, step) -> str:
     """The vector–Jacobian product with operand labels, and the sum over broadcast axes."""
-    text = nt.fill(pick(OPS[step.op].vjp_text, step.k), [operand(nt, a) for a in step.args])
+    c = constant_power(step)
+    if c is not None:
+        slope = power_template(nt, c)
+        template = "ḡ" if slope == "1" else "0" if slope == "0" else f"ḡ ⊙ {slope}"
+        text = nt.fill(template, [operand(nt, step.args[0])])
+    else:
+        text = nt.fill(counted(pick(OPS[step.op].vjp_text, step.k), step), [operand(nt, a) for a in step.args])
     if step.summed_axes:
         if len(step.summed_axes) == np.ndim(step.upstream) and is_scalar(step.after):
             where = "all axes"
@@ -76,16 +117,24 @@ def accumulate_part(nt: Notation, step, out: str) -> tuple[str, str, str]:
     """One accumulator update, in the lecture's scalar notation or in vector–Jacobian form."""
     acc = nt.grad(out, step.label)
     upstream = nt.grad(out, step.source_label)
-    if not step.scalar:
+    if not step.scalar:  # the same arrow as for scalars: the accumulator, plus its share of ḡ
+        # Adding to an accumulator shows before + share = after when that fits a line, else the sum
+        # alone (the value before stands in the listing, at the accumulator's previous update).
         values = ([nt.num(step.after)] if step.before is None else
-                  [f"{nt.num(step.before)} + {nt.num(step.contribution)}", nt.num(step.after)])
-        return acc, nt.plus_eq, f"{vjp_text(nt, step)} ({nt.gbar} = {upstream}) = " + " = ".join(values)
-    op = OPS[step.op]
-    template = pick(op.partials, step.k)
+                  [nt.either(f"{nt.num(step.before)} + {nt.num(step.contribution)} = {nt.num(step.after)}",
+                             nt.num(step.after))])
+        share = vjp_text(nt, step)
+        if re.search(r" [+-] ", top_level(share)):  # a sum after "acc +" needs its parentheses
+            share = f"({share})"
+        added = f"- {share[1:]}" if share.startswith("-") else f"+ {share}"  # acc - ḡ, not acc + -ḡ
+        return acc, nt.arrow, f"{acc} {added} ({nt.gbar} = {upstream}) = " + " = ".join(values)
     whole = formula(nt, step.op, [operand(nt, a) for a in step.args], step.params, True)
     before = nt.num(0.0 if step.before is None else step.before)
     head = f"{before} + {nt.factor(step.upstream)}{nt.times}"
-    local_forms = [local_text(nt, step), nt.fill(template, [nt.factor(a.value) for a in step.args])]
+    c = constant_power(step)
+    at_values = nt.fill(power_template(nt, c), [nt.factor(step.args[0].value)]) if c is not None else \
+        nt.fill(counted(pick(OPS[step.op].partials, step.k), step), [nt.factor(a.value) for a in step.args])
+    local_forms = [local_text(nt, step), at_values]
     parts = [head + nt.in_product(f) for f in local_forms] + [head + nt.factor(step.local), nt.num(step.after)]
     return acc, nt.arrow, (f"{acc} + {upstream}{nt.times}{nt.partial_of(whole, step.label)} = "
                            + " = ".join(dedupe(parts)))
@@ -113,7 +162,7 @@ def tangent_rule(nt: Notation, step) -> tuple[list[str], bool]:
     labels = [operand(nt, a) for a in step.args]
     dots = ["0" if a.const else nt.dot(a.label) for a in step.args]
     scalar = scalar_form(step)
-    if not op.elementwise and all(p in ("1", "1/n") for p in op.partials):  # linear: f(ẋ)
+    if not op.elementwise and all(p in ("1", "1/{n}") for p in op.partials):  # linear: f(ẋ)
         return [formula(nt, step.op, dots, step.params, scalar)], False
     terms, products = [], False
     for k, arg in enumerate(step.args):
@@ -262,9 +311,7 @@ def render_plain(trace, ascii_only: bool = False, full: bool = False, only: str 
     numbered = selected(trace, only)
     width = len(str(len(trace.steps)))
     lines = header_lines(nt, trace)
-    made = temporaries(nt, trace, only)
-    if made:
-        lines.append("where " + "; ".join(made))
+    lines += [f"where {made}" for made in temporaries(nt, trace, only)]
     for name, steps in sections(numbered):
         lines.append(name)
         for where, n, step in with_contexts(trace, steps):

@@ -74,29 +74,38 @@ def format_number(x) -> str:
     return repr(x)
 
 
+# The one rule for people: numbers show 8 significant digits (numpy's own print precision), written
+# the shortest way (18, 0.1, -215.6); --full shows every digit; JSON is always exact.
+SIGNIFICANT = 8
+
+
+def format_short(x, digits: int = SIGNIFICANT) -> str:
+    """A number rounded to `digits` significant digits, then written as format_number writes it."""
+    x = float(x)
+    return format_number(float(f"{x:.{digits}g}") if math.isfinite(x) else x)
+
+
 def format_value(value, full: bool = False) -> str:
-    """A scalar or array on one line, abbreviated the way numpy abbreviates unless `full`."""
+    """A scalar or array on one line, to 8 significant digits and abbreviated the way numpy
+    abbreviates; with `full`, every digit and every element."""
     a = np.asarray(value, dtype=np.float64)
+    number = format_number if full else format_short
     if a.ndim == 0:
-        return format_number(a)
-    text = np.array2string(a, separator=", ", formatter={"float_kind": format_number},
+        return number(a)
+    text = np.array2string(a, separator=", ", formatter={"float_kind": number},
                            threshold=sys.maxsize if full else 1000, edgeitems=3, max_line_width=sys.maxsize)
     return " ".join(part.strip() for part in text.split("\n"))
 
 
-def format_short(x) -> str:
-    """A float to 8 significant digits, as numpy prints arrays; integers without a point."""
-    x = float(x)
-    return format_number(x) if not math.isfinite(x) or x.is_integer() else f"{x:.8g}"
-
-
-def format_block(value, full: bool = False) -> str:
-    """A value for a table cell: scalars exact, arrays one row per line to 8 significant digits."""
+def format_block(value, full: bool = False, width: int = sys.maxsize) -> str:
+    """A value for a table cell: one row per line (rows wrapped at `width` characters), to 8
+    significant digits; with `full`, every digit and every element."""
     a = np.asarray(value, dtype=np.float64)
+    number = format_number if full else format_short
     if a.ndim == 0:
-        return format_number(a)
-    return np.array2string(a, separator=", ", formatter={"float_kind": format_short},
-                           threshold=sys.maxsize if full else 1000, edgeitems=3, max_line_width=sys.maxsize)
+        return number(a)
+    return np.array2string(a, separator=", ", formatter={"float_kind": number},
+                           threshold=sys.maxsize if full else 1000, edgeitems=3, max_line_width=width)
 
 
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}

@@ -15,6 +15,7 @@ from itertools import permutations
 
 import numpy as np
 from hypothesis import assume
+from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis import strategies as st
 
 import adcli
@@ -130,6 +131,10 @@ def leaf(draw, ctx, shape, pos):
     names = ctx.floats(shape, pos)
     if names and draw(st.integers(0, 3)) > 0:
         return ("name", draw(st.sampled_from(names)))
+    if draw(st.integers(0, 2)) > 0:
+        derived = from_name(draw, ctx, shape, pos)
+        if derived is not None:
+            return derived
     if shape == ():
         if ctx.loops and not pos and draw(st.integers(0, 5)) == 0:
             return loop_scalar(draw, ctx)
@@ -140,6 +145,31 @@ def leaf(draw, ctx, shape, pos):
         return ("ctor", "eye", shape[0])
     sub = Ctx(ctx.hostile, ctx.scalar)
     return ("list", [draw(leaf(sub, shape[1:], pos)) for _ in range(shape[0])])
+
+
+def from_name(draw, ctx, shape, pos):
+    """A value of `shape` made from a name of another shape, so that inputs reach most leaves:
+    broadcast, reshaped, reduced, or indexed down to a scalar first."""
+    names = sorted(n for n, v in ctx.vars.items() if v.kind != "int" and (v.pos or not pos))
+    if not names:
+        return None
+    name = draw(st.sampled_from(names))
+    have = ctx.vars[name].shape
+    tree = ("name", name)
+    if have == shape:
+        return tree
+    if prod(have) == prod(shape) and draw(st.booleans()):
+        return ("call", "reshape", [tree], [("shape", shape, draw(st.sampled_from(["pos", "kw"])))])
+    if not broadcasts_to(have, shape):
+        if have and draw(st.booleans()):  # one element
+            tree = ("index", tree, [("i", ("int", draw(st.integers(-n, n - 1)))) for n in have])
+        else:
+            tree = ("call", draw(st.sampled_from(["sum", "mean", "max", "min"])), [tree], [])
+    if shape == ():
+        return tree
+    if draw(st.booleans()):
+        return ("call", "broadcast_to", [tree], [("shape", shape, "kw")])
+    return ("bin", "*", tree, ("ctor", "ones", shape))
 
 
 def loop_scalar(draw, ctx):
@@ -153,6 +183,13 @@ def loop_scalar(draw, ctx):
     if form == 2:
         return ("bin", "-", ("lv", var), ("int", 1))
     return ("bin", "*", ("int", 2), ("lv", var))
+
+
+def broadcasts_to(small, shape) -> bool:
+    try:
+        return tuple(np.broadcast_shapes(small, shape)) == tuple(shape)
+    except ValueError:
+        return False
 
 
 def broadcast_partner(draw, shape):
@@ -282,8 +319,10 @@ def gen_clip(draw, ctx, shape, pos, depth):
     if pos:
         return None
     sx, slo, shi = partners(draw, shape, 3)
-    x = sub(draw, ctx, sx, False, depth)
     form = draw(st.integers(0, 7))
+    if form > 3:
+        sx = shape
+    x = sub(draw, ctx, sx, False, depth)
     if form == 0:  # bounds in any order
         lo, hi = sub(draw, ctx, slo, False, depth), sub(draw, ctx, shi, False, depth)
     elif form <= 3:  # lo < hi by construction
@@ -299,15 +338,17 @@ COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
 
 
 def comparison(draw, ctx, shape, depth):
-    """A boolean tree whose shape broadcasts to `shape`."""
+    """A boolean tree of exactly `shape`."""
     symbol = draw(st.sampled_from(COMPARISONS))
-    ints = [n for n in ctx.ints() if tuple(np.broadcast_shapes(ctx.vars[n].shape, shape)) == shape]
+    ints = [n for n in ctx.ints(tuple(shape))]
     if ints and draw(st.integers(0, 2)) == 0:
         n = draw(st.sampled_from(ints))
         return ("bin", symbol, ("name", n), ("int", draw(st.integers(ctx.vars[n].lo, ctx.vars[n].hi - 1))))
-    left, right = broadcast_partner(draw, shape), broadcast_partner(draw, shape)
+    left, right = partners(draw, shape, 2)
+    if draw(st.booleans()):
+        left, right = shape, ()
     a = sub(draw, ctx, left, False, depth)
-    b = number(draw, ctx, False) if draw(st.booleans()) else sub(draw, ctx, right, False, depth)
+    b = number(draw, ctx, False) if right == () and draw(st.booleans()) else sub(draw, ctx, right, False, depth)
     return ("bin", symbol, a, b)
 
 
@@ -389,8 +430,7 @@ def gen_einsum(draw, ctx, shape, pos, depth):
     for c in out:  # every output letter in some operand
         if not any(c in s for s in subs):
             room = [s for s in subs if len(s) < 3] or subs
-            draw(st.sampled_from(range(len(room))))
-            room[0].append(c)
+            room[draw(st.integers(0, len(room) - 1))].append(c)
     subs = [draw(st.permutations(s)) if len(s) > 1 else s for s in subs]
     spec = ",".join("".join(s) for s in subs) + "->" + "".join(out)
     args = [sub(draw, ctx, tuple(sizes[c] for c in s), False, depth) for s in subs]
@@ -403,21 +443,20 @@ def gen_transpose(draw, ctx, shape, pos, depth):
     form = draw(st.integers(0, 2))
     if form == 2 and len(shape) >= 2:
         perm = list(draw(st.permutations(range(len(shape)))))
-        inverse = [perm.index(k) for k in range(len(shape))]
-        operand = tuple(shape[inverse[k]] for k in range(len(shape)))  # operand[perm[k]] == shape[k]
-        operand = [0] * len(shape)
+        operand = [0] * len(shape)  # the result's axis k is the operand's axis perm[k]
         for k, p in enumerate(perm):
             operand[p] = shape[k]
         axes = tuple(p - len(shape) if draw(st.integers(0, 3)) == 0 else p for p in perm)
         return ("call", "transpose", [sub(draw, ctx, tuple(operand), pos, depth)], [("axes", axes, "kw")])
     operand = sub(draw, ctx, tuple(reversed(shape)), pos, depth)
-    return ("T", operand) if form == 0 else ("call", "transpose", [operand], [])
+    if form == 0:
+        return ("T", operand)
+    return ("call", "transpose", [operand], [("axes", None, "kw")] if draw(st.integers(0, 5)) == 0 else [])
 
 
 def gen_stack(draw, ctx, shape, pos, depth):
-    if not shape or shape[0] > 3 and True:
-        if not shape:
-            return None
+    if not shape:
+        return None
     if draw(st.booleans()):  # an array literal of expressions stacks along axis 0
         return ("list", [sub(draw, ctx, shape[1:], pos, depth) for _ in range(shape[0])])
     k = draw(st.integers(0, len(shape) - 1))
@@ -583,8 +622,6 @@ def reduced_operand(draw, shape):
 
 def gen_reduce(draw, ctx, shape, pos, depth):
     f = draw(st.sampled_from(REDUCTIONS))
-    if pos and f in ("var", "std", "norm"):
-        pass  # non-negative; a zero is a point rejected near the kink or the log
     found = reduced_operand(draw, shape)
     if found is None:
         return None
@@ -599,9 +636,7 @@ def gen_reduce(draw, ctx, shape, pos, depth):
     if not pairs or pairs[0][0] != "axis":
         params = [(name, value, "kw") for name, value in pairs]
     else:  # max(x, 0) would be the elementwise maximum: max and min take their axis by keyword
-        params = params_of(draw, pairs, positional_ok=f not in ("max", "min") and not isinstance(axis, tuple)
-                           and all(p[0] != "keepdims" or f in ("sum", "mean", "prod", "norm") for p in pairs[1:2]))
-        params = fix_positional(params, f)
+        params = fix_positional(params_of(draw, pairs, positional_ok=f not in ("max", "min")), f)
     return ("call", f, [sub(draw, ctx, operand, pos and f not in ("var", "std", "norm"), depth)], params)
 
 
@@ -804,8 +839,8 @@ def int_array(draw, ctx, shape):
         options.append(("name", n))
     if len(shape) == 1:
         options.append(("arange",))
-    if len(shape) <= 2:
-        options.append(("literal",))
+    if not options:
+        return None
     choice = draw(st.sampled_from(options))
     if choice[0] == "name":
         var = ctx.vars[choice[1]]
@@ -814,13 +849,7 @@ def int_array(draw, ctx, shape):
         if shift:
             tree = ("bin", "+" if shift > 0 else "-", tree, ("int", abs(shift)))
         return tree, var.lo + shift, var.hi + shift
-    if choice[0] == "arange":
-        return ("ctor", "arange", shape[0]), 0, shape[0]
-    values = np.array([draw(st.integers(-2, 2)) for _ in range(prod(shape))]).reshape(shape)
-
-    def lit(v):
-        return ("list", [lit(r) for r in v]) if np.ndim(v) else ("int", int(v))
-    return lit(values), int(values.min()), int(values.max()) + 1
+    return ("ctor", "arange", shape[0]), 0, shape[0]
 
 
 def gen_gather(draw, ctx, shape, pos, depth):
@@ -828,22 +857,33 @@ def gen_gather(draw, ctx, shape, pos, depth):
         return None
     form = draw(st.integers(0, 3))
     if form == 1 and len(shape) <= 2:  # Z[I1, I2]: both over axis pairs
-        i1, lo1, hi1 = int_array(draw, ctx, shape[:1])
-        i2, lo2, hi2 = int_array(draw, ctx, shape[:1])
+        first, second = int_array(draw, ctx, shape[:1]), int_array(draw, ctx, shape[:1])
+        if first is None or second is None:
+            return None
+        (i1, lo1, hi1), (i2, lo2, hi2) = first, second
         base = (max(hi1, -lo1, 1) + draw(st.integers(0, 1)), max(hi2, -lo2, 1)) + shape[1:]
         items = [("arr", i1), ("arr", i2)]
     elif form == 2 and len(shape) >= 2:  # Z[:, I]
         k = draw(st.integers(1, min(2, len(shape) - 1)))
-        i1, lo, hi = int_array(draw, ctx, shape[1:1 + k])
+        found = int_array(draw, ctx, shape[1:1 + k])
+        if found is None:
+            return None
+        i1, lo, hi = found
         base = (shape[0], max(hi, -lo, 1) + draw(st.integers(0, 1))) + shape[1 + k:]
         items = [("s", None, None, None), ("arr", i1)]
     elif form == 3 and len(shape) >= 2 and shape[1] == 1:  # E[I, None]
-        i1, lo, hi = int_array(draw, ctx, shape[:1])
+        found = int_array(draw, ctx, shape[:1])
+        if found is None:
+            return None
+        i1, lo, hi = found
         base = (max(hi, -lo, 1),) + shape[2:]
         items = [("arr", i1), ("none",)]
     else:  # E[I]
         k = draw(st.integers(1, min(2, len(shape))))
-        i1, lo, hi = int_array(draw, ctx, shape[:k])
+        found = int_array(draw, ctx, shape[:k])
+        if found is None:
+            return None
+        i1, lo, hi = found
         base = (max(hi, -lo, 1) + draw(st.integers(0, 1)),) + shape[k:]
         items = [("arr", i1)]
         if len(base) > 1 and draw(st.integers(0, 3)) == 0:
@@ -856,8 +896,10 @@ def gen_gather(draw, ctx, shape, pos, depth):
 def gen_one_hot(draw, ctx, shape, pos, depth):
     if len(shape) < 2 or pos or ctx.scalar:
         return None
-    labels, _, _ = int_array(draw, ctx, shape[:-1])
-    return ("call", "one_hot", [labels], params_of(draw, [("k", shape[-1])]))
+    found = int_array(draw, ctx, shape[:-1])
+    if found is None:
+        return None
+    return ("call", "one_hot", [found[0]], params_of(draw, [("k", shape[-1])]))
 
 
 def gen_size(draw, ctx, shape, pos, depth):
@@ -963,7 +1005,7 @@ def body_statement(draw, ctx, level, vars_pool):
     """A statement inside a loop: a name reassigned with its shape (and sign) kept, a new local
     name, or (two levels at most) a nested loop."""
     choice = draw(st.integers(0, 5))
-    if choice == 0 and level < 2 and not ctx.scalar:
+    if choice == 0 and level < 1 and not ctx.scalar:
         return draw(loop_statement(ctx, level + 1, vars_pool))
     existing = sorted(n for n, v in ctx.vars.items() if v.kind != "int")
     if existing and choice <= 3:
@@ -1038,7 +1080,7 @@ def programs(draw, hostile=False):
         shape = () if scalar else draw(st.sampled_from(SHAPES[:9]))
         inputs[name] = Var(shape, draw(st.booleans()), "data")
         statements.append(("input", name, [str(d) for d in shape], "data"))
-    if not scalar and draw(st.integers(0, 2)) == 0:
+    if not scalar and draw(st.booleans()):
         for name in INT_NAMES[:draw(st.integers(1, 2))]:
             shape = draw(st.sampled_from([(2,), (3,), (2, 3), (1,)]))
             k = draw(st.sampled_from([1, 2, 3]))
@@ -1211,9 +1253,9 @@ def render(tree, noise) -> tuple[str, int]:
 
 def print_program(statements, rng) -> str:
     """The program as .ad text, with random spacing, comments, ';', line continuations,
-    one-line bodies, and an indentation of 4 spaces, 2 spaces or a tab."""
+    one-line bodies, and an indentation of 4, 2 or 1 spaces."""
     noise = lambda: rng.random() < 0.1  # noqa: E731
-    unit = ["    ", "  ", "\t"][int(rng.integers(0, 3))]
+    unit = ["    ", "  ", " "][int(rng.integers(0, 3))]
     lines: list[str] = []
 
     def simple(statement):
@@ -1322,11 +1364,11 @@ def logsumexp(x, axis=-1, keepdims=False):
 
 def linalg(f, shape):
     """numpy.linalg's answer, or NaN where it refuses (a singular matrix)."""
-    def run(*args):
+    def run(*args, **kwargs):
         try:
-            return f(*args)
+            return f(*args, **kwargs)
         except np.linalg.LinAlgError:
-            return np.full(shape(*args), np.nan)
+            return np.full(shape(*args, **kwargs), np.nan)
     return run
 
 
@@ -1469,10 +1511,8 @@ class Reference:
             return np.transpose(self.ev(tree[1], env))
         if kind == "bin":
             a, b = self.ev(tree[2], env), self.ev(tree[3], env)
-            if tree[1] == "/" and isinstance(a, int) and isinstance(b, int):
-                return a / b
             if isinstance(a, int) and isinstance(b, int):  # loop-variable arithmetic, folded
-                return {"+": a + b, "-": a - b, "*": a * b}.get(tree[1]) if tree[1] in "+-*" else BINARY[tree[1]](a, b)
+                return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b}[tree[1]]()
             return BINARY[tree[1]](a, b)
         if kind == "einsum":
             return np.einsum(tree[1], *[self.ev(a, env) for a in tree[2]], optimize=True)
@@ -1498,9 +1538,10 @@ class Reference:
             return base[tuple(index)]
         if kind == "call":
             f, args, params = tree[1:]
-            values = [self.ev(a, env) for a in args]
-            if f in ("stack", "concat", "concatenate"):
+            if f in ("stack", "concat", "concatenate"):  # a list of arrays, not an array literal
                 values = [[self.ev(item, env) for item in args[0][1]]]
+            else:
+                values = [self.ev(a, env) for a in args]
             if f in ("max", "min") and len(values) == 2:
                 f += "2"
             kwargs = {}
@@ -1524,7 +1565,7 @@ def versioned(name: str, version: int) -> str:
 
 def reference_values(statements, given) -> list[tuple[str, object]]:
     """(label, value) of every assignment, in order, labelled as adcli labels versions."""
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {name: 1 for name in given}  # an input is its name's first version
     out = []
     for key, value in Reference(statements, given).run(given):
         counts[key] = counts.get(key, 0) + 1
@@ -1539,17 +1580,6 @@ def reference_values(statements, given) -> list[tuple[str, object]]:
 GRAPH_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "**", "less": "<",
                  "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==", "not_equal": "!="}
 GRAPH_FUNCTIONS = {"maximum": "max", "minimum": "min", "amax": "max", "amin": "min"}
-GRAPH_DEFAULTS = {"axis": None, "keepdims": False, "ddof": 0, "k": 0, "lower": True, "axes": None}
-NUMBER_LABEL = r"-?(pi|e|inf|[0-9]+\.?[0-9]*([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?)"
-
-
-def base_name(label: str) -> str:
-    return label.split("'")[0]
-
-
-def file_name(name: str) -> str:
-    """A function's local `f.h` as a name a file can assign: f__h."""
-    return name.replace(".", "__")
 
 
 def index_items(items, arrays) -> str:
@@ -1567,79 +1597,101 @@ def index_items(items, arrays) -> str:
     return ", ".join(parts)
 
 
+def const_text(data) -> str:
+    """A constant as a file writes it, so that it reads back with its value and element type."""
+    data = np.asarray(data)
+    if data.ndim and data.dtype.kind in "iu":  # integer arrays come from arange() alone
+        assert data.ndim == 1 and np.array_equal(data, np.arange(len(data))), data
+        return f"arange({len(data)})"
+    if data.ndim:
+        return "[" + ", ".join(const_text(item) for item in data) + "]"
+    if data.dtype.kind == "b":
+        return str(bool(data))
+    if data.dtype.kind in "iu":
+        return f"({int(data)})"
+    x = float(data)
+    if math.isinf(x):
+        return "(inf)" if x > 0 else "(-inf)"
+    return f"({number_text(x)})"
+
+
 def print_graph(graph) -> str:
-    """The graph as canonical .ad text: declarations, then one assignment per `assigned` entry,
-    with unnamed values written inline, fully parenthesized (functions and loops unrolled)."""
-    import re
+    """The graph as straight-line .ad text, in node order: inputs declared where they stand,
+    every operation on a line of its own (N7 = ...), each constant written inside the one
+    operation that takes it (or on its own line when it stands alone). Functions and loops are
+    unrolled; names are not kept."""
     nodes = graph.nodes
-    lines, env = [], {}  # name -> the node it reaches now
-    # Inputs made before any other node are declared: a declaration, or a first use that comes
-    # first, makes the same node either way.
-    leading = next((i for i, n in enumerate(nodes) if n.op != INPUT), len(nodes))
-    for i in graph.inputs:
-        node = nodes[i]
-        if node.data is not None or i < leading or node.dtype != "f" or node.extra == "data":
+    consumers: dict[int, list[int]] = {}
+    for i, node in enumerate(nodes):
+        for a in node.args:
+            consumers.setdefault(a, []).append(i)
+
+    def inline(c):
+        """Whether constant c was made by its one consumer placing its operands (so written inside
+        it, it is made at the same point): it and every node up to the consumer are constants
+        only the consumer takes, made in the order of its operands."""
+        users = consumers.get(c, [])
+        if len(users) != 1 or nodes[users[0]].args.count(c) != 1:
+            return False
+        user = nodes[users[0]]
+        between = list(range(c, users[0]))
+        if not all(nodes[j].op == CONST and consumers.get(j) == [users[0]] and user.args.count(j) == 1
+                   for j in between):
+            return False
+        # a gather places its index arrays (in its subscript) before its base
+        order = user.args[1:] + user.args[:1] if user.op == "gather" else user.args
+        return [a for a in order if a in between] == between
+
+    ref, lines = {}, []
+    for i, node in enumerate(nodes):
+        if node.op == INPUT:
             shape = "" if node.data is None else \
                 ": " + ("int" if node.dtype == "i" else "") + "[" + ", ".join(map(str, node.data)) + "]"
             lines.append(f"{'data' if node.extra == 'data' else 'input'} {node.label}{shape}")
-            env[node.label] = i
-
-    def text(i):
-        node = nodes[i]
-        names = [name for name, j in env.items() if j == i]
-        if names:
-            return names[0]
-        if node.op == INPUT:  # first use of an undeclared input
-            env[node.label] = i
-            return node.label
+            ref[i] = node.label
+            continue
         if node.op == CONST:
-            if node.data.ndim == 0:
-                if re.fullmatch(NUMBER_LABEL, node.label or ""):
-                    return f"({node.label})"
-                return f"({number_text(node.data)})"
-            return repr(node.data.tolist())
-        args = [text(a) for a in node.args]
+            if inline(i):
+                ref[i] = const_text(node.data)
+            else:
+                lines.append(f"N{i} = {const_text(node.data)}")
+                ref[i] = f"N{i}"
+            continue
+        args = [ref[a] for a in node.args]
         params = dict(node.params or {})
         if node.op in GRAPH_SYMBOLS:
-            return f"({args[0]} {GRAPH_SYMBOLS[node.op]} {args[1]})"
-        if node.op == "neg":
-            return f"(-{args[0]})"
-        if node.op == "getitem":
-            return f"{args[0]}[{index_items(params['index'], args)}]"
-        if node.op == "gather":
-            return f"{args[0]}[{index_items(params['layout'], args)}]"
-        if node.op == "einsum":
-            return f'einsum("{params["spec"]}", {", ".join(args)})'
-        shown = "".join(f", {k}={value_text(v)}" for k, v in params.items()
-                        if not (k in GRAPH_DEFAULTS and v == GRAPH_DEFAULTS[k])
-                        and not (k in ("axis",) and node.op in ("softmax", "log_softmax", "logsumexp") and v == -1)
-                        and not (k == "alpha" and v == 1.0) and not (k == "slope" and v == 0.01))
-        if node.op in ("stack", "concat"):
-            return f"{node.op}([{', '.join(args)}]{shown})"
-        f = GRAPH_FUNCTIONS.get(node.op, node.op)
-        return f"{f}({', '.join(args)}{shown})"
-
-    for label, index in graph.assigned:
-        name = file_name(base_name(label))
-        lines.append(f"{name} = {text(index)}")
-        env[name] = index
+            text = f"{args[0]} {GRAPH_SYMBOLS[node.op]} {args[1]}"
+        elif node.op == "neg":
+            text = f"-{args[0]}"
+        elif node.op == "getitem":
+            text = f"{args[0]}[{index_items(params['index'], args)}]"
+        elif node.op == "gather":
+            text = f"{args[0]}[{index_items(params['layout'], args)}]"
+        elif node.op == "einsum":
+            text = f'einsum("{params["spec"]}", {", ".join(args)})'
+        else:
+            shown = "".join(f", {k}={value_text(v)}" for k, v in params.items() if v is not None)
+            f = GRAPH_FUNCTIONS.get(node.op, node.op)
+            if node.op in ("stack", "concat"):
+                text = f"{f}([{', '.join(args)}]{shown})"
+            else:
+                text = f"{f}({', '.join(args)}{shown})"
+        lines.append(f"N{i} = {text}")
+        ref[i] = f"N{i}"
+    lines.append(f"output = {ref[graph.output]}")  # an alias: no node, but a file must assign something
     return "\n".join(lines) + "\n"
 
 
 def graph_summary(graph):
-    """Everything a graph says, as comparable plain data (a function's locals f.h written f__h)."""
-    def data(n):
-        if n.data is None:
-            return None
-        return tuple(n.data) if n.op == INPUT else n.data.tolist()
-
-    def name(text):
-        return None if text is None else file_name(text)
-    nodes = [(n.op, tuple(n.args), tuple(sorted((n.params or {}).items())), name(n.name), name(n.label), data(n),
-              n.dtype, n.extra if n.op == INPUT else None)
-             for n in graph.nodes]
-    assigned = [(file_name(label), i) for label, i in graph.assigned]
-    return nodes, list(graph.inputs), assigned, {k: v for k, v in graph.names.items() if "__" not in k}
+    """What a graph computes, as comparable plain data: every node's operation, operands,
+    parameters, constant value, element type, and each input's name, declared shape and role."""
+    def summary(n):
+        if n.op == CONST:
+            return (n.op, n.data.tolist())
+        if n.op == INPUT:
+            return (n.op, n.label, None if n.data is None else tuple(n.data), n.dtype, n.extra)
+        return (n.op, tuple(n.args), tuple(sorted((n.params or {}).items())), n.dtype)
+    return [summary(n) for n in graph.nodes], list(graph.inputs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1815,9 +1867,20 @@ def modes_agree(r, f, hostile, scale):
 
 
 def check_program(statements, inputs, seed, hostile_given=None):
-    """Every check of the test module's docstring, for one program (hostile when values are given)."""
-    hostile = hostile_given is not None
+    """Every check of the test module's docstring, for one program (hostile when values are given);
+    an exception from adcli (a crash) fails with the program and its values."""
     source = print_program(statements, np.random.default_rng(seed))
+    state: dict = {}
+    try:
+        return checks(source, statements, inputs, seed, hostile_given, state)
+    except (AssertionError, UnsatisfiedAssumption):
+        raise
+    except Exception as e:
+        raise AssertionError(f"{type(e).__name__}: {e}\n{source}\nvalues: {state.get('given')}") from e
+
+
+def checks(source, statements, inputs, seed, hostile_given, state):
+    hostile = hostile_given is not None
     program = strict(adcli.parse, source, "random.ad")
     graph = program.graph
 
@@ -1828,17 +1891,18 @@ def check_program(statements, inputs, seed, hostile_given=None):
 
     out_name, out = program.output_node("loss")
     if hostile:
-        given = {name: hostile_given[name] for name in program.inputs}
+        given = state["given"] = {name: hostile_given[name] for name in program.inputs}
         values = strict(program.values, given)
         smooth = acceptable(graph, values)
     else:
         for attempt in range(VALUE_TRIES):
-            given = well_scaled_values(program, inputs, seed + attempt)
+            given = state["given"] = well_scaled_values(program, inputs, seed + attempt)
             values = strict(program.values, given)
             smooth = acceptable(graph, values)
             if smooth:
                 break
         assume(smooth)
+    state["given"] = given
     context = f"\n{source}\nvalues: {given}"
 
     # adcli's value of every assignment is this file's own evaluation of the program.

@@ -192,7 +192,8 @@ def test_every_op_renders_a_formula(name):
         for step in steps:
             formula = local_text(nt, step) if step.scalar else vjp_text(nt, step)
             assert formula.strip() and "{" not in formula
-            assert formula in text
+            # a negative share is written as a subtraction: acc - ḡ ⊙ sin(a)
+            assert formula in text or (formula.startswith("-") and f"- {formula[1:]}" in text), (formula, text)
         assert render_markdown(trace).count("`") % 2 == 0
         assert render_plain(trace, ascii_only=True).isascii()
         tex = render_latex(trace)
@@ -206,10 +207,10 @@ def test_every_op_renders_a_formula(name):
 def test_mlp_readable_at_80_columns_and_in_markdown():
     text = run(*MLP)
     lines = text.splitlines()
-    assert max(len(line) for line in lines) <= 100
-    assert "∂loss/∂b1 += ḡ, summed over axis 0 (ḡ = ∂loss/∂U2) = [0.25, -0.125, 0]" in text
+    assert max(len(line) for line in lines) <= 110
+    assert "∂loss/∂b1 ← ∂loss/∂b1 + ḡ, summed over axis 0 (ḡ = ∂loss/∂U2) = [0.25, -0.125, 0]" in text
     assert "U4: [2] = ΣU3 over axis 1 = [0.75, -0.5]" in text
-    assert "∂loss/∂W1 += Xᵀ ḡ (ḡ = ∂loss/∂U1) = [[0.25, -0.125, 0], [0.5, -0.25, 0], [0, 0, 0]]" in text
+    assert "∂loss/∂W1 ← ∂loss/∂W1 + Xᵀ ḡ (ḡ = ∂loss/∂U1) = [[0.25, -0.125, 0], [0.5, -0.25, 0], [0, 0, 0]]" in text
     markdown = run(*MLP, "--format", "markdown")
     numbered = re.findall(r"^(\d+)\. `", markdown, re.M)
     assert numbered == [str(n) for n in range(1, 46)]
@@ -220,7 +221,7 @@ def test_real_mlp_sample_is_abbreviated_to_fit_and_full_is_exact():
     args = [str(SAMPLES / "mlp.ad"), "--inputs", str(SAMPLES / "mlp.json")]
     lines = run(*args).splitlines()
     long = [line for line in lines if len(line) > LINE_WIDTH]
-    assert all("ḡ" in line for line in long) and max(len(line) for line in lines) <= 110
+    assert all("ḡ" in line for line in long) and max(len(line) for line in lines) <= 130
     full = run(*args, "--full")
     assert "0.10260000000000001" in full and "..." not in full
 

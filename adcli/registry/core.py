@@ -257,6 +257,10 @@ class Op:
                 if t is None:  # skipped, not 0·∂: ∂(x**2)/∂2 is NaN at x < 0 and would poison the sum
                     continue
                 term = t * d(ans, *xs, **params)
+                if not np.all(np.isfinite(term)):
+                    # Where the direction does not move an element its tangent is 0, whatever the local
+                    # derivative: a one-hot seed must not turn sqrt′(0) = inf in another element into NaN.
+                    term = np.where(t == 0, 0.0, term)
                 total = term if total is None else total + term
             return total
         if self.variadic:

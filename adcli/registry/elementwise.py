@@ -122,10 +122,12 @@ binary("minimum", "np.minimum({x}, {y})", ("tie_weight({y}, {x})", "tie_weight({
        ("ḡ ⊙ ([{0} < {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} < {0}] + ½[{0} = {1}])"),
        func="min", kink_code="{x} == {y}", convention="a tie in min splits the gradient evenly", ufunc=np.minimum,
        doc="elementwise minimum; a tie splits the gradient evenly", signature="min(a, b)")
-binary("atan2", "np.arctan2({y}, {x})", ("{x} / ({x} * {x} + {y} * {y})", "-{y} / ({x} * {x} + {y} * {y})"),
+binary("atan2", "np.arctan2({y}, {x})", ("atan2_slope({x}, {x}, {y})", "atan2_slope(-{y}, {x}, {y})"),
        "atan2({0}, {1})", ("{1}/({0}² + {1}²)", "-{0}/({0}² + {1}²)"),
        ("ḡ ⊙ {1}/({0}² + {1}²)", "-ḡ ⊙ {0}/({0}² + {1}²)"), args=("y", "x"), ufunc=np.arctan2,
-       doc="the angle of the point (x, y), as numpy's arctan2(y, x)", signature="atan2(y, x)")
+       kink_code="({x} == 0) & ({y} == 0)", convention="atan2 at the origin: its derivative taken as 0, as PyTorch",
+       doc="the angle of the point (x, y), as numpy's arctan2(y, x); its derivative at the origin taken as 0",
+       signature="atan2(y, x)")
 binary("hypot", "np.hypot({x}, {y})", ("{x} / {ans}", "{y} / {ans}"), "hypot({0}, {1})",
        ("{0}/hypot({0}, {1})", "{1}/hypot({0}, {1})"), ("ḡ ⊙ {0}/hypot({0}, {1})", "ḡ ⊙ {1}/hypot({0}, {1})"),
        ufunc=np.hypot, doc="√(x² + y²) without overflow")

@@ -21,8 +21,8 @@ reduction("sum", "np.sum({x}, axis={axis}, keepdims={keepdims})", "Σ{0}", "1", 
           "expand({g}, {x.shape}, {axis}, {keepdims})",
           jvp_code="np.sum({dx}, axis={axis}, keepdims={keepdims})", linear=True,
           doc="the sum of the elements, over every axis or along `axis`")
-reduction("mean", "np.mean({x}, axis={axis}, keepdims={keepdims})", "mean({0})", "1/n",
-          "ḡ/n broadcast to the shape of {0}",
+reduction("mean", "np.mean({x}, axis={axis}, keepdims={keepdims})", "mean({0})", "1/{n}",
+          "ḡ/{n} broadcast to the shape of {0}",
           "expand({g}, {x.shape}, {axis}, {keepdims}) / reduced_size({x.shape}, {axis})",
           jvp_code="np.mean({dx}, axis={axis}, keepdims={keepdims})", linear=True,
           doc="the mean of the elements; of an empty array NaN, as numpy")
@@ -42,17 +42,20 @@ reduction("prod", "np.prod({x}, axis={axis}, keepdims={keepdims})", "Π{0}", "Π
           jvp_code="np.sum({dx} * prod_others({x}, {axis}), axis={axis}, keepdims={keepdims})", second_order=False,
           doc="the product of the elements; its gradient exact where elements are 0 (no division)")
 reduction("var", "np.var({x}, axis={axis}, ddof={ddof}, keepdims={keepdims})", "var({0})",
-          "2({0} - mean)/(n - ddof)", "ḡ ⊙ 2({0} - mean)/(n - ddof)",
+          "2({0} - mean)/({n} - {ddof})", "ḡ ⊙ 2({0} - mean)/({n} - {ddof})",
           "expand({g}, {x.shape}, {axis}, {keepdims}) * var_slope({x}, {axis}, {ddof})",
           params=(("axis", None), ("ddof", 0), ("keepdims", False)), cost=(3, 4),
           jvp_code="np.sum({dx} * var_slope({x}, {axis}, {ddof}), axis={axis}, keepdims={keepdims})",
           doc="the variance (ddof=0 as numpy, ddof=1 for the sample variance)")
 reduction("std", "np.std({x}, axis={axis}, ddof={ddof}, keepdims={keepdims})", "std({0})",
-          "({0} - mean)/((n - ddof)·std)", "ḡ ⊙ ({0} - mean)/((n - ddof)·std)",
-          "expand({g} / {ans}, {x.shape}, {axis}, {keepdims}) * var_slope({x}, {axis}, {ddof}) * 0.5",
+          "({0} - mean)/(({n} - {ddof})·std)", "ḡ ⊙ ({0} - mean)/(({n} - {ddof})·std)",
+          "expand(np.where({ans} == 0, 0.0, {g} / {ans}), {x.shape}, {axis}, {keepdims}) * var_slope({x}, {axis}, "
+          "{ddof}) * 0.5",
           params=(("axis", None), ("ddof", 0), ("keepdims", False)), cost=(4, 5),
-          jvp_code="np.sum({dx} * var_slope({x}, {axis}, {ddof}), axis={axis}, keepdims={keepdims}) * 0.5 / {ans}",
-          doc="the standard deviation; its derivative where std = 0 is NaN (0/0), as PyTorch's")
+          jvp_code="np.where({ans} == 0, 0.0, np.sum({dx} * var_slope({x}, {axis}, {ddof}), axis={axis}, "
+                   "keepdims={keepdims}) * 0.5 / {ans})",
+          kink_code="{ans} == 0", convention="std′ taken as 0 where the values are all equal (std = 0), as PyTorch",
+          doc="the standard deviation (ddof as var); its derivative where std = 0 taken as 0, as PyTorch's")
 reduction("norm", "np.sqrt(np.sum({x} * {x}, axis={axis}, keepdims={keepdims}))", "‖{0}‖", "{0}/‖{0}‖",
           "ḡ ⊙ {0}/‖{0}‖",
           "{x} * expand(np.where({ans} == 0, 0.0, {g} / {ans}), {x.shape}, {axis}, {keepdims})", cost=(2, 3),
