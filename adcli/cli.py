@@ -68,7 +68,7 @@ class AdGroup(TyperGroup):
             raise typer.Exit(EXIT_ERROR) from None
 
 
-app = typer.Typer(cls=AdGroup, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+app = typer.Typer(cls=AdGroup, no_args_is_help=True, add_completion=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Differentiate .ad expression files, and show how the derivative was computed.")
@@ -77,9 +77,11 @@ File = Annotated[str, typer.Argument(metavar="FILE", help="The .ad file; '-' rea
                                      show_default=False)]
 Set = Annotated[Optional[list[str]], typer.Option(
     "--set", "-s", metavar="NAME=VALUE",
-    help="Input values as JSON numbers or nested lists; several may follow one --set: --set W=2 x=3.")]
+    help="Input values: numbers, nested lists or constants such as pi/2; several may follow one --set: "
+         "--set W=2 x=3.")]
 Inputs = Annotated[Optional[str], typer.Option(
-    "--inputs", metavar="PATH", help="Input values from a JSON object (name -> value) or an .npz file.")]
+    "--inputs", metavar="PATH", help="Input values from a JSON object (name -> value), an .npz file, or an .npy "
+    "file for a file's one input.")]
 Of = Annotated[Optional[str], typer.Option("--of", metavar="NAME", help="The output (default: the last assigned name).")]
 Wrt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAME", help="Differentiate with respect to this input (repeatable; default: all).")]
@@ -99,7 +101,7 @@ def version_callback(value: bool):
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=version_callback, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ):
     """Differentiate .ad expression files, and show how the derivative was computed."""
@@ -168,12 +170,15 @@ class GradMode(str, Enum):
     forward = "forward"
 
 
-@app.command()
+@app.command(short_help="Value and gradient of the output, by reverse or forward mode.")
 def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
          json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
          mode: Annotated[GradMode, typer.Option("--mode", help="reverse: one backward pass; forward: one "
                                                 "pass per input element (the same gradient).")] = GradMode.reverse):
     """The output's value and its gradient with respect to every input (reverse mode, or --mode forward).
+
+
+    \b
 
     Example: adcli grad samples/relu.ad --set W=2 x=3 b=1
     """
@@ -202,10 +207,13 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     show(console, *grad_table(result, ascii_only, full, console.width))
 
 
-@app.command("eval")
+@app.command("eval", short_help="Every assigned value, or one with --of.")
 def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, json_: Json = False,
           full: Full = False, strict: Strict = False, ascii_: Ascii = False):
     """The value of every assignment, or of one with --of.
+
+
+    \b
 
     Example: adcli eval samples/product.ad --set x=17
     """

@@ -115,7 +115,7 @@ def undefined_text(report) -> str:
 # The command
 # ---------------------------------------------------------------------------------------------
 
-@app.command()
+@app.command(short_help="Check derivatives against finite differences and forward mode.")
 def check(file: File, set_: Set = None, inputs: Inputs = None,
           of: Annotated[Optional[list[str]], typer.Option(
               "--of", metavar="NAME", help="The output (default: the last assigned name); repeat to check several.")]
@@ -141,6 +141,9 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
 
     Exit status: 0 when nothing fails, 1 when an input fails, 2 on errors, 3 when the function is not
     defined at the point (NaN or infinite: nothing to check).
+
+
+    \b
 
     Example: adcli check samples/mlp.ad --inputs samples/mlp.json
     """

@@ -92,13 +92,17 @@ def cost_tables(cost, file: str, ascii_only: bool) -> list:
     return parts
 
 
-@app.command()
+@app.command(short_help="Operations, flops and memory of each way to differentiate.")
 def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
          dim: Dim = None, json_: Json = False, ascii_: Ascii = False):
     """Operations, flops and memory of a forward, a reverse and a forward-mode pass, and a full Jacobian.
 
     Shapes come from values (--set, --inputs) or from input declarations (named sizes with --dim);
-    nothing is evaluated. Example: adcli cost samples/mlp.ad --dim n=256 --dim d=784 --dim h=1024 --dim k=10
+    nothing is evaluated.
+
+
+    \b
+    Example: adcli cost samples/mlp.ad --dim n=256 d=784 h=1024 k=10
     """
     from .cost import program_cost
     from .program import load

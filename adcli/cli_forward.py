@@ -81,10 +81,13 @@ def fit(text: str, ascii_only: bool) -> str:
 # adcli jvp
 # ---------------------------------------------------------------------------------------------
 
-@app.command()
+@app.command(short_help="A directional derivative along given tangents (forward mode).")
 def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = None, of: Of = None,
         json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False):
     """The output's value and its directional derivative along the input tangents (forward mode).
+
+
+    \b
 
     Example: adcli jvp samples/product.ad --set x=17 --tangent x=1
     """
@@ -129,11 +132,14 @@ def derivative_symbol(output: str, wrt: str, k: int, ascii_only: bool) -> str:
     return f"d{power}{output}/d{wrt}{power}"
 
 
-@app.command()
+@app.command(short_help="Derivatives of orders 1 to K along one scalar input.")
 def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inputs: Inputs = None,
                of: Of = None, json_: Json = False, full: Full = False, strict: Strict = False,
                ascii_: Ascii = False):
     """The derivatives of orders 1..K of the output with respect to one scalar input (Taylor series).
+
+
+    \b
 
     Example: adcli derivative samples/product.ad --wrt x --order 3 --set x=17
     """
@@ -169,7 +175,7 @@ def passes_note(mode: str, passes: int, n_in: int, n_out: int) -> str:
             f"(inputs: {n_in} element{'' if n_in == 1 else 's'}, output: {n_out})")
 
 
-@app.command()
+@app.command(short_help="The full Jacobian, by forward or reverse mode.")
 def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
              mode: Annotated[JacobianMode, typer.Option(
                  "--mode", help="auto: forward when the inputs have fewer elements than the output, else "
@@ -178,6 +184,8 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
     """The full Jacobian of the output (any shape) with respect to each input.
 
     Each block has shape output.shape + input.shape.
+
+    \b
     Example: adcli jacobian samples/product.ad --set x=17
     """
     from .higher import jacobian as full_jacobian
@@ -206,12 +214,14 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
 # adcli hessian
 # ---------------------------------------------------------------------------------------------
 
-@app.command()
+@app.command(short_help="The Hessian of a scalar output (forward over reverse).")
 def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
             json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False):
     """The Hessian of a scalar output, for each pair of inputs (forward over reverse).
 
     The block for inputs (a, b) has shape a.shape + b.shape.
+
+    \b
     Example: adcli hessian samples/relu.ad --set W=2 x=3 b=1
     """
     from .higher import hessian as full_hessian

@@ -33,12 +33,15 @@ def function_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-@app.command()
+@app.command(short_help="Every function of the language, with its derivative.")
 def functions(name: Annotated[Optional[str], typer.Argument(
                   metavar="[NAME]", help="One function (or operator) to describe; default: all of them.",
                   show_default=False)] = None,
               json_: Json = False, ascii_: Ascii = False):
     """Every function and operator of the language, with its meaning and its derivative.
+
+
+    \b
 
     Example: adcli functions log1p
     """

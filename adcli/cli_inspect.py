@@ -75,7 +75,7 @@ def print_tree(view, ascii_: bool = False) -> None:
                       soft_wrap=True)
 
 
-@app.command()
+@app.command(short_help="The computational graph: a tree, DOT, Mermaid, SVG or PNG.")
 def graph(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
           format_: Annotated[Optional[GraphFormat], typer.Option(
               "--format", "-f", help="tree (default), dot (Graphviz) or mermaid.")] = None,
@@ -86,6 +86,9 @@ def graph(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
     """The computational graph: one node per value, an edge from each operand to its result.
 
     With values (--set), each node also shows its value and, for a scalar output, its gradient.
+
+
+    \b
 
     Example: adcli graph samples/relu.ad --set W=2 x=3 b=1 -o relu.svg
     """

@@ -51,11 +51,14 @@ def default_format() -> Format:
     return Format.rich if sys.stdout.isatty() else Format.plain
 
 
-@app.command()
+@app.command(short_help="Every step of the derivative, as a worked example.")
 def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: TraceWrt = None,
           mode: ModeOption = Mode.reverse, format_: FormatOption = None, only: OnlyOption = None,
           ascii_: Ascii = False, full: FullOption = False, strict: Strict = False, json_: Json = False):
     """Every step of the derivative's computation, as in the lecture's worked examples.
+
+
+    \b
 
     Example: adcli trace samples/product.ad --set x=17
     """

@@ -310,3 +310,24 @@ def test_error_caret_under_a_tab(tmp_path):
 def test_eval_errors_exit_2(tmp_path):
     assert error(tmp_path, "y = relux(x)\n", command="eval").startswith(
         "FILE:1:5: error: unknown function 'relux'; did you mean 'relu'?")
+
+
+def test_help_lists_every_command_whole_and_keeps_examples_on_one_line():
+    """Descriptions are not cut off with "...", and an example is never wrapped mid-command at 80 columns."""
+    runner = CliRunner()
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    commands = result.stdout.split("Commands:")[1]
+    assert result.exit_code == 0 and "..." not in commands
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        assert name in result.stdout
+        text = runner.invoke(app, [name, "--help"], env={"COLUMNS": "80"}, terminal_width=80).stdout
+        examples = [line.strip() for line in text.splitlines() if line.strip().startswith("Example:")]
+        assert len(examples) == 1 and examples[0].startswith(f"Example: adcli {name}"), (name, text)
+        assert examples[0] in (command.help or "").replace("\b", "")
+
+
+def test_version_and_completion_options():
+    runner = CliRunner()
+    assert runner.invoke(app, ["-V"]).stdout.startswith("adcli ")
+    assert "--install-completion" in runner.invoke(app, ["--help"]).stdout
