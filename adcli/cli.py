@@ -245,6 +245,8 @@ def ascii_fallback(error: UnicodeEncodeError) -> tuple[str, int]:
 
 def main() -> None:
     """The console script: run the app, exiting 130 on Ctrl-C and quietly on a closed pipe."""
+    import warnings
+    warnings.simplefilter("ignore")  # no warning of numpy's or Python's reaches the user: adcli says its own
     from .symbols import can_encode
     if not can_encode(sys.stdout) and hasattr(sys.stdout, "reconfigure"):
         # Output that did not translate itself (LANG=C, PYTHONIOENCODING=ascii) must not crash.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,14 +136,24 @@ def distinct(args) -> list[int]:
     return seen
 
 
-def numpy_cause(compute) -> str:
-    """numpy's explanation ("overflow encountered in exp"), found by redoing one step strictly."""
-    with np.errstate(all="raise", under="ignore"):
+CAUSES = {"divide by zero": "division by zero", "overflow": "overflow: beyond float64's range, about 1.8e308",
+          "invalid value": "no value: such as 0/0, inf - inf or sqrt of a negative number"}
+
+
+def numpy_cause(compute, empty: bool = False) -> str:
+    """Why a step gave NaN or inf, in adcli's words ("division by zero", "overflow: ..."), found by
+    redoing the step with numpy's floating-point errors raised; `empty` when an operand had no
+    elements (the mean of nothing is 0/0)."""
+    if empty:
+        return "an empty array: its mean (0/0) has no value"
+    with np.errstate(all="raise", under="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
             compute()
         except FloatingPointError as e:
-            return str(e)
-        except (ValueError, ArithmeticError):
+            kind = next((k for k in CAUSES if str(e).startswith(k)), None)
+            return CAUSES[kind] if kind else ""
+        except (ValueError, ArithmeticError, TypeError):
             return ""
     return ""
 
@@ -167,7 +178,8 @@ def describe_value(graph: Graph, values: list, index: int) -> tuple[tuple, float
     where = ", ".join(f"{graph.nodes[a].label}{suffix(values[a], shape, idx)} = {at(values[a], shape, idx)}"
                       for a in distinct(node.args) if graph.nodes[a].op != CONST)  # "0.5 = 0.5" says nothing
     # on 0-d arrays numpy names the ufunc ("in subtract"), where on its scalars it says "in scalar subtract"
-    cause = numpy_cause(lambda: OPS[node.op].forward(*(np.asarray(x) for x in xs), **(node.params or {})))
+    cause = numpy_cause(lambda: OPS[node.op].forward(*(np.asarray(x) for x in xs), **(node.params or {})),
+                        any(np.size(x) == 0 for x in xs) and node.op in ("mean", "var", "std"))
     return idx, bad, where, cause
 
 

@@ -1634,6 +1634,8 @@ def print_graph(graph) -> str:
         if len(users) != 1 or nodes[users[0]].args.count(c) != 1:
             return False
         user = nodes[users[0]]
+        if user.op == "neg":  # -[1.0, 2.0] is a literal of its own, not a negation
+            return False
         between = list(range(c, users[0]))
         if not all(nodes[j].op == CONST and consumers.get(j) == [users[0]] and user.args.count(j) == 1
                    for j in between):

@@ -123,9 +123,9 @@ def strict_commands() -> list[str]:
 
 
 NONFINITE = [  # source, value of x, the column of the operation, what it says there
-    ("y = exp(x) + 1\n", "1000", 5, "y = exp(x) + 1", "U1 = exp(x) is inf where x = 1000 (overflow encountered in exp)"),
-    ("y = log(x)\n", "-1", 5, "y = log(x)", "y = log(x) is nan where x = -1 (invalid value encountered in log)"),
-    ("y = x / x\n", "0", 7, "y = x / x", "y = x/x is nan where x = 0 (invalid value encountered in divide)"),
+    ("y = exp(x) + 1\n", "1000", 5, "y = exp(x) + 1", "U1 = exp(x) is inf where x = 1000 (overflow: beyond float64's range, about 1.8e308)"),
+    ("y = log(x)\n", "-1", 5, "y = log(x)", "y = log(x) is nan where x = -1 (no value: such as 0/0, inf - inf or sqrt of a negative number)"),
+    ("y = x / x\n", "0", 7, "y = x / x", "y = x/x is nan where x = 0 (no value: such as 0/0, inf - inf or sqrt of a negative number)"),
 ]
 
 
