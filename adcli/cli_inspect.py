@@ -33,7 +33,8 @@ def caption(file: str, graph, given: dict) -> str:
         if name in given:
             v = given[name]
             parts.append(f"{name} = {format_number(v)}" if v.ndim == 0 else f"{name}: {fmt_shape(v.shape)}")
-    return file + (" · " + ", ".join(parts) if parts else "")
+    from .inputs import shown
+    return shown(file) + (" · " + ", ".join(parts) if parts else "")
 
 
 def write_output(view, path: str, format_: GraphFormat | None) -> None:

@@ -31,7 +31,7 @@ def bind_inputs(graph: Graph, given: dict) -> dict[int, np.ndarray]:
         if value.ndim > MAX_DIMENSIONS:
             raise InputError(f"input '{name}' has {value.ndim} dimensions; arrays have at most {MAX_DIMENSIONS}")
         if node.dtype == INT:
-            value = whole_numbers(value, name)
+            value = whole_numbers(value, name, graph.span(index))
         else:
             value = value.astype(np.float64, copy=False)
         declared = node.data
@@ -41,7 +41,7 @@ def bind_inputs(graph: Graph, given: dict) -> dict[int, np.ndarray]:
     return bound
 
 
-def whole_numbers(value: np.ndarray, name: str) -> np.ndarray:
+def whole_numbers(value: np.ndarray, name: str, span=None) -> np.ndarray:
     """An int input's value as int64: every element a whole number."""
     if value.dtype.kind in "iu":
         return value.astype(np.int64, copy=False)
@@ -50,7 +50,7 @@ def whole_numbers(value: np.ndarray, name: str) -> np.ndarray:
             (np.abs(as_float) > 2.0**62).any():
         bad = as_float[~(np.isfinite(as_float) & (as_float == np.round(as_float)))] if as_float.size else as_float
         shown = bad.flat[0] if bad.size else as_float.flat[0]
-        raise InputError(f"input '{name}' is declared int, but its value holds {shown:g}, not a whole number")
+        raise InputError(f"input '{name}' is declared int, but its value holds {shown:g}, not a whole number", span)
     return as_float.astype(np.int64)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AdError
+from .errors import AdError, ShapeError
 from .graph import CONST, INPUT, Graph
 from .registry import OPS, Mismatch, fmt_shape
 from .reverse import backward
@@ -93,11 +93,14 @@ def symbolic_shapes(graph: Graph) -> list[tuple | None]:
     """Each node's shape from declared input shapes alone, named dimensions kept by name.
 
     A named dimension stands in the shape rules as a distinct large number, so the rules run
-    unchanged; any shape they cannot settle (an undeclared input upstream) stays None.
+    unchanged; any shape they cannot settle (an undeclared input upstream) stays None. Shapes
+    written out in numbers that a rule refuses (sum(x, axis=0) of a declared scalar) are the same
+    positioned error every other command gives.
     """
+    from .evaluate import node_span
     stand_in: dict = {}
     shapes: list[tuple | None] = []
-    for node in graph.nodes:
+    for i, node in enumerate(graph.nodes):
         if node.op == CONST:
             shapes.append(tuple(np.shape(node.data)))
         elif node.op == INPUT:
@@ -109,7 +112,11 @@ def symbolic_shapes(graph: Graph) -> list[tuple | None]:
             try:
                 shapes.append(None if None in args else
                               tuple(OPS[node.op].shape(*args, **(node.params or {}))))
-            except (Mismatch, ValueError, TypeError):
+            except Mismatch as e:
+                if not any(d >= STAND_IN for s in args for d in s):  # numbers only: the refusal is certain
+                    raise ShapeError(str(e), node_span(graph, i, e)) from None
+                shapes.append(None)
+            except (ValueError, TypeError):
                 shapes.append(None)
     names = {v: k for k, v in stand_in.items()}
     return [None if s is None else tuple(names.get(d, d) for d in s) for s in shapes]

@@ -22,6 +22,7 @@ from .evaluate import bind_inputs, evaluate
 from .forward import push_tangent, tangents, unit
 from .program import Program
 from .registry import OPS, fmt_shape
+from .values import check_size
 from .reverse import backward
 
 MAX_ORDER = 170  # 171! overflows float64: derivatives beyond it cannot be represented
@@ -283,6 +284,9 @@ def jacobian(program: Program, of: str | None = None, wrt=None, mode: str = "aut
     n_out = int(np.prod(out_shape))
     if mode == "auto":
         mode = "forward" if n_in < n_out else "reverse"
+    for w in nodes:
+        check_size(out_shape + shapes[w], lambda m: ShapeError(m, graph.span(out)),
+                   f"the Jacobian block ∂{name}/∂{graph.nodes[w].label}")
     blocks = {w: np.zeros(out_shape + shapes[w]) for w in nodes}
     whole_output = (slice(None),) * len(out_shape)
     if mode == "forward":  # one column per pass
@@ -323,6 +327,10 @@ def hessian(program: Program, of: str | None = None, wrt=None, **given) -> Hessi
                          f"reduce it first, for example sum({name}), or use jacobian", graph.span(out))
     nodes = program.wrt_nodes(wrt)
     shapes = {w: np.shape(bound[w]) for w in nodes}
+    for a in nodes:
+        for b in nodes:
+            check_size(shapes[a] + shapes[b], lambda m: ShapeError(m, graph.span(out)),
+                       f"the Hessian block ∂²{name}/∂{graph.nodes[a].label}∂{graph.nodes[b].label}")
     blocks = {(a, b): np.zeros(shapes[a] + shapes[b]) for a in nodes for b in nodes}
     passes = 0
     for a in nodes:

@@ -134,21 +134,29 @@ def parse(source: str, file: str = "<input>") -> Program:
     return Program(parse_source(source, file))
 
 
+def source_limit() -> int:
+    """The largest .ad file read: a sixteenth of the value limit (256 MiB by default; a parsed file
+    takes many times its size in memory)."""
+    from .values import max_bytes
+    return max_bytes() // 16
+
+
 def read_source(path: str) -> tuple[str, str]:
-    """(text, display name) of a .ad file; '-' reads standard input."""
+    """(text, display name) of a .ad file; '-' reads standard input. A file that never ends (a link
+    to /dev/zero) is refused; a FIFO is read, as cat reads it, up to the limit."""
+    from .inputs import read_bounded, shown
+    limit = source_limit()
     if path == "-":
-        data, name = sys.stdin.buffer.read(), "<stdin>"
+        data, name = sys.stdin.buffer.read(limit + 1), "<stdin>"
+        if len(data) > limit:
+            raise InputError(f"<stdin>: more than {limit:,} bytes of source (set ADCLI_MAX_BYTES to raise the limit)")
     else:
-        p = Path(path)
+        name = shown(path)
         try:
-            data = p.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise InputError(f"{path}: is a directory, not a .ad file") from None
-        except OSError as e:
-            raise InputError(f"{path}: cannot read it ({e.strerror or e})") from None
-        name = path
+            data = read_bounded(path, name, limit)
+        except InputError as e:
+            raise InputError(e.message.replace("is a directory, not a file", "is a directory, not a .ad file")) \
+                from None
     try:
         return data.decode("utf-8"), name
     except UnicodeDecodeError as e:

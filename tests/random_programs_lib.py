@@ -30,6 +30,7 @@ FD_RTOL = 1e-5
 FD_ATOL = 1e-7
 FORWARD_RTOL = 1e-10  # well-scaled points: forward against reverse, relative to the largest gradient element
 HOSTILE_RTOL = 1e-9  # hostile points: the same, elementwise, where both are finite
+OVERFLOW_ORDER = 1e100  # hostile points: a finite gradient this large may be another order's infinity
 COND_LIMIT = 1e4  # matrices worse conditioned than this are not a point for finite differences
 VALUE_TRIES = 4  # well-scaled mode: value draws tried before a program is rejected
 
@@ -211,12 +212,12 @@ def partners(draw, shape, n):
 def expression(draw, ctx, shape, pos, depth):
     """A tree whose value has `shape` (and is positive, if asked)."""
     shape = tuple(shape)
-    if depth <= 0 or draw(st.integers(0, 4)) == 0:
+    if depth <= 0 or draw(st.integers(0, 6)) == 0:
         return draw(leaf(ctx, shape, pos))
     kinds = SCALAR_KINDS if ctx.scalar and shape == () else KINDS
     for _ in range(3):
-        kind = draw(st.sampled_from(kinds))
-        tree = GENERATORS[kind](draw, ctx, shape, pos, depth)
+        kind, _, op = draw(st.sampled_from(kinds)).partition(":")
+        tree = GENERATORS[kind](draw, ctx, shape, pos, depth, op or None)
         if tree is not None:
             return tree
     return draw(leaf(ctx, shape, pos))
@@ -267,8 +268,8 @@ def operand_in(draw, ctx, shape, domain, depth):
     return sub(draw, ctx, shape, domain == "nonzero" and draw(st.booleans()), depth)
 
 
-def gen_unary(draw, ctx, shape, pos, depth):
-    name = draw(st.sampled_from(sorted(UNARY)))
+def gen_unary(draw, ctx, shape, pos, depth, op=None):
+    name = op or draw(st.sampled_from(sorted(UNARY)))
     domain, positive = UNARY[name]
     if pos and not positive:
         return None
@@ -281,29 +282,34 @@ def gen_unary(draw, ctx, shape, pos, depth):
     return ("call", name, [x], params)
 
 
-def gen_neg(draw, ctx, shape, pos, depth):
+def gen_neg(draw, ctx, shape, pos, depth, op=None):
     if pos:
         return None
-    return (draw(st.sampled_from(["neg", "neg", "pos"])), sub(draw, ctx, shape, False, depth))
+    operand = sub(draw, ctx, shape, False, depth)
+    if operand[0] in ("num", "int", "const", "list", "ctor"):  # -3 is a number, not a negation
+        operand = from_name(draw, ctx, shape, False) or operand
+    return (draw(st.sampled_from(["neg", "neg", "pos"])), operand)
 
 
-def gen_arith(draw, ctx, shape, pos, depth):
-    symbol = draw(st.sampled_from(["+", "-", "*", "/"] if not pos else ["+", "*", "/"]))
+def gen_arith(draw, ctx, shape, pos, depth, op=None):
+    symbol = op or draw(st.sampled_from(["+", "-", "*", "/"]))
+    if pos and symbol == "-":
+        return None
     left, right = partners(draw, shape, 2)
     a = sub(draw, ctx, left, pos, depth)
     b = sub(draw, ctx, right, pos or (symbol == "/" and not (ctx.hostile and draw(st.booleans()))), depth)
     return ("bin", symbol, a, b)
 
 
-def gen_binary_function(draw, ctx, shape, pos, depth):
-    name = draw(st.sampled_from(["max", "min", "atan2", "hypot", "logaddexp"]))
+def gen_binary_function(draw, ctx, shape, pos, depth, op=None):
+    name = op or draw(st.sampled_from(["max", "min", "atan2", "hypot", "logaddexp"]))
     if pos and name in ("atan2", "logaddexp"):
         return None
     left, right = partners(draw, shape, 2)
     return ("call", name, [sub(draw, ctx, left, pos, depth), sub(draw, ctx, right, pos, depth)], [])
 
 
-def gen_pow(draw, ctx, shape, pos, depth):
+def gen_pow(draw, ctx, shape, pos, depth, op=None):
     base = sub(draw, ctx, shape, not (ctx.hostile and draw(st.booleans())), depth)
     choices = [("num", 2.0), ("num", 3.0), ("num", 0.5), ("neg", ("num", 1.0)), ("int", 2)]
     if ctx.hostile:
@@ -315,7 +321,7 @@ def gen_pow(draw, ctx, shape, pos, depth):
     return ("bin", "**", base, exponent)
 
 
-def gen_clip(draw, ctx, shape, pos, depth):
+def gen_clip(draw, ctx, shape, pos, depth, op=None):
     if pos:
         return None
     sx, slo, shi = partners(draw, shape, 3)
@@ -352,13 +358,13 @@ def comparison(draw, ctx, shape, depth):
     return ("bin", symbol, a, b)
 
 
-def gen_where(draw, ctx, shape, pos, depth):
+def gen_where(draw, ctx, shape, pos, depth, op=None):
     sc, sa, sb = partners(draw, shape, 3)
     cond = comparison(draw, ctx, sc, depth)
     return ("call", "where", [cond, sub(draw, ctx, sa, pos, depth), sub(draw, ctx, sb, pos, depth)], [])
 
 
-def gen_mask(draw, ctx, shape, pos, depth):
+def gen_mask(draw, ctx, shape, pos, depth, op=None):
     """A comparison used as numbers: (x > 0) * h."""
     if pos:
         return None
@@ -370,7 +376,7 @@ def gen_mask(draw, ctx, shape, pos, depth):
 
 # ---- products ---------------------------------------------------------------------------------
 
-def gen_matmul(draw, ctx, shape, pos, depth):
+def gen_matmul(draw, ctx, shape, pos, depth, op=None):
     if pos:
         return None
     inner = draw(st.sampled_from([1, 2, 3]))
@@ -389,7 +395,7 @@ def gen_matmul(draw, ctx, shape, pos, depth):
     return ("bin", "@", sub(draw, ctx, left, False, depth), sub(draw, ctx, right, False, depth))
 
 
-def gen_dot(draw, ctx, shape, pos, depth):
+def gen_dot(draw, ctx, shape, pos, depth, op=None):
     if pos or len(shape) > 2:
         return None
     inner = draw(st.sampled_from([1, 2, 3]))
@@ -403,7 +409,7 @@ def gen_dot(draw, ctx, shape, pos, depth):
     return ("call", "dot", [sub(draw, ctx, left, False, depth), sub(draw, ctx, right, False, depth)], [])
 
 
-def gen_outer(draw, ctx, shape, pos, depth):
+def gen_outer(draw, ctx, shape, pos, depth, op=None):
     if len(shape) != 2:
         return None
 
@@ -414,7 +420,7 @@ def gen_outer(draw, ctx, shape, pos, depth):
             [])
 
 
-def gen_einsum(draw, ctx, shape, pos, depth):
+def gen_einsum(draw, ctx, shape, pos, depth, op=None):
     if pos or len(shape) > 3:
         return None
     letters = list("ijklm")
@@ -439,7 +445,7 @@ def gen_einsum(draw, ctx, shape, pos, depth):
 
 # ---- structure --------------------------------------------------------------------------------
 
-def gen_transpose(draw, ctx, shape, pos, depth):
+def gen_transpose(draw, ctx, shape, pos, depth, op=None):
     form = draw(st.integers(0, 2))
     if form == 2 and len(shape) >= 2:
         perm = list(draw(st.permutations(range(len(shape)))))
@@ -454,7 +460,7 @@ def gen_transpose(draw, ctx, shape, pos, depth):
     return ("call", "transpose", [operand], [("axes", None, "kw")] if draw(st.integers(0, 5)) == 0 else [])
 
 
-def gen_stack(draw, ctx, shape, pos, depth):
+def gen_stack(draw, ctx, shape, pos, depth, op=None):
     if not shape:
         return None
     if draw(st.booleans()):  # an array literal of expressions stacks along axis 0
@@ -467,7 +473,7 @@ def gen_stack(draw, ctx, shape, pos, depth):
     return ("call", "stack", [("list", items)], params)
 
 
-def gen_concat(draw, ctx, shape, pos, depth):
+def gen_concat(draw, ctx, shape, pos, depth, op=None):
     if not shape:
         return None
     k = draw(st.integers(0, len(shape) - 1))
@@ -483,7 +489,7 @@ def gen_concat(draw, ctx, shape, pos, depth):
     return ("call", name, [("list", items)], params)
 
 
-def gen_reshape(draw, ctx, shape, pos, depth):
+def gen_reshape(draw, ctx, shape, pos, depth, op=None):
     size = prod(shape)
     options = [s for s in SHAPES + [(size,), (1, size), (size, 1)] if prod(s) == size]
     operand = draw(st.sampled_from(sorted(set(options))))
@@ -493,7 +499,7 @@ def gen_reshape(draw, ctx, shape, pos, depth):
     return ("call", "reshape", [sub(draw, ctx, operand, pos, depth)], params_of(draw, [("shape", tuple(target))]))
 
 
-def gen_expand_dims(draw, ctx, shape, pos, depth):
+def gen_expand_dims(draw, ctx, shape, pos, depth, op=None):
     ones = [k for k, d in enumerate(shape) if d == 1]
     if not ones:
         return None
@@ -504,7 +510,7 @@ def gen_expand_dims(draw, ctx, shape, pos, depth):
     return ("call", "expand_dims", [sub(draw, ctx, operand, pos, depth)], params)
 
 
-def gen_squeeze(draw, ctx, shape, pos, depth):
+def gen_squeeze(draw, ctx, shape, pos, depth, op=None):
     if len(shape) >= 3:
         return None
     k = draw(st.integers(0, len(shape)))
@@ -517,7 +523,7 @@ def gen_squeeze(draw, ctx, shape, pos, depth):
     return ("call", "squeeze", [sub(draw, ctx, operand, pos, depth)], params)
 
 
-def gen_flip(draw, ctx, shape, pos, depth):
+def gen_flip(draw, ctx, shape, pos, depth, op=None):
     form = draw(st.integers(0, 2))
     if form == 0 or not shape:
         params = []
@@ -530,7 +536,7 @@ def gen_flip(draw, ctx, shape, pos, depth):
     return ("call", "flip", [sub(draw, ctx, shape, pos, depth)], params)
 
 
-def gen_broadcast_to(draw, ctx, shape, pos, depth):
+def gen_broadcast_to(draw, ctx, shape, pos, depth, op=None):
     operand = broadcast_partner(draw, shape)
     return ("call", "broadcast_to", [sub(draw, ctx, operand, pos, depth)], params_of(draw, [("shape", shape)]))
 
@@ -539,7 +545,7 @@ def diag_length(rows, cols, k):
     return max(0, min(rows, cols - k) if k >= 0 else min(rows + k, cols))
 
 
-def gen_diag(draw, ctx, shape, pos, depth):
+def gen_diag(draw, ctx, shape, pos, depth, op=None):
     if len(shape) == 2 and shape[0] == shape[1] and not pos:
         k = draw(st.sampled_from([k for k in (-1, 0, 1) if shape[0] - abs(k) >= 1]))
         operand = (shape[0] - abs(k),)
@@ -555,23 +561,23 @@ def gen_diag(draw, ctx, shape, pos, depth):
     return ("call", "diag", [sub(draw, ctx, operand, pos, depth)], params)
 
 
-def gen_trace(draw, ctx, shape, pos, depth):
+def gen_trace(draw, ctx, shape, pos, depth, op=None):
     if shape != ():
         return None
     operand = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     return ("call", "trace", [sub(draw, ctx, operand, pos, depth)], [])
 
 
-def gen_triangle(draw, ctx, shape, pos, depth):
+def gen_triangle(draw, ctx, shape, pos, depth, op=None):
     if len(shape) < 2 or pos:
         return None
-    name = draw(st.sampled_from(["tril", "triu"]))
+    name = op or draw(st.sampled_from(["tril", "triu"]))
     k = draw(st.sampled_from([-1, 0, 0, 1]))
     params = [] if k == 0 and draw(st.booleans()) else params_of(draw, [("k", k)])
     return ("call", name, [sub(draw, ctx, shape, False, depth)], params)
 
 
-def gen_cumsum(draw, ctx, shape, pos, depth):
+def gen_cumsum(draw, ctx, shape, pos, depth, op=None):
     if len(shape) == 1 and draw(st.booleans()):  # of the flattened operand
         options = [s for s in SHAPES if prod(s) == shape[0] and s]
         operand = draw(st.sampled_from(options))
@@ -620,8 +626,8 @@ def reduced_operand(draw, shape):
     return operand, axis, keep
 
 
-def gen_reduce(draw, ctx, shape, pos, depth):
-    f = draw(st.sampled_from(REDUCTIONS))
+def gen_reduce(draw, ctx, shape, pos, depth, op=None):
+    f = op or draw(st.sampled_from(REDUCTIONS))
     found = reduced_operand(draw, shape)
     if found is None:
         return None
@@ -650,10 +656,12 @@ def fix_positional(params, f):
     return out
 
 
-def gen_softmax(draw, ctx, shape, pos, depth):
+def gen_softmax(draw, ctx, shape, pos, depth, op=None):
     if not shape:
         return None
-    name = "softmax" if pos else draw(st.sampled_from(["softmax", "log_softmax"]))
+    name = op or draw(st.sampled_from(["softmax", "log_softmax"]))
+    if pos and name != "softmax":
+        return None
     k = draw(st.integers(0, len(shape) - 1))
     if k == len(shape) - 1 and draw(st.booleans()):
         params = []
@@ -662,7 +670,7 @@ def gen_softmax(draw, ctx, shape, pos, depth):
     return ("call", name, [sub(draw, ctx, shape, False, depth)], params)
 
 
-def gen_logsumexp(draw, ctx, shape, pos, depth):
+def gen_logsumexp(draw, ctx, shape, pos, depth, op=None):
     if pos or len(shape) >= 3:
         return None
     ones = [k for k, d in enumerate(shape) if d == 1]
@@ -706,7 +714,7 @@ def matrix(draw, ctx, n, batch, kind, depth):
     return ("bin", "+", ppt, eye)
 
 
-def gen_solve(draw, ctx, shape, pos, depth):
+def gen_solve(draw, ctx, shape, pos, depth, op=None):
     if pos or not shape or len(shape) > 3 or ctx.scalar:
         return None
     options = []
@@ -717,7 +725,7 @@ def gen_solve(draw, ctx, shape, pos, depth):
     if len(shape) == 3:
         options.append(((shape[0],), shape[1]))
     batch, n = draw(st.sampled_from(options))
-    name = draw(st.sampled_from(["solve", "solve_triangular"]))
+    name = op or draw(st.sampled_from(["solve", "solve_triangular"]))
     a = matrix(draw, ctx, n, batch, draw(st.sampled_from(["spd", "dd", "dd"])), depth)
     b = sub(draw, ctx, shape, False, depth)
     params = []
@@ -726,18 +734,18 @@ def gen_solve(draw, ctx, shape, pos, depth):
     return ("call", name, [a, b], params)
 
 
-def gen_inverse(draw, ctx, shape, pos, depth):
+def gen_inverse(draw, ctx, shape, pos, depth, op=None):
     if pos or len(shape) < 2 or shape[-1] != shape[-2] or ctx.scalar:
         return None
-    name = draw(st.sampled_from(["inv", "cholesky"]))
+    name = op or draw(st.sampled_from(["inv", "cholesky"]))
     kind = "spd" if name == "cholesky" or draw(st.booleans()) else "dd"
     return ("call", name, [matrix(draw, ctx, shape[-1], shape[:-2], kind, depth)], [])
 
 
-def gen_det(draw, ctx, shape, pos, depth):
+def gen_det(draw, ctx, shape, pos, depth, op=None):
     if len(shape) > 1 or ctx.scalar:
         return None
-    name = draw(st.sampled_from(["det", "logdet"]))
+    name = op or draw(st.sampled_from(["det", "logdet"]))
     n = draw(st.sampled_from([1, 2, 3]))
     kind = draw(st.sampled_from(["spd", "dd"]))
     if pos and not (name == "det" and kind == "spd"):
@@ -745,7 +753,7 @@ def gen_det(draw, ctx, shape, pos, depth):
     return ("call", name, [matrix(draw, ctx, n, shape, kind, depth)], [])
 
 
-def gen_eigvalsh(draw, ctx, shape, pos, depth):
+def gen_eigvalsh(draw, ctx, shape, pos, depth, op=None):
     if not shape or len(shape) > 2 or ctx.scalar:
         return None
     return ("call", "eigvalsh", [matrix(draw, ctx, shape[-1], shape[:-1], "spd", depth)], [])
@@ -800,7 +808,7 @@ def loop_slice(draw, ctx, n, length):
     return ("s", start, ("bin", "+", start, ("int", length)), None)
 
 
-def gen_getitem(draw, ctx, shape, pos, depth):
+def gen_getitem(draw, ctx, shape, pos, depth, op=None):
     if ctx.scalar:
         return None
     items, base, i = [], [], 0
@@ -852,7 +860,7 @@ def int_array(draw, ctx, shape):
     return ("ctor", "arange", shape[0]), 0, shape[0]
 
 
-def gen_gather(draw, ctx, shape, pos, depth):
+def gen_gather(draw, ctx, shape, pos, depth, op=None):
     if not shape or ctx.scalar:
         return None
     form = draw(st.integers(0, 3))
@@ -893,7 +901,7 @@ def gen_gather(draw, ctx, shape, pos, depth):
     return ("index", sub(draw, ctx, base, pos, depth), items)
 
 
-def gen_one_hot(draw, ctx, shape, pos, depth):
+def gen_one_hot(draw, ctx, shape, pos, depth, op=None):
     if len(shape) < 2 or pos or ctx.scalar:
         return None
     found = int_array(draw, ctx, shape[:-1])
@@ -902,7 +910,7 @@ def gen_one_hot(draw, ctx, shape, pos, depth):
     return ("call", "one_hot", [found[0]], params_of(draw, [("k", shape[-1])]))
 
 
-def gen_size(draw, ctx, shape, pos, depth):
+def gen_size(draw, ctx, shape, pos, depth, op=None):
     """A value divided or multiplied by a size: size(x), size(x, axis), or a declared dimension."""
     dims = sorted(ctx.dims) if not ctx.in_function else []
     if dims and draw(st.booleans()):
@@ -919,13 +927,13 @@ def gen_size(draw, ctx, shape, pos, depth):
     return ("bin", draw(st.sampled_from(["*", "/"])), sub(draw, ctx, shape, pos, depth), factor)
 
 
-def gen_loop_number(draw, ctx, shape, pos, depth):
+def gen_loop_number(draw, ctx, shape, pos, depth, op=None):
     if not ctx.loops or pos:
         return None
     return ("bin", draw(st.sampled_from(["+", "*", "-"])), sub(draw, ctx, shape, False, depth), loop_scalar(draw, ctx))
 
 
-def gen_fcall(draw, ctx, shape, pos, depth):
+def gen_fcall(draw, ctx, shape, pos, depth, op=None):
     options = sorted(n for n, f in ctx.functions.items() if f.shape == shape and (f.pos or not pos))
     if not options:
         return None
@@ -944,16 +952,28 @@ GENERATORS = {
     "eigvalsh": gen_eigvalsh, "getitem": gen_getitem, "gather": gen_gather, "one_hot": gen_one_hot,
     "size": gen_size, "loop_number": gen_loop_number, "fcall": gen_fcall,
 }
-# How often each kind is tried: the elementwise families hold most operations.
-KINDS = (["unary"] * 8 + ["arith"] * 4 + ["binary_function"] * 2 + ["neg", "pow", "pow", "clip", "where", "mask"]
-         + ["matmul", "dot", "outer", "einsum", "transpose", "stack", "concat", "reshape", "expand_dims",
-            "squeeze", "flip", "broadcast_to", "diag", "trace", "triangle", "cumsum"]
-         + ["reduce"] * 4 + ["softmax", "logsumexp", "solve", "inverse", "det", "eigvalsh"]
-         + ["getitem", "getitem", "gather", "gather", "one_hot", "size", "loop_number", "fcall", "fcall"])
+# What the generator tries at a node: one entry per registry operation (or operator spelling),
+# so that each is drawn about as often as any other; shape-bound ones now and then more.
+KINDS = ([f"unary:{name}" for name in sorted(UNARY)]
+         + [f"arith:{c}" for c in "+-*/"] + [f"binary_function:{f}" for f in ("max", "min", "atan2", "hypot",
+                                                                              "logaddexp")]
+         + ["neg", "neg", "neg", "pow", "pow", "clip", "clip", "where", "where", "mask", "mask", "mask"]
+         + ["matmul", "matmul", "dot", "outer", "einsum", "einsum", "transpose", "transpose", "stack", "stack",
+            "concat", "concat", "reshape", "expand_dims", "expand_dims", "expand_dims", "squeeze", "flip",
+            "broadcast_to", "diag", "diag", "trace", "trace", "trace", "triangle:tril", "triangle:triu", "cumsum"]
+         + [f"reduce:{f}" for f in REDUCTIONS] + ["reduce"]
+         + ["softmax:softmax", "softmax:log_softmax", "softmax:log_softmax", "logsumexp", "logsumexp"]
+         + ["solve:solve", "solve:solve", "solve:solve_triangular", "solve:solve_triangular", "inverse:inv",
+            "inverse:inv", "inverse:inv", "inverse:cholesky", "inverse:cholesky", "det:det", "det:det",
+            "det:logdet", "det:logdet", "det:logdet", "eigvalsh", "eigvalsh"]
+         + ["getitem"] * 3 + ["gather"] * 3 + ["one_hot"] * 3 + ["size", "loop_number", "loop_number"] + ["fcall"] * 4)
 # Scalar programs: what runs on the scalar fast path (elementwise operations of one or two
 # operands without parameters, and a scalar @), with a few others now and then.
-SCALAR_KINDS = ["unary"] * 8 + ["arith"] * 5 + ["binary_function"] * 3 + ["neg", "pow", "pow", "matmul", "fcall",
-                                                                        "fcall", "loop_number", "where", "clip"]
+SCALAR_KINDS = ([f"unary:{name}" for name in sorted(UNARY) if name not in ("elu", "leaky_relu")]
+                + [f"arith:{c}" for c in "+-*/"] * 2 + [f"binary_function:{f}" for f in ("max", "min", "atan2",
+                                                                                         "hypot", "logaddexp")]
+                + ["neg", "neg", "pow", "pow", "pow", "matmul", "matmul", "fcall", "fcall", "fcall", "loop_number",
+                   "where", "clip"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1092,7 +1112,7 @@ def programs(draw, hostile=False):
     ctx.vars.update(inputs)
     assigned = []
     defs = 0
-    for _ in range(draw(st.integers(1, 6))):
+    for _ in range(draw(st.integers(2, 7))):
         kind = draw(st.integers(0, 9))
         if kind <= 1 and defs < 2:
             statements.append(draw(function_def(ctx)))
@@ -1850,22 +1870,34 @@ def same_values(got, expected, hostile) -> bool:
     return bool(np.allclose(got, expected, rtol=1e-12, atol=1e-12, equal_nan=True))
 
 
-def modes_agree(r, f, hostile, scale):
-    """Reverse and forward mode, elementwise: NaN for NaN, inf for inf (with its sign), and
-    close where both are finite."""
+def modes_agree(r, f, hostile, scale) -> str | None:
+    """Why reverse mode (r) and forward mode (f) disagree, or None. Well-scaled points: every
+    element finite and within FORWARD_RTOL of the largest gradient element. Hostile points,
+    elementwise: NaN for NaN; inf for inf with its sign, except that a finite value of at least
+    OVERFLOW_ORDER against an infinity is the order of a product (the modes multiply the same
+    factors from opposite ends, so one may overflow where the other does not); and where both are
+    finite, within HOSTILE_RTOL of each other."""
     r, f = np.asarray(r, dtype=np.float64), np.asarray(f, dtype=np.float64)
     if r.shape != f.shape:
-        return False
+        return f"shapes {r.shape} and {f.shape}"
     if not hostile:
-        return bool(np.all(np.isfinite(r)) and np.all(np.abs(f - r) <= FORWARD_RTOL * scale))
-    if not (np.array_equal(np.isnan(r), np.isnan(f)) and np.array_equal(np.isposinf(r), np.isposinf(f))
-            and np.array_equal(np.isneginf(r), np.isneginf(f))):
-        return False
+        if not np.all(np.isfinite(r)):
+            return "not finite at a well-scaled point"
+        return None if np.all(np.abs(f - r) <= FORWARD_RTOL * scale) else "they differ"
+    if not np.array_equal(np.isnan(r), np.isnan(f)):
+        return "NaN in one mode where the other has a number"
+    one_inf = np.isinf(r) != np.isinf(f)
+    finite_side = np.where(np.isinf(r), f, r)
+    if np.any(one_inf & ~((np.abs(finite_side) >= OVERFLOW_ORDER) & (np.sign(r) == np.sign(f)))):
+        return "inf in one mode where the other has a finite number"
+    both_inf = np.isinf(r) & np.isinf(f)
+    if np.any(both_inf & (r != f)):
+        return "infinities of opposite signs"
     both = np.isfinite(r) & np.isfinite(f)
     local = max([1e-300] + [float(np.max(np.abs(v[both]))) for v in (r, f) if np.any(both)])
     with np.errstate(all="ignore"):
-        return bool(np.all(np.abs(r[both] - f[both]) <= HOSTILE_RTOL * (np.abs(r[both]) + np.abs(f[both]))
-                           + 1e-12 * local))
+        close = np.abs(r[both] - f[both]) <= HOSTILE_RTOL * (np.abs(r[both]) + np.abs(f[both])) + 1e-12 * local
+    return None if np.all(close) else "they differ where both are finite"
 
 
 def check_program(statements, inputs, seed, hostile_given=None):
@@ -1932,8 +1964,8 @@ def checks(source, statements, inputs, seed, hostile_given, state):
     scale = max([1.0] + [float(np.max(np.abs(g))) for g in result.grad.values()
                          if np.size(g) and np.all(np.isfinite(g))])
     for name, g in result.grad.items():
-        assert modes_agree(g, by_forward.grad[name], hostile, scale), \
-            f"∂loss/∂{name}: reverse {g!r}, forward {by_forward.grad[name]!r}{context}"
+        why = modes_agree(g, by_forward.grad[name], hostile, scale)
+        assert why is None, f"∂loss/∂{name}: reverse mode {g!r}, forward mode {by_forward.grad[name]!r}: {why}{context}"
 
     # Finite differences, where every value is finite and every operation is away from its kinks.
     if smooth:

@@ -275,8 +275,11 @@ def einsum_shape(*shapes, spec=""):
             if sizes.setdefault(c, n) != n:
                 raise Mismatch(f"einsum() index '{c}' has size {sizes[c]} in one operand and {n} in another")
     out = match[2]
-    if len(set(out)) != len(out) or any(c not in sizes for c in out):
-        raise Mismatch(f"einsum() output '{out}' must use each input letter at most once")
+    missing = [c for c in out if c not in sizes]
+    if missing:
+        raise Mismatch(f"einsum() output '{out}' names '{missing[0]}', which no operand's subscripts have")
+    if len(set(out)) != len(out):
+        raise Mismatch(f"einsum() output '{out}' repeats a letter")
     return tuple(sizes[c] for c in out)
 
 
