@@ -89,7 +89,7 @@ def check_notes(report) -> list[str]:
         lines.append(f"not checked (data or integers, never differentiated): {', '.join(report.data)}")
     if report.dot is not None:
         d = report.dot
-        lines.append(f"dot-product test, forward against reverse mode: relative difference {sci(d.relative)}: "
+        lines.append(f"dot-product test of forward against reverse mode: {sci(d.relative)} apart, "
                      + ("pass" if d.passed else f"FAIL (<y, J x> = {d.forward!r}, <J^T y, x> = {d.reverse!r})"))
     failed = [c.name for c in report.inputs if c.status == "fail"]
     settings = f"eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g}"

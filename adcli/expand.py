@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import AdError, NameResolutionError, ParseError, ShapeError, Span
-from .graph import BOOL, CONST, FLOAT, INPUT, INT, Graph, Node, label_temporaries, versioned
+from .graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries, versioned
 from .registry import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS, fmt_shape
 from .syntax_errors import KEYWORD_AS_NAME, KEYWORDS, arity_message, nothing_assigned_message, \
     unknown_function_message
@@ -166,7 +166,7 @@ class Expander:
         if op.dtype == "same":
             dtype = FLOAT if FLOAT in kinds or not kinds else INT if INT in kinds else BOOL
         else:
-            dtype = {"float": FLOAT, "bool": BOOL, "int": INT}[op.dtype]
+            dtype = {"float": FLOAT, "bool": BOOL, "int": INT, "constant": SHAPED}[op.dtype]
         return self.add(name, args, line, col, params, dtype=dtype)
 
     def operand(self, value, as_int: bool = False) -> int:
@@ -290,7 +290,7 @@ class Expander:
         if name in self.dims:
             if name not in self.dim_nodes:
                 node, axis = self.dims[name]
-                self.dim_nodes[name] = self.add("size", (node,), line, col, {"axis": axis}, dtype=INT)
+                self.dim_nodes[name] = self.add("size", (node,), line, col, {"axis": axis}, dtype=INT, label=name)
             return self.dim_nodes[name]
         index = self.add(INPUT, (), line, col, name=name, label=name)
         self.env[name], self.versions[name] = index, 1
@@ -439,12 +439,18 @@ class Expander:
             raise self.error(NameResolutionError, unknown_function_message(name, list(self.functions)), line, col)
         return pc + 1
 
-    def construct(self, name, args, where, layout, line, col) -> Literal:
-        """zeros([2, 3]), eye(3), arange(4): a constant array of sizes written in the file."""
+    def construct(self, name, args, where, layout, line, col):
+        """zeros([2, 3]), eye(3), arange(4): a constant array of sizes written in the file; with a
+        declared dimension's name among the sizes (eye(n)), a node that reads that dimension."""
         maker = CONSTRUCTORS[name]
         if len(args) != 1 or layout[0] is not None:
             raise self.error(NameResolutionError, f"{maker.signature} takes one argument", line, col)
         (value,), (at,) = args, where
+        sized = self.sized_by_dimensions(value, maker.sizes == "count")
+        if sized is not None:
+            owners, shape = sized
+            return self.add("filled", owners, line, col, {"kind": name, "shape": shape},
+                            dtype=INT if name == "arange" else SHAPED)
         if maker.sizes == "count":
             size = self.whole(value, at, f"the size in {name}()")
             sizes = (size,)
@@ -460,6 +466,33 @@ class Expander:
         from .values import check_size
         check_size(flat if name != "eye" else (flat[0], flat[0]), lambda m: self.error(ShapeError, m, line, col))
         return Literal(maker.build(*sizes), line, col)
+
+    def sized_by_dimensions(self, value, count: bool):
+        """(input nodes, shape spec) when some size is a dimension (n, or size(x, 0)); else None."""
+        items = [value] if count else value.items if isinstance(value, Display) else None
+        if items is None or not any(self.dimension(v) for v in items):
+            return None
+        owners, shape = [], []
+        for v in items:
+            if self.dimension(v):
+                node = self.nodes[v]
+                owner = node.args[0]
+                if owner not in owners:
+                    owners.append(owner)
+                shape.append(("dim", owners.index(owner), node.params["axis"], node.label or ""))
+            else:
+                x = self.static(v)
+                if x is None or not is_whole(x) or x < 0:
+                    vl, vc = (v.line, v.col) if not isinstance(v, int) else (self.nodes[v].line, self.nodes[v].col)
+                    raise self.error(NameResolutionError, "a size must be a whole number or a declared dimension's "
+                                     "name", vl, vc)
+                shape.append(int(x))
+        return owners, tuple(shape)
+
+    def dimension(self, value) -> bool:
+        """Whether a value reads one axis of an input's shape: a dimension's name, or size(x, k)."""
+        return isinstance(value, int) and self.nodes[value].op == "size" and \
+            (self.nodes[value].params or {}).get("axis") is not None
 
     def call_op(self, name, args, where, layout, kw_positions, line, col) -> int:
         """A registry function: operands from the positional arguments, parameters from the rest."""

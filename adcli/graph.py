@@ -14,6 +14,7 @@ LEAVES = (INPUT, CONST)
 
 
 FLOAT, INT, BOOL = "f", "i", "b"
+SHAPED = "c"  # a float made from shapes alone (zeros([n, 3]), eye(n)): a constant, never differentiated
 
 
 class Node:

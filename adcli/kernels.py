@@ -605,6 +605,16 @@ def gather_vjp(g, xs, layout):
     return out
 
 
+def filled(xs, kind, shape):
+    """zeros/ones/eye/arange whose sizes are ints or (dim, operand, axis): an operand's dimension."""
+    sizes = tuple(np.shape(xs[d[1]])[d[2]] if isinstance(d, tuple) else d for d in shape)
+    if kind == "eye":
+        return np.eye(sizes[0])
+    if kind == "arange":
+        return np.arange(sizes[0])
+    return np.zeros(sizes) if kind == "zeros" else np.ones(sizes)
+
+
 def size_of(shape, axis=None):
     """A dimension's size (or the number of elements) as a number."""
     return np.int64(math.prod(shape) if axis is None else shape[axis])

@@ -17,7 +17,7 @@ import numpy as np
 from .errors import InputError, ShapeError
 from .evaluate import bind_inputs, evaluate
 from .forward import push_tangent
-from .graph import CONST, INPUT, LEAVES, Graph
+from .graph import CONST, FLOAT, INPUT, LEAVES, Graph
 from .registry import OPS, fmt_shape
 from .reverse import backward
 from .values import format_value
@@ -274,7 +274,8 @@ def reverse_trace(program, given: dict, of: str | None = None, wrt=None) -> Trac
             continue
         steps.append(Compute(i, node.label, node.op, [make_arg(graph, a, values) for a in node.args],
                              dict(node.params or {}), values[i], node.line, node.col, node.name is None))
-        steps.append(Init(i, node.label, np.zeros(np.shape(values[i]))))
+        if node.dtype == FLOAT:  # integers, booleans and constants made from shapes have no accumulator
+            steps.append(Init(i, node.label, np.zeros(np.shape(values[i]))))
     if nodes[out].op != CONST:  # a constant output has no accumulator to seed
         steps.append(Seed(out, nodes[out].label, np.ones_like(values[out], dtype=np.float64)))
 

@@ -36,7 +36,7 @@ def formula(nt: Notation, op_name: str, fillers: list[str], params: dict, scalar
     else:
         text = nt.fill(op.scalar_text if scalar and op.scalar_text else op.text, fillers)
     axis = params.get("axis")
-    if axis is not None and axis != dict(op.params).get("axis"):
+    if axis is not None and axis != dict(op.params).get("axis") and op.show is None:
         text += nt.words(f" over axis {axis}")
     return text
 

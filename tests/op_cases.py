@@ -262,11 +262,14 @@ CASES = {
                                (((4, 3), (5,), (5,)), {"layout": (("array", 1), ("array", 2))}),
                                (((4, 3), (2,)), {"layout": (slice(None), ("array", 1))})]),
     "size": (normal, [(((2, 3),), {"axis": 0}), (((2, 3),), {"axis": None})]),
+    "filled": (normal, [(((2, 3),), {"kind": "zeros", "shape": (("dim", 0, 1, "k"), 2)}),
+                        (((4,),), {"kind": "eye", "shape": (("dim", 0, 0, "n"),)}),
+                        (((4,),), {"kind": "arange", "shape": (("dim", 0, 0, "n"),)})]),
     "one_hot": (labels(3), [(((4,),), {"k": 3}), (((2, 2),), {"k": 5})]),
 }
 
 # Operations with no derivative at all: booleans and counts.
-NO_DERIVATIVE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "size", "one_hot"}
+NO_DERIVATIVE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "size", "one_hot", "filled"}
 # Operations whose vjp or jvp is zero, by design, where an element is not selected.
 SPARSE = {"where", "getitem", "gather", "tril", "triu", "diag", "clip", "solve_triangular"}
 

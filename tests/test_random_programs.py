@@ -14,7 +14,7 @@ import random_programs_lib as lib  # noqa: E402
 
 WELL_SCALED_EXAMPLES = int(os.environ.get("ADCLI_WELL_SCALED_EXAMPLES", "400"))
 HOSTILE_EXAMPLES = int(os.environ.get("ADCLI_HOSTILE_EXAMPLES", "400"))
-COVERAGE_EXAMPLES = 300
+COVERAGE_EXAMPLES = 600
 SLOW_EXAMPLES = int(os.environ.get("ADCLI_RANDOM_EXAMPLES", "5000"))
 
 # The registry operations the generator can produce; a new operation must be added here (and to

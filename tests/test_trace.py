@@ -171,6 +171,9 @@ def case_program(name, xs, params):
     names = [chr(ord("a") + k) for k in range(len(xs))]
     values = {n: np.where(x, 1.0, -1.0) if x.dtype == bool else x for n, x in zip(names, xs)}
     lines = [op_cases.declaration(n, v) for n, v in values.items()]
+    if name == "filled":  # sized by declared dimensions: name them
+        dims = {d[2]: d[3] for d in params["shape"] if isinstance(d, tuple)}
+        lines[0] = f"input a: [{', '.join(dims.get(i, str(n)) for i, n in enumerate(xs[0].shape))}]"
     operands = [f"({n} > 0)" if x.dtype == bool else n for n, x in zip(names, xs)]
     lines.append(f"y = {op_cases.call_text(name, params, operands)}")
     lines.append(f"z = sum(where(y, {names[0]}, 0))" if OPS[name].dtype == "bool" else "z = sum(y)")

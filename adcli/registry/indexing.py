@@ -118,7 +118,32 @@ def size_shape(s, axis=None):
 register(Op(
     "size", "size_of({x.shape}, {axis})", size_shape, "size({0})", ("0",), ("0",), params=(("axis", None),),
     func="size", vjp_code=("np.zeros({x.shape})",), jvp_code="None", dtype="int", flops=no_flops,
+    show=lambda labels, params: f"size({labels[0]}" + ("" if params.get("axis") is None else f", {params['axis']}") + ")",
     deriv_flops=no_flops,
     doc="the length of an axis (or the number of elements) as a number; a declared dimension's name reads "
         "the same", signature="size(x, axis)",
 ))
+
+
+def filled_shape(*shapes, kind="zeros", shape=()):
+    """The shape of zeros/ones/eye/arange whose sizes come from the operands' dimensions."""
+    sizes = tuple(shapes[d[1]][d[2]] if isinstance(d, tuple) else d for d in shape)
+    return (sizes[0], sizes[0]) if kind == "eye" else sizes
+
+
+register(Op(
+    "filled", "filled({xs}, {kind}, {shape})", filled_shape, "filled(…)", ("0",), ("0",), args=("*xs",),
+    params=(("kind", "zeros"), ("shape", ())), vjp_code=("np.zeros(np.shape({xs}[{k}]))",), jvp_code="None",
+    dtype="constant", flops=no_flops, deriv_flops=no_flops,
+    show=lambda labels, params: f"{params.get('kind', 'zeros')}({dims_text(labels, params)})",
+    doc="zeros, ones, eye or arange sized by a declared dimension (zeros([n, 3]), eye(n)): a constant",
+    signature="zeros([n, 3]), eye(n), arange(n)",
+))
+
+
+def dims_text(labels, params) -> str:
+    """The sizes of a filled array as written: [n, 3] (n the size of an operand's axis)."""
+    sizes = [(d[3] or f"size({labels[d[1]]}, {d[2]})") if isinstance(d, tuple) else str(d)
+             for d in params.get("shape", ())]
+    kind = params.get("kind", "zeros")
+    return sizes[0] if kind in ("eye", "arange") else "[" + ", ".join(sizes) + "]"
