@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OUTPUT, AdError, format_error
+from .errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OUTPUT, AdError, InputError, format_error
 from .values import dumps, to_json
 
 MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent", "--dim")
@@ -170,9 +170,21 @@ class GradMode(str, Enum):
     forward = "forward"
 
 
+class Engine(str, Enum):
+    numpy = "numpy"
+    jax = "jax"
+    torch = "torch"
+
+
+EngineOption = Annotated[Engine, typer.Option(
+    "--engine", case_sensitive=False, help="numpy (adcli's own), or the exported module run in jax or torch "
+    "(pip install 'adcli[jax]' or 'adcli[torch]').")]
+
+
 @app.command(short_help="Value and gradient of the output, by reverse or forward mode.")
 def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
          json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
+         engine: EngineOption = Engine.numpy,
          mode: Annotated[GradMode, typer.Option("--mode", help="reverse: one backward pass; forward: one "
                                                 "pass per input element (the same gradient).")] = GradMode.reverse):
     """The output's value and its gradient with respect to every input (reverse mode, or --mode forward).
@@ -187,7 +199,12 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
-        if mode is GradMode.forward:
+        if engine is not Engine.numpy:
+            if mode is GradMode.forward:
+                raise InputError(f"--engine {engine.value} runs the exported reverse sweep: leave out --mode forward")
+            from .cli_export import grad_by_engine
+            result = grad_by_engine(program, given, engine.value, of, wrt)
+        elif mode is GradMode.forward:
             from .forward import forward_grad
             result = forward_grad(program, of=of, wrt=wrt, **given)
         else:
@@ -209,7 +226,7 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
 
 @app.command("eval", short_help="Every assigned value, or one with --of.")
 def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, json_: Json = False,
-          full: Full = False, strict: Strict = False, ascii_: Ascii = False):
+          full: Full = False, strict: Strict = False, ascii_: Ascii = False, engine: EngineOption = Engine.numpy):
     """The value of every assignment, or of one with --of.
 
 
@@ -222,7 +239,11 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
-        values = program.eval(of=of, **given)
+        if engine is Engine.numpy:
+            values = program.eval(of=of, **given)
+        else:
+            from .cli_export import eval_by_engine
+            values = eval_by_engine(program, given, engine.value, of)
         notify([inspect_eval(program, given, of, values, strict)])
     where = {k: v for k, v in program.where().items() if k in values}
     if json_:
@@ -280,4 +301,4 @@ def quiet_stdout() -> None:
 
 # The other commands live in their own modules and register on `app` when imported; the order
 # here is the order `adcli --help` lists them in.
-from . import cli_inspect, cli_check, cli_trace, cli_forward, cli_cost, cli_functions  # noqa: E402,F401,I001
+from . import cli_inspect, cli_check, cli_trace, cli_forward, cli_cost, cli_export, cli_functions  # noqa: E402,F401,I001

@@ -10,7 +10,7 @@ import numpy as np
 from .errors import NonFiniteError, Span
 from .graph import CONST, INPUT, LEAVES, Graph
 from .registry import OPS, source_text
-from .reverse import backward, depends_on
+from .reverse import backward, depends_on, feeds
 from .values import format_number, format_value
 
 # ---------------------------------------------------------------------------------------------
@@ -343,17 +343,6 @@ def nonfinite_warning(graph: Graph, values: list, results: dict, output: int | N
 # ---------------------------------------------------------------------------------------------
 # Kinks
 # ---------------------------------------------------------------------------------------------
-
-def feeds(graph: Graph, output: int) -> list[bool]:
-    """For each node up to `output`, whether `output` is computed from it (itself included)."""
-    needed = [False] * (output + 1)
-    needed[output] = True
-    for i in range(output, -1, -1):
-        if needed[i]:
-            for a in graph.nodes[i].args:
-                needed[a] = True
-    return needed
-
 
 def on_path(graph: Graph, output: int, wrt: list[int]) -> list[bool]:
     """Nodes through which a derivative of `output` with respect to `wrt` flows."""

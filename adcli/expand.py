@@ -370,6 +370,8 @@ class Expander:
                 value, at = next(it)
                 positions.append(at)
                 items.append(self.subscript(value, arrays, at))
+                if items[-1] is Ellipsis and items.count(Ellipsis) > 1:
+                    raise self.error(ShapeError, "a subscript can hold only one ...", *at)
             else:
                 parts = [self.whole(*next(it), "a slice bound") if given else None for given in item]
                 if parts[2] == 0:
@@ -394,10 +396,16 @@ class Expander:
             if isinstance(item, Marker):
                 k += 1
 
+    def do_ellipsis(self, ins, pc):
+        _, line, col = ins
+        self.push(Marker("ellipsis", None, line, col), line, col)
+        return pc + 1
+
     def subscript(self, value, arrays: list, at):
-        """One item of a subscript: an int, None (a new axis), or an integer array (a gather)."""
-        if isinstance(value, Marker) and value.kind == "none":
-            return None
+        """One item of a subscript: an int, None (a new axis), ... (every axis not named), or an
+        integer array (a gather)."""
+        if isinstance(value, Marker) and value.kind in ("none", "ellipsis"):
+            return None if value.kind == "none" else Ellipsis
         x = self.static(value)
         if x is not None and np.ndim(x) == 0:
             return self.whole(value, at, "an index")

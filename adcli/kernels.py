@@ -67,7 +67,7 @@ def reduced_size(shape, axis=None):
 
 def ties_mask(ans, x, axis=None, keepdims=False):
     """1/k at each of the k elements equal to the extreme value, 0 elsewhere."""
-    hit = (x == expand(ans, np.shape(x), axis, keepdims)) * 1.0
+    hit = np.where(x == expand(ans, np.shape(x), axis, keepdims), 1.0, 0.0)
     return hit / expand(np.sum(hit, axis=axis, keepdims=keepdims), np.shape(x), axis, keepdims)
 
 
@@ -113,7 +113,7 @@ def cumsum_vjp(g, axis=None, shape=()):
 def tie_weight(x, y):
     """∂max(x, y)/∂x: 1 where x wins, ½ on a tie (the gradient is split evenly), else 0."""
     # A NaN operand neither wins nor ties: its derivative is NaN, never a clean 0.
-    return np.where((x > y) | (x <= y), (x > y) * 1.0 + (x == y) * 0.5, np.nan)
+    return np.where(x > y, 1.0, np.where(x == y, 0.5, np.where(x < y, 0.0, np.nan)))
 
 
 def pow_dbase(x, y):
@@ -385,7 +385,7 @@ def index_vjp(g, shape, index):
 
 def one_hot(y, k):
     """1.0 where the last axis equals y, 0.0 elsewhere: labels to a [..., k] float array."""
-    return (np.expand_dims(y, -1) == np.arange(k)) * 1.0
+    return np.where(np.expand_dims(y, -1) == np.arange(k), 1.0, 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -560,7 +560,7 @@ def step(x, right, left):
 
 def clip_inside(x, lo, hi):
     """∂clip/∂x: 1 where lo <= x <= hi (at a bound the gradient goes to x), else 0."""
-    return ((x >= lo) & (x <= hi)) * 1.0
+    return np.where((x >= lo) & (x <= hi), 1.0, 0.0)
 
 
 def atan2_slope(top, x, y):
@@ -579,6 +579,15 @@ def zeros_like(x):
 # ---------------------------------------------------------------------------------------------
 
 
+def spell_out(index, ndim):
+    """An index with its `...` written out as the full slices it stands for (numpy's meaning)."""
+    at = next((k for k, item in enumerate(index) if item is Ellipsis), None)
+    if at is None:
+        return index
+    named = sum(1 for item in index if item is not None and item is not Ellipsis)
+    return index[:at] + (slice(None),) * max(ndim - named, 0) + index[at + 1:]
+
+
 def index_of(layout, xs):
     """The index tuple of a gather: layout items are ints, slices, None, or ("array", k) for xs[k]."""
     return tuple(xs[item[1]] if isinstance(item, tuple) else item for item in layout)
@@ -587,7 +596,7 @@ def index_of(layout, xs):
 def gather(xs, layout):
     """xs[0] indexed by integer arrays (numpy's advanced indexing); out-of-range indices refused."""
     x = xs[0]
-    for axis, item in enumerate(i for i in layout if i is not None):
+    for axis, item in enumerate(i for i in spell_out(layout, np.ndim(x)) if i is not None):
         if isinstance(item, tuple):
             n = np.shape(x)[axis]
             index = xs[item[1]]

@@ -263,6 +263,10 @@ class Compiler(Transformer):
         (tok,) = children
         return self.emit("name", tok.value, tok.line, tok.column)
 
+    def ellipsis(self, children):
+        (tok,) = children
+        return self.emit("ellipsis", tok.line, tok.column)
+
     def string(self, children):
         (tok,) = children
         return self.emit("str", tok.value[1:-1], tok.line, tok.column)

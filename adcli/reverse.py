@@ -13,6 +13,17 @@ from .registry import OPS
 UpdateHook = Callable[[int, int, int, object, object, object, object], None]
 
 
+def feeds(graph: Graph, output: int) -> list[bool]:
+    """For each node up to `output`, whether `output` is computed from it (itself included)."""
+    needed = [False] * (output + 1)
+    needed[output] = True
+    for i in range(output, -1, -1):
+        if needed[i]:
+            for a in graph.nodes[i].args:
+                needed[a] = True
+    return needed
+
+
 def depends_on(graph: Graph, sources, upto: int) -> list[bool]:
     """For each node up to `upto`, whether it depends on any of `sources` (one forward sweep).
 

@@ -166,6 +166,53 @@ def forward_gradient():
     return loop, "a loop over the registry's jvp rules (this adcli has no adcli.forward)"
 
 
+def export_task(spec: dict) -> dict:
+    """adcli export's module for numpy (beside the engine and numpy by hand) or JAX (jit, beside JAX by hand)."""
+    import numpy as np
+
+    import adcli
+    from adcli.export import export_source, load_module
+
+    from . import gen, peers
+    impl, runs = spec["impl"], spec.get("runs", 10)
+    inputs = gen.mlp_inputs()
+    mlp = adcli.parse(gen.MLP_SOURCE)
+    chain = adcli.parse(gen.chain_source(spec["chain"]))
+    modules = {name: load_module(export_source(p, impl)) for name, p in (("mlp", mlp), ("chain", chain))}
+    order = ("X", "W1", "b1", "W2", "b2")
+    chain_args = {"x": 1.0, "a": 1.0}
+    engine = {"mlp": mlp.grad(**inputs).grad, "chain": chain.grad(**chain_args).grad}
+    out = {"impl": impl, "lines": {k: export_source(p, impl).count("\n") for k, p in (("mlp", mlp), ("chain", chain))}}
+    if impl == "numpy":
+        tape = gen.chain_ops(spec["chain"])
+        fns = {
+            "mlp": {"exported numpy grad_f": lambda: modules["mlp"].grad_f(*(inputs[k] for k in order)),
+                    "adcli engine": lambda: mlp.grad(**inputs),
+                    "numpy by hand": lambda: peers.mlp_numpy_grad(**inputs)},
+            "scalar chain 10⁴": {"exported numpy grad_f": lambda: modules["chain"].grad_f(1.0, 1.0),
+                                 "adcli engine": lambda: chain.grad(**chain_args),
+                                 "Python floats by hand (a tape)": lambda: peers.float_tape(*tape)},
+        }
+        got = {"mlp": modules["mlp"].grad_f(*(inputs[k] for k in order))[1],
+               "chain": modules["chain"].grad_f(1.0, 1.0)[1]}
+    else:
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        jitted = {k: jax.jit(m.grad_f) for k, m in modules.items()}
+        hand = peers.mlp_jax(jit=True)
+        args = [jax.numpy.asarray(inputs[k]) for k in order]
+
+        def exported_mlp():
+            return jax.block_until_ready(jitted["mlp"](*args))
+        fns = {"mlp": {"exported JAX grad_f (jit)": exported_mlp, "JAX by hand (jit)": lambda: hand(inputs)}}
+        got = {"mlp": exported_mlp()[1]}
+    out["max_grad_error"] = max(
+        float(np.max(np.abs(np.asarray(got[w][k]) - e))) / max(1.0, float(np.max(np.abs(e))))
+        for w in got for k, e in engine[w].items())
+    out["time"] = {w: {name: st.as_dict() for name, st in interleaved(f, runs).items()} for w, f in fns.items()}
+    return out
+
+
 def cost_estimate(program, inputs) -> dict | None:
     """`adcli cost`'s figures for the same program, where this adcli has the cost module."""
     try:
@@ -187,7 +234,7 @@ def release_freed_memory() -> None:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    task = {"scalar": scalar_task, "mlp": mlp_task, "modes": modes_task}[spec["task"]]
+    task = {"scalar": scalar_task, "mlp": mlp_task, "modes": modes_task, "export": export_task}[spec["task"]]
     try:
         result = task(spec)
     except Exception as e:  # reported as a skipped row, with the reason

@@ -18,11 +18,17 @@ CORPUS = Path(__file__).resolve().parent / "bad" / "cases.jsonl"
 REQUIRED = {"derivative": ["--wrt", "x"], "jvp": ["--tangent", "x=1"]}
 
 
-def file_commands() -> list[str]:
-    """Every command of the app that takes a FILE argument, in registration order."""
+def file_commands() -> dict[str, set[str]]:
+    """Every command of the app that takes a FILE argument, in registration order, with its options."""
     group = typer.main.get_command(app)
-    return [name for name, command in group.commands.items()
-            if any(param.name == "file" for param in command.params)]
+    return {name: {opt for param in command.params for opt in param.opts}
+            for name, command in group.commands.items() if any(param.name == "file" for param in command.params)}
+
+
+def accepts(options: set[str], case: dict) -> bool:
+    """Whether a command takes every option the case gives (export, say, takes no --set)."""
+    given = {a for a in case.get("args", []) if a.startswith("-")} | ({"--inputs"} if "inputs" in case else set())
+    return given <= options
 
 
 def load_corpus() -> list[dict]:
@@ -53,7 +59,7 @@ def parameters():
     everything = file_commands()
     for case in load_corpus():
         commands = case.get("commands", [case.get("command", "eval")])
-        for command in everything if commands == "all" else commands:
+        for command in [c for c, opts in everything.items() if accepts(opts, case)] if commands == "all" else commands:
             yield pytest.param(case, command, id=f"{case['id']}-{command}")
 
 

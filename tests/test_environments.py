@@ -47,10 +47,16 @@ def no_traceback(stderr: bytes) -> None:
         assert sign not in text, text
 
 
-def file_commands() -> list[str]:
+def file_commands() -> dict[str, set[str]]:
+    """The commands that take a FILE, with their options."""
     group = typer.main.get_command(app)
-    return [name for name, command in group.commands.items()
-            if any(param.name == "file" for param in command.params)]
+    return {name: {opt for param in command.params for opt in param.opts}
+            for name, command in group.commands.items() if any(param.name == "file" for param in command.params)}
+
+
+def relu_run(command: str, options: set[str]) -> list[str]:
+    """The command on the relu sample, with its values when the command takes them."""
+    return [command, RELU, *(RELU_VALUES if "--set" in options else []), *EXTRA.get(command, [])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +186,7 @@ def test_no_color_and_dumb_terminals(args):
 def test_every_command_writes_ascii_in_an_ascii_locale():
     """LANG=C with PYTHONIOENCODING=ascii: every command runs, in ASCII, without UnicodeEncodeError."""
     env = clean_env(LANG="C", LC_ALL="C", PYTHONIOENCODING="ascii")
-    runs = [[command, RELU, *RELU_VALUES, *EXTRA.get(command, [])] for command in file_commands()]
+    runs = [relu_run(command, options) for command, options in file_commands().items()]
     runs += [["graph", RELU, "--format", "dot"], ["graph", RELU, "--format", "mermaid"], ["--help"]]
     processes = [(args, subprocess.Popen(adcli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          env=env)) for args in runs]

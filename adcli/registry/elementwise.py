@@ -138,7 +138,7 @@ binary("logaddexp", "np.logaddexp({x}, {y})", ("np.exp({x} - {ans})", "np.exp({y
 register(Op("clip", "np.clip({x}, {lo}, {hi})", broadcast_shape("clip"), "clip({0}, {1}, {2})",
             ("[{1} ≤ {0} ≤ {2}]", "[{0} < {1}]", "[{0} > {2}]"),
             ("ḡ ⊙ [{1} ≤ {0} ≤ {2}]", "ḡ ⊙ [{0} < {1}]", "ḡ ⊙ [{0} > {2}]"), args=("x", "lo", "hi"), func="clip",
-            deriv_code=("clip_inside({x}, {lo}, {hi})", "({x} < {lo}) * 1.0", "({x} > {hi}) * 1.0"),
+            deriv_code=("clip_inside({x}, {lo}, {hi})", "np.where({x} < {lo}, 1.0, 0.0)", "np.where({x} > {hi}, 1.0, 0.0)"),
             kink_code="({x} == {lo}) | ({x} == {hi})", convention="clip at a bound: the gradient goes to x",
             ufunc=None, deriv_flops=local_partial(3),
             doc="x limited to [lo, hi]; at a bound the gradient goes to x, as PyTorch's clamp"))

@@ -25,15 +25,27 @@ def index_text(index) -> str:
             parts.append(f"{start}:{stop}" + (f":{step}" if step else ""))
         elif isinstance(item, tuple):
             parts.append(f"{{{item[1]}}}")
+        elif item is Ellipsis:
+            parts.append("...")
         else:
             parts.append(str(item))
     return ", ".join(parts)
 
 
+def spelled(index, ndim):
+    """(item number as written, item) for an index with its `...` spelled out as full slices."""
+    named = sum(1 for item in index if item is not None and item is not Ellipsis)
+    for k, item in enumerate(index):
+        if item is Ellipsis:
+            yield from ((k, slice(None)) for _ in range(max(ndim - named, 0)))
+        else:
+            yield k, item
+
+
 def basic_index_shape(s, index=()):
     """The shape x[index] has, refusing indices out of range (numpy would wrap or raise)."""
     out, axis = [], 0
-    for k, item in enumerate(index):
+    for k, item in spelled(index, len(s)):
         if item is None:
             out.append(1)
             continue
@@ -58,7 +70,7 @@ register(Op(
     vjp_code=("index_vjp({g}, {x.shape}, {index})",), jvp_code="{dx}[{index}]", dtype="same", linear=True,
     show=lambda labels, params: f"{labels[0]}[{index_text(params.get('index', ()))}]",
     flops=no_flops, deriv_flops=operand_elements(1),
-    doc="basic indexing and slicing, as numpy: x[0], x[-1], x[1:], x[::-1], A[:, 1], x[:, None]",
+    doc="basic indexing and slicing, as numpy: x[0], x[-1], x[1:], x[::-1], A[:, 1], x[:, None], X[..., 0]",
     signature="x[i, j:k:s, None, ...]",
 ))
 
@@ -74,7 +86,7 @@ def gather_shape(*shapes, layout=()):
         raise Mismatch("the index arrays do not broadcast together: "
                        + ", ".join(fmt_shape(a) for a in arrays)) from None
     before, after, positions, axis = [], [], [], 0
-    for k, item in enumerate(layout):
+    for j, (k, item) in enumerate(spelled(layout, len(x))):
         if item is None:
             (after if positions else before).append(1)
             continue
@@ -88,7 +100,7 @@ def gather_shape(*shapes, layout=()):
         else:
             if isinstance(item, int) and not -n <= item < n:
                 raise IndexMismatch(f"index {item} is out of range for axis {axis} of size {n}", k)
-            positions.append(k)
+            positions.append(j)  # adjacency counts the axes `...` stands for
         axis += 1
     rest = list(x[axis:])
     adjacent = positions == list(range(positions[0], positions[-1] + 1))

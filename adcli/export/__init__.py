@@ -1,0 +1,35 @@
+"""`adcli export`: a program and its derivative as a Python module for numpy, JAX or PyTorch."""
+
+from __future__ import annotations
+
+import types
+
+from ..errors import InputError
+from .emit import emit, identifier
+from .render import render
+from .targets import TARGETS
+
+MODES = ("reverse", "forward")
+
+
+def export_source(program, target: str = "numpy", of: str | None = None, wrt=None, mode: str = "reverse") -> str:
+    """The module's text: f, grad_f (and jvp_f with mode="forward") for the program's output."""
+    if target not in TARGETS:
+        raise InputError(f"--to {target}: expected one of {', '.join(TARGETS)}")
+    if mode not in MODES:
+        raise InputError(f"--mode {mode}: expected reverse or forward")
+    graph = program.graph
+    _, output = program.output_node(of)
+    emitted = emit(graph, output, program.wrt_nodes(wrt))
+    return render(emitted, target, graph.file, graph.source, mode)
+
+
+def load_module(source: str, name: str = "adcli_exported") -> types.ModuleType:
+    """A module from exported text. The text is adcli's own: the file's names become identifiers and
+    its constants numbers; nothing the file contains is executed as code."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)  # noqa: S102 - adcli's generated code
+    return module
+
+
+__all__ = ["MODES", "TARGETS", "export_source", "identifier", "load_module"]

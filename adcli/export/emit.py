@@ -1,0 +1,303 @@
+"""The program and its derivative as statements: one per value, one per accumulator update.
+
+A statement is plain data (a target name, an expression, and the trace line it implements with
+its FILE:LINE:COL), built from the registry's code templates exactly as adcli's engine runs them:
+the same operations in the same order, so exported numpy code gives adcli's numbers to the bit.
+Rendering a target (numpy, JAX, PyTorch) only changes the namespace the expressions call.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..graph import CONST, FLOAT, INPUT, LEAVES, Graph
+from ..registry import OPS, fill, source_text
+from ..reverse import depends_on, feeds
+
+# Names the generated module defines or imports: a value of the file never takes one of them.
+RESERVED = {"np", "jnp", "jax", "torch", "xp", "math", "f", "grad_f", "jvp_f", "INPUTS", "WRT", "OUTPUT", "SOURCE",
+            "SHA256"}
+
+
+@dataclass
+class Statement:
+    """`target = expression`, with the trace line it implements and where the file says it."""
+
+    target: str
+    expression: str
+    comment: str
+    where: str  # FILE:LINE:COL, or "" for the seed
+
+
+@dataclass
+class Emitted:
+    """Everything a target renders: names, constants, the forward and backward statements."""
+
+    inputs: list[tuple[str, str, int]]  # (identifier, label, node) in the file's input order
+    input_kinds: list[tuple[str, str]]  # (identifier, "float64" or "int64")
+    wrt: list[tuple[str, str, int, str]]  # the differentiated inputs, with their tangents' names
+    output: str  # the output's identifier
+    output_label: str
+    constants: list[tuple[str, object]]  # module-level arrays: (name, value)
+    indexes: list[tuple[str, tuple]]  # module-level subscripts: (name, index tuple)
+    forward: list[Statement]
+    backward: list[Statement]
+    tangent: list[Statement]  # forward mode
+    everything: list[Statement]  # every value of the file, for values()
+    assigned: list[tuple[str, str]]  # (label, expression) of every assignment
+    gradients: dict[str, str]  # input label -> gradient expression returned
+    output_tangent: str
+    shapes: dict[str, str]  # input label -> declared shape text
+    kernels: set[str] = field(default_factory=set)  # adcli kernels the expressions call
+
+
+def identifier(label: str) -> str:
+    """A label as a Python name: h' -> h_1, h'' -> h_2, h'5 -> h_5, cell.z -> cell__z, U1 -> U1."""
+    base, _, marks = label.partition("'")
+    version = 0
+    if _:
+        rest = marks.lstrip("'")
+        version = int(rest) if rest.isdigit() else len(marks) + 1
+    name = base.replace(".", "__")
+    return f"{name}_{version}" if version else name
+
+
+class Namer:
+    """Stable, unique Python names for values, gradients and tangents (the scheme is documented)."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.used: set[str] = set(RESERVED) | set(keyword.kwlist) | {"True", "False", "None"}
+        self.names: dict[tuple[str, int], str] = {}
+
+    def take(self, wanted: str) -> str:
+        name = wanted
+        while name in self.used or keyword.iskeyword(name):
+            name += "_"
+        self.used.add(name)
+        return name
+
+    def value(self, node: int) -> str:
+        return self.name("v", node, identifier(self.graph.nodes[node].label))
+
+    def grad(self, node: int) -> str:
+        return self.name("g", node, "g_" + identifier(self.graph.nodes[node].label))
+
+    def tangent(self, node: int) -> str:
+        return self.name("d", node, "d_" + identifier(self.graph.nodes[node].label))
+
+    def name(self, kind: str, node: int, wanted: str) -> str:
+        key = (kind, node)
+        if key not in self.names:
+            self.names[key] = self.take(wanted)
+        return self.names[key]
+
+
+KERNEL_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+
+
+class Emitter:
+    """Builds the statements of one program, output and choice of inputs."""
+
+    def __init__(self, graph: Graph, output: int, wrt: list[int]):
+        self.graph, self.output, self.wrt = graph, output, wrt
+        self.namer = Namer(graph)
+        self.constants: list[tuple[str, object]] = []
+        self.const_names: dict[int, str] = {}
+        self.indexes: list[tuple[str, tuple]] = []
+        self.kernels: set[str] = set()
+
+    # ---- operands ---------------------------------------------------------------------------
+    def operand(self, node: int) -> str:
+        """An operand's text: its value's name, or a constant written out."""
+        n = self.graph.nodes[node]
+        if n.op != CONST:
+            return self.namer.value(node)
+        data = np.asarray(n.data)
+        if data.ndim == 0:
+            value = data.item()
+            text = repr(value)
+            return text if value >= 0 or not isinstance(value, (int, float)) else f"({text})"
+        if node not in self.const_names:
+            self.const_names[node] = self.namer.take(f"C{len(self.constants) + 1}")
+            self.constants.append((self.const_names[node], data))
+        return self.const_names[node]
+
+    def index(self, index: tuple) -> str:
+        """A subscript as a named module constant (I1 = (slice(1, None, None), None)  # [1:, None])."""
+        for name, value in self.indexes:
+            if value == index:
+                return name
+        name = self.namer.take(f"I{len(self.indexes) + 1}")
+        self.indexes.append((name, index))
+        return name
+
+    def names_for(self, op, node: int, **extra) -> dict[str, str]:
+        """The template names of one node: its operands, parameters, result, gradient, tangents."""
+        n = self.graph.nodes[node]
+        args = [self.operand(a) for a in n.args]
+        names = {"ans": self.namer.value(node), "c": f"c_{self.namer.value(node)}"}
+        if op.variadic:
+            names["xs"] = "[" + ", ".join(args) + "]"
+        else:
+            names.update(zip(op.args, args))
+        params = {**dict(op.params), **(n.params or {})}
+        names.update({p: self.index(params[p]) if p == "index" else repr(params[p]) for p in op.param_names})
+        names.update(extra)
+        return names
+
+    def uses(self, text: str) -> str:
+        """Note the kernels an expression calls (their source is copied into the module)."""
+        self.kernels.update(KERNEL_NAME.findall(text))
+        return text
+
+    def where(self, node: int) -> str:
+        n = self.graph.nodes[node]
+        return f"{self.graph.file}:{n.line}:{n.col}"
+
+    def source(self, node: int) -> str:
+        """The value as the file writes it: U1 = X @ W1."""
+        n = self.graph.nodes[node]
+        labels = [self.graph.nodes[a].label for a in n.args]
+        return f"{n.label} = {source_text(n.op, labels, n.params)}"
+
+    # ---- the program ------------------------------------------------------------------------
+    def forward(self) -> list[Statement]:
+        graph, out = self.graph, self.output
+        need = feeds(graph, out)
+        statements = []
+        for i in range(out + 1):
+            n = graph.nodes[i]
+            if not need[i] or n.op in LEAVES:
+                continue
+            op = OPS[n.op]
+            text = fill(op.forward_code, self.names_for(op, i))
+            statements.append(Statement(self.namer.value(i), self.uses(text), self.source(i), self.where(i)))
+        if graph.nodes[out].op == CONST:  # the output is a constant itself
+            statements.append(Statement(self.namer.value(out), self.operand(out), f"{graph.nodes[out].label}", ""))
+        return statements
+
+    def assignments(self) -> tuple[list[Statement], list[tuple[str, str]]]:
+        """Every value of the file, for values(): (statements, [(label, expression)] of assignments)."""
+        graph = self.graph
+        statements = []
+        for i, n in enumerate(graph.nodes):
+            if n.op in LEAVES:
+                continue
+            op = OPS[n.op]
+            text = fill(op.forward_code, self.names_for(op, i))
+            statements.append(Statement(self.namer.value(i), self.uses(text), self.source(i), self.where(i)))
+        return statements, [(label, self.operand(index)) for label, index in graph.assigned]
+
+    def backward(self) -> tuple[list[Statement], dict[str, str]]:
+        """The reverse sweep, statement by statement in the engine's order (adcli.reverse.backward)."""
+        graph, out = self.graph, self.output
+        active = depends_on(graph, self.wrt, out)
+        statements: list[Statement] = []
+        has: set[int] = set()
+        out_label = graph.nodes[out].label
+        if active[out]:
+            statements.append(Statement(self.namer.grad(out), f"np.ones_like({self.namer.value(out)})",
+                                        f"∂{out_label}/∂{out_label} ← 1", ""))
+            has.add(out)
+        for i in range(out, -1, -1):
+            n = graph.nodes[i]
+            if i not in has or n.op in LEAVES:
+                continue
+            op = OPS[n.op]
+            g = self.namer.grad(i)
+            names = self.names_for(op, i, g=g)
+            if op.common_code is not None and any(active[a] for a in n.args):
+                text = fill(op.common_code, names)
+                statements.append(Statement(names["c"], self.uses(text), f"shared by the operands of {n.label}",
+                                            self.where(i)))
+            for k in range(len(n.args) - 1, -1, -1):
+                a = n.args[k]
+                if not active[a]:
+                    continue
+                share = self.share(op, k, names, a)
+                target = self.namer.grad(a)
+                label = graph.nodes[a].label
+                share_text = re.sub(r"\{(\d+)\}", lambda m: graph.nodes[n.args[int(m[1])]].label,
+                                    op.vjp_text[min(k, len(op.vjp_text) - 1)])
+                share_text = share_text.replace("[k]", f"[{k}]").replace("{n}", "n").replace("{ddof}", "ddof")
+                added = f"- {share_text[1:]}" if share_text.startswith("-") else f"+ {share_text}"
+                comment = f"∂{out_label}/∂{label} ← ∂{out_label}/∂{label} {added}"
+                expression = share if a not in has else f"{target} + {share}"
+                statements.append(Statement(target, self.uses(expression), comment, self.where(i)))
+                has.add(a)
+        gradients = {}
+        for w in self.wrt:
+            label = graph.nodes[w].label
+            gradients[label] = self.namer.grad(w) if w in has else f"np.zeros(np.shape({self.namer.value(w)}))"
+        return statements, gradients
+
+    def share(self, op, k: int, names: dict, a: int) -> str:
+        """Operand k's share of ḡ: g·∂ₖ summed back to its shape, or the vjp template (Op.vjp)."""
+        if op.elementwise:
+            operand = names[op.args[k]]
+            local = names["g"] if op.ones[k] else f"{names['g']} * ({fill(op.deriv_code[k], names)})"
+            return f"unbroadcast({local}, np.shape({operand}))"
+        code = op.vjp_code_for(k)
+        return fill(code, {**names, "k": str(k)} if op.variadic else names)
+
+    def tangents(self) -> tuple[list[Statement], str]:
+        """Forward mode: every value's tangent along the input tangents (adcli.forward.tangents)."""
+        graph, out = self.graph, self.output
+        need = feeds(graph, out)
+        has: dict[int, str] = {w: self.namer.tangent(w) for w in self.wrt}
+        statements = []
+        for i in range(out + 1):
+            n = graph.nodes[i]
+            if not need[i] or n.op in LEAVES or n.dtype != FLOAT or OPS[n.op].dtype in ("bool", "int"):
+                continue
+            ts = [has.get(a) for a in n.args]
+            if all(t is None for t in ts):
+                continue
+            op = OPS[n.op]
+            names = self.names_for(op, i)
+            if op.elementwise:
+                terms = []
+                for k, t in enumerate(ts):
+                    if t is None:
+                        continue
+                    # a zero tangent stays zero whatever the local derivative (adcli.registry.core.Op.jvp)
+                    terms.append(f"np.where({t} == 0, 0.0, {t} * ({fill(op.deriv_code[k], names)}))")
+                text = " + ".join(terms)
+                text = f"np.broadcast_to({text}, np.shape({names['ans']}))"
+            else:
+                filled = [t if t is not None else f"np.zeros(np.shape({self.operand(a)}))"
+                          for t, a in zip(ts, n.args)]
+                tangent_names = {"dxs": "[" + ", ".join(filled) + "]"} if op.variadic else \
+                    {"d" + name: t for name, t in zip(op.args, filled)}
+                text = fill(op.jvp_code, {**names, **tangent_names})
+            target = self.namer.tangent(i)
+            statements.append(Statement(target, self.uses(text), f"{n.label}̇", self.where(i)))
+            has[i] = target
+        result = has.get(out, f"np.zeros(np.shape({self.namer.value(out)}))")
+        return statements, result
+
+
+def emit(graph: Graph, output: int, wrt: list[int]) -> Emitted:
+    """The statements of f, grad_f and jvp_f for `output`, differentiated with respect to `wrt`."""
+    emitter = Emitter(graph, output, wrt)
+    inputs = [(emitter.namer.value(i), graph.nodes[i].label, i) for i in graph.inputs]
+    forward = emitter.forward()
+    backward, gradients = emitter.backward()
+    tangent, output_tangent = emitter.tangents()
+    everything, assigned = emitter.assignments()
+    shapes = {}
+    for i in graph.inputs:
+        n = graph.nodes[i]
+        dims = "" if n.data is None else "[" + ", ".join(map(str, n.data)) + "]"
+        kind = "int" if n.dtype != FLOAT else "data" if n.extra == "data" else ""
+        shapes[n.label] = " ".join(part for part in (dims or "any shape", f"({kind})" if kind else "") if part)
+    kinds = [(name, "float64" if graph.nodes[i].dtype == FLOAT else "int64") for name, _, i in inputs]
+    return Emitted(inputs, kinds, [(emitter.namer.value(w), graph.nodes[w].label, w, emitter.namer.tangent(w)) for w in wrt],
+                   emitter.namer.value(output), graph.nodes[output].label, emitter.constants, emitter.indexes,
+                   forward, backward,
+                   tangent, everything, assigned, gradients, output_tangent, shapes, emitter.kernels)

@@ -1,0 +1,382 @@
+"""Targets: how numpy's names are spelled in each framework, and the kernels each writes its own way."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+NUMPY_PREFIX = re.compile(r"(?<![\w.])np\.")
+SUBSCRIPT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\[(I\d+_*)\]")  # a value indexed by a module's index constant
+
+
+@dataclass(frozen=True)
+class Target:
+    """One framework: its imports, the namespace numpy's names live in, and kernel overrides."""
+
+    name: str
+    title: str
+    imports: list[str]
+    namespace: str  # what `np.` becomes
+    overrides: dict[str, str] = field(default_factory=dict)
+    float_array: str = "np.array({}, dtype=np.float64)"
+    int_array: str = "np.array({}, dtype=np.int64)"
+    kernel_note: str = ""
+    picks: bool = False  # subscripts x[I1] become pick(x, I1) (torch has no negative steps)
+
+    def rename(self, text: str) -> str:
+        text = SUBSCRIPT.sub(r"pick(\1, \2)", text) if self.picks else text
+        return text if self.namespace == "np" else NUMPY_PREFIX.sub(self.namespace + ".", text)
+
+    def array(self, values: str, kind: str) -> str:
+        return self.rename((self.int_array if kind in "iub" else self.float_array).format(values))
+
+    def tangent(self, name: str) -> str:
+        """A tangent argument as the target's array (a user may pass a list or a number)."""
+        return self.rename(f"np.asarray({name}, dtype=np.float64)")
+
+
+def framework_linalg(ns: str) -> dict[str, str]:
+    """Linear algebra as the framework gives it: no try/except in code that jit or torch.compile
+    traces (the framework gives NaN, or raises, by itself), and sizes as plain ints."""
+    return {
+        "inv": f'''
+def inv(a):
+    """A⁻¹."""
+    return {ns}.linalg.inv(a)''',
+        "cholesky": f'''
+def cholesky(a):
+    """The lower Cholesky factor of the symmetric part of A."""
+    return {ns}.linalg.cholesky(symmetric(a))''',
+        "eigvalsh": f'''
+def eigvalsh(a):
+    """The eigenvalues of the symmetric part of A, ascending."""
+    return {ns}.linalg.eigvalsh(symmetric(a))''',
+        "eigenvectors": f'''
+def eigenvectors(a):
+    """The eigenvectors of the symmetric part of A, as columns."""
+    return {ns}.linalg.eigh(symmetric(a))[1]''',
+        "size_of": '''
+def size_of(shape, axis=None):
+    """A dimension's size (or the number of elements) as a number."""
+    return math.prod(shape) if axis is None else shape[axis]''',
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# JAX: jax.numpy, float64 switched on, and functional updates instead of in-place writes
+# ---------------------------------------------------------------------------------------------
+
+JAX_OVERRIDES = {
+    "erf": '''
+def erf(x):
+    """The error function, elementwise."""
+    return jax.scipy.special.erf(x)''',
+    "erfc": '''
+def erfc(x):
+    """The complementary error function 1 - erf(x), exact in the tail."""
+    return jax.scipy.special.erfc(x)''',
+    "index_vjp": '''
+def index_vjp(g, shape, index):
+    """The transpose of basic indexing: ḡ placed into zeros of the operand's shape."""
+    return jnp.zeros(shape).at[index].set(g)''',
+    "gather": '''
+def gather(xs, layout):
+    """Integer-array indexing (numpy's advanced indexing)."""
+    return xs[0][index_of(layout, xs)]''',
+    "gather_vjp": '''
+def gather_vjp(g, xs, layout):
+    """The transpose of a gather: ḡ added into zeros of the operand's shape, repeats summed."""
+    return jnp.zeros(jnp.shape(xs[0])).at[index_of(layout, xs)].add(g)''',
+    "solve": '''
+def solve(a, b):
+    """A⁻¹b for b a vector or a matrix."""
+    if jnp.ndim(b) == jnp.ndim(a) - 1:
+        return jnp.linalg.solve(a, b[..., None])[..., 0]
+    return jnp.linalg.solve(a, b)''',
+}
+
+JAX_OVERRIDES.update(framework_linalg("jnp"))
+
+JAX = Target("jax", "JAX (jax.numpy, usable under jit, vmap and grad)",
+             ["import jax", "import jax.numpy as jnp", "import jax.scipy.special", "",
+              "jax.config.update(\"jax_enable_x64\", True)  # adcli computes in float64"],
+             "jnp", JAX_OVERRIDES, "jnp.array({}, dtype=jnp.float64)", "jnp.array({}, dtype=jnp.int64)",
+             " (jax.numpy; scatters as .at[] updates)")
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch: a small namespace with numpy's names over torch's, so the same expressions read the same
+# ---------------------------------------------------------------------------------------------
+
+TORCH_NAMESPACE = '''
+def tensors(function):
+    """A torch function that also takes Python numbers (as float64 tensors), as numpy's do."""
+    def call(*args):
+        return function(*(a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=torch.float64)
+                          for a in args))
+    return staticmethod(call)
+
+
+class xp:
+    """numpy's names over torch, float64, for the expressions and kernels below."""
+
+    nan, inf, float64, int64 = math.nan, math.inf, torch.float64, torch.int64
+    exp, log, sin, cos, tan, tanh, sqrt = (tensors(f) for f in (torch.exp, torch.log, torch.sin, torch.cos,
+                                                                torch.tan, torch.tanh, torch.sqrt))
+    abs = absolute = tensors(torch.abs)
+    sign, floor, ceil, round = tensors(torch.sign), tensors(torch.floor), tensors(torch.ceil), tensors(torch.round)
+    log1p, expm1, log2, log10, exp2 = (tensors(f) for f in (torch.log1p, torch.expm1, torch.log2, torch.log10,
+                                                            torch.exp2))
+    square, reciprocal, sinh, cosh = tensors(torch.square), tensors(torch.reciprocal), tensors(torch.sinh), \\
+        tensors(torch.cosh)
+    arcsinh, arccosh, arctanh = tensors(torch.asinh), tensors(torch.acosh), tensors(torch.atanh)
+    arcsin, arccos, arctan = tensors(torch.asin), tensors(torch.acos), tensors(torch.atan)
+    arctan2, hypot, logaddexp = tensors(torch.atan2), tensors(torch.hypot), tensors(torch.logaddexp)
+    maximum, minimum, power = tensors(torch.maximum), tensors(torch.minimum), tensors(torch.pow)
+    isfinite, isnan, diff = tensors(torch.isfinite), tensors(torch.isnan), tensors(torch.diff)
+
+    @staticmethod
+    def matmul(a, b):
+        return torch.matmul(a, b)
+
+    @staticmethod
+    def asarray(x, dtype=None):
+        return torch.as_tensor(x, dtype=dtype)
+
+    @staticmethod
+    def cbrt(x):
+        x = torch.as_tensor(x, dtype=torch.float64)
+        return torch.sign(x) * torch.abs(x) ** (1.0 / 3.0)
+
+    @staticmethod
+    def clip(x, lo, hi):
+        return torch.minimum(torch.maximum(x, torch.as_tensor(lo, dtype=torch.float64)),
+                             torch.as_tensor(hi, dtype=torch.float64))
+
+    @staticmethod
+    def where(c, a, b):
+        t = torch.float64 if not (isinstance(a, torch.Tensor) and a.dtype == torch.int64) else torch.int64
+        return torch.where(torch.as_tensor(c), torch.as_tensor(a, dtype=t), torch.as_tensor(b, dtype=t))
+
+    @staticmethod
+    def shape(x):
+        return tuple(x.shape) if isinstance(x, torch.Tensor) else ()
+
+    @staticmethod
+    def ndim(x):
+        return x.dim() if isinstance(x, torch.Tensor) else 0
+
+    @staticmethod
+    def size(x):
+        return x.numel()
+
+    @staticmethod
+    def dims(axis):
+        return None if axis is None else (axis if isinstance(axis, int) else tuple(axis))
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        x = torch.as_tensor(x)
+        return x.sum() if axis is None and not keepdims else x.sum(dim=xp.dims(axis), keepdim=keepdims)
+
+    @staticmethod
+    def mean(x, axis=None, keepdims=False):
+        x = torch.as_tensor(x)
+        return x.mean() if axis is None and not keepdims else x.mean(dim=xp.dims(axis), keepdim=keepdims)
+
+    @staticmethod
+    def max(x, axis=None, keepdims=False):
+        return x.amax() if axis is None and not keepdims else torch.amax(x, dim=xp.dims(axis) or (),
+                                                                         keepdim=keepdims)
+
+    @staticmethod
+    def min(x, axis=None, keepdims=False):
+        return x.amin() if axis is None and not keepdims else torch.amin(x, dim=xp.dims(axis) or (),
+                                                                         keepdim=keepdims)
+
+    @staticmethod
+    def prod(x, axis=None, keepdims=False):
+        if axis is None:
+            out = x.prod()
+            return out.reshape((1,) * x.dim()) if keepdims else out
+        for a in sorted((axis,) if isinstance(axis, int) else axis, reverse=True):
+            x = x.prod(dim=a, keepdim=keepdims)
+        return x
+
+    @staticmethod
+    def var(x, axis=None, ddof=0, keepdims=False):
+        return torch.var(x, dim=xp.dims(axis), correction=ddof, keepdim=keepdims)
+
+    @staticmethod
+    def std(x, axis=None, ddof=0, keepdims=False):
+        return torch.std(x, dim=xp.dims(axis), correction=ddof, keepdim=keepdims)
+
+    @staticmethod
+    def cumsum(x, axis=None):
+        return torch.cumsum(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
+
+    @staticmethod
+    def cumprod(x, axis=None):
+        return torch.cumprod(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
+
+    @staticmethod
+    def concatenate(xs, axis=0):
+        return torch.cat([torch.as_tensor(x) for x in xs], dim=axis)
+
+    @staticmethod
+    def stack(xs, axis=0):
+        return torch.stack([torch.as_tensor(x, dtype=torch.float64) for x in xs], dim=axis)
+
+    @staticmethod
+    def reshape(x, shape):
+        return torch.reshape(torch.as_tensor(x), tuple(shape) if not isinstance(shape, int) else (shape,))
+
+    @staticmethod
+    def broadcast_to(x, shape):
+        return torch.broadcast_to(torch.as_tensor(x), tuple(shape))
+
+    @staticmethod
+    def expand_dims(x, axis):
+        return torch.unsqueeze(x, axis)
+
+    @staticmethod
+    def squeeze(x, axis=None):
+        return torch.squeeze(x) if axis is None else torch.squeeze(x, axis)
+
+    @staticmethod
+    def moveaxis(x, a, b):
+        return torch.movedim(x, a, b)
+
+    @staticmethod
+    def swapaxes(x, a, b):
+        return torch.swapaxes(x, a, b)
+
+    @staticmethod
+    def transpose(x, axes=None):
+        return x if x.dim() == 0 else x.permute(*(range(x.dim() - 1, -1, -1) if axes is None else axes))
+
+    @staticmethod
+    def argsort(axes):
+        return sorted(range(len(axes)), key=lambda i: axes[i])
+
+    @staticmethod
+    def flip(x, axis=None):
+        return torch.flip(x, tuple(range(x.dim())) if axis is None else ((axis,) if isinstance(axis, int) else axis))
+
+    # called as numpy's (x, k) with k positional, which torch's take too
+    tril, triu, diag, diagonal = (staticmethod(f) for f in (torch.tril, torch.triu, torch.diag, torch.diagonal))
+
+    @staticmethod
+    def trace(x, axis1=0, axis2=1):
+        return torch.diagonal(x, 0, axis1, axis2).sum(-1)
+
+    @staticmethod
+    def eye(n, m=None):
+        return torch.eye(n, n if m is None else m, dtype=torch.float64)
+
+    @staticmethod
+    def zeros(shape):
+        return torch.zeros(tuple(shape) if not isinstance(shape, int) else (shape,), dtype=torch.float64)
+
+    @staticmethod
+    def ones(shape):
+        return torch.ones(tuple(shape) if not isinstance(shape, int) else (shape,), dtype=torch.float64)
+
+    @staticmethod
+    def full(shape, value):
+        return torch.full(tuple(shape), value, dtype=torch.float64)
+
+    @staticmethod
+    def ones_like(x):
+        return torch.ones_like(torch.as_tensor(x, dtype=torch.float64))
+
+    @staticmethod
+    def arange(n):
+        return torch.arange(n)
+
+    @staticmethod
+    def einsum(spec, *xs, optimize=False):
+        return torch.einsum(spec, *xs)
+
+    @staticmethod
+    def dot(a, b):
+        return xp.matmul(a, b) if a.dim() and b.dim() else a * b
+
+    class linalg:
+        solve, inv, det, cholesky = torch.linalg.solve, torch.linalg.inv, torch.linalg.det, torch.linalg.cholesky
+        eigvalsh, eigh = torch.linalg.eigvalsh, torch.linalg.eigh
+
+        @staticmethod
+        def slogdet(a):
+            return torch.linalg.slogdet(a)
+'''
+
+TORCH_OVERRIDES = {
+    "erf": '''
+def erf(x):
+    """The error function, elementwise."""
+    return torch.special.erf(x)''',
+    "erfc": '''
+def erfc(x):
+    """The complementary error function 1 - erf(x), exact in the tail."""
+    return torch.special.erfc(x)''',
+    "pick": '''
+def pick(x, index):
+    """x[index] with numpy's meaning; torch has no negative steps, so those axes are flipped first."""
+    index = index if isinstance(index, tuple) else (index,)
+    if not any(isinstance(i, slice) and i.step is not None and i.step < 0 for i in index):
+        return x[index]
+    out, axis = [], 0
+    for i in index:
+        if i is Ellipsis:
+            axis += x.dim() - sum(1 for j in index if j is not None and j is not Ellipsis)
+        elif i is not None:
+            if isinstance(i, slice) and i.step is not None and i.step < 0:
+                n = x.shape[axis]
+                kept = range(*i.indices(n))
+                x = x.flip(axis)  # position p of x is n - 1 - p of the flipped axis
+                i = slice(n - 1 - kept[0], n - kept[-1], -i.step) if len(kept) else slice(0, 0)
+            axis += 1
+        out.append(i)
+    return x[tuple(out)]''',
+    "positions": '''
+def positions(shape, index):
+    """The flat position of every element an index picks (static: shapes and constant indices)."""
+    return pick(torch.arange(math.prod(shape)).reshape(tuple(shape)), index)''',
+    "index_vjp": '''
+def index_vjp(g, shape, index):
+    """The transpose of basic indexing: ḡ added at the picked positions of zeros (no in-place write)."""
+    flat = torch.zeros(math.prod(shape), dtype=torch.float64)
+    return flat.index_add(0, positions(shape, index).reshape(-1), g.reshape(-1)).reshape(tuple(shape))''',
+    "gather_vjp": '''
+def gather_vjp(g, xs, layout):
+    """The transpose of a gather: ḡ added into zeros of the operand's shape, repeats summed."""
+    shape = tuple(xs[0].shape)
+    flat = torch.zeros(math.prod(shape), dtype=torch.float64)
+    picked = positions(shape, index_of(layout, xs)).reshape(-1)
+    return flat.index_add(0, picked, g.reshape(-1)).reshape(shape)''',
+    "gather": '''
+def gather(xs, layout):
+    """Integer-array indexing (numpy's advanced indexing)."""
+    return pick(xs[0], index_of(layout, xs))''',
+    "solve": '''
+def solve(a, b):
+    """A⁻¹b for b a vector or a matrix."""
+    if b.dim() == a.dim() - 1:
+        return torch.linalg.solve(a, b.unsqueeze(-1)).squeeze(-1)
+    return torch.linalg.solve(a, b)''',
+    "one_hot": '''
+def one_hot(y, k):
+    """1.0 where the last axis equals y, 0.0 elsewhere."""
+    return (y.unsqueeze(-1) == torch.arange(k)).to(torch.float64)''',
+}
+
+TORCH_OVERRIDES.update(framework_linalg("torch"))
+
+TORCH = Target("torch", "PyTorch (float64; usable under torch.func and torch.compile)",
+               ["import math", "", "import torch", "", TORCH_NAMESPACE.strip("\n")], "xp", TORCH_OVERRIDES,
+               "torch.tensor({}, dtype=torch.float64)", "torch.tensor({}, dtype=torch.int64)",
+               " (over torch; scatters as index_add)", picks=True)
+
+NUMPY = Target("numpy", "numpy (it needs numpy only)", ["import numpy as np"], "np")
+
+TARGETS = {t.name: t for t in (NUMPY, JAX, TORCH)}
