@@ -89,6 +89,19 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on std
 Full = Annotated[bool, typer.Option("--full", help="Show every element of large arrays, every digit.")]
 Ascii = Annotated[bool, typer.Option("--ascii", help="Write d, <-, * instead of ∂, ←, · (also chosen when the "
                                      "output cannot show them).")]
+Batch = Annotated[Optional[list[str]], typer.Option(
+    "--batch", metavar="NAME", help="This input holds many points along its first axis (repeatable; all the "
+    "same number B). Results get a leading axis of B; gradients are per point, shared inputs' too.")]
+Chunk = Annotated[Optional[int], typer.Option(
+    "--chunk", metavar="N", help="With --batch: compute N points at a time (default: as many as fit 256 MiB).",
+    show_default=False)]
+Checkpoint = Annotated[Optional[str], typer.Option(
+    "--checkpoint", metavar="auto|sqrt|N", help="Keep values only at checkpoints and recompute the rest during the "
+    "backward pass (the same gradients, bit for bit): every N nodes, √n segments, or auto (by the memory budget).",
+    show_default=False)]
+MemoryBudget = Annotated[Optional[str], typer.Option(
+    "--memory-budget", metavar="SIZE", help="With --checkpoint: the peak memory allowed, such as 200MB or 1.5GiB; "
+    "auto picks the schedule that fits, or says none does.", show_default=False)]
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Stop (exit 1) at the first NaN or infinite value or gradient, showing where it arose.")]
 
@@ -184,7 +197,8 @@ EngineOption = Annotated[Engine, typer.Option(
 @app.command(short_help="Value and gradient of the output, by reverse or forward mode.")
 def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
          json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
-         engine: EngineOption = Engine.numpy,
+         engine: EngineOption = Engine.numpy, batch: Batch = None, chunk: Chunk = None,
+         checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None,
          mode: Annotated[GradMode, typer.Option("--mode", help="reverse: one backward pass; forward: one "
                                                 "pass per input element (the same gradient).")] = GradMode.reverse):
     """The output's value and its gradient with respect to every input (reverse mode, or --mode forward).
@@ -199,7 +213,18 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
-        if engine is not Engine.numpy:
+        kinks = []
+        if checkpoint is not None or memory_budget is not None:
+            only_numpy(engine, "--checkpoint", mode is GradMode.forward)
+            if batch:
+                raise InputError("--checkpoint and --batch do not combine: run the points in chunks (--chunk) "
+                                 "to bound memory")
+            result = program.checkpointed(checkpoint or "auto", memory_budget).grad(of=of, wrt=wrt, **given)
+        elif batch:
+            from .cli_batch import batch_grad
+            only_numpy(engine, "--batch", mode is GradMode.forward)
+            result, notes, kinks = batch_grad(program, given, batch, chunk, of, wrt, strict)
+        elif engine is not Engine.numpy:
             if mode is GradMode.forward:
                 raise InputError(f"--engine {engine.value} runs the exported reverse sweep: leave out --mode forward")
             from .cli_export import grad_by_engine
@@ -209,24 +234,27 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
             result = forward_grad(program, of=of, wrt=wrt, **given)
         else:
             result = program.grad(of=of, wrt=wrt, **given)
-        warning, kinks = inspect_grad(program, given, of, wrt, result, strict=strict)
-    notify([warning] + [f"adcli: note: {k.note()}" for k in kinks] +
-           ([] if result.grad or wrt else ["adcli: note: this file has no inputs to differentiate"]))
+        if not batch:
+            warning, kinks = inspect_grad(program, given, of, wrt, result, strict=strict)
+            notes = [warning] + [f"adcli: note: {k.note()}" for k in kinks]
+            kinks = [k.to_json() for k in kinks]
+    notify(notes + ([] if result.grad or wrt else ["adcli: note: this file has no inputs to differentiate"]))
     if json_:
         out = {"output": result.output, "value": to_json(result.value),
                "grad": {name: to_json(g) for name, g in result.grad.items()}}
         if kinks:  # only then, so output without kinks stays exactly as it was
-            out["kinks"] = [k.to_json() for k in kinks]
+            out["kinks"] = kinks
         emit_json(out)
         return
     from .render import grad_table, show
     console, ascii_only = console_for_stdout(ascii_)
-    show(console, *grad_table(result, ascii_only, full, console.width))
+    show(console, *grad_table(result, ascii_only, full, console.width, batch))
 
 
 @app.command("eval", short_help="Every assigned value, or one with --of.")
 def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, json_: Json = False,
-          full: Full = False, strict: Strict = False, ascii_: Ascii = False, engine: EngineOption = Engine.numpy):
+          full: Full = False, strict: Strict = False, ascii_: Ascii = False, engine: EngineOption = Engine.numpy,
+          batch: Batch = None, chunk: Chunk = None):
     """The value of every assignment, or of one with --of.
 
 
@@ -239,12 +267,16 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
-        if engine is Engine.numpy:
+        if batch:
+            from .cli_batch import batch_eval
+            only_numpy(engine, "--batch")
+            values, notes = batch_eval(program, given, batch, chunk, of, strict)
+        elif engine is Engine.numpy:
             values = program.eval(of=of, **given)
         else:
             from .cli_export import eval_by_engine
             values = eval_by_engine(program, given, engine.value, of)
-        notify([inspect_eval(program, given, of, values, strict)])
+        notify(notes if batch else [inspect_eval(program, given, of, values, strict)])
     where = {k: v for k, v in program.where().items() if k in values}
     if json_:
         out = {"values": {name: to_json(v) for name, v in values.items()}}
@@ -252,9 +284,20 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
             out["where"] = where
         emit_json(out)
         return
-    from .render import show, values_table
+    from .render import batch_line, show, values_table
     console, ascii_only = console_for_stdout(ascii_)
-    show(console, values_table(values, ascii_only, full, console.width, where))
+    lead = [batch_line(len(next(iter(values.values()))), batch, "values")] if batch and values else []
+    show(console, *lead, values_table(values, ascii_only, full, console.width, where))
+
+
+def only_numpy(engine: Engine, option: str, forward: bool = False) -> None:
+    """Options that adcli's own engine alone runs."""
+    if engine is not Engine.numpy:
+        raise InputError(f"{option} runs on adcli's own engine: leave out --engine {engine.value} (or export the "
+                         f"module and use the framework's vmap)")
+    if forward:
+        raise InputError(f"{option} computes gradients by reverse mode: leave out --mode forward (adcli jvp "
+                         f"--batch gives forward mode at every point)")
 
 
 def ascii_fallback(error: UnicodeEncodeError) -> tuple[str, int]:

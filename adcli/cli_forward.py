@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (Ascii, File, Full, Inputs, Json, Of, Set, Strict, Wrt, app, console_for_stdout, emit_json,
-                  given_values, notify, reporting)
+from .cli import (Ascii, Batch, Chunk, File, Full, Inputs, Json, Of, Set, Strict, Wrt, app, console_for_stdout,
+                  emit_json, given_values, notify, reporting)
 from .values import to_json
 
 Tangent = Annotated[Optional[list[str]], typer.Option(
@@ -83,7 +83,8 @@ def fit(text: str, ascii_only: bool) -> str:
 
 @app.command(short_help="A directional derivative along given tangents (forward mode).")
 def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = None, of: Of = None,
-        json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False):
+        json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
+        batch: Batch = None, chunk: Chunk = None):
     """The output's value and its directional derivative along the input tangents (forward mode).
 
 
@@ -100,21 +101,35 @@ def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = 
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
-        result = directional(program, parse_tangents(tangent), of=of, **given)
-        require_or_warn_finite(program, given, of, {result.output: result.value,
-                                                    f"the tangent of {result.output}": result.tangent}, strict)
+        if batch:
+            from .cli_batch import batch_jvp
+            result, notes = batch_jvp(program, parse_tangents(tangent), given, batch, chunk, of, strict)
+        else:
+            result = directional(program, parse_tangents(tangent), of=of, **given)
+            require_or_warn_finite(program, given, of, {result.output: result.value,
+                                                        f"the tangent of {result.output}": result.tangent}, strict)
+    if batch:
+        notify(notes)
     if json_:
         emit_json({"output": result.output, "value": to_json(result.value), "tangent": to_json(result.tangent),
                    "tangents": {name: to_json(t) for name, t in result.seeds.items()}})
         return
     console, ascii_only = console_for_stdout(ascii_)
-    table = new_table(ascii_only, "name", "role", "shape", "value", "tangent")
+    rows = []
     for name in program.inputs:
         value = np.asarray(given[name], dtype=np.float64)
-        table.add_row(name, "input", shape_text(value), format_block(value, full),
-                      format_block(result.seeds.get(name, np.zeros(value.shape)), full))
-    table.add_row(result.output, "output", shape_text(np.asarray(result.value)), format_block(result.value, full),
-                  format_block(result.tangent, full))
+        seed = result.seeds.get(name)  # as given (with --batch, for one point or for every point)
+        rows.append([name, "input", shape_text(value), value, np.zeros(value.shape) if seed is None else
+                     np.asarray(seed, dtype=np.float64)])
+    rows.append([result.output, "output", shape_text(np.asarray(result.value)), result.value, result.tangent])
+    if batch:  # arrays of every point: wrapped to the terminal's width
+        from .render import array_table, batch_line
+        show(console, batch_line(len(result.value), batch, "values and tangents"),
+             array_table(["name", "role", "shape", "value", "tangent"], rows, ascii_only, full, console.width))
+        return
+    table = new_table(ascii_only, "name", "role", "shape", "value", "tangent")
+    for row in rows:
+        table.add_row(*row[:3], format_block(row[3], full), format_block(row[4], full))
     show(console, table)
 
 

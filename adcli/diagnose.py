@@ -248,10 +248,6 @@ class NonFiniteWatch:
             with np.errstate(all="ignore"):
                 local = np.broadcast_to(op.derivs[k](values[node], *xs), np.shape(values[node]))
             parts.append(f"local derivative {op.partials[k].format(*labels)} = {at(local, shape, idx)}")
-            if not cause and np.shape(local) == shape == np.shape(upstream):
-                g, d = np.asarray(upstream)[idx], local[idx]
-                if g == 0 and np.isinf(d):  # the chain rule's product, not the rule itself, made the NaN
-                    cause = f"0 · {format_number(d)}: a zero upstream gradient times an infinite local derivative"
         if not cause:
             cause = numpy_cause(lambda: op.vjp(k, upstream, values[node], xs, params))
         expr = f"∂{out_label}/∂{labels[k]} through {expression(graph, node, values)}"

@@ -14,9 +14,10 @@ from .registry import OPS, IndexMismatch, Mismatch, fmt_shape
 from .values import MAX_DIMENSIONS, check_size
 
 
-def bind_inputs(graph: Graph, given: dict) -> dict[int, np.ndarray]:
+def bind_inputs(graph: Graph, given: dict, batched=frozenset()) -> dict[int, np.ndarray]:
     """Input node -> value (float64, or int64 for int data), checking names, declared shapes and
-    named dimensions, whole numbers for int inputs, and the size limit."""
+    named dimensions, whole numbers for int inputs, and the size limit. The `batched` inputs'
+    values hold many points along a first axis: the declarations are of one point."""
     names = {graph.nodes[i].label: i for i in graph.inputs}
     for name in given:
         if name not in names:
@@ -28,7 +29,8 @@ def bind_inputs(graph: Graph, given: dict) -> dict[int, np.ndarray]:
             raise InputError(f"no value given for input '{name}'", graph.span(index))
         node = graph.nodes[index]
         value = np.asarray(given[name])
-        if value.ndim > MAX_DIMENSIONS:
+        lead = 1 if name in batched else 0
+        if value.ndim - lead > MAX_DIMENSIONS:
             raise InputError(f"input '{name}' has {value.ndim} dimensions; arrays have at most {MAX_DIMENSIONS}")
         if node.dtype == INT:
             value = whole_numbers(value, name, graph.span(index))
@@ -36,7 +38,7 @@ def bind_inputs(graph: Graph, given: dict) -> dict[int, np.ndarray]:
             value = value.astype(np.float64, copy=False)
         declared = node.data
         if declared is not None:
-            check_declared(graph, index, name, value.shape, declared, dims)
+            check_declared(graph, index, name, value.shape[lead:], declared, dims)
         bound[index] = value
     return bound
 
@@ -131,6 +133,8 @@ def infer_shapes(graph: Graph, inputs: dict, stop: int, needed=None, check: bool
 
 def plan(graph: Graph, inputs: dict, stop: int) -> None:
     """Check every shape and size up to `stop` once per set of input shapes (cached on the graph)."""
+    if graph.__dict__.get("_trusted"):  # a batched graph: its original was checked, point by point
+        return
     key = (stop, tuple((i, np.shape(v)) for i, v in inputs.items()))
     cache = graph.__dict__.setdefault("_planned", set())
     if key in cache:

@@ -562,8 +562,8 @@ class Expander:
         what = f"the {pname} of {op.func or op.name}()"
         if pname in ("axis", "axes", "shape"):
             x = self.static(value)
-            if pname == "axis" and isinstance(value, Marker) and value.kind == "none":
-                return None
+            if pname in ("axis", "axes") and isinstance(value, Marker) and value.kind == "none":
+                return None  # every axis (axis=None), or transpose's reversed order (axes=None)
             if x is None or np.ndim(x) > 1 or not all(is_whole(d) for d in np.ravel(x)):
                 raise self.error(NameResolutionError, f"{what} must be a whole number such as 0 or -1"
                                  if pname == "axis" else f"{what} must be a list of whole numbers such as [2, 3]",

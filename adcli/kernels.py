@@ -60,6 +60,30 @@ def expand(g, shape, axis=None, keepdims=False):
     return np.broadcast_to(g, shape)
 
 
+def strong_product(a, b):
+    """a·b for the chain rule, where an exact zero factor wins: 0·∞ and 0·NaN are 0 (the element is
+    not moved at all), so both modes agree whatever order they multiply in."""
+    product = a * b
+    if nonfinite_array(product):
+        return np.where((a == 0) | (b == 0), 0.0, product)
+    return product
+
+
+def nonfinite_array(x) -> bool:
+    """Whether a float array (or number) holds a NaN or infinity; False for anything else (duals)."""
+    return isinstance(x, (np.ndarray, np.generic, float)) and not np.all(np.isfinite(x))
+
+
+def all_zero(x) -> bool:
+    """Whether every element is exactly zero (a number, an array; never a dual number)."""
+    return isinstance(x, (np.ndarray, np.generic, float, int)) and not np.any(x)
+
+
+def masked(a, mask):
+    """a·mask where the mask is non-zero, 0 where it is zero (even where a is infinite)."""
+    return np.where(mask == 0, 0.0, a * mask)
+
+
 def reduced_size(shape, axis=None):
     """How many elements a reduction over `axis` (None: all) combines into one."""
     return math.prod(shape[a] for a in axes_of(len(shape), axis))
@@ -77,15 +101,20 @@ def ties_count(ans, x, axis=None, keepdims=False):
 
 
 def prod_others(x, axis=None):
-    """The product of every other element along `axis`, exact where x holds zeros (no ans/x):
-    exclusive running products from the left and from the right, multiplied."""
-    if axis is None:
-        return np.reshape(prod_others(np.reshape(x, (-1,)), 0), np.shape(x))
-    x = np.moveaxis(x, axis, -1)
+    """The product of every other element along `axis` (None: all; a tuple: those axes as one),
+    exact where x holds zeros (no ans/x): exclusive running products from the left and from the
+    right, multiplied."""
+    shape = np.shape(x)
+    axes = axes_of(len(shape), axis)
+    if not axes:  # nothing reduced: each element's product is itself
+        return np.ones(shape)
+    ends = tuple(range(-len(axes), 0))
+    moved = np.moveaxis(x, axes, ends)
+    x = np.reshape(moved, np.shape(moved)[:len(shape) - len(axes)] + (-1,))
     ones = np.ones(np.shape(x)[:-1] + (1,))
     left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
     right = np.flip(np.cumprod(np.concatenate([ones, np.flip(x, -1)[..., :-1]], axis=-1), axis=-1), -1)
-    return np.moveaxis(left * right, -1, axis)
+    return np.moveaxis(np.reshape(left * right, np.shape(moved)), ends, axes)
 
 
 def centered(x, axis=None):
@@ -94,8 +123,8 @@ def centered(x, axis=None):
 
 
 def var_slope(x, axis=None, ddof=0):
-    """∂var/∂x = 2(x - mean)/(N - ddof)."""
-    return centered(x, axis) * (2.0 / (reduced_size(np.shape(x), axis) - ddof))
+    """∂var/∂x = 2(x - mean)/(N - ddof); with ddof ≥ N, inf or negative as numpy's var itself."""
+    return centered(x, axis) * (2.0 / np.asarray(reduced_size(np.shape(x), axis) - ddof, dtype=np.float64))
 
 
 def cumsum_vjp(g, axis=None, shape=()):
@@ -239,6 +268,24 @@ def matmul(a, b):
     return np.matmul(a, b)
 
 
+STRONG_LIMIT = 2**24  # elements of the product terms a strong matmul may spell out
+
+
+def strong_matmul(a, b):
+    """np.matmul for the chain rule, where 0·∞ counts as 0: recomputed term by term (within a
+    size limit) only when numpy's product holds a NaN, as a matrix with an infinity meets a zero."""
+    out = matmul(a, b)
+    if not isinstance(out, np.ndarray) or np.ndim(a) == 0 or np.ndim(b) == 0 or not np.isnan(out).any():
+        return out
+    a2 = a[None, :] if np.ndim(a) == 1 else a
+    b2 = b[:, None] if np.ndim(b) == 1 else b
+    left, right = np.expand_dims(a2, -1), np.expand_dims(b2, -3)
+    if np.size(left) * np.shape(right)[-1] > STRONG_LIMIT:
+        return out
+    exact = np.sum(strong_product(left, right), axis=-2)
+    return np.reshape(exact, np.shape(out))
+
+
 def _reshaped(x, shape):
     """x in `shape`, without making a view when it already has it (a view would be copied later)."""
     return x if np.shape(x) == tuple(shape) else np.reshape(x, shape)
@@ -255,7 +302,7 @@ def matmul_vjp_left(g, b, a_shape):
     if len(a_shape) == 1:
         g = np.expand_dims(g, -2)
     a2 = (1,) + tuple(a_shape) if len(a_shape) == 1 else tuple(a_shape)
-    return _reshaped(unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), a2), a_shape)
+    return _reshaped(unbroadcast(strong_matmul(g, np.swapaxes(b, -1, -2)), a2), a_shape)
 
 
 def matmul_vjp_right(g, a, b_shape):
@@ -269,7 +316,7 @@ def matmul_vjp_right(g, a, b_shape):
     if np.ndim(a) == 1:
         a, g = a[None, :], np.expand_dims(g, -2)
     b2 = tuple(b_shape) + (1,) if len(b_shape) == 1 else tuple(b_shape)
-    return _reshaped(unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b2), b_shape)
+    return _reshaped(unbroadcast(strong_matmul(np.swapaxes(a, -1, -2), g), b2), b_shape)
 
 
 def dot(a, b):
@@ -297,11 +344,11 @@ def outer(a, b):
 
 
 def outer_vjp_left(g, b, a_shape):
-    return np.reshape(np.sum(g * np.reshape(b, (1, -1)), axis=1), a_shape)
+    return np.reshape(np.sum(strong_product(g, np.reshape(b, (1, -1))), axis=1), a_shape)
 
 
 def outer_vjp_right(g, a, b_shape):
-    return np.reshape(np.sum(g * np.reshape(a, (-1, 1)), axis=0), b_shape)
+    return np.reshape(np.sum(strong_product(g, np.reshape(a, (-1, 1))), axis=0), b_shape)
 
 
 def einsum_vjp(g, k, spec, *operands):
@@ -342,17 +389,26 @@ def diag(x, k=0):
 
 
 def diag_vjp(g, shape, k=0):
-    """The transpose of diag: the diagonal of ḡ for a vector, ḡ placed on the diagonal for a matrix."""
+    """The transpose of diag: the diagonal of ḡ for a vector, ḡ placed on the k-th diagonal of
+    zeros in the matrix's shape (which need not be square) for a matrix."""
     if len(shape) == 1:
         return np.diagonal(g, k)
     rows, cols = shape
-    placed = np.diag(g, k)
-    return placed[:rows, :cols] if np.shape(placed) != tuple(shape) else placed
+    first = max(-k, 0)  # the row the k-th diagonal starts on
+    column = np.concatenate([np.zeros(first), g, np.zeros(rows - first - np.shape(g)[0])])[:, None]
+    return np.where(np.eye(rows, cols, k) == 1, column, 0.0)
 
 
 def trace_vjp(g, shape):
     """∂tr(A)/∂A = I, scaled by ḡ."""
     return g * np.eye(shape[0], shape[1])
+
+
+def transpose_back(g, axes=None):
+    """The transpose of np.transpose(x, axes): the inverse permutation (negative axes counted from the end)."""
+    if axes is None:
+        return np.transpose(g)
+    return np.transpose(g, np.argsort([a % np.ndim(g) for a in axes]))
 
 
 def flip_axes(x, axis=None):
@@ -393,8 +449,17 @@ def one_hot(y, k):
 # ---------------------------------------------------------------------------------------------
 
 
-def _nan_like(shape):
-    return np.full(shape, np.nan)
+def each_matrix(function, shape, *stacks):
+    """After numpy refused a whole stack (one singular matrix fails them all): `function` one
+    matrix at a time, NaN only where it fails; a lone matrix that failed is all NaN."""
+    out = np.full(shape, np.nan)
+    lead = np.shape(stacks[0])[:-2]
+    for index in np.ndindex(*lead) if lead else ():
+        try:
+            out[index] = function(*(s[index] for s in stacks))
+        except np.linalg.LinAlgError:
+            pass
+    return out
 
 
 def solve(a, b):
@@ -402,7 +467,7 @@ def solve(a, b):
     try:
         return np.linalg.solve(a, b[..., None])[..., 0] if np.ndim(b) == np.ndim(a) - 1 else np.linalg.solve(a, b)
     except np.linalg.LinAlgError:
-        return _nan_like(np.shape(b))
+        return each_matrix(solve, np.shape(b), a, b)
 
 
 def solve_vjp_common(g, a):
@@ -420,8 +485,8 @@ def matmul_any(m, x, b_shape):
 def solve_vjp_a(c, ans, a_shape):
     """Ā = -b̄ xᵀ, with x = A⁻¹b the solution (an outer product when b is a vector)."""
     if np.ndim(ans) == len(a_shape) - 1:
-        return -(c[..., :, None] * ans[..., None, :])
-    return -np.matmul(c, np.swapaxes(ans, -1, -2))
+        return -strong_product(c[..., :, None], ans[..., None, :])
+    return -strong_matmul(c, np.swapaxes(ans, -1, -2))
 
 
 def inv(a):
@@ -429,7 +494,7 @@ def inv(a):
     try:
         return np.linalg.inv(a)
     except np.linalg.LinAlgError:
-        return _nan_like(np.shape(a))
+        return each_matrix(np.linalg.inv, np.shape(a), a)
 
 
 def inv_vjp(g, ans):
@@ -443,9 +508,30 @@ def det(a):
     return np.linalg.det(a)
 
 
-def det_vjp(g, ans, a):
-    """Ā = ḡ·det(A)·A⁻ᵀ."""
-    return (g * ans)[..., None, None] * np.swapaxes(inv(a), -1, -2)
+def finite_matrices(a):
+    """Per matrix of a stack, whether every element is finite (LAPACK answers for NaN all the same)."""
+    return np.isfinite(a).all(axis=(-2, -1))
+
+
+def cofactors(a):
+    """The cofactor matrix adj(A)ᵀ = ∂det(A)/∂A, also where A is singular: from A = U S Vᵀ it is
+    det(U) det(V) U diag(Πⱼ≠ᵢ sⱼ) Vᵀ, never det(A)·A⁻ᵀ (NaN at a singular A). Dual numbers (second
+    derivatives) take det(A)·A⁻ᵀ, whose derivative numpy's rules give."""
+    if not isinstance(a, (np.ndarray, np.generic)):
+        return np.expand_dims(np.expand_dims(det(a), -1), -1) * np.swapaxes(inv(a), -1, -2)
+    ok = finite_matrices(a)
+    try:
+        u, s, vh = np.linalg.svd(np.where(ok[..., None, None], a, 0.0))
+    except np.linalg.LinAlgError:
+        return each_matrix(cofactors, np.shape(a), a)
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    out = sign[..., None, None] * np.matmul(u * np.expand_dims(prod_others(s, -1), -2), vh)
+    return np.where(ok[..., None, None], out, np.nan)
+
+
+def det_vjp(g, a):
+    """Ā = ḡ·adj(A)ᵀ."""
+    return g[..., None, None] * cofactors(a)
 
 
 def logdet(a):
@@ -463,7 +549,7 @@ def cholesky(a):
     try:
         return np.linalg.cholesky(symmetric(a))
     except np.linalg.LinAlgError:
-        return _nan_like(np.shape(a))
+        return each_matrix(cholesky, np.shape(a), a)
 
 
 def phi(x):
@@ -494,18 +580,22 @@ def cholesky_jvp(da, ans):
 
 def eigvalsh(a):
     """The eigenvalues of the symmetric part of A, ascending; NaN where they cannot be found."""
+    ok = finite_matrices(a)
     try:
-        return np.linalg.eigvalsh(symmetric(a))
+        values = np.linalg.eigvalsh(symmetric(np.where(ok[..., None, None], a, 0.0)))
     except np.linalg.LinAlgError:
-        return _nan_like(np.shape(a)[:-1])
+        values = each_matrix(eigvalsh, np.shape(a)[:-1], a)
+    return np.where(ok[..., None], values, np.nan)
 
 
 def eigenvectors(a):
     """The eigenvectors of the symmetric part of A, as columns; NaN where they cannot be found."""
+    ok = finite_matrices(a)
     try:
-        return np.linalg.eigh(symmetric(a))[1]
+        vectors = np.linalg.eigh(symmetric(np.where(ok[..., None, None], a, 0.0)))[1]
     except np.linalg.LinAlgError:
-        return _nan_like(np.shape(a))
+        vectors = each_matrix(eigenvectors, np.shape(a), a)
+    return np.where(ok[..., None, None], vectors, np.nan)
 
 
 def eigvalsh_vjp(g, a):

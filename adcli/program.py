@@ -98,6 +98,19 @@ class Program:
         values = self.values(given)
         return {label: plain(values[index]) for label, index in self.graph.assigned}
 
+    def batch(self, *names: str, chunk: int | None = None, progress=None):
+        """The program at many points at once: the named inputs hold B points along a first axis.
+        `program.batch("x").grad(W=w, x=xs)` gives values [B] and gradients [B, ...]."""
+        from .batch import BatchedProgram
+        return BatchedProgram(self, names, chunk, progress)
+
+    def checkpointed(self, kind="auto", budget=None):
+        """The program's gradients by checkpointing: `program.checkpointed("sqrt").grad(**values)`
+        equals `program.grad(**values)` bit for bit, keeping about 2√n values instead of n. `kind`
+        is "auto", "sqrt" or N nodes per segment; `budget` ("200MB") bounds the predicted peak."""
+        from .checkpoint import Checkpointed
+        return Checkpointed(self, kind, budget)
+
     def grad(self, of: str | None = None, wrt=None, **given) -> Gradient:
         """The output's value and its gradient with respect to each input (reverse mode)."""
         name, out = self.output_node(of)

@@ -65,11 +65,20 @@ def array_table(columns: list[str], rows: list[list], ascii_only: bool, full: bo
     return table
 
 
-def grad_table(result, ascii_only: bool = False, full: bool = False, width: int = 80) -> list:
-    """The output's value line, then a table of input, shape and gradient."""
+def grad_table(result, ascii_only: bool = False, full: bool = False, width: int = 80, batch=None) -> list:
+    """The output's value line, then a table of input, shape and gradient (with --batch: a line
+    saying how many points, and every shape with the points' axis first)."""
     header = Text.assemble((result.output, "bold"), " = ", format_value(result.value, full))
     rows = [[name, shape_text(g), g] for name, g in result.grad.items()]
-    return [header, array_table(["input", "shape", f"∂{result.output}/∂input"], rows, ascii_only, full, width)]
+    lead = [batch_line(len(result.value), batch, "values and gradients")] if batch else []
+    return lead + [header, array_table(["input", "shape", f"∂{result.output}/∂input"], rows, ascii_only, full,
+                                       width)]
+
+
+def batch_line(size: int, names, what: str) -> Text:
+    """`1000 points (x batched; other inputs shared): values and gradients per point`."""
+    return Text(f"{size} point{'s' if size != 1 else ''} ({', '.join(names)} batched; other inputs shared): {what} "
+                "per point", style="dim")
 
 
 def values_table(values: dict, ascii_only: bool = False, full: bool = False, width: int = 80,

@@ -76,39 +76,74 @@ def backward(graph: Graph, values: list, output: int, wrt: list[int],
     before it. Operands are visited right to left, as a stack machine pops them, which is the
     order of the lecture's worked example for y = x·(x+1).
     """
-    nodes = graph.nodes
-    active = depends_on(graph, wrt, output)
-    grads: dict[int, object] = {}
-    if active[output]:
-        # seed: a cotangent for a non-scalar output (one Jacobian row); default all ones
-        grads[output] = np.ones_like(values[output]) if seed is None else seed
-    with np.errstate(all="ignore"):
-        for i in range(output, -1, -1):
-            g = grads.get(i)
-            if g is None or nodes[i].op in LEAVES:
-                if release and i != output and nodes[i].op not in LEAVES:
-                    values[i] = None
-                continue
-            node = nodes[i]
-            op = OPS[node.op]
-            xs = [values[a] for a in node.args]
-            params = node.params or {}
-            # a value the operands' shares have in common (solve's A⁻ᵀḡ), computed once
-            shared = op.shared(g, values[i], xs, params) if op.common_code is not None else None
-            for k in range(len(xs) - 1, -1, -1):
-                a = node.args[k]
-                if not active[a]:
+    sweep = Sweep(graph, values, output, wrt, seed)
+    sweep.run(0, output, on_update, release)
+    return sweep.gradients()
+
+
+class Sweep:
+    """One reverse sweep, node by node from the output down; it can run in pieces (checkpointing
+    recomputes a segment's values, then sweeps that segment)."""
+
+    def __init__(self, graph: Graph, values: list, output: int, wrt: list[int], seed=None):
+        self.graph, self.values, self.output, self.wrt, self.seed = graph, values, output, wrt, seed
+        self.active = depends_on(graph, wrt, output)
+        self.grads: dict[int, object] = {}
+        self.owned: set[int] = set()  # ids of accumulators this sweep made (sums): safe to add into in place
+        if self.active[output]:
+            # seed: a cotangent for a non-scalar output (one Jacobian row); default all ones
+            self.grads[output] = np.ones_like(values[output]) if seed is None else seed
+
+    def run(self, lo: int, hi: int, on_update: UpdateHook | None = None, release: bool = False) -> None:
+        """Pass on the accumulators of nodes hi down to lo."""
+        nodes, values, grads, active, owned = self.graph.nodes, self.values, self.grads, self.active, self.owned
+        output = self.output
+        with np.errstate(all="ignore"):
+            for i in range(hi, lo - 1, -1):
+                g = grads.get(i)
+                if g is None or nodes[i].op in LEAVES:
+                    if release and i != output and nodes[i].op not in LEAVES:
+                        values[i] = None
                     continue
-                contribution = op.vjp(k, g, values[i], xs, params, shared)
-                before = grads.get(a)
-                grads[a] = contribution if before is None else before + contribution
-                if on_update is not None:
-                    on_update(i, k, a, before, g, contribution, grads[a])
-            del grads[i]
-            if release and i != output:
-                values[i] = None
-    returned = {id(seed)}  # the caller's seed is theirs, never handed back as a gradient
-    return {w: fresh(grads[w], returned) if w in grads else np.zeros(np.shape(values[w])) for w in wrt}
+                node = nodes[i]
+                op = OPS[node.op]
+                xs = [values[a] for a in node.args]
+                params = node.params or {}
+                # a value the operands' shares have in common (solve's A⁻ᵀḡ), computed once
+                shared = op.shared(g, values[i], xs, params) if op.common_code is not None else None
+                for k in range(len(xs) - 1, -1, -1):
+                    a = node.args[k]
+                    if not active[a]:
+                        continue
+                    contribution = op.vjp(k, g, values[i], xs, params, shared)
+                    before = grads.get(a)
+                    if before is None:
+                        grads[a] = contribution
+                    elif id(before) in owned and on_update is None and addable(before, contribution):
+                        np.add(before, contribution, out=before)  # the same bits as before + contribution
+                    else:
+                        grads[a] = before + contribution
+                        if isinstance(grads[a], np.ndarray):
+                            owned.add(id(grads[a]))
+                    if on_update is not None:
+                        on_update(i, k, a, before, g, contribution, grads[a])
+                owned.discard(id(g))
+                del grads[i]
+                if release and i != output:
+                    values[i] = None
+
+    def gradients(self) -> dict[int, np.ndarray]:
+        """The accumulators of the `wrt` inputs (zeros for an input the output does not reach)."""
+        returned = {id(self.seed)}  # the caller's seed is theirs, never handed back as a gradient
+        grads, values = self.grads, self.values
+        return {w: fresh(grads[w], returned) if w in grads else np.zeros(np.shape(values[w])) for w in self.wrt}
+
+
+def addable(before, contribution) -> bool:
+    """Whether `before += contribution` gives before + contribution in before's own memory."""
+    return (isinstance(before, np.ndarray) and isinstance(contribution, (np.ndarray, np.generic, float))
+            and before.dtype == np.float64 and before.flags.writeable
+            and np.shape(contribution) == before.shape and np.result_type(contribution) == np.float64)
 
 
 def fresh(g, returned: set[int]):

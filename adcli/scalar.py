@@ -83,15 +83,19 @@ def scalar_values(graph: Graph, inputs: dict, upto: int, wrt: list[int]):
 
 def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: list[int]) -> dict:
     """Reverse mode over float values, as adcli.reverse.backward does it: operands right to left,
-    each contribution ḡ·∂ₖ added to the accumulator (None until its first contribution)."""
+    each contribution ḡ·∂ₖ added to the accumulator (absent until its first contribution)."""
+    grads: dict = {output: 1.0} if active[output] else {}
+    scalar_sweep(graph, values, grads, active, output, 0, set(wrt))
+    return {w: np.array(grads.get(w, 0.0), dtype=np.float64) for w in wrt}
+
+
+def scalar_sweep(graph: Graph, values, grads: dict, active, hi: int, lo: int, keep) -> None:
+    """Pass on the accumulators of nodes hi down to lo; an accumulator is dropped once passed on,
+    unless its node is in `keep` (the inputs differentiated)."""
     ops, operands = graph.flat()
     derivs = _DERIVS
-    keep = set(wrt)
-    grads: list = [None] * (output + 1)
-    if active[output]:
-        grads[output] = 1.0
-    for i in range(output, -1, -1):
-        g = grads[i]
+    for i in range(hi, lo - 1, -1):
+        g = grads.get(i)
         if g is None:
             continue
         rule = derivs.get(ops[i])
@@ -103,16 +107,104 @@ def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: 
             a, b = args
             x, y = values[a], values[b]
             if active[b]:
-                c = g * rule[1](ans, x, y)
-                grads[b] = c if grads[b] is None else grads[b] + c
+                d = rule[1](ans, x, y)
+                c = g * d
+                if c - c != 0 and (g == 0 or d == 0):  # 0·∞ is 0 in the chain rule, as in the engine
+                    c = 0.0
+                before = grads.get(b)
+                grads[b] = c if before is None else before + c
             if active[a]:
-                c = g * rule[0](ans, x, y)
-                grads[a] = c if grads[a] is None else grads[a] + c
+                d = rule[0](ans, x, y)
+                c = g * d
+                if c - c != 0 and (g == 0 or d == 0):
+                    c = 0.0
+                before = grads.get(a)
+                grads[a] = c if before is None else before + c
         else:
             a = args[0]
-            c = g * rule[0](ans, values[a])
-            grads[a] = c if grads[a] is None else grads[a] + c
+            d = rule[0](ans, values[a])
+            c = g * d
+            if c - c != 0 and (g == 0 or d == 0):
+                c = 0.0
+            before = grads.get(a)
+            grads[a] = c if before is None else before + c
         if i not in keep:
-            grads[i] = None  # this accumulator has passed everything on
-    return {w: np.array(grads[w] if w <= output and grads[w] is not None else 0.0, dtype=np.float64)
-            for w in wrt}
+            del grads[i]  # this accumulator has passed everything on
+
+
+def scalar_checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int], schedule):
+    """scalar_pass by a checkpointing schedule: the forward pass keeps only the schedule's values,
+    the backward pass recomputes each segment before sweeping it. Values live in dicts, so memory
+    follows what is held, not the length of the program. None where scalar_pass would be."""
+    try:
+        with np.errstate(all="ignore"):
+            return _checkpointed(graph, inputs, output, wrt, schedule)
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def _static(graph: Graph, output: int, wrt: list[int], schedule):
+    """What a scalar checkpointed pass reads but never changes, made once per schedule: each
+    node's rule, last use and activity (or None when the graph is not all scalar rules)."""
+    key = ("scalar", tuple(wrt))
+    if key in schedule.cache:
+        return schedule.cache[key]
+    ops, operands = graph.flat()
+    nodes = graph.nodes
+    made = None
+    if all(op in (INPUT, CONST) or (op in _FORWARD and not nodes[i].params) for i, op in enumerate(ops[:output + 1])) \
+            and all(nodes[i].data.ndim == 0 and nodes[i].data.dtype == np.float64
+                    for i in range(output + 1) if ops[i] == CONST):
+        last = [-1] * (output + 1)
+        for i in range(output + 1):
+            for a in operands[i]:
+                last[a] = i
+        active = [False] * (output + 1)
+        for w in wrt:
+            if w <= output:
+                active[w] = True
+        for i in range(output + 1):
+            if ops[i] not in (INPUT, CONST) and any(active[a] for a in operands[i]):
+                active[i] = True
+        made = (last, active)
+    schedule.cache[key] = made
+    return made
+
+
+def _checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int], schedule):
+    static = _static(graph, output, wrt, schedule)
+    if static is None or any(v.ndim or graph.nodes[i].dtype != FLOAT for i, v in inputs.items()):
+        return None
+    last, active = static
+    ops, operands = graph.flat()
+    nodes, kept, forward = graph.nodes, schedule.kept, _FORWARD
+    vals = {i: float(v) for i, v in inputs.items()}
+
+    def compute(i):
+        op = ops[i]
+        if op == CONST:
+            return float(nodes[i].data)
+        args = operands[i]
+        if len(args) == 2:
+            return forward[op](vals[args[0]], vals[args[1]])
+        return forward[op](vals[args[0]])
+
+    for i in range(output + 1):
+        if ops[i] == INPUT:
+            continue
+        vals[i] = compute(i)
+        for a in operands[i]:
+            if last[a] == i and not kept[a] and ops[a] != INPUT and a in vals:
+                del vals[a]
+    value = vals[output]
+    grads: dict = {output: 1.0} if active[output] else {}
+    keep = set(wrt)
+    for lo, hi in reversed(schedule.segments):
+        for i in range(lo, hi + 1):
+            if ops[i] != INPUT and i not in vals:
+                vals[i] = compute(i)
+        scalar_sweep(graph, vals, grads, active, hi, lo, keep)
+        for i in range(lo, hi + 1):
+            if ops[i] != INPUT and i != output:
+                del vals[i]
+    return np.float64(value), {w: np.array(grads.get(w, 0.0), dtype=np.float64) for w in wrt}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from adcli import parse
 from adcli.registry import OPS, source_text
 
 # ---------------------------------------------------------------------------------------------
@@ -271,7 +272,7 @@ CASES = {
 # Operations with no derivative at all: booleans and counts.
 NO_DERIVATIVE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "size", "one_hot", "filled"}
 # Operations whose vjp or jvp is zero, by design, where an element is not selected.
-SPARSE = {"where", "getitem", "gather", "tril", "triu", "diag", "clip", "solve_triangular"}
+SPARSE = {"where", "getitem", "gather", "tril", "triu", "diag", "clip", "solve_triangular", "amax", "amin"}
 
 
 
@@ -316,3 +317,20 @@ def declaration(name: str, x) -> str:
     """`input a: [2, 3]` (or int[...] for integer data)."""
     kind = "int" if x.dtype.kind in "iu" else ""
     return f"input {name}: {kind}[{', '.join(map(str, x.shape))}]"
+
+
+def op_program(name, xs, params):
+    """A program applying operation `name` to inputs a, b, ... holding xs, and a scalar loss of
+    its result (sum(y * W), W random data); with the values to run it at."""
+    names = [chr(ord("a") + k) for k in range(len(xs))]
+    values = {n: np.where(x, 1.0, -1.0) if x.dtype == bool else x for n, x in zip(names, xs)}
+    lines = [declaration(n, v) for n, v in values.items()]
+    operands = [f"({n} > 0)" if x.dtype == bool else n for n, x in zip(names, xs)]
+    if name == "filled":
+        dims = {d[2]: d[3] for d in params["shape"] if isinstance(d, tuple)}
+        lines[0] = f"input a: [{', '.join(dims.get(i, str(n)) for i, n in enumerate(xs[0].shape))}]"
+    lines.append(f"y = {call_text(name, params, operands)}")
+    w = np.random.default_rng(len(name)).normal(size=np.shape(OPS[name].forward(*xs, **params)))
+    lines.append(f"data W: [{', '.join(map(str, w.shape))}]")
+    lines.append("loss = sum(where(y, W, 0))" if OPS[name].dtype == "bool" else "loss = sum(y * W)")
+    return parse("\n".join(lines) + "\n", "op.ad"), {**values, "W": w}

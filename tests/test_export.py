@@ -106,28 +106,13 @@ def test_samples_export_and_agree(name, target):
     compare(adcli.load(str(SAMPLES / f"{name}.ad")), sample_values(name), target)
 
 
-def op_program(name, xs, params):
-    names = [chr(ord("a") + k) for k in range(len(xs))]
-    values = {n: np.where(x, 1.0, -1.0) if x.dtype == bool else x for n, x in zip(names, xs)}
-    lines = [op_cases.declaration(n, v) for n, v in values.items()]
-    operands = [f"({n} > 0)" if x.dtype == bool else n for n, x in zip(names, xs)]
-    if name == "filled":
-        dims = {d[2]: d[3] for d in params["shape"] if isinstance(d, tuple)}
-        lines[0] = f"input a: [{', '.join(dims.get(i, str(n)) for i, n in enumerate(xs[0].shape))}]"
-    lines.append(f"y = {op_cases.call_text(name, params, operands)}")
-    w = np.random.default_rng(len(name)).normal(size=np.shape(OPS[name].forward(*xs, **params)))
-    lines.append(f"data W: [{', '.join(map(str, w.shape))}]")
-    lines.append("loss = sum(where(y, W, 0))" if OPS[name].dtype == "bool" else "loss = sum(y * W)")
-    return adcli.parse("\n".join(lines) + "\n", "op.ad"), {**values, "W": w}
-
-
 @pytest.mark.parametrize("target", ["numpy", "jax", "torch"])
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_every_operation_exports_and_agrees(name, target):
     for case, (xs, params) in enumerate(op_cases.points(name)):
         if case > 2:
             break
-        program, values = op_program(name, xs, params)
+        program, values = op_cases.op_program(name, xs, params)
         compare(program, values, target)
 
 

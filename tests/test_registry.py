@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import adcli
+from adcli.kernels import unbroadcast
 from adcli.registry import FUNCTIONS, OPS, Mismatch, fmt_shape
 
 from op_cases import ALL_OPS, CASES, NO_DERIVATIVE, SPARSE, floats, points  # noqa: E402
@@ -279,12 +280,23 @@ def test_nan_is_never_hidden(name):
             nan_cotangent = np.full(np.shape(ans), np.nan)
             with np.errstate(invalid="ignore"):
                 back = np.asarray(op.vjp(k, nan_cotangent, ans, xs, params))
-            assert (np.isnan(back).any() if name in SPARSE else np.isnan(back).all()) or back.size == 0 \
-                or name == "where", (name, k)  # the branch where does not choose gets an exact 0
+            if op.elementwise:  # NaN wherever the local derivative is not an exact 0 (0·NaN is 0)
+                with np.errstate(all="ignore"):
+                    d = np.broadcast_to(op.derivs[k](ans, *xs, **params), np.shape(ans))
+                moved = unbroadcast(np.where(d != 0, 1.0, 0.0), xs[k].shape) > 0
+                assert np.array_equal(np.isnan(back), moved), (name, k)
+            else:
+                assert (np.isnan(back).any() if name in SPARSE else np.isnan(back).all()) or back.size == 0 \
+                    or name == "where", (name, k)  # the branch where does not choose gets an exact 0
         tangents = [np.full(x.shape, np.nan) if x.dtype == np.float64 else np.zeros(x.shape) for x in xs]
         with np.errstate(invalid="ignore"):
             out = np.asarray(op.jvp(tangents, ans, xs, params))
-        assert (np.isnan(out).any() if name in SPARSE else np.isnan(out).all()) or out.size == 0, name
+        if op.elementwise:
+            with np.errstate(all="ignore"):
+                moved = sum(np.broadcast_to(op.derivs[k](ans, *xs, **params), np.shape(ans)) != 0 for k in floats(xs))
+            assert np.array_equal(np.isnan(out), np.broadcast_to(moved > 0, np.shape(ans))), name
+        else:
+            assert (np.isnan(out).any() if name in SPARSE else np.isnan(out).all()) or out.size == 0, name
 
 
 @pytest.mark.parametrize("name", sorted(NO_DERIVATIVE))

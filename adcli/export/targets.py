@@ -35,10 +35,26 @@ class Target:
         return self.rename(f"np.asarray({name}, dtype=np.float64)")
 
 
-def framework_linalg(ns: str) -> dict[str, str]:
+def framework_linalg(ns: str, shim: str) -> dict[str, str]:
     """Linear algebra as the framework gives it: no try/except in code that jit or torch.compile
-    traces (the framework gives NaN, or raises, by itself), and sizes as plain ints."""
+    traces (the framework gives NaN, or raises, by itself), and sizes as plain ints. The chain
+    rule's products without a branch on values (which tracing cannot take): 0·∞ = 0 elementwise,
+    and matrix products as the framework's own."""
     return {
+        "strong_product": f'''
+def strong_product(a, b):
+    """a·b where an exact zero factor wins (0·∞ = 0)."""
+    return {shim}.where((a == 0) | (b == 0), 0.0, a * b)''',
+        "cofactors": f'''
+def cofactors(a):
+    """adj(A)ᵀ = ∂det(A)/∂A from A = U S Vᵀ: det(U) det(V) U diag(Πⱼ≠ᵢ sⱼ) Vᵀ (singular A included)."""
+    u, s, vh = {ns}.linalg.svd(a)
+    sign = {ns}.linalg.det(u) * {ns}.linalg.det(vh)
+    return sign[..., None, None] * matmul(u * {shim}.expand_dims(prod_others(s, -1), -2), vh)''',
+        "strong_matmul": '''
+def strong_matmul(a, b):
+    """The matrix product (0·∞ inside a sum stays the framework's NaN)."""
+    return matmul(a, b)''',
         "inv": f'''
 def inv(a):
     """A⁻¹."""
@@ -95,7 +111,7 @@ def solve(a, b):
     return jnp.linalg.solve(a, b)''',
 }
 
-JAX_OVERRIDES.update(framework_linalg("jnp"))
+JAX_OVERRIDES.update(framework_linalg("jnp", "jnp"))
 
 JAX = Target("jax", "JAX (jax.numpy, usable under jit, vmap and grad)",
              ["import jax", "import jax.numpy as jnp", "import jax.scipy.special", "",
@@ -270,8 +286,9 @@ class xp:
         return torch.diagonal(x, 0, axis1, axis2).sum(-1)
 
     @staticmethod
-    def eye(n, m=None):
-        return torch.eye(n, n if m is None else m, dtype=torch.float64)
+    def eye(n, m=None, k=0):
+        rows, cols = torch.arange(n).unsqueeze(1), torch.arange(n if m is None else m).unsqueeze(0)
+        return (cols - rows == k).to(torch.float64)
 
     @staticmethod
     def zeros(shape):
@@ -303,7 +320,7 @@ class xp:
 
     class linalg:
         solve, inv, det, cholesky = torch.linalg.solve, torch.linalg.inv, torch.linalg.det, torch.linalg.cholesky
-        eigvalsh, eigh = torch.linalg.eigvalsh, torch.linalg.eigh
+        eigvalsh, eigh, svd = torch.linalg.eigvalsh, torch.linalg.eigh, torch.linalg.svd
 
         @staticmethod
         def slogdet(a):
@@ -370,7 +387,7 @@ def one_hot(y, k):
     return (y.unsqueeze(-1) == torch.arange(k)).to(torch.float64)''',
 }
 
-TORCH_OVERRIDES.update(framework_linalg("torch"))
+TORCH_OVERRIDES.update(framework_linalg("torch", "xp"))
 
 TORCH = Target("torch", "PyTorch (float64; usable under torch.func and torch.compile)",
                ["import math", "", "import torch", "", TORCH_NAMESPACE.strip("\n")], "xp", TORCH_OVERRIDES,

@@ -6,6 +6,7 @@ import operator
 
 import numpy as np
 
+from . import batching
 from .core import (Mismatch, Op, broadcast_shape, fmt_shape, local_partial, no_flops, per_element, register,
                    same_shape)
 
@@ -13,7 +14,7 @@ from .core import (Mismatch, Op, broadcast_shape, fmt_shape, local_partial, no_f
 def binary(name, symbol, forward, derivs, text, partials, vjp_text, **kw):
     """An elementwise operation of two broadcast operands, given by its local partials."""
     return register(Op(name, forward, broadcast_shape(symbol), text, partials, vjp_text, args=("x", "y"),
-                       deriv_code=derivs, **kw))
+                       deriv_code=derivs, batch=batching.elementwise, **kw))
 
 
 binary("add", "+", "{x} + {y}", ("1", "1"), "{0} + {1}", ("1", "1"), ("ḡ", "ḡ"), pyfunc=operator.add,
@@ -31,7 +32,7 @@ binary("pow", "**", "np.power({x}, {y})", ("pow_dbase({x}, {y})", "pow_dexp({ans
        ufunc=np.power, deriv_flops=local_partial(3),
        doc="power; ∂/∂x taken as 0 where the exponent is 0, ∂/∂y as 0 at x = 0 for y ≥ 0")
 register(Op("neg", "-{x}", same_shape, "-{0}", ("-1",), ("-ḡ",), deriv_code=("-1.0",), pyfunc=operator.neg,
-            dtype="same", ufunc=np.negative, linear=True, doc="negation"))
+            dtype="same", ufunc=np.negative, linear=True, doc="negation", batch=batching.elementwise))
 
 
 def matmul_shape(a, b):
@@ -67,10 +68,10 @@ def matmul_flops(out, args, params):
 register(Op(
     "matmul", "matmul({x}, {y})", matmul_shape, "{0} @ {1}", ("{1}", "{0}"), ("ḡ {1}ᵀ", "{0}ᵀ ḡ"),
     args=("x", "y"), vjp_code=("matmul_vjp_left({g}, {y}, {x.shape})", "matmul_vjp_right({g}, {x}, {y.shape})"),
-    jvp_code="matmul({dx}, {y}) + matmul({x}, {dy})", scalar_text="{0}·{1}", pyfunc=operator.mul,
+    jvp_code="strong_matmul({dx}, {y}) + strong_matmul({x}, {dy})", scalar_text="{0}·{1}", pyfunc=operator.mul,
     ufunc=np.matmul, bilinear=True, flops=matmul_flops,
     deriv_flops=lambda k, out, args, params: matmul_flops(out, args, params),
-    doc="matrix product (numpy's matmul); a scalar on either side multiplies",
+    doc="matrix product (numpy's matmul); a scalar on either side multiplies", batch=batching.matmul,
 ))
 
 # ---- comparisons: boolean results, with no derivative ------------------------------------------
@@ -80,7 +81,7 @@ for _name, _symbol, _ufunc in (("less", "<", np.less), ("less_equal", "<=", np.l
     register(Op(_name, f"{{x}} {_symbol} {{y}}", broadcast_shape(_symbol), f"{{0}} {_symbol} {{1}}", ("0", "0"),
                 ("0", "0"), args=("x", "y"), vjp_code=("np.zeros({x.shape})", "np.zeros({y.shape})"),
                 jvp_code="None", dtype="bool", ufunc=_ufunc, flops=per_element(1), deriv_flops=no_flops,
-                doc=f"comparison {_symbol}: a boolean array, with no derivative"))
+                doc=f"comparison {_symbol}: a boolean array, with no derivative", batch=batching.elementwise))
 
 # ---- where: the gradient goes to the selected branch ----------------------------------------------
 register(Op(
@@ -91,5 +92,5 @@ register(Op(
     jvp_code="np.where({cond}, {dx}, {dy})", flops=per_element(1), deriv_flops=local_partial(1),
     doc="elementwise choice: x where cond holds, else y (broadcast); the gradient follows the choice",
     kinds=("bool", None, None),
-    signature="where(cond, x, y)",
+    signature="where(cond, x, y)", batch=batching.elementwise,
 ))

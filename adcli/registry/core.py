@@ -143,6 +143,7 @@ class Op:
     deriv_flops: Callable = field(default_factory=lambda: local_partial(1))
     show: Callable | None = None  # show(labels, params) -> the formula, where params shape it (x[1:])
     kinds: tuple = ()  # per operand, a required element type: "bool" (where's condition), "int" (labels)
+    batch: Callable | None = None  # the batching rule (registry/batching.py): the op on a leading batch axis
 
     # --- the operands and parameters as the templates name them ----------------------------
     @property
@@ -236,14 +237,16 @@ class Op:
         """Operand k's share of the upstream gradient g, in operand k's shape."""
         if self.deriv_code is not None:
             # ḡ·1 is ḡ, bit for bit: pass it on rather than spend an array on the product.
-            local = g if self.ones[k] else g * self.derivs[k](ans, *xs, **params)
+            local = g if self.ones[k] else kernels.strong_product(g, self.derivs[k](ans, *xs, **params))
             return kernels.unbroadcast(local, np.shape(xs[k]))
         if self.common_code is not None and c is None:
             c = self.common(g, ans, *xs, **params)
         rule = self.vjps[min(k, len(self.vjps) - 1)]
-        if self.variadic:
-            return rule(g, ans, *xs, c=c, k=k, **params)
-        return rule(g, ans, *xs, c=c, **params)
+        share = rule(g, ans, *xs, c=c, k=k, **params) if self.variadic else rule(g, ans, *xs, c=c, **params)
+        # A vjp is linear in ḡ: a zero ḡ passes zero on, even through an infinite value (0·∞ is 0 here).
+        if kernels.nonfinite_array(share) and kernels.all_zero(g):
+            return np.zeros(np.shape(xs[k]))
+        return share
 
     def shared(self, g, ans, xs: Sequence, params: dict):
         """The value all operands' vjps share for one backward step (None if there is none)."""
@@ -256,13 +259,31 @@ class Op:
             for t, d in zip(tangents, self.derivs):
                 if t is None:  # skipped, not 0·∂: ∂(x**2)/∂2 is NaN at x < 0 and would poison the sum
                     continue
-                term = t * d(ans, *xs, **params)
-                if not np.all(np.isfinite(term)):
-                    # Where the direction does not move an element its tangent is 0, whatever the local
-                    # derivative: a one-hot seed must not turn sqrt′(0) = inf in another element into NaN.
-                    term = np.where(t == 0, 0.0, term)
+                # Where the direction does not move an element its tangent is 0, whatever the local
+                # derivative: a one-hot seed must not turn sqrt′(0) = inf in another element into NaN.
+                term = kernels.strong_product(t, d(ans, *xs, **params))
                 total = term if total is None else total + term
             return total
+        tangent = self.jvp_rule(tangents, ans, xs, params)
+        if not kernels.nonfinite_array(tangent):
+            return tangent
+        # A jvp is linear in the tangents: zero tangents give zero (0·∞ is 0 here), and each term of
+        # a bilinear rule is taken apart, so the operand it does not move cannot poison it.
+        moving = [k for k, t in enumerate(tangents) if t is not None and not kernels.all_zero(t)]
+        if not moving:
+            return np.zeros(np.shape(ans))
+        if self.bilinear and not self.variadic:
+            total = None
+            for k in moving:
+                only = [t if j == k else np.zeros(np.shape(x)) for j, (t, x) in enumerate(zip(tangents, xs))]
+                term = self.jvp_rule(only, ans, [np.zeros(np.shape(x)) if j == k else x for j, x in enumerate(xs)],
+                                     params)
+                total = term if total is None else total + term
+            return total
+        return tangent
+
+    def jvp_rule(self, tangents: Sequence, ans, xs: Sequence, params: dict):
+        """The registry's jvp template applied."""
         if self.variadic:
             return self.jvp_fn(list(tangents), ans, *xs, **params)
         return self.jvp_fn(*tangents, ans, *xs, **params)
@@ -305,6 +326,8 @@ def register(op: Op) -> Op:
     """Add an operation to the registry (one entry per operation)."""
     if op.name in OPS:
         raise ValueError(f"operation {op.name} is registered twice")
+    if op.batch is None:
+        raise ValueError(f"operation {op.name} has no batching rule")
     if op.func and not op.signature:
         op.signature = f"{op.func}({', '.join(('[a, b, ...]',) if op.variadic else op.args)}" + \
             "".join(f", {name}={default!r}" for name, default in op.params) + ")"

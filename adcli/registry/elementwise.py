@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
+from . import batching
 from .core import Op, broadcast_shape, local_partial, register, same_shape, wrap
 
 
@@ -15,7 +16,7 @@ def unary(name, forward, deriv, text, partial, vjp_text=None, cost=(1, 2), **kw)
     return register(Op(name, forward, same_shape, text, (partial,), (vjp_text,), func=kw.pop("func", name),
                        deriv_code=(deriv,), flops=kw.pop("flops", None) or (lambda out, args, params: flops *
                                                                            int(np.prod(out))),
-                       deriv_flops=local_partial(deriv_flops), **kw))
+                       deriv_flops=local_partial(deriv_flops), batch=batching.elementwise, **kw))
 
 
 def binary(name, forward, derivs, text, partials, vjp_text, args=("x", "y"), cost=(1, 4), **kw):
@@ -24,7 +25,7 @@ def binary(name, forward, derivs, text, partials, vjp_text, args=("x", "y"), cos
     return register(Op(name, forward, broadcast_shape(name if "func" not in kw else kw["func"]), text, partials,
                        vjp_text, args=args, func=kw.pop("func", name), deriv_code=derivs,
                        flops=lambda out, a, p: flops * int(np.prod(out)), deriv_flops=local_partial(deriv_flops),
-                       **kw))
+                       batch=batching.elementwise, **kw))
 
 
 # ---- the first set: the lecture's and the everyday ones -----------------------------------------
@@ -92,12 +93,13 @@ register(Op("elu", "np.where({x} > 0, {x}, {alpha} * np.expm1({x}))", same_shape
             ("ḡ ⊙ ELU′({0})",), params=(("alpha", 1.0),), func="elu",
             deriv_code=("step({x}, 1.0, {alpha} * np.exp({x}))",), kink_code="({x} == 0) & ({alpha} != 1.0)",
             convention="elu′(0) taken as alpha (the slope on the left)", deriv_flops=local_partial(3),
-            doc="x for x > 0, alpha·(eˣ - 1) otherwise; elu′(0) = alpha"))
+            doc="x for x > 0, alpha·(eˣ - 1) otherwise; elu′(0) = alpha", batch=batching.elementwise))
 register(Op("leaky_relu", "np.where({x} > 0, {x}, {slope} * {x})", same_shape, "LeakyReLU({0})",
             ("LeakyReLU′({0})",), ("ḡ ⊙ LeakyReLU′({0})",), params=(("slope", 0.01),), func="leaky_relu",
             deriv_code=("step({x}, 1.0, {slope})",), kink_code="({x} == 0) & ({slope} != 1.0)",
             convention="leaky_relu′(0) taken as the slope", deriv_flops=local_partial(2),
-            doc="x for x > 0, slope·x otherwise (slope 0.01 unless given); leaky_relu′(0) = slope"))
+            doc="x for x > 0, slope·x otherwise (slope 0.01 unless given); leaky_relu′(0) = slope",
+            batch=batching.elementwise))
 
 # ---- piecewise constant: derivative 0 -------------------------------------------------------------
 for _name, _np, _kink, _where in (("sign", "sign", "{x} == 0", "at 0"),
@@ -136,9 +138,13 @@ binary("logaddexp", "np.logaddexp({x}, {y})", ("np.exp({x} - {ans})", "np.exp({y
        ("ḡ ⊙ e^({0} - logaddexp({0}, {1}))", "ḡ ⊙ e^({1} - logaddexp({0}, {1}))"), ufunc=np.logaddexp,
        doc="log(eˣ + eʸ), stable")
 register(Op("clip", "np.clip({x}, {lo}, {hi})", broadcast_shape("clip"), "clip({0}, {1}, {2})",
-            ("[{1} ≤ {0} ≤ {2}]", "[{0} < {1}]", "[{0} > {2}]"),
-            ("ḡ ⊙ [{1} ≤ {0} ≤ {2}]", "ḡ ⊙ [{0} < {1}]", "ḡ ⊙ [{0} > {2}]"), args=("x", "lo", "hi"), func="clip",
-            deriv_code=("clip_inside({x}, {lo}, {hi})", "np.where({x} < {lo}, 1.0, 0.0)", "np.where({x} > {hi}, 1.0, 0.0)"),
+            ("[{1} ≤ {0} ≤ {2}]", "[{0} < {1} ≤ {2}]", "[max({0}, {1}) > {2}]"),
+            ("ḡ ⊙ [{1} ≤ {0} ≤ {2}]", "ḡ ⊙ [{0} < {1} ≤ {2}]", "ḡ ⊙ [max({0}, {1}) > {2}]"), args=("x", "lo", "hi"),
+            func="clip",
+            # numpy's clip is min(max(x, lo), hi): with lo > hi the result is hi, and so is the gradient's
+            deriv_code=("clip_inside({x}, {lo}, {hi})", "np.where(({x} < {lo}) & ({lo} <= {hi}), 1.0, 0.0)",
+                        "np.where(np.maximum({x}, {lo}) > {hi}, 1.0, 0.0)"),
             kink_code="({x} == {lo}) | ({x} == {hi})", convention="clip at a bound: the gradient goes to x",
             ufunc=None, deriv_flops=local_partial(3),
-            doc="x limited to [lo, hi]; at a bound the gradient goes to x, as PyTorch's clamp"))
+            doc="x limited to [lo, hi]; at a bound the gradient goes to x, as PyTorch's clamp",
+            batch=batching.elementwise))

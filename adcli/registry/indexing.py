@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import batching
 from .core import Mismatch, Op, fmt_shape, no_flops, operand_elements, register
 
 
@@ -71,7 +72,7 @@ register(Op(
     show=lambda labels, params: f"{labels[0]}[{index_text(params.get('index', ()))}]",
     flops=no_flops, deriv_flops=operand_elements(1),
     doc="basic indexing and slicing, as numpy: x[0], x[-1], x[1:], x[::-1], A[:, 1], x[:, None], X[..., 0]",
-    signature="x[i, j:k:s, None, ...]",
+    signature="x[i, j:k:s, None, ...]", batch=batching.getitem,
 ))
 
 
@@ -117,7 +118,7 @@ register(Op(
     show=lambda labels, params: f"{labels[0]}[{index_text(params.get('layout', ())).format(*labels)}]",
     flops=no_flops, deriv_flops=operand_elements(1),
     doc="indexing with integer arrays (labels, permutations): E[idx], Z[arange(4), y]; repeats add up",
-    signature="x[idx, ...] with int arrays",
+    signature="x[idx, ...] with int arrays", batch=batching.gather,
 ))
 
 
@@ -133,7 +134,7 @@ register(Op(
     show=lambda labels, params: f"size({labels[0]}" + ("" if params.get("axis") is None else f", {params['axis']}") + ")",
     deriv_flops=no_flops,
     doc="the length of an axis (or the number of elements) as a number; a declared dimension's name reads "
-        "the same", signature="size(x, axis)",
+        "the same", signature="size(x, axis)", batch=batching.constant,
 ))
 
 
@@ -149,7 +150,7 @@ register(Op(
     dtype="constant", flops=no_flops, deriv_flops=no_flops,
     show=lambda labels, params: f"{params.get('kind', 'zeros')}({dims_text(labels, params)})",
     doc="zeros, ones, eye or arange sized by a declared dimension (zeros([n, 3]), eye(n)): a constant",
-    signature="zeros([n, 3]), eye(n), arange(n)",
+    signature="zeros([n, 3]), eye(n), arange(n)", batch=batching.constant,
 ))
 
 

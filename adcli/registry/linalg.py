@@ -9,6 +9,7 @@ equal numpy's for a symmetric A); the gradient is symmetric, as PyTorch's and JA
 
 from __future__ import annotations
 
+from . import batching
 from .core import Mismatch, Op, cubic, fmt_shape, register
 
 
@@ -51,30 +52,31 @@ register(Op(
     vjp_code=("solve_vjp_a({c}, {ans}, {A.shape})", "{c}"),
     jvp_code="solve({A}, {db} - matmul_any({dA}, {ans}, {b.shape}))", flops=cubic(2 / 3),
     deriv_flops=cubic(2 / 3), doc="x with A x = b (b a vector or a matrix); A singular gives NaN",
-    signature="solve(A, b)",
+    signature="solve(A, b)", batch=batching.stacked,
 ))
 register(Op(
     "inv", "inv({A})", square("inv"), "{0}⁻¹", ("-A⁻¹ · A⁻¹",), ("-A⁻ᵀ ḡ A⁻ᵀ",), args=("A",), func="inv",
     vjp_code=("inv_vjp({g}, {ans})",), jvp_code="-np.matmul(np.matmul({ans}, {dA}), {ans})", flops=cubic(2),
-    deriv_flops=cubic(4), doc="the inverse matrix; singular gives NaN",
+    deriv_flops=cubic(4), doc="the inverse matrix; singular gives NaN", batch=batching.stacked,
 ))
 register(Op(
-    "det", "det({A})", reduce_matrix("det"), "det({0})", ("det(A) A⁻ᵀ",), ("ḡ det(A) A⁻ᵀ",), args=("A",),
-    func="det", vjp_code=("det_vjp({g}, {ans}, {A})",),
-    jvp_code="{ans} * np.trace(solve({A}, {dA}), axis1=-2, axis2=-1)", flops=cubic(2 / 3), deriv_flops=cubic(2),
-    doc="the determinant",
+    "det", "det({A})", reduce_matrix("det"), "det({0})", ("adj(A)ᵀ",), ("ḡ adj(A)ᵀ",), args=("A",),
+    func="det", vjp_code=("det_vjp({g}, {A})",),
+    jvp_code="np.sum(cofactors({A}) * {dA}, axis=(-2, -1))", flops=cubic(2 / 3), deriv_flops=cubic(2),
+    doc="the determinant", batch=batching.stacked,
 ))
 register(Op(
     "logdet", "logdet({A})", reduce_matrix("logdet"), "log|det {0}|", ("A⁻ᵀ",), ("ḡ A⁻ᵀ",), args=("A",),
     func="logdet", vjp_code=("logdet_vjp({g}, {A})",),
     jvp_code="np.trace(solve({A}, {dA}), axis1=-2, axis2=-1)", flops=cubic(2 / 3), deriv_flops=cubic(2),
-    doc="log |det A| (numpy's slogdet: no overflow); -inf for a singular A",
+    doc="log |det A| (numpy's slogdet: no overflow); -inf for a singular A", batch=batching.stacked,
 ))
 register(Op(
     "cholesky", "cholesky({A})", square("cholesky"), "chol({0})", ("∂chol",),
     ("½ sym(L⁻ᵀ Φ(Lᵀ ḡ) L⁻¹)",), args=("A",), func="cholesky", vjp_code=("cholesky_vjp({g}, {ans})",),
     jvp_code="cholesky_jvp({dA}, {ans})", flops=cubic(1 / 3), deriv_flops=cubic(2),
     doc="the lower Cholesky factor L (A = L Lᵀ) of the symmetric part of A; NaN if not positive definite",
+    batch=batching.stacked,
 ))
 register(Op(
     "eigvalsh", "eigvalsh({A})", eig_shape, "eigvalsh({0})", ("vᵢvᵢᵀ",), ("V diag(ḡ) Vᵀ",), args=("A",),
@@ -82,7 +84,7 @@ register(Op(
     kink_code="eigvalsh_ties({ans}) > 0", convention="a repeated eigenvalue: numpy's eigenvectors are used "
     "(exact when ḡ is equal across the repeated eigenvalues)", second_order=False, flops=cubic(4),
     deriv_flops=cubic(6),
-    doc="the eigenvalues of a symmetric matrix, ascending",
+    doc="the eigenvalues of a symmetric matrix, ascending", batch=batching.stacked,
 ))
 register(Op(
     "solve_triangular", "solve_triangular({A}, {b}, {lower})", solve_shape("solve_triangular"),
@@ -93,5 +95,5 @@ register(Op(
     jvp_code="solve_triangular({A}, {db} - matmul_any(tri({dA}, {lower}), {ans}, {b.shape}), {lower})",
     flops=cubic(1 / 3), deriv_flops=cubic(1 / 3),
     doc="x with A x = b for a triangular A (only its lower, or with lower=False upper, triangle is read)",
-    signature="solve_triangular(A, b, lower=True)",
+    signature="solve_triangular(A, b, lower=True)", batch=batching.stacked,
 ))

@@ -4,6 +4,7 @@ and `keepdims`."""
 
 from __future__ import annotations
 
+from . import batching
 from .core import Op, along_axis_shape, check_axis, operand_elements, per_operand_element, register, reduce_shape
 
 REDUCE = (("axis", None), ("keepdims", False))
@@ -14,7 +15,8 @@ def reduction(name, forward, text, partial, vjp_text, vjp, params=REDUCE, cost=(
     flops, deriv_flops = cost
     return register(Op(name, forward, reduce_shape(kw.pop("word", name), kw.pop("empty_ok", True)), text,
                        (partial,), (vjp_text,), params=params, func=kw.pop("func", name), vjp_code=(vjp,),
-                       flops=per_operand_element(flops), deriv_flops=operand_elements(deriv_flops), **kw))
+                       flops=per_operand_element(flops), deriv_flops=operand_elements(deriv_flops),
+                       batch=batching.reduction, **kw))
 
 
 reduction("sum", "np.sum({x}, axis={axis}, keepdims={keepdims})", "Σ{0}", "1", "ḡ broadcast to the shape of {0}",
@@ -29,8 +31,9 @@ reduction("mean", "np.mean({x}, axis={axis}, keepdims={keepdims})", "mean({0})",
 for _name, _np, _word in (("amax", "max", "max"), ("amin", "min", "min")):
     reduction(_name, f"np.{_np}({{x}}, axis={{axis}}, keepdims={{keepdims}})", _word + "({0})",
               f"[{{0}} = {_word}]/#ties", f"ḡ ⊙ [{{0}} = {_word}]/#ties",
-              "expand({g}, {x.shape}, {axis}, {keepdims}) * ties_mask({ans}, {x}, {axis}, {keepdims})",
-              jvp_code="np.sum({dx} * ties_mask({ans}, {x}, {axis}, {keepdims}), axis={axis}, keepdims={keepdims})",
+              "masked(expand({g}, {x.shape}, {axis}, {keepdims}), ties_mask({ans}, {x}, {axis}, {keepdims}))",
+              jvp_code="np.sum(masked({dx}, ties_mask({ans}, {x}, {axis}, {keepdims})), axis={axis}, "
+                       "keepdims={keepdims})",
               func=_word, word=_word, empty_ok=False, cost=(1, 3),
               kink_code="ties_count({ans}, {x}, {axis}, {keepdims}) > 1",
               convention=f"a tie in {_word}() splits the gradient evenly",
@@ -75,7 +78,7 @@ register(Op("cumsum", "np.cumsum({x}, axis={axis})", cumsum_shape, "cumsum({0})"
             ("running sums of ḡ from the end",), params=(("axis", None),), func="cumsum",
             vjp_code=("cumsum_vjp({g}, {axis}, {x.shape})",), jvp_code="np.cumsum({dx}, axis={axis})", linear=True,
             flops=per_operand_element(1), deriv_flops=operand_elements(1),
-            doc="running sums along `axis` (of the flattened array without one, as numpy)"))
+            doc="running sums along `axis` (of the flattened array without one, as numpy)", batch=batching.along_axis))
 
 # ---- along one axis: the softmax family ---------------------------------------------------------
 register(Op(
@@ -84,7 +87,7 @@ register(Op(
     vjp_code=("{ans} * ({g} - np.sum({g} * {ans}, axis={axis}, keepdims=True))",),
     jvp_code="{ans} * ({dx} - np.sum({dx} * {ans}, axis={axis}, keepdims=True))",
     flops=per_operand_element(5), deriv_flops=operand_elements(4),
-    doc="exp(x)/Σexp(x) along `axis` (the last by default), without overflow",
+    doc="exp(x)/Σexp(x) along `axis` (the last by default), without overflow", batch=batching.along_axis,
 ))
 register(Op(
     "log_softmax", "log_softmax({x}, {axis})", along_axis_shape("log_softmax", keep=True), "log_softmax({0})",
@@ -92,7 +95,7 @@ register(Op(
     vjp_code=("{g} - np.exp({ans}) * np.sum({g}, axis={axis}, keepdims=True)",),
     jvp_code="{dx} - np.sum(np.exp({ans}) * {dx}, axis={axis}, keepdims=True)",
     flops=per_operand_element(5), deriv_flops=operand_elements(4),
-    doc="x - logsumexp(x) along `axis`, stable (cross-entropy's building block)",
+    doc="x - logsumexp(x) along `axis`, stable (cross-entropy's building block)", batch=batching.along_axis,
 ))
 register(Op(
     "logsumexp", "logsumexp({x}, {axis}, {keepdims})", along_axis_shape("logsumexp", keep=False),
@@ -102,5 +105,5 @@ register(Op(
     vjp_code=("expand({g}, {x.shape}, {axis}, {keepdims}) * softmax({x}, {axis})",),
     jvp_code="np.sum({dx} * softmax({x}, {axis}), axis={axis}, keepdims={keepdims})",
     flops=per_operand_element(4), deriv_flops=operand_elements(6),
-    doc="log Σ exp(x) along `axis` (the last by default), without overflow",
+    doc="log Σ exp(x) along `axis` (the last by default), without overflow", batch=batching.along_axis,
 ))

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 
+from . import batching
 from .core import Mismatch, Op, check_axis, fmt_shape, no_flops, operand_elements, per_element, register
 
 # ---- transpose and stacking -----------------------------------------------------------------------
@@ -25,9 +26,9 @@ def transpose_shape(s, axes=None):
 
 register(Op(
     "transpose", "np.transpose({x}, {axes})", transpose_shape, "{0}ᵀ", ("1",), ("ḡᵀ",), params=(("axes", None),),
-    func="transpose", vjp_code=("np.transpose({g}, None if {axes} is None else np.argsort({axes}))",),
+    func="transpose", vjp_code=("transpose_back({g}, {axes})",),
     jvp_code="np.transpose({dx}, {axes})", linear=True, flops=no_flops, deriv_flops=no_flops,
-    doc="reverses the axes (as x.T), or permutes them as `axes` says",
+    doc="reverses the axes (as x.T), or permutes them as `axes` says", batch=batching.transpose,
 ))
 
 
@@ -46,7 +47,7 @@ register(Op(
     params=(("axis", 0),), func="stack", vjp_code=("stack_part({g}, {k}, {axis})",),
     jvp_code="np.stack({dxs}, axis={axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
     doc="arrays of one shape stacked along a new axis; [a, b] in a file stacks along axis 0",
-    signature="stack([a, b, ...], axis=0)",
+    signature="stack([a, b, ...], axis=0)", batch=batching.joined,
 ))
 
 
@@ -69,7 +70,7 @@ register(Op(
     vjp_code=("concat_part({g}, {k}, [np.shape(x)[{axis}] for x in {xs}], {axis})",),
     jvp_code="np.concatenate({dxs}, axis={axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
     doc="arrays joined along an existing axis (also called concatenate)",
-    signature="concat([a, b, ...], axis=0)",
+    signature="concat([a, b, ...], axis=0)", batch=batching.joined,
 ))
 
 # ---- reshaping ------------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ register(Op(
     params=(("shape", ()),), func="reshape", vjp_code=("np.reshape({g}, {x.shape})",),
     jvp_code="np.reshape({dx}, {shape})", linear=True, flops=no_flops, deriv_flops=no_flops,
     doc="the same elements in a new shape (C order; one -1 stands for the rest)",
-    signature="reshape(x, [d1, d2, ...])",
+    signature="reshape(x, [d1, d2, ...])", batch=batching.reshape,
 ))
 
 
@@ -111,7 +112,7 @@ register(Op(
     "expand_dims", "np.expand_dims({x}, {axis})", expand_dims_shape, "expand_dims({0})", ("1",),
     ("ḡ without the new axis",), params=(("axis", 0),), func="expand_dims",
     vjp_code=("np.reshape({g}, {x.shape})",), jvp_code="np.expand_dims({dx}, {axis})", linear=True,
-    flops=no_flops, deriv_flops=no_flops, doc="a new axis of length 1 at `axis`",
+    flops=no_flops, deriv_flops=no_flops, doc="a new axis of length 1 at `axis`", batch=batching.expand_dims,
 ))
 
 
@@ -129,7 +130,7 @@ register(Op(
     "squeeze", "np.squeeze({x}, {axis})", squeeze_shape, "squeeze({0})", ("1",), ("ḡ in the shape of {0}",),
     params=(("axis", None),), func="squeeze", vjp_code=("np.reshape({g}, {x.shape})",),
     jvp_code="np.squeeze({dx}, {axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
-    doc="removes axes of length 1 (all of them, or `axis`)",
+    doc="removes axes of length 1 (all of them, or `axis`)", batch=batching.squeeze,
 ))
 
 
@@ -144,6 +145,7 @@ register(Op(
     "flip", "np.flip({x}, {axis})", flip_shape, "flip({0})", ("1",), ("ḡ flipped back",),
     params=(("axis", None),), func="flip", vjp_code=("np.flip({g}, {axis})",), jvp_code="np.flip({dx}, {axis})",
     linear=True, flops=no_flops, deriv_flops=no_flops, doc="the elements in reverse order along `axis` (all axes)",
+    batch=batching.flip,
 ))
 
 
@@ -162,7 +164,7 @@ register(Op(
     ("ḡ summed back to the shape of {0}",), params=(("shape", ()),), func="broadcast_to",
     vjp_code=("unbroadcast({g}, {x.shape})",), jvp_code="np.broadcast_to({dx}, {shape})", linear=True,
     flops=no_flops, deriv_flops=operand_elements(1), doc="x repeated to a larger shape, as numpy broadcasts",
-    signature="broadcast_to(x, [d1, d2, ...])",
+    signature="broadcast_to(x, [d1, d2, ...])", batch=batching.broadcast_to,
 ))
 
 # ---- diagonals, triangles, traces -----------------------------------------------------------------
@@ -184,7 +186,7 @@ register(Op(
     "diag", "np.diag({x}, {k})", diag_shape, "diag({0})", ("1",), ("ḡ's diagonal",), params=(("k", 0),),
     func="diag", vjp_code=("diag_vjp({g}, {x.shape}, {k})",), jvp_code="np.diag({dx}, {k})", linear=True,
     flops=no_flops, deriv_flops=no_flops,
-    doc="a vector's diagonal matrix, or a matrix's diagonal (as numpy; k picks an off-diagonal)",
+    doc="a vector's diagonal matrix, or a matrix's diagonal (as numpy; k picks an off-diagonal)", batch=batching.diag,
 ))
 
 
@@ -206,15 +208,14 @@ register(Op(
     "trace", "np.trace({x})", trace_shape, "tr({0})", ("I",), ("ḡ I",), func="trace",
     vjp_code=("trace_vjp({g}, {x.shape})",), jvp_code="np.trace({dx})", linear=True,
     flops=lambda out, args, params: min(args[0]), deriv_flops=operand_elements(1),
-    doc="the sum of a matrix's diagonal",
+    doc="the sum of a matrix's diagonal", batch=batching.trace,
 ))
 for _name, _which in (("tril", "lower"), ("triu", "upper")):
     register(Op(
         _name, f"np.{_name}({{x}}, {{k}})", square_shape(_name), f"{_name}({{0}})", ("1",),
         (f"{_name}(ḡ)",), params=(("k", 0),), func=_name, vjp_code=(f"np.{_name}({{g}}, {{k}})",),
         jvp_code=f"np.{_name}({{dx}}, {{k}})", linear=True, flops=no_flops, deriv_flops=operand_elements(1),
-        doc=f"the {_which} triangle of a matrix (k shifts the diagonal), zeros elsewhere",
-    ))
+        doc=f"the {_which} triangle of a matrix (k shifts the diagonal), zeros elsewhere", batch=batching.stacked))
 
 # ---- products -------------------------------------------------------------------------------------
 
@@ -229,7 +230,7 @@ register(Op(
     vjp_code=("outer_vjp_left({g}, {y}, {x.shape})", "outer_vjp_right({g}, {x}, {y.shape})"),
     jvp_code="outer({dx}, {y}) + outer({x}, {dy})", bilinear=True, flops=per_element(1),
     deriv_flops=lambda k, out, args, params: 2 * math.prod(out),
-    doc="the outer product of two vectors (flattened first, as numpy)",
+    doc="the outer product of two vectors (flattened first, as numpy)", batch=batching.outer,
 ))
 
 
@@ -250,7 +251,7 @@ register(Op(
     jvp_code="dot({dx}, {y}) + dot({x}, {dy})", bilinear=True,
     flops=lambda out, args, params: 2 * (args[0][-1] if args[0] and args[1] else 1) * max(math.prod(out), 1),
     deriv_flops=lambda k, out, args, params: 2 * (args[0][-1] if args[0] and args[1] else 1) * max(math.prod(out), 1),
-    doc="numpy's dot: the inner product of vectors, a matrix product, or a scalar multiple",
+    doc="numpy's dot: the inner product of vectors, a matrix product, or a scalar multiple", batch=batching.matmul,
 ))
 
 EINSUM_SPEC = re.compile(r"^([a-zA-Z]*(?:,[a-zA-Z]*)*)->([a-zA-Z]*)$")
@@ -300,7 +301,7 @@ register(Op(
     flops=einsum_flops, deriv_flops=lambda k, out, args, params: einsum_flops(out, args, params),
     doc="Einstein summation over named indices, e.g. einsum(\"ij,jk->ik\", A, B) (contraction order optimised)",
     show=lambda labels, params: f'einsum("{params.get("spec", "")}", {", ".join(labels)})',
-    signature="einsum(\"ij,jk->ik\", A, B, ...)",
+    signature="einsum(\"ij,jk->ik\", A, B, ...)", batch=batching.einsum,
 ))
 
 # ---- integer labels to floats ---------------------------------------------------------------------
@@ -318,5 +319,5 @@ register(Op(
     kinds=("int",),
     flops=per_element(1), deriv_flops=no_flops,
     doc="integer labels y to rows of k floats, 1.0 at each label (the labels are data: no derivative)",
-    signature="one_hot(y, k)",
+    signature="one_hot(y, k)", batch=batching.elementwise,
 ))
