@@ -129,12 +129,18 @@ def batched_graph(graph: Graph, shapes: list, inputs: set[int], size: int, stop:
         return cache[key]
     b = Batcher(graph, shapes, inputs, size)
     b.build(stop)
+    for i in graph.inputs:  # an input first used after the output still has a value (and a zero gradient)
+        if i >= stop:
+            b.new += [-1] * (i + 1 - len(b.new))
+            node = graph.nodes[i]
+            b.new[i] = b.add(Node(INPUT, (), None, node.name, node.label, node.line, node.col, node.data,
+                                  node.dtype, node.ctx, node.extra), i in inputs)
     new_graph = Graph(b.nodes, [b.new[i] for i in graph.inputs],
                       [(label, b.new[i]) for label, i in graph.assigned if i < stop],
                       {name: b.new[i] for name, i in graph.names.items() if i < stop}, graph.file, graph.source,
                       graph.contexts)
     new_graph.__dict__["_trusted"] = True  # its shapes follow from the checked original: no second plan
-    result = Batched(new_graph, b.new, [b.is_batched[b.new[i]] for i in range(stop)])
+    result = Batched(new_graph, b.new, [b.new[i] >= 0 and b.is_batched[b.new[i]] for i in range(len(b.new))])
     if len(cache) > 8:
         cache.clear()
     cache[key] = result

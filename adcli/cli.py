@@ -213,13 +213,19 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
-        kinks = []
+        kinks, notes_first = [], []
         if checkpoint is not None or memory_budget is not None:
             only_numpy(engine, "--checkpoint", mode is GradMode.forward)
             if batch:
                 raise InputError("--checkpoint and --batch do not combine: run the points in chunks (--chunk) "
                                  "to bound memory")
-            result = program.checkpointed(checkpoint or "auto", memory_budget).grad(of=of, wrt=wrt, **given)
+            checkpointed = program.checkpointed(checkpoint or "auto", memory_budget)
+            result = checkpointed.grad(of=of, wrt=wrt, **given)
+            chosen = checkpointed.schedule
+            if checkpointed.kind == "auto":
+                notes_first = [f"adcli: note: --checkpoint auto: "
+                               + ("no checkpoints needed (the plain pass fits)" if chosen.kind == "none" else
+                                  f"{len(chosen.segments)} segments, {chosen.checkpoints} values kept")]
         elif batch:
             from .cli_batch import batch_grad
             only_numpy(engine, "--batch", mode is GradMode.forward)
@@ -236,7 +242,7 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
             result = program.grad(of=of, wrt=wrt, **given)
         if not batch:
             warning, kinks = inspect_grad(program, given, of, wrt, result, strict=strict)
-            notes = [warning] + [f"adcli: note: {k.note()}" for k in kinks]
+            notes = notes_first + [warning] + [f"adcli: note: {k.note()}" for k in kinks]
             kinks = [k.to_json() for k in kinks]
     notify(notes + ([] if result.grad or wrt else ["adcli: note: this file has no inputs to differentiate"]))
     if json_:

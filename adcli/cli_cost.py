@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import Ascii, File, Inputs, Json, Of, Set, Wrt, app, console_for_stdout, emit_json, given_values, reporting
+from .cli import (Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, Wrt, app, console_for_stdout, emit_json,
+                  given_values, reporting)
 from .errors import InputError
 
 Dim = Annotated[Optional[list[str]], typer.Option(
@@ -92,9 +93,42 @@ def cost_tables(cost, file: str, ascii_only: bool) -> list:
     return parts
 
 
+def schedule_table(rows, ascii_only: bool):
+    """One row per checkpointing schedule: segments, values kept, predicted peak, work done again."""
+    from rich import box
+    from rich.table import Table
+    t = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, name in enumerate(("reverse pass", "segments", "values kept", "bytes kept", "peak", "redone flops")):
+        t.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+    for r in rows:
+        label = "plain" if r.schedule == "none" else r.schedule
+        t.add_row(label, f"{r.segments:,}", f"{r.kept_values:,}", nbytes(r.kept_bytes), nbytes(r.peak_bytes),
+                  si(r.extra_flops))
+    return t
+
+
+def saved_table(rows, ascii_only: bool):
+    """The values the backward pass keeps, largest first, each with where the file makes it."""
+    from rich import box
+    from rich.table import Table
+
+    from .registry import fmt_shape
+    t = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, name in enumerate(("kept value", "shape", "bytes", "line:col", "where")):
+        t.add_column(name, justify="right" if name == "bytes" else "left", no_wrap=True)
+    for r in rows:
+        t.add_row(r.name, fmt_shape(r.shape), nbytes(r.bytes), f"{r.line}:{r.col}", r.where)
+    return t
+
+
+Saved = Annotated[bool, typer.Option("--saved", help="List the values the backward pass keeps (with --checkpoint: "
+                                     "the checkpoints), largest first, with where the file makes each.")]
+
+
 @app.command(short_help="Operations, flops and memory of each way to differentiate.")
 def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-         dim: Dim = None, json_: Json = False, ascii_: Ascii = False):
+         dim: Dim = None, json_: Json = False, ascii_: Ascii = False, checkpoint: Checkpoint = None,
+         memory_budget: MemoryBudget = None, saved: Saved = False):
     """Operations, flops and memory of a forward, a reverse and a forward-mode pass, and a full Jacobian.
 
     Shapes come from values (--set, --inputs) or from input declarations (named sizes with --dim);
@@ -104,14 +138,30 @@ def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     \b
     Example: adcli cost samples/mlp.ad --dim n=256 d=784 h=1024 k=10
     """
-    from .cost import program_cost
+    from .checkpoint import parse_budget, parse_kind
+    from .cost import program_cost, saved_values, schedule_costs
     from .program import load
     with reporting():
         program = load(file)
-        result = program_cost(program, given_values(set_, inputs, program), of=of, wrt=wrt, dims=parse_dims(dim))
+        given, dims = given_values(set_, inputs, program), parse_dims(dim)
+        result = program_cost(program, given, of=of, wrt=wrt, dims=dims)
+        budget = None if memory_budget is None else parse_budget(memory_budget)
+        kind = None if checkpoint is None and budget is None else parse_kind(checkpoint or "auto")
+        schedules = [] if kind is None else schedule_costs(program, given, [kind], of, wrt, dims, budget)
+        kept = saved_values(program, given, of, wrt, dims, kind, budget) if saved else []
     if json_:
-        emit_json(result.to_json())
+        out = result.to_json()
+        if schedules:
+            out["checkpoint"] = [r.to_json() for r in schedules]
+        if saved:
+            out["saved"] = [r.to_json(program.graph.file) for r in kept]
+        emit_json(out)
         return
     from .render import show
     console, ascii_only = console_for_stdout(ascii_)
-    show(console, *cost_tables(result, file, ascii_only))
+    parts = cost_tables(result, file, ascii_only)
+    if schedules:
+        parts.append(schedule_table(schedules, ascii_only))
+    if saved:
+        parts.append(saved_table(kept, ascii_only))
+    show(console, *parts)

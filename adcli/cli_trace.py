@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import Ascii, File, Inputs, Json, Of, Set, Strict, app, given_values, notify, reporting
+from .cli import (Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, Strict, app, given_values, notify,
+                  reporting)
 from .errors import InputError
 from .symbols import can_encode
 
@@ -54,7 +55,8 @@ def default_format() -> Format:
 @app.command(short_help="Every step of the derivative, as a worked example.")
 def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: TraceWrt = None,
           mode: ModeOption = Mode.reverse, format_: FormatOption = None, only: OnlyOption = None,
-          ascii_: Ascii = False, full: FullOption = False, strict: Strict = False, json_: Json = False):
+          ascii_: Ascii = False, full: FullOption = False, strict: Strict = False, json_: Json = False,
+          checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None):
     """Every step of the derivative's computation, as in the lecture's worked examples.
 
 
@@ -73,6 +75,8 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
         program = load(file)
         given = given_values(set_, inputs, program)
         if mode is Mode.forward:
+            if checkpoint is not None or memory_budget is not None:
+                raise InputError("--checkpoint is for reverse mode: forward mode keeps nothing for a backward pass")
             if only_phase == "backward":
                 raise InputError("--only backward: a forward-mode trace has no backward phase")
             if wrt and len(wrt) > 1:
@@ -80,7 +84,10 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
             result = forward_trace(program, given, wrt[0] if wrt else None, of)
             warning, kinks = inspect_grad(program, given, of, [result.wrt_label], strict=strict)
         else:
-            result = reverse_trace(program, given, of, wrt)
+            schedule = None
+            if checkpoint is not None or memory_budget is not None:
+                schedule = program.checkpointed(checkpoint or "auto", memory_budget).plan(of, wrt, **given)[0]
+            result = reverse_trace(program, given, of, wrt, schedule)
             computed = Gradient(result.output, result.value,
                                 {s.label: s.value for s in result.steps if s.kind == "result"})
             warning, kinks = inspect_grad(program, given, of, wrt, computed, strict=strict)

@@ -17,7 +17,8 @@ from .errors import InputError, ShapeError
 from .evaluate import check_declared, infer_shapes, unknown_input_message
 from .graph import LEAVES, Graph
 from .registry import OPS
-from .reverse import depends_on
+from .checkpoint import plain, predict
+from .reverse import backward_reads, depends_on
 
 ITEM_BYTES = 8  # float64
 
@@ -193,7 +194,10 @@ def estimate(graph: Graph, shapes_of_inputs: dict[int, Shape], output: int, wrt:
 
     forward_peak = simulate_forward(order, nodes, sizes, last_use, is_op, keep=None)
     active = depends_on(graph, wrt, output)
-    reverse = reverse_pass(order, nodes, shapes, sizes, last_use, is_op, active, rules, flops_fwd, output)
+    # memory by the engine's own schedule (checkpoint.predict follows the reverse pass step by step)
+    plain_pass = predict(graph, output, wrt, plain(graph, output, wrt), shapes, floats=False)
+    reverse = (reverse_flops(order, nodes, shapes, active, rules, flops_fwd, output),
+               plain_pass.peak // ITEM_BYTES - resident, plain_pass.kept // ITEM_BYTES)
     fmode = forward_mode_pass(order, nodes, shapes, sizes, last_use, is_op, active, rules, flops_fwd)
     wrt_elements = sum(size(shapes_of_inputs[w]) for w in wrt)
     seeds = sum(sizes[w] for w in wrt if w <= output and needed[w])
@@ -229,59 +233,25 @@ def simulate_forward(order, nodes, sizes, last_use, is_op, keep) -> int:
     return peak
 
 
-def reverse_pass(order, nodes, shapes, sizes, last_use, is_op, active, rules, flops_fwd, output):
-    """(flops, peak elements, elements kept for the backward pass) of one reverse pass."""
-    # Which forward values the backward pass reads, and the last (lowest-numbered) step reading each.
-    keep = [False] * (output + 1)
-    last_read = [output + 1] * (output + 1)
-    for i in order:
-        if not active[i]:
-            continue
-        op, args = OPS[nodes[i].op], nodes[i].args
-        for k, a in enumerate(args):
-            if not active[a]:
-                continue
-            for r in op.reads_for(k):
-                for j in (i,) if r == "ans" else args if r == "*" else (args[r],):
-                    if is_op[j]:
-                        keep[j] = True
-                        last_read[j] = min(last_read[j], i)
-    keep[output] = True
-    peak = simulate_forward(order, nodes, sizes, last_use, is_op, keep)
-    kept = sum(sizes[i] for i in order if keep[i])
-    freed_at: dict[int, list[int]] = {}
-    for i in order:
-        if keep[i] and i != output and last_read[i] <= output:
-            freed_at.setdefault(last_read[i], []).append(i)
-
+def reverse_flops(order, nodes, shapes, active, rules, flops_fwd, output) -> int:
+    """Flops of one reverse pass: the forward pass, then each active operand's share and its sum."""
     flops = flops_fwd
-    live = kept
     has_grad = [False] * (output + 1)
-    if active[output]:
-        has_grad[output] = True
-        live += sizes[output]  # the seed, ones
-    peak = max(peak, live)
+    has_grad[output] = active[output]
     for i in reversed(order):
-        if has_grad[i]:
-            node = nodes[i]
-            rule, args = rules[node.op], node.args
-            arg_shapes = [shapes[a] for a in args]
-            for k in range(len(args) - 1, -1, -1):
-                a = args[k]
-                if not active[a]:
-                    continue
+        if not has_grad[i]:
+            continue
+        node = nodes[i]
+        rule, args = rules[node.op], node.args
+        arg_shapes = [shapes[a] for a in args]
+        for k in range(len(args) - 1, -1, -1):
+            a = args[k]
+            if active[a]:
                 flops += rule.deriv_flops(k, shapes[i], arg_shapes, node.params or {})
-                if has_grad[a]:  # a contribution beside the accumulator, then added into it
-                    peak = max(peak, live + sizes[a])
-                    flops += sizes[a]
-                else:  # the first contribution becomes the accumulator
-                    has_grad[a] = True
-                    live += sizes[a]
-                    peak = max(peak, live)
-            live -= sizes[i]  # this accumulator has passed everything on
-        for j in freed_at.get(i, ()):
-            live -= sizes[j]
-    return flops, peak, kept
+                if has_grad[a]:  # a contribution added into the accumulator
+                    flops += size(shapes[a])
+                has_grad[a] = True
+    return flops
 
 
 def forward_mode_pass(order, nodes, shapes, sizes, last_use, is_op, active, rules, flops_fwd):
@@ -313,3 +283,86 @@ def program_cost(program, given: dict, of: str | None = None, wrt=None, dims: di
     wrt_nodes = program.wrt_nodes(wrt)
     shapes = input_shapes(program.graph, given, dims)
     return estimate(program.graph, shapes, output, wrt_nodes, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpointing schedules, and what the backward pass keeps
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ScheduleCost:
+    """One way to run the reverse pass: its segments, what the forward pass keeps, the peak."""
+
+    schedule: str
+    segments: int
+    kept_values: int
+    kept_bytes: int
+    peak_bytes: int
+    extra_flops: int  # forward work done again
+    resident_bytes: int  # inputs and constants, held throughout (included in the peak)
+
+    def to_json(self) -> dict:
+        return {"schedule": self.schedule, "segments": self.segments, "kept_values": self.kept_values,
+                "kept_bytes": self.kept_bytes, "peak_bytes": self.peak_bytes, "extra_flops": self.extra_flops,
+                "resident_bytes": self.resident_bytes}
+
+
+def node_shapes(program, given: dict, of=None, dims=None) -> tuple[list, int, list[int]]:
+    """(every node's shape up to the output, the output node, the wrt nodes) from shapes alone."""
+    graph = program.graph
+    _, out = program.output_node(of)
+    shapes = infer_shapes(graph, input_shapes(graph, given, dims), out + 1, ancestors(graph, out), check=False)
+    return shapes, out, program.wrt_nodes(None)
+
+
+def schedule_costs(program, given: dict, kinds, of=None, wrt=None, dims=None, budget=None) -> list[ScheduleCost]:
+    """The plain pass, √n segments, and each schedule asked for: predicted peak and extra work."""
+    from .checkpoint import choose
+    graph = program.graph
+    shapes, out, _ = node_shapes(program, given, of, dims)
+    wrt_nodes = program.wrt_nodes(wrt)
+    rows, seen = [], set()
+    for kind in ["none", "sqrt", *kinds]:
+        schedule = choose(graph, out, wrt_nodes, kind, shapes, budget if kind == "auto" else None)
+        key = (tuple(schedule.starts), schedule.kind)
+        if key in seen:
+            continue
+        seen.add(key)
+        p = predict(graph, out, wrt_nodes, schedule, shapes)
+        kept = [i for i in range(out + 1) if schedule.kept[i]] if len(schedule.segments) > 1 else \
+            [i for i, r in enumerate(backward_reads(graph, out, wrt_nodes)) if r and graph.nodes[i].op not in LEAVES]
+        rows.append(ScheduleCost(schedule.kind, len(schedule.segments), len(kept), p.kept, p.peak, p.extra_flops,
+                                 p.resident))
+    return rows
+
+
+@dataclass
+class Saved:
+    """A value the backward pass keeps from the forward pass."""
+
+    name: str
+    shape: Shape
+    bytes: int
+    line: int
+    col: int
+    where: str  # the loop iteration or call that made it
+
+    def to_json(self, file: str) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "bytes": self.bytes, "file": file,
+                "line": self.line, "col": self.col, **({"where": self.where} if self.where else {})}
+
+
+def saved_values(program, given: dict, of=None, wrt=None, dims=None, kind=None, budget=None) -> list[Saved]:
+    """What the backward pass keeps (by a checkpointing schedule, its checkpoints), largest first."""
+    from .checkpoint import choose
+    graph = program.graph
+    shapes, out, _ = node_shapes(program, given, of, dims)
+    wrt_nodes = program.wrt_nodes(wrt)
+    if kind is None:
+        keep = backward_reads(graph, out, wrt_nodes)
+    else:
+        keep = choose(graph, out, wrt_nodes, kind, shapes, budget).kept
+    nodes = graph.nodes
+    rows = [Saved(nodes[i].label, tuple(shapes[i]), size(shapes[i]) * ITEM_BYTES, nodes[i].line, nodes[i].col,
+                  graph.where(i)) for i in range(out + 1) if keep[i] and nodes[i].op not in LEAVES]
+    return sorted(rows, key=lambda s: (-s.bytes, s.line, s.col))

@@ -168,7 +168,7 @@ def evaluate(graph: Graph, inputs: dict, upto: int | None = None, keep: list[boo
     nodes = graph.nodes
     stop = len(nodes) if upto is None else upto + 1
     plan(graph, inputs, stop)
-    last_use = None if keep is None else last_uses(graph, stop)
+    last_use = None if keep is None else graph.memo(("last uses", stop), lambda: last_uses(graph, stop))
     # Inputs first used after `upto` still get their values: their gradient is zeros of their shape.
     values: list = [None] * max([stop] + [i + 1 for i in inputs])
     for i in inputs:
@@ -201,7 +201,7 @@ _PLACEHOLDERS: dict = {}
 
 def placeholder(value):
     """A released value's stand-in: NaN in its shape (one shared read-only array per shape)."""
-    shape = np.shape(value)
+    shape = value.shape if isinstance(value, np.ndarray) else np.shape(value)
     held = _PLACEHOLDERS.get(shape)
     if held is None:
         if len(_PLACEHOLDERS) > 256:

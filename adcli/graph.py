@@ -87,6 +87,16 @@ class Graph:
             self._flat = ([node.op for node in self.nodes], [node.args for node in self.nodes])
         return self._flat
 
+    def memo(self, key: tuple, compute):
+        """What a pass derives from the graph alone (last uses, activity, schedules), made once and
+        reused: calls on the same program then allocate only their values. A few dozen are kept."""
+        cache = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = compute()
+        return cache[key]
+
     def span(self, index: int) -> Span:
         """The source position of node `index`, for error messages (with the call that made it)."""
         node = self.nodes[index]

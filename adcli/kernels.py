@@ -60,7 +60,7 @@ def expand(g, shape, axis=None, keepdims=False):
     return np.broadcast_to(g, shape)
 
 
-def strong_product(a, b):
+def chain(a, b):
     """a·b for the chain rule, where an exact zero factor wins: 0·∞ and 0·NaN are 0 (the element is
     not moved at all), so both modes agree whatever order they multiply in."""
     product = a * b
@@ -271,7 +271,7 @@ def matmul(a, b):
 STRONG_LIMIT = 2**24  # elements of the product terms a strong matmul may spell out
 
 
-def strong_matmul(a, b):
+def chain_matmul(a, b):
     """np.matmul for the chain rule, where 0·∞ counts as 0: recomputed term by term (within a
     size limit) only when numpy's product holds a NaN, as a matrix with an infinity meets a zero."""
     out = matmul(a, b)
@@ -282,7 +282,7 @@ def strong_matmul(a, b):
     left, right = np.expand_dims(a2, -1), np.expand_dims(b2, -3)
     if np.size(left) * np.shape(right)[-1] > STRONG_LIMIT:
         return out
-    exact = np.sum(strong_product(left, right), axis=-2)
+    exact = np.sum(chain(left, right), axis=-2)
     return np.reshape(exact, np.shape(out))
 
 
@@ -302,7 +302,7 @@ def matmul_vjp_left(g, b, a_shape):
     if len(a_shape) == 1:
         g = np.expand_dims(g, -2)
     a2 = (1,) + tuple(a_shape) if len(a_shape) == 1 else tuple(a_shape)
-    return _reshaped(unbroadcast(strong_matmul(g, np.swapaxes(b, -1, -2)), a2), a_shape)
+    return _reshaped(unbroadcast(chain_matmul(g, np.swapaxes(b, -1, -2)), a2), a_shape)
 
 
 def matmul_vjp_right(g, a, b_shape):
@@ -316,7 +316,7 @@ def matmul_vjp_right(g, a, b_shape):
     if np.ndim(a) == 1:
         a, g = a[None, :], np.expand_dims(g, -2)
     b2 = tuple(b_shape) + (1,) if len(b_shape) == 1 else tuple(b_shape)
-    return _reshaped(unbroadcast(strong_matmul(np.swapaxes(a, -1, -2), g), b2), b_shape)
+    return _reshaped(unbroadcast(chain_matmul(np.swapaxes(a, -1, -2), g), b2), b_shape)
 
 
 def dot(a, b):
@@ -344,11 +344,11 @@ def outer(a, b):
 
 
 def outer_vjp_left(g, b, a_shape):
-    return np.reshape(np.sum(strong_product(g, np.reshape(b, (1, -1))), axis=1), a_shape)
+    return np.reshape(np.sum(chain(g, np.reshape(b, (1, -1))), axis=1), a_shape)
 
 
 def outer_vjp_right(g, a, b_shape):
-    return np.reshape(np.sum(strong_product(g, np.reshape(a, (-1, 1))), axis=0), b_shape)
+    return np.reshape(np.sum(chain(g, np.reshape(a, (-1, 1))), axis=0), b_shape)
 
 
 def einsum_vjp(g, k, spec, *operands):
@@ -485,8 +485,8 @@ def matmul_any(m, x, b_shape):
 def solve_vjp_a(c, ans, a_shape):
     """Ā = -b̄ xᵀ, with x = A⁻¹b the solution (an outer product when b is a vector)."""
     if np.ndim(ans) == len(a_shape) - 1:
-        return -strong_product(c[..., :, None], ans[..., None, :])
-    return -strong_matmul(c, np.swapaxes(ans, -1, -2))
+        return -chain(c[..., :, None], ans[..., None, :])
+    return -chain_matmul(c, np.swapaxes(ans, -1, -2))
 
 
 def inv(a):

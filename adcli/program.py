@@ -120,7 +120,9 @@ class Program:
             fast = scalar_pass(self.graph, bound, out, wrt_nodes)
             values, grads = fast if fast is not None else (None, None)
             if fast is None:  # arrays, or a case only numpy handles: the general engine
-                values = evaluate(self.graph, bound, out, keep=backward_reads(self.graph, out, wrt_nodes))
+                reads = self.graph.memo(("reads", out, tuple(wrt_nodes)),
+                                        lambda: backward_reads(self.graph, out, wrt_nodes))
+                values = evaluate(self.graph, bound, out, keep=reads)
                 require_scalar(self.graph, name, out, values[out])
                 grads = backward(self.graph, values, out, wrt_nodes, release=True)
         nodes = self.graph.nodes

@@ -87,7 +87,7 @@ class Sweep:
 
     def __init__(self, graph: Graph, values: list, output: int, wrt: list[int], seed=None):
         self.graph, self.values, self.output, self.wrt, self.seed = graph, values, output, wrt, seed
-        self.active = depends_on(graph, wrt, output)
+        self.active = graph.memo(("depends on", tuple(wrt), output), lambda: depends_on(graph, wrt, output))
         self.grads: dict[int, object] = {}
         self.owned: set[int] = set()  # ids of accumulators this sweep made (sums): safe to add into in place
         if self.active[output]:

@@ -9,6 +9,8 @@ giving inf) returns None, and the caller runs the general engine instead.
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 from .graph import CONST, FLOAT, INPUT, Graph
@@ -89,9 +91,10 @@ def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: 
     return {w: np.array(grads.get(w, 0.0), dtype=np.float64) for w in wrt}
 
 
-def scalar_sweep(graph: Graph, values, grads: dict, active, hi: int, lo: int, keep) -> None:
+def scalar_sweep(graph: Graph, values, grads: dict, active, hi: int, lo: int, keep, outside=None) -> None:
     """Pass on the accumulators of nodes hi down to lo; an accumulator is dropped once passed on,
-    unless its node is in `keep` (the inputs differentiated)."""
+    unless its node is in `keep` (the inputs differentiated). `values` holds nodes lo..hi (from
+    index 0); with `outside`, that dict holds the values before lo they read."""
     ops, operands = graph.flat()
     derivs = _DERIVS
     for i in range(hi, lo - 1, -1):
@@ -102,10 +105,11 @@ def scalar_sweep(graph: Graph, values, grads: dict, active, hi: int, lo: int, ke
         if rule is None:  # an input or a constant: nothing to pass on
             continue
         args = operands[i]
-        ans = values[i]
+        ans = values[i - lo]
         if len(args) == 2:
             a, b = args
-            x, y = values[a], values[b]
+            x = values[a - lo] if a >= lo else outside[a]
+            y = values[b - lo] if b >= lo else outside[b]
             if active[b]:
                 d = rule[1](ans, x, y)
                 c = g * d
@@ -122,7 +126,7 @@ def scalar_sweep(graph: Graph, values, grads: dict, active, hi: int, lo: int, ke
                 grads[a] = c if before is None else before + c
         else:
             a = args[0]
-            d = rule[0](ans, values[a])
+            d = rule[0](ans, values[a - lo] if a >= lo else outside[a])
             c = g * d
             if c - c != 0 and (g == 0 or d == 0):
                 c = 0.0
@@ -134,8 +138,9 @@ def scalar_sweep(graph: Graph, values, grads: dict, active, hi: int, lo: int, ke
 
 def scalar_checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int], schedule):
     """scalar_pass by a checkpointing schedule: the forward pass keeps only the schedule's values,
-    the backward pass recomputes each segment before sweeping it. Values live in dicts, so memory
-    follows what is held, not the length of the program. None where scalar_pass would be."""
+    the backward pass recomputes each segment before sweeping it. Kept values and a segment's
+    values live in float64 arrays (8 bytes each), so memory follows what is held, not the length
+    of the program. None where scalar_pass would be."""
     try:
         with np.errstate(all="ignore"):
             return _checkpointed(graph, inputs, output, wrt, schedule)
@@ -145,7 +150,8 @@ def scalar_checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int],
 
 def _static(graph: Graph, output: int, wrt: list[int], schedule):
     """What a scalar checkpointed pass reads but never changes, made once per schedule: each
-    node's rule, last use and activity (or None when the graph is not all scalar rules)."""
+    node's last use and activity, and each kept value's slot (None when the graph is not all
+    scalar rules)."""
     key = ("scalar", tuple(wrt))
     if key in schedule.cache:
         return schedule.cache[key]
@@ -166,7 +172,8 @@ def _static(graph: Graph, output: int, wrt: list[int], schedule):
         for i in range(output + 1):
             if ops[i] not in (INPUT, CONST) and any(active[a] for a in operands[i]):
                 active[i] = True
-        made = (last, active)
+        slots = {i: k for k, i in enumerate(i for i in range(output + 1) if schedule.kept[i] and ops[i] != INPUT)}
+        made = (last, active, slots)
     schedule.cache[key] = made
     return made
 
@@ -175,36 +182,87 @@ def _checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int], sched
     static = _static(graph, output, wrt, schedule)
     if static is None or any(v.ndim or graph.nodes[i].dtype != FLOAT for i, v in inputs.items()):
         return None
-    last, active = static
+    last, active, slots = static
     ops, operands = graph.flat()
-    nodes, kept, forward = graph.nodes, schedule.kept, _FORWARD
-    vals = {i: float(v) for i, v in inputs.items()}
-
-    def compute(i):
-        op = ops[i]
-        if op == CONST:
-            return float(nodes[i].data)
-        args = operands[i]
-        if len(args) == 2:
-            return forward[op](vals[args[0]], vals[args[1]])
-        return forward[op](vals[args[0]])
-
+    nodes, forward = graph.nodes, _FORWARD
+    given = {i: float(v) for i, v in inputs.items()}
+    kept = array("d", [0.0]) * len(slots)
+    live = dict(given)  # the forward pass: each value until its last use
     for i in range(output + 1):
-        if ops[i] == INPUT:
+        op = ops[i]
+        if op == INPUT:
             continue
-        vals[i] = compute(i)
-        for a in operands[i]:
-            if last[a] == i and not kept[a] and ops[a] != INPUT and a in vals:
-                del vals[a]
-    value = vals[output]
+        if op == CONST:
+            v = float(nodes[i].data)
+        else:
+            args = operands[i]
+            v = forward[op](live[args[0]], live[args[1]]) if len(args) == 2 else forward[op](live[args[0]])
+            for a in args:
+                if last[a] == i and a not in given:
+                    live.pop(a, None)
+        live[i] = v
+        slot = slots.get(i)
+        if slot is not None:
+            kept[slot] = v
+    value = live[output]
+    del live
     grads: dict = {output: 1.0} if active[output] else {}
     keep = set(wrt)
+    seg = array("d", [0.0]) * max(hi - lo + 1 for lo, hi in schedule.segments)  # a segment's values, again
     for lo, hi in reversed(schedule.segments):
+        outside = {}  # the inputs and kept values before it that it reads
         for i in range(lo, hi + 1):
-            if ops[i] != INPUT and i not in vals:
-                vals[i] = compute(i)
-        scalar_sweep(graph, vals, grads, active, hi, lo, keep)
-        for i in range(lo, hi + 1):
-            if ops[i] != INPUT and i != output:
-                del vals[i]
+            op = ops[i]
+            if op == INPUT or op == CONST:
+                seg[i - lo] = given[i] if op == INPUT else float(nodes[i].data)
+                continue
+            args = operands[i]
+            for a in args:
+                if a < lo and a not in outside:
+                    outside[a] = given[a] if a in given else kept[slots[a]]
+            if len(args) == 2:
+                a, b = args
+                seg[i - lo] = forward[op](seg[a - lo] if a >= lo else outside[a],
+                                          seg[b - lo] if b >= lo else outside[b])
+            else:
+                a = args[0]
+                seg[i - lo] = forward[op](seg[a - lo] if a >= lo else outside[a])
+        scalar_sweep(graph, seg, grads, active, hi, lo, keep, outside)
     return np.float64(value), {w: np.array(grads.get(w, 0.0), dtype=np.float64) for w in wrt}
+
+
+# What the scalar passes hold, for adcli cost: Python floats in a list (8 bytes a slot, 24 a float,
+# 8 for the activity flag) in the plain pass; float64 arrays (8 bytes) for the kept values and a
+# segment's in the checkpointed one, beside a dict of the values alive in its forward pass.
+PLAIN_BYTES_PER_NODE = 40
+DICT_BYTES_PER_VALUE = 100
+CALL_BYTES = 4096  # the call's own bookkeeping: bound inputs, dicts of the frontier, the result
+
+
+def runs_on_floats(graph: Graph, output: int, shapes: list) -> bool:
+    """Whether the scalar path runs this output: every value a scalar, every operation one of its rules."""
+    ops, _ = graph.flat()
+    nodes = graph.nodes
+    return all(shapes[i] == () for i in range(output + 1) if shapes[i] is not None) and \
+        all(op in (INPUT, CONST) or (op in _FORWARD and not nodes[i].params) for i, op in enumerate(ops[:output + 1]))
+
+
+def scalar_peak(graph: Graph, output: int, schedule) -> int:
+    """Bytes the scalar pass holds at its busiest (beyond the program itself)."""
+    ops, operands = graph.flat()
+    if len(schedule.segments) == 1:
+        return PLAIN_BYTES_PER_NODE * (output + 1)
+    kept = 8 * sum(1 for i in range(output + 1) if schedule.kept[i] and ops[i] != INPUT)
+    last = [-1] * (output + 1)
+    for i in range(output + 1):
+        for a in operands[i]:
+            last[a] = i
+    alive = most = 0
+    for i in range(output + 1):  # the forward pass's dict: each value until its last use
+        if ops[i] == INPUT:
+            continue
+        alive += 1
+        most = max(most, alive)
+        alive -= sum(1 for a in set(operands[i]) if last[a] == i and ops[a] != INPUT)
+    longest = max(hi - lo + 1 for lo, hi in schedule.segments)
+    return CALL_BYTES + kept + max(DICT_BYTES_PER_VALUE * most, 8 * longest + DICT_BYTES_PER_VALUE * 4)

@@ -111,6 +111,19 @@ class Accumulate:
 
 
 @dataclass
+class Recompute:
+    """Checkpointing: a segment's values computed again before its backward steps."""
+
+    phase: ClassVar[str] = "backward"
+    kind: ClassVar[str] = "recompute"
+    node: int  # the segment's last node
+    labels: list[str]  # the values recomputed, in order
+    checkpoints: list[str]  # the values kept by the forward pass that they are computed from
+    inputs: list[str]  # and the inputs they read
+    line: int = 0
+
+
+@dataclass
 class Result:
     """An input's final gradient."""
 
@@ -255,8 +268,9 @@ def require_scalar_output(graph: Graph, name: str, index: int, value) -> None:
                          "forward mode with --mode forward --wrt NAME", graph.span(index))
 
 
-def reverse_trace(program, given: dict, of: str | None = None, wrt=None) -> Trace:
-    """The lecture's listing for `program` at the given inputs: forward, backward, result."""
+def reverse_trace(program, given: dict, of: str | None = None, wrt=None, schedule=None) -> Trace:
+    """The lecture's listing for `program` at the given inputs: forward, backward, result. With a
+    checkpointing schedule, the backward phase says where each segment is recomputed."""
     graph = program.graph
     name, out = program.output_node(of)
     bound, values = inputs_and_values(program, given, out)
@@ -294,9 +308,19 @@ def reverse_trace(program, given: dict, of: str | None = None, wrt=None) -> Trac
                                 before, upstream, contribution, after, local, axes, scalar,
                                 node.line, node.col))
 
+    used = [w for w in wrt_nodes if w <= out]  # an input first used after the output (--of) cannot affect it
     with np.errstate(all="ignore"):
-        # an input first used after the output (traced with --of) cannot affect it
-        grads = backward(graph, values, out, [w for w in wrt_nodes if w <= out], on_update=record)
+        if schedule is None:
+            grads = backward(graph, values, out, used, on_update=record)
+        else:
+            from .checkpoint import grad as checkpointed
+
+            def recompute(lo, hi, again):
+                sources = sorted({a for i in again for a in nodes[i].args if nodes[a].op != CONST} - set(again))
+                steps.append(Recompute(hi, [nodes[i].label for i in again],
+                                       [nodes[a].label for a in sources if nodes[a].op != INPUT],
+                                       [nodes[a].label for a in sources if nodes[a].op == INPUT]))
+            grads = checkpointed(graph, bound, out, used, schedule, on_segment=recompute, on_update=record)[1]
     for w in wrt_nodes:
         steps.append(Result(w, nodes[w].label, grads[w] if w <= out else np.zeros(np.shape(bound[w]))))
     return trace

@@ -151,7 +151,23 @@ def reverse_parts(nt: Notation, step, out: str) -> list[tuple[str, str, str]]:
         return [(nt.grad(out, step.label), nt.arrow, nt.num(step.value))]
     if kind == "accumulate":
         return [accumulate_part(nt, step, out)]
+    if kind == "recompute":
+        return [recompute_part(nt, step)]
     return [(nt.grad(out, step.label), "=", nt.num(step.value))]
+
+
+def recompute_part(nt: Notation, step) -> tuple[str, str, str]:
+    """`recompute U7, h′, U8 from the checkpoint h and the input W` (long segments abbreviated)."""
+    names = [nt.label(label) for label in step.labels]
+    shown = ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:3])}, …, {names[-1]}"
+    count = nt.words(f"{len(names)} values: ") if len(names) > 6 else ""
+    parts = []
+    for word, labels in (("checkpoint", step.checkpoints), ("input", step.inputs)):
+        if labels:
+            parts.append(nt.words(f"the {word}{'s' if len(labels) > 1 else ''} ")
+                         + ", ".join(nt.label(label) for label in labels))
+    sources = nt.words(" and ").join(parts) if parts else nt.words("constants alone")
+    return (nt.words("recompute"), "", f"{count}{shown}{nt.words(' from ')}{sources}")
 
 
 # ---- forward mode -----------------------------------------------------------------------------
@@ -282,7 +298,7 @@ def make_notation(ascii_only: bool, full: bool) -> Notation:
 
 def line_text(parts: list[tuple[str, str, str]]) -> str:
     """A step's parts on one line; a forward step's value and tangent separated by `;`."""
-    return ";  ".join(f"{lhs} {rel} {rhs}" for lhs, rel, rhs in parts)
+    return ";  ".join(" ".join(part for part in (lhs, rel, rhs) if part) for lhs, rel, rhs in parts)
 
 
 def with_contexts(trace, steps):
@@ -408,6 +424,8 @@ def step_json(step, trace, nt: Notation) -> dict:
                                    scalar_form(step)),
                    value=to_json(step.value), shape=list(np.shape(step.value)), params=step.params,
                    line=step.line, col=step.col)
+    elif kind == "recompute":
+        out.update(values=list(step.labels), checkpoints=list(step.checkpoints), inputs=list(step.inputs))
     else:
         before = np.zeros(np.shape(step.after)) if step.before is None else step.before
         out.update({"grad_of": step.label, "from": step.source_label, "before": to_json(before),

@@ -213,6 +213,99 @@ def export_task(spec: dict) -> dict:
     return out
 
 
+def batch_task(spec: dict) -> dict:
+    """B points at once (program.batch) against B separate program.grad calls (timed on a sample of
+    points and scaled to B) and, for relu, against vectorised numpy written by hand."""
+    import json
+
+    import numpy as np
+
+    import adcli
+    size, sample = spec["points"], spec.get("sample", 2000)
+    rng = np.random.default_rng(0)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if spec["sample_file"] == "relu":
+        program = adcli.load(os.path.join(root, "samples", "relu.ad"))
+        given = {name: rng.normal(size=size) for name in ("W", "x", "b")}
+        names = ["W", "x", "b"]
+    else:
+        program = adcli.load(os.path.join(root, "samples", "mlp.ad"))
+        with open(os.path.join(root, "samples", "mlp.json")) as f:
+            given = {k: np.array(v) for k, v in json.load(f).items()}
+        given["X"] = rng.normal(size=(size,) + given["X"].shape)
+        names = ["X"]
+    many = program.batch(*names)
+    point = lambda k: {n: (v[k] if n in names else v) for n, v in given.items()}  # noqa: E731
+    runs = spec.get("runs", 5)
+    out = {"points": size, "sample": sample}
+    out["batched"] = repeat(lambda: many.grad(**given), runs).as_dict()
+    one_by_one = repeat(lambda: [program.grad(**point(k)) for k in range(sample)], max(1, runs // 2))
+    out["per_point"] = {k: v * size / sample if isinstance(v, float) else v for k, v in one_by_one.as_dict().items()}
+    result = many.grad(**given)
+    worst = 0.0
+    for k in range(0, size, max(1, size // 50)):
+        one = program.grad(**point(k))
+        for n, g in one.grad.items():
+            worst = max(worst, float(np.max(np.abs(result.grad[n][k] - g))))
+    out["max_difference"] = worst
+    if spec["sample_file"] == "relu":
+        W, x, b = given["W"], given["x"], given["b"]
+
+        def by_hand():
+            u = W * x + b
+            h = np.maximum(u, 0.0)
+            slope = np.where(u > 0, 1.0, 0.0)
+            return h, x * slope, W * slope, slope
+        times = interleaved({"adcli": lambda: many.grad(**given), "numpy by hand": by_hand}, runs)
+        out["interleaved"] = {k: v.as_dict() for k, v in times.items()}
+    out["traced_peak"] = traced_peak(lambda: many.grad(**given))[0]
+    return out
+
+
+def checkpoint_task(spec: dict) -> dict:
+    """Plain reverse mode against each checkpointing schedule: time, peak memory (tracemalloc, above
+    the inputs), and adcli cost's prediction of that peak."""
+    import numpy as np
+
+    import adcli
+    from adcli.cost import schedule_costs
+    if spec["workload"] == "recurrence":
+        n = spec["steps"]
+        source = f"input x: []\ninput a: []\nh = x\nfor t in range({n}):\n    h = a * h + 0.1 * sin(h)\ny = h\n"
+        given = {"x": np.array(0.3), "a": np.array(0.9)}
+    else:
+        n, width = spec["steps"], spec["width"]
+        wrt = ", ".join(spec.get("wrt", ["h0", "W"]))
+        source = (f"input h0: [{width}]\ninput W: [{width}, {width}]\ndata xs: [{n}, {width}]\nh = h0\n"
+                  f"for t in range({n}):\n    h = tanh(W @ h + xs[t])\nloss = sum(h * h)\n")
+        rng = np.random.default_rng(0)
+        given = {"h0": rng.normal(size=width), "W": rng.normal(size=(width, width)) / np.sqrt(width),
+                 "xs": rng.normal(size=(n, width))}
+        del wrt
+    start = time.perf_counter()
+    program = adcli.parse(source)
+    out = {"workload": spec["workload"], "steps": n, "nodes": len(program.graph.nodes),
+           "parse": time.perf_counter() - start, "schedules": {}}
+    wrt = spec.get("wrt")
+    plain = program.grad(wrt=wrt, **given)
+    predicted = {r.schedule: r for r in schedule_costs(program, given, [k for k in spec["kinds"] if k != "none"],
+                                                         wrt=wrt)}
+    for kind in spec["kinds"]:
+        run = (lambda: program.grad(wrt=wrt, **given)) if kind == "none" else \
+            (lambda c=program.checkpointed(kind): c.grad(wrt=wrt, **given))
+        run()  # the schedule is made once, on the first call
+        result = run()
+        same = result.value == plain.value and all(np.array_equal(result.grad[k], plain.grad[k]) for k in plain.grad)
+        peak = traced_peak(run)[0]
+        row = predicted.get("none" if kind == "none" else ("sqrt" if kind == "sqrt" else f"every {kind} nodes"))
+        out["schedules"][str(kind)] = {
+            "time": repeat(run, spec.get("runs", 3)).as_dict(), "peak": peak, "identical": bool(same),
+            "predicted_peak": None if row is None else row.peak_bytes - row.resident_bytes,
+            "segments": None if row is None else row.segments, "kept_values": None if row is None else row.kept_values,
+            "gradient_bytes": int(sum(np.asarray(g).nbytes for g in plain.grad.values()))}
+    return out
+
+
 def cost_estimate(program, inputs) -> dict | None:
     """`adcli cost`'s figures for the same program, where this adcli has the cost module."""
     try:
@@ -234,7 +327,8 @@ def release_freed_memory() -> None:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    task = {"scalar": scalar_task, "mlp": mlp_task, "modes": modes_task, "export": export_task}[spec["task"]]
+    task = {"scalar": scalar_task, "mlp": mlp_task, "modes": modes_task, "export": export_task, "batch": batch_task,
+            "checkpoint": checkpoint_task}[spec["task"]]
     try:
         result = task(spec)
     except Exception as e:  # reported as a skipped row, with the reason

@@ -2036,6 +2036,93 @@ def modes_agree(r, f, hostile, scale) -> str | None:
     return None if np.all(close) else "they differ where both are finite"
 
 
+CHECKPOINTS = ("sqrt", 1, 3)
+EXPORT_EVERY = 6  # JAX and PyTorch modules take a compile each: one program in six (well-scaled)
+
+
+def same_bits(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+def transformations(program, given, result, hostile, seed, context):
+    """Checkpointing (each schedule, the scalar path and the general one) gives the plain pass's
+    bits; two points at once give each point's own gradients; the numpy export gives adcli's bits
+    and JAX's and PyTorch's agree to 1e-12 (well-scaled points)."""
+    from adcli import checkpoint
+    graph = program.graph
+    _, out = program.output_node("loss")
+    wrt = program.wrt_nodes(None)
+    bound = bind_inputs(graph, given)
+    for kind in CHECKPOINTS:
+        schedule = checkpoint.choose(graph, out, wrt, kind)
+        for fast in (True, False):  # the scalar fast path when it applies, and the general one
+            value, grads = strict(checkpoint.grad, graph, bound, out, wrt, schedule, fast=fast)
+            assert same_bits(value, result.value), f"checkpoint {kind}: value {value!r}{context}"
+            for w in wrt:
+                label = graph.nodes[w].label
+                assert same_bits(grads[w], result.grad[label]), \
+                    f"checkpoint {kind}: ∂loss/∂{label} {grads[w]!r}, plain {result.grad[label]!r}{context}"
+    check_batch(program, given, result, hostile, context)
+    if not hostile:
+        check_export(program, given, result, seed, context)
+
+
+def check_batch(program, given, result, hostile, context):
+    """The point itself and a second one (floats halved), batched over every input that may be."""
+    from adcli.errors import ShapeError
+    graph = program.graph
+    names = list(program.inputs)
+    second = {n: (np.asarray(v) * 0.5 if np.asarray(v).dtype.kind == "f" else np.asarray(v)) for n, v in given.items()}
+    batched = {n: np.stack([np.asarray(given[n]), second[n]]) for n in names}
+    try:
+        many = strict(program.batch(*names).grad, of="loss", **batched)
+    except ShapeError as e:  # an int input used as an index cannot be batched: batch the others
+        assert "is used here as an index" in e.message, e.message + context
+        names = [n for n in names if graph.nodes[graph.inputs[program.inputs.index(n)]].dtype != "i"]
+        batched = {n: (np.stack([np.asarray(given[n]), second[n]]) if n in names else given[n]) for n in given}
+        second = {n: (second[n] if n in names else given[n]) for n in given}
+        if not names:
+            return
+        many = strict(program.batch(*names).grad, of="loss", **batched)
+    for k, point in enumerate((given, second)):
+        one = result if k == 0 else strict(program.grad, of="loss", **point)
+        for label, g in one.grad.items():
+            got, want = np.asarray(many.grad[label][k]), np.asarray(g)
+            ok = np.allclose(got, want, rtol=1e-12, atol=1e-12 * max(1.0, float(np.nanmax(np.abs(np.where(
+                np.isfinite(want), want, 0.0)), initial=0.0))), equal_nan=True) and \
+                np.array_equal(np.isinf(got), np.isinf(want))
+            assert ok, f"batched ∂loss/∂{label} at point {k}: {got!r}, alone {want!r}{context}"
+
+
+def check_export(program, given, result, seed, context):
+    """numpy's module gives adcli's bits; now and then JAX's and PyTorch's agree to 1e-12."""
+    from adcli.export import export_source, load_module
+    args = [given[n] for n in program.inputs]
+    module = load_module(strict(export_source, program, "numpy", "loss"))
+    value, grads = strict(module.grad_f, *args)
+    assert same_bits(value, result.value), f"exported numpy: value {value!r}{context}"
+    for label, g in result.grad.items():
+        assert same_bits(grads[label], g), f"exported numpy: ∂loss/∂{label} {grads[label]!r}, adcli {g!r}{context}"
+    if seed % EXPORT_EVERY:
+        return
+    for target in ("jax", "torch"):
+        try:
+            framework = __import__(target)
+        except ImportError:
+            continue
+        module = load_module(export_source(program, target, "loss"))
+        convert = (lambda v: framework.numpy.asarray(v)) if target == "jax" else \
+            (lambda v: framework.as_tensor(np.array(v)))
+        value, grads = module.grad_f(*(convert(a) for a in args))
+        for label, g in result.grad.items():
+            got = np.asarray(grads[label].detach().numpy() if hasattr(grads[label], "detach") else grads[label],
+                             dtype=np.float64)
+            scale = max(1.0, float(np.max(np.abs(g), initial=0.0)))
+            assert np.allclose(got, g, rtol=1e-12, atol=1e-12 * scale), \
+                f"exported {target}: ∂loss/∂{label} {got!r}, adcli {g!r}{context}"
+
+
 def check_program(statements, inputs, seed, hostile_given=None):
     """Every check of the test module's docstring, for one program (hostile when values are given);
     an exception from adcli (a crash) fails with the program and its values."""
@@ -2111,6 +2198,9 @@ def checks(source, statements, inputs, seed, hostile_given, state):
             why = None
         assert why is None, \
             f"∂loss/∂{name}: reverse mode {g!r}, forward mode {by_forward.grad[name]!r}: {why}{context}"
+
+    # The same gradients by every checkpointing schedule, to the bit; at many points at once; exported.
+    transformations(program, given, result, hostile, seed, context)
 
     # Finite differences, where every value is finite and every operation is away from its kinks.
     if smooth:

@@ -240,7 +240,7 @@ class Emitter:
         """Operand k's share of ḡ: g·∂ₖ summed back to its shape, or the vjp template (Op.vjp)."""
         if op.elementwise:
             operand = names[op.args[k]]
-            local = names["g"] if op.ones[k] else f"{names['g']} * ({fill(op.deriv_code[k], names)})"
+            local = names["g"] if op.ones[k] else f"chain({names['g']}, {fill(op.deriv_code[k], names)})"
             return f"unbroadcast({local}, np.shape({operand}))"
         code = op.vjp_code_for(k)
         return fill(code, {**names, "k": str(k)} if op.variadic else names)
@@ -265,8 +265,8 @@ class Emitter:
                 for k, t in enumerate(ts):
                     if t is None:
                         continue
-                    # a zero tangent stays zero whatever the local derivative (adcli.registry.core.Op.jvp)
-                    terms.append(f"np.where({t} == 0, 0.0, {t} * ({fill(op.deriv_code[k], names)}))")
+                    # an exact zero factor wins: 0·∞ is 0 (adcli.registry.core.Op.jvp)
+                    terms.append(f"chain({t}, {fill(op.deriv_code[k], names)})")
                 text = " + ".join(terms)
                 text = f"np.broadcast_to({text}, np.shape({names['ans']}))"
             else:

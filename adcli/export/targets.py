@@ -41,8 +41,8 @@ def framework_linalg(ns: str, shim: str) -> dict[str, str]:
     rule's products without a branch on values (which tracing cannot take): 0·∞ = 0 elementwise,
     and matrix products as the framework's own."""
     return {
-        "strong_product": f'''
-def strong_product(a, b):
+        "chain": f'''
+def chain(a, b):
     """a·b where an exact zero factor wins (0·∞ = 0)."""
     return {shim}.where((a == 0) | (b == 0), 0.0, a * b)''',
         "cofactors": f'''
@@ -51,8 +51,8 @@ def cofactors(a):
     u, s, vh = {ns}.linalg.svd(a)
     sign = {ns}.linalg.det(u) * {ns}.linalg.det(vh)
     return sign[..., None, None] * matmul(u * {shim}.expand_dims(prod_others(s, -1), -2), vh)''',
-        "strong_matmul": '''
-def strong_matmul(a, b):
+        "chain_matmul": '''
+def chain_matmul(a, b):
     """The matrix product (0·∞ inside a sum stays the framework's NaN)."""
     return matmul(a, b)''',
         "inv": f'''
@@ -124,6 +124,11 @@ JAX = Target("jax", "JAX (jax.numpy, usable under jit, vmap and grad)",
 # ---------------------------------------------------------------------------------------------
 
 TORCH_NAMESPACE = '''
+def t(x):
+    """A tensor: a number (a constant written in the code) as a float64 tensor."""
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float64)
+
+
 def tensors(function):
     """A torch function that also takes Python numbers (as float64 tensors), as numpy's do."""
     def call(*args):
@@ -152,7 +157,7 @@ class xp:
 
     @staticmethod
     def matmul(a, b):
-        return torch.matmul(a, b)
+        return torch.matmul(t(a), t(b))
 
     @staticmethod
     def asarray(x, dtype=None):
@@ -165,8 +170,7 @@ class xp:
 
     @staticmethod
     def clip(x, lo, hi):
-        return torch.minimum(torch.maximum(x, torch.as_tensor(lo, dtype=torch.float64)),
-                             torch.as_tensor(hi, dtype=torch.float64))
+        return torch.minimum(torch.maximum(t(x), t(lo)), t(hi))
 
     @staticmethod
     def where(c, a, b):
@@ -201,16 +205,19 @@ class xp:
 
     @staticmethod
     def max(x, axis=None, keepdims=False):
+        x = t(x)
         return x.amax() if axis is None and not keepdims else torch.amax(x, dim=xp.dims(axis) or (),
                                                                          keepdim=keepdims)
 
     @staticmethod
     def min(x, axis=None, keepdims=False):
+        x = t(x)
         return x.amin() if axis is None and not keepdims else torch.amin(x, dim=xp.dims(axis) or (),
                                                                          keepdim=keepdims)
 
     @staticmethod
     def prod(x, axis=None, keepdims=False):
+        x = t(x)
         if axis is None:
             out = x.prod()
             return out.reshape((1,) * x.dim()) if keepdims else out
@@ -220,18 +227,20 @@ class xp:
 
     @staticmethod
     def var(x, axis=None, ddof=0, keepdims=False):
-        return torch.var(x, dim=xp.dims(axis), correction=ddof, keepdim=keepdims)
+        return torch.var(t(x), dim=xp.dims(axis), correction=ddof, keepdim=keepdims)
 
     @staticmethod
     def std(x, axis=None, ddof=0, keepdims=False):
-        return torch.std(x, dim=xp.dims(axis), correction=ddof, keepdim=keepdims)
+        return torch.std(t(x), dim=xp.dims(axis), correction=ddof, keepdim=keepdims)
 
     @staticmethod
     def cumsum(x, axis=None):
+        x = t(x)
         return torch.cumsum(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
 
     @staticmethod
     def cumprod(x, axis=None):
+        x = t(x)
         return torch.cumprod(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
 
     @staticmethod
@@ -252,22 +261,23 @@ class xp:
 
     @staticmethod
     def expand_dims(x, axis):
-        return torch.unsqueeze(x, axis)
+        return torch.unsqueeze(t(x), axis)
 
     @staticmethod
     def squeeze(x, axis=None):
-        return torch.squeeze(x) if axis is None else torch.squeeze(x, axis)
+        return torch.squeeze(t(x)) if axis is None else torch.squeeze(t(x), axis)
 
     @staticmethod
     def moveaxis(x, a, b):
-        return torch.movedim(x, a, b)
+        return torch.movedim(t(x), a, b)
 
     @staticmethod
     def swapaxes(x, a, b):
-        return torch.swapaxes(x, a, b)
+        return torch.swapaxes(t(x), a, b)
 
     @staticmethod
     def transpose(x, axes=None):
+        x = t(x)
         return x if x.dim() == 0 else x.permute(*(range(x.dim() - 1, -1, -1) if axes is None else axes))
 
     @staticmethod
@@ -276,14 +286,16 @@ class xp:
 
     @staticmethod
     def flip(x, axis=None):
+        x = t(x)
         return torch.flip(x, tuple(range(x.dim())) if axis is None else ((axis,) if isinstance(axis, int) else axis))
 
-    # called as numpy's (x, k) with k positional, which torch's take too
-    tril, triu, diag, diagonal = (staticmethod(f) for f in (torch.tril, torch.triu, torch.diag, torch.diagonal))
+    # numpy's (x, k) over torch's, a number taken as a tensor
+    tril, triu, diag, diagonal = (staticmethod(lambda x, k=0, f=f: f(t(x), k))
+                                  for f in (torch.tril, torch.triu, torch.diag, torch.diagonal))
 
     @staticmethod
     def trace(x, axis1=0, axis2=1):
-        return torch.diagonal(x, 0, axis1, axis2).sum(-1)
+        return torch.diagonal(t(x), 0, axis1, axis2).sum(-1)
 
     @staticmethod
     def eye(n, m=None, k=0):
@@ -312,10 +324,11 @@ class xp:
 
     @staticmethod
     def einsum(spec, *xs, optimize=False):
-        return torch.einsum(spec, *xs)
+        return torch.einsum(spec, *(t(x) for x in xs))
 
     @staticmethod
     def dot(a, b):
+        a, b = t(a), t(b)
         return xp.matmul(a, b) if a.dim() and b.dim() else a * b
 
     class linalg:
@@ -331,11 +344,11 @@ TORCH_OVERRIDES = {
     "erf": '''
 def erf(x):
     """The error function, elementwise."""
-    return torch.special.erf(x)''',
+    return torch.special.erf(torch.as_tensor(x, dtype=torch.float64))''',
     "erfc": '''
 def erfc(x):
     """The complementary error function 1 - erf(x), exact in the tail."""
-    return torch.special.erfc(x)''',
+    return torch.special.erfc(torch.as_tensor(x, dtype=torch.float64))''',
     "pick": '''
 def pick(x, index):
     """x[index] with numpy's meaning; torch has no negative steps, so those axes are flipped first."""

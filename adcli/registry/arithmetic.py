@@ -68,7 +68,7 @@ def matmul_flops(out, args, params):
 register(Op(
     "matmul", "matmul({x}, {y})", matmul_shape, "{0} @ {1}", ("{1}", "{0}"), ("ḡ {1}ᵀ", "{0}ᵀ ḡ"),
     args=("x", "y"), vjp_code=("matmul_vjp_left({g}, {y}, {x.shape})", "matmul_vjp_right({g}, {x}, {y.shape})"),
-    jvp_code="strong_matmul({dx}, {y}) + strong_matmul({x}, {dy})", scalar_text="{0}·{1}", pyfunc=operator.mul,
+    jvp_code="chain_matmul({dx}, {y}) + chain_matmul({x}, {dy})", scalar_text="{0}·{1}", pyfunc=operator.mul,
     ufunc=np.matmul, bilinear=True, flops=matmul_flops,
     deriv_flops=lambda k, out, args, params: matmul_flops(out, args, params),
     doc="matrix product (numpy's matmul); a scalar on either side multiplies", batch=batching.matmul,

@@ -237,7 +237,7 @@ class Op:
         """Operand k's share of the upstream gradient g, in operand k's shape."""
         if self.deriv_code is not None:
             # ḡ·1 is ḡ, bit for bit: pass it on rather than spend an array on the product.
-            local = g if self.ones[k] else kernels.strong_product(g, self.derivs[k](ans, *xs, **params))
+            local = g if self.ones[k] else kernels.chain(g, self.derivs[k](ans, *xs, **params))
             return kernels.unbroadcast(local, np.shape(xs[k]))
         if self.common_code is not None and c is None:
             c = self.common(g, ans, *xs, **params)
@@ -261,7 +261,7 @@ class Op:
                     continue
                 # Where the direction does not move an element its tangent is 0, whatever the local
                 # derivative: a one-hot seed must not turn sqrt′(0) = inf in another element into NaN.
-                term = kernels.strong_product(t, d(ans, *xs, **params))
+                term = kernels.chain(t, d(ans, *xs, **params))
                 total = term if total is None else total + term
             return total
         tangent = self.jvp_rule(tangents, ans, xs, params)
