@@ -62,6 +62,12 @@ class AdGroup(TyperGroup):
                 raise
             if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
                 raise  # the output could not be written: main() says so
+            if isinstance(e, MemoryError):  # the machine's (or ulimit's) memory ran out below adcli's own limit
+                from .values import human_bytes, max_bytes
+                write_error("adcli: error: out of memory: the machine could not give adcli what it needs (adcli's "
+                            f"own limit is {human_bytes(max_bytes())}; set ADCLI_MAX_BYTES lower to be told which "
+                            "value is too large, or use --checkpoint or --chunk)")
+                raise typer.Exit(EXIT_ERROR) from None
             first = str(e).splitlines()[0] if str(e) else ""
             write_error(f"adcli: internal error: {type(e).__name__}: {printable(first)} (a bug in adcli; "
                         "ADCLI_DEBUG=1 shows where it happened)")

@@ -10,6 +10,7 @@ from .cli import (Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, 
                   given_values, reporting)
 from .errors import InputError
 
+
 Dim = Annotated[Optional[list[str]], typer.Option(
     "--dim", metavar="NAME=SIZE",
     help="The size of a named dimension in input declarations; several may follow one --dim: --dim n=256 d=784.")]
@@ -21,8 +22,10 @@ def parse_dims(items) -> dict[str, int]:
     for item in items or []:
         name, eq, text = item.partition("=")
         name, text = name.strip(), text.strip()
-        if not eq or not name.isidentifier() or not text.isdigit():
+        if not eq or not name.isidentifier() or not (text.isascii() and text.isdigit()):
             raise InputError(f"--dim {item!r}: expected NAME=SIZE with a whole number, such as n=256")
+        if len(text.lstrip("0")) > 12:
+            raise InputError(f"--dim {name}: the size {text[:12]}… is too large")
         dims[name] = int(text)
     return dims
 
@@ -159,7 +162,7 @@ def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
         return
     from .render import show
     console, ascii_only = console_for_stdout(ascii_)
-    parts = cost_tables(result, file, ascii_only)
+    parts = cost_tables(result, program.graph.file, ascii_only)
     if schedules:
         parts.append(schedule_table(schedules, ascii_only))
     if saved:

@@ -61,11 +61,12 @@ class Marker:
 class Function:
     """A `def`: its parameters and where its body's instructions are."""
 
-    __slots__ = ("name", "params", "positions", "start", "end", "line", "col")
+    __slots__ = ("name", "params", "positions", "start", "end", "line", "col", "size")
 
-    def __init__(self, name, params, positions, start, end, line, col):
+    def __init__(self, name, params, positions, start, end, line, col, size=0):
         self.name, self.params, self.positions = name, params, positions
         self.start, self.end, self.line, self.col = start, end, line, col
+        self.size = size  # about how many operations one call makes (its body, and the calls in it)
 
 
 class Call:
@@ -78,12 +79,29 @@ class Call:
 
 
 class Loop:
-    """A `for` being unrolled: the variable, the values still to come, where the body starts."""
+    """A `for` being unrolled: the variable, the values still to come, where the body starts, and
+    how many nodes there were when it began (to foresee the whole loop's size)."""
 
-    __slots__ = ("var", "values", "at", "start")
+    __slots__ = ("var", "values", "at", "start", "nodes_before", "line", "col")
 
-    def __init__(self, var, values, start):
+    def __init__(self, var, values, start, nodes_before, line, col):
         self.var, self.values, self.at, self.start = var, values, 0, start
+        self.nodes_before, self.line, self.col = nodes_before, line, col
+
+
+def operation_limit() -> int:
+    """The most operations unrolling may make: a node takes about half a kilobyte to build, and its
+    values more to run, so one per kilobyte of ADCLI_MAX_BYTES (4 million by default)."""
+    from .values import max_bytes
+    return max(max_bytes() // 1024, 100_000)
+
+
+def iterations(*bounds) -> int:
+    """len(range(*bounds)), for bounds too large for a range's length."""
+    start, stop, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds, 1)[:3]
+    if step > 0:
+        return max(0, (stop - start + step - 1) // step)
+    return max(0, (start - stop - step - 1) // -step)
 
 
 def is_whole(x) -> bool:
@@ -123,6 +141,7 @@ class Expander:
         self.stack: list = []
         self.at: list[tuple[int, int]] = []  # where each value on the stack is written (a use, not a definition)
         self.later = {ins[1]: ins for ins in code if ins[0] == "def"}  # every def, to say "defined later"
+        self.limit = operation_limit()
 
     # ---- errors and positions ---------------------------------------------------------------
     def span(self, line, col) -> Span:
@@ -145,6 +164,9 @@ class Expander:
 
     # ---- nodes ------------------------------------------------------------------------------
     def add(self, op, args, line, col, params=None, dtype=FLOAT, **kw) -> int:
+        if len(self.nodes) >= self.limit:  # loops and calls unrolled without end (f(f(...)) 40 deep)
+            raise self.error(ShapeError, f"unrolling the loops and calls makes more than {self.limit:,} "
+                             "operations (the limit follows ADCLI_MAX_BYTES); this one is made here", line, col)
         self.nodes.append(Node(op, tuple(args), params, line=line, col=col, dtype=dtype, ctx=self.ctx, **kw))
         return len(self.nodes) - 1
 
@@ -604,6 +626,10 @@ class Expander:
         if any(c.function is function for c in self.calls):
             raise self.error(NameResolutionError, f"'{name}' calls itself: recursion is not supported (the graph is "
                              "unrolled, so it would never end)", line, col)
+        if len(self.nodes) + function.size > self.limit:  # f(f(...)) chains grow exponentially
+            raise self.error(ShapeError, f"calling {name}() makes about {function.size:,} operations (its body, and "
+                             f"the calls in it, unrolled), more than the limit of {self.limit:,} (it follows "
+                             "ADCLI_MAX_BYTES)", line, col)
         self.calls.append(Call(function, dict(zip(function.params, args)), pc + 1, line, col))
         self.frames.append(("call", name, line, col))
         self.set_context()
@@ -640,7 +666,9 @@ class Expander:
                     raise self.error(NameResolutionError, f"function '{callee}' is used before its definition at "
                                      f"line {self.later[callee][-2]}; define functions before they are used",
                                      ins_[-2], ins_[-1])
-        self.functions[name] = Function(name, params, positions, pc, end, line, col)
+        size = sum(self.functions[i[1]].size if i[0] == "call" and i[1] in self.functions else 1
+                   for i in self.code[pc + 1:end])
+        self.functions[name] = Function(name, params, positions, pc, end, line, col, size)
         return end + 1
 
     def do_enddef(self, ins, pc):
@@ -651,6 +679,9 @@ class Expander:
         _, var, nargs, end, line, col = ins
         bounds, where = self.pop(nargs)
         numbers = [self.whole(b, at, "a bound of range()") for b, at in zip(bounds, where)]
+        for number, at in zip(numbers, where):
+            if abs(number) > 2**62:
+                raise self.error(ShapeError, f"a bound of range() must be a 64-bit integer, not {number:.3g}", *at)
         if len(numbers) == 3 and numbers[2] == 0:
             raise self.error(ShapeError, "range() step cannot be 0", *where[2])
         if var in self.loop_values or var in self.env or (self.calls and var in self.calls[-1].env) or \
@@ -658,9 +689,13 @@ class Expander:
             raise self.error(NameResolutionError, f"the loop variable '{var}' already names a value; choose "
                              "another name", line, col)
         values = range(*numbers)
-        if len(values) == 0:
+        count = iterations(*numbers)
+        if count == 0:
             return end + 1
-        loop = Loop(var, values, pc + 1)
+        if count > self.limit:
+            raise self.error(ShapeError, f"this loop runs {count:,} times: unrolled, the program would have more "
+                             f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)
+        loop = Loop(var, values, pc + 1, len(self.nodes), line, col)
         self.loops.append(loop)
         self.loop_values[var] = Literal(np.int64(values[0]), line, col, str(values[0]), static=True)
         self.frames.append(("for", var, values[0], line))
@@ -669,6 +704,16 @@ class Expander:
 
     def do_endfor(self, ins, pc):
         loop = self.loops[-1]
+        if loop.at == 0:  # one iteration done: foresee this loop's size, times the loops around it
+            each = len(self.nodes) - loop.nodes_before
+            runs = len(loop.values)
+            for outer in self.loops[:-1]:
+                runs *= len(outer.values) - outer.at
+            if each and len(self.nodes) + each * (runs - 1) > self.limit:
+                raise self.error(ShapeError, f"this loop's body runs {runs:,} times (with the loops around it), "
+                                 f"making {each:,} operation{'s' * (each != 1)} each: about {each * runs:,} in all, "
+                                 f"more than the limit of {self.limit:,} (it follows ADCLI_MAX_BYTES)",
+                                 loop.line, loop.col)
         loop.at += 1
         if loop.at < len(loop.values):
             value = loop.values[loop.at]

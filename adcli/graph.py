@@ -118,6 +118,8 @@ def context_text(frames: tuple) -> str:
         else:
             _, var, value, _line = frame
             parts.append(f"{var} = {value}")
+    if len(parts) > 6:  # deep nesting: the outermost and the innermost, the middle counted
+        parts = parts[:3] + [f"… {len(parts) - 6} more …"] + parts[-3:]
     return "; ".join(parts)
 
 

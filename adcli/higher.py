@@ -22,8 +22,8 @@ from .evaluate import bind_inputs, evaluate
 from .forward import push_tangent, tangents, unit
 from .program import Program
 from .registry import OPS, fmt_shape
+from .reverse import backward, depends_on
 from .values import check_size
-from .reverse import backward
 
 MAX_ORDER = 170  # 171! overflows float64: derivatives beyond it cannot be represented
 
@@ -171,6 +171,8 @@ def series_apply(name: str, *args, **params):
     """Registry operation `name` on series, numbers or arrays."""
     if not any(isinstance(a, Series) for a in args):
         return OPS[name].forward(*args, **params)
+    if OPS[name].dtype in ("bool", "int"):  # a comparison or count: no derivative, on the values alone
+        return OPS[name].forward(*(a.value if isinstance(a, Series) else a for a in args), **params)
     if name in LINEAR_OPS:
         forward = OPS[name].forward
         return linear_map(lambda *cs: forward(*cs, **params), args)
@@ -233,6 +235,18 @@ class Derivatives:
     derivatives: list
 
 
+def require_second_order(program: Program, out: int, wrt: list[int], what: str) -> None:
+    """Derivatives beyond the first run the registry's rules on dual numbers or series; an operation
+    whose rules cannot (eigvalsh, prod) is named where the file uses it."""
+    graph = program.graph
+    active = depends_on(graph, wrt, out)
+    for i in range(out + 1):
+        node = graph.nodes[i]
+        if active[i] and node.op in OPS and not OPS[node.op].second_order:
+            raise ShapeError(f"{what} needs second derivatives, and adcli has only the first derivative of "
+                             f"{OPS[node.op].func or node.op}() (its rules do not run on dual numbers)", graph.span(i))
+
+
 def derivatives(program: Program, wrt: str, order: int, of: str | None = None, **given) -> Derivatives:
     """d^k output / d wrt^k for k = 1..order, by one truncated Taylor series."""
     if not 1 <= order <= MAX_ORDER:
@@ -241,6 +255,8 @@ def derivatives(program: Program, wrt: str, order: int, of: str | None = None, *
     name, out = program.output_node(of)
     graph = program.graph
     (w,) = program.wrt_nodes([wrt])
+    if order > 1:
+        require_second_order(program, out, [w], f"--order {order}")
     bound = bind_inputs(graph, given)
     if np.size(bound[w]) != 1:
         raise InputError(f"--wrt {wrt}: derivatives of order K are taken along one scalar input, but "
@@ -326,6 +342,7 @@ def hessian(program: Program, of: str | None = None, wrt=None, **given) -> Hessi
         raise ShapeError(f"hessian needs a scalar output, but '{name}' has shape {fmt_shape(np.shape(values[out]))}; "
                          f"reduce it first, for example sum({name}), or use jacobian", graph.span(out))
     nodes = program.wrt_nodes(wrt)
+    require_second_order(program, out, nodes, "hessian")
     shapes = {w: np.shape(bound[w]) for w in nodes}
     for a in nodes:
         for b in nodes:

@@ -24,12 +24,22 @@ from .values import MAX_DIMENSIONS, check_size, human_bytes, max_bytes
 
 EXPECTED = "a number or a nested list of numbers, such as 2, -1.5e3, pi/2 or [[1, 2], [3, 4]]"
 SINGLE = "\0array"  # the key of an .npy file's one array, until the file's one input takes it
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# control characters (ESC, BEL, ...), and lone surrogates: the bytes of a file name that are not
+# UTF-8, which Python keeps as U+DC80..U+DCFF (and any other surrogate, which UTF-8 cannot write)
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def escape(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte of a file name: the byte itself
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def shown(text: str) -> str:
-    """A name from data, safe to print: control characters (ESC, BEL, ...) written as escapes."""
-    return CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+    """A name from data, safe to print and to write as UTF-8: control characters and undecodable
+    bytes written as escapes (a file named m<0xff><ESC>[2J.ad is shown as m\\xff\\x1b[2J.ad)."""
+    return CONTROL.sub(lambda m: escape(m[0]), text)
 
 
 class Given(dict):
@@ -155,6 +165,21 @@ def parse_assignments(items: list[str], option: str = "--set") -> dict[str, np.n
 # Values in files
 # ---------------------------------------------------------------------------------------------
 
+CHUNK = 1 << 20
+
+
+def read_at_most(f, most: int) -> bytes:
+    """Up to `most` bytes, a chunk at a time: memory follows what the file holds, not the limit."""
+    chunks, total = [], 0
+    while total < most:
+        chunk = f.read(min(CHUNK, most - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 def read_bounded(path: str, where: str, limit: int | None = None) -> bytes:
     """A file's bytes: a regular file (or a FIFO, read as cat reads it) of at most `limit` bytes;
     a device such as /dev/zero, which never ends, is refused."""
@@ -174,7 +199,7 @@ def read_bounded(path: str, where: str, limit: int | None = None) -> bytes:
                          f"{human_bytes(limit)} (set ADCLI_MAX_BYTES to raise it)")
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            data = read_at_most(f, limit + 1)
     except OSError as e:
         raise InputError(f"{where}: cannot read it ({e.strerror or e})") from None
     if len(data) > limit:
@@ -232,7 +257,8 @@ def read_npz(path: str, where: str) -> Given:
             try:
                 with archive.open(member) as f:
                     array = read_npy_stream(f, label)
-            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError, NotImplementedError) as e:
+                # RuntimeError: an encrypted member; NotImplementedError: a compression zipfile lacks
                 raise InputError(f"{label}: cannot read it ({e})") from None
             widened = array.dtype in (np.float32, np.float16)
             given[name] = checked_array(array, label)
@@ -274,6 +300,8 @@ def read_npy_stream(f, where: str) -> np.ndarray:
         raise InputError(f"{where}: holds {dtype} values; expected numbers")
     if len(shape) > MAX_DIMENSIONS:
         raise InputError(f"{where}: has {len(shape)} dimensions; arrays have at most {MAX_DIMENSIONS}")
+    if any(n < 0 for n in shape):
+        raise InputError(f"{where}: its header gives the shape {list(shape)}, with a negative size")
     check_size(shape, lambda m: InputError(f"{where}: {m}"), "the array")
     count = math.prod(shape)
     raw = f.read(count * dtype.itemsize)

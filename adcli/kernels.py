@@ -106,7 +106,7 @@ def prod_others(x, axis=None):
     right, multiplied."""
     shape = np.shape(x)
     axes = axes_of(len(shape), axis)
-    if not axes:  # nothing reduced: each element's product is itself
+    if not axes or math.prod(shape[a] for a in axes) == 0:  # nothing reduced, or nothing to reduce
         return np.ones(shape)
     ends = tuple(range(-len(axes), 0))
     moved = np.moveaxis(x, axes, ends)

@@ -51,8 +51,10 @@ def cache_folder() -> str | None:
     specification says: it would put the cache in / or wherever adcli runs."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(base):
-        home = os.environ.get("HOME", "") or os.path.expanduser("~")
-        if not os.path.isabs(home):
+        home = os.environ.get("HOME")
+        if home is None:  # unset: the account's own home directory
+            home = os.path.expanduser("~")
+        if not home or not os.path.isabs(home) or home == os.sep:  # set but empty (or /): none to use
             return None
         base = os.path.join(home, ".cache")
     folder = os.path.join(base, "adcli")
@@ -181,6 +183,9 @@ class Compiler(Transformer):
                 if not tok.value.isdigit():
                     raise self.error(ParseError, f"a dimension must be a whole number or a name, not {tok.value}",
                                      tok.line, tok.column)
+                if len(tok.value.lstrip("0")) > 12:  # int() refuses over 4300 digits; no array is this large
+                    raise self.error(ParseError, f"the dimension {abbreviate(tok.value)} is too large", tok.line,
+                                     tok.column)
                 dims.append(int(tok.value))
             else:
                 dims.append(tok.value)

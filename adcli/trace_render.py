@@ -396,6 +396,20 @@ def arg_json(arg):
     return to_json(arg.value) if arg.const else arg.label
 
 
+def params_json(params: dict) -> dict:
+    """Parameters as JSON: a subscript as it is written ([1:, None] -> "1:, None"), tuples as lists."""
+    from .registry import index_text
+    out = {}
+    for name, value in params.items():
+        if name in ("index", "layout"):
+            out[name] = index_text(value)
+        elif isinstance(value, tuple):
+            out[name] = [list(v) if isinstance(v, tuple) else v for v in value]
+        else:
+            out[name] = value
+    return out
+
+
 def step_json(step, trace, nt: Notation) -> dict:
     """A step as the issue's JSON object, plus its formula texts and source position (and the loop
     iteration and call it belongs to, when it is not the file's top level)."""
@@ -413,7 +427,7 @@ def step_json(step, trace, nt: Notation) -> dict:
         out.update(value=to_json(step.value), tangent=to_json(step.tangent), shape=list(np.shape(step.value)))
         if kind == "compute":
             out.update(rule=join_terms(tangent_rule(nt, step)[0]), terms=[to_json(t) for t in step.terms],
-                       params=step.params, line=step.line, col=step.col)
+                       params=params_json(step.params), line=step.line, col=step.col)
         return out
     if kind in ("init", "seed", "result"):
         out.update(grad_of=step.label, value=to_json(step.value), shape=list(np.shape(step.value)))
@@ -422,7 +436,7 @@ def step_json(step, trace, nt: Notation) -> dict:
                    arg_values=[to_json(a.value) for a in step.args],
                    formula=formula(nt, step.op, [operand(nt, a) for a in step.args], step.params,
                                    scalar_form(step)),
-                   value=to_json(step.value), shape=list(np.shape(step.value)), params=step.params,
+                   value=to_json(step.value), shape=list(np.shape(step.value)), params=params_json(step.params),
                    line=step.line, col=step.col)
     elif kind == "recompute":
         out.update(values=list(step.labels), checkpoints=list(step.checkpoints), inputs=list(step.inputs))

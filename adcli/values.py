@@ -6,6 +6,7 @@ import json
 import math
 import re
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +27,20 @@ def max_bytes() -> int:
     line, shape and size instead of exhausting the machine's memory.
     """
     import os
-    text = os.environ.get("ADCLI_MAX_BYTES", "").strip().upper().replace(" ", "")
+    return byte_limit(os.environ.get("ADCLI_MAX_BYTES", ""))
+
+
+@lru_cache(maxsize=8)
+def byte_limit(setting: str) -> int:
+    """ADCLI_MAX_BYTES's value in bytes; a limit beyond any machine (1e400, 99999999999T) means none."""
+    text = setting.strip().upper().replace(" ", "")
     if not text:
         return DEFAULT_MAX_BYTES
-    match = re.fullmatch(r"([0-9]*\.?[0-9]+(?:E[0-9]+)?)([KMGT]?I?B?)", text)
+    match = re.fullmatch(r"([0-9]*\.?[0-9]+(?:E[+]?[0-9]+)?)([KMGT]?I?B?)", text)
     if not match or match[2] not in UNITS:
-        raise InputError(f"ADCLI_MAX_BYTES={os.environ['ADCLI_MAX_BYTES']!r}: expected a size such as 16G, 500M "
-                         "or 1000000000")
-    return int(float(match[1]) * UNITS[match[2]])
+        raise InputError(f"ADCLI_MAX_BYTES={setting!r}: expected a size such as 16G, 500M or 1000000000")
+    value = float(match[1]) * UNITS[match[2]]
+    return int(min(value, 2.0**62)) if math.isfinite(value) else 2**62
 
 
 def human_bytes(n: float) -> str:

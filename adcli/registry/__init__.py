@@ -9,6 +9,7 @@ names a .ad file can call.
 from __future__ import annotations
 
 import math
+import re
 
 import importlib
 
@@ -92,14 +93,19 @@ def function_table() -> list[dict]:
     return rows
 
 
+def spelled(template: str, names: list[str]) -> str:
+    """A registry text with operands {0}, {1} named and parameters {n}, {ddof} left as words."""
+    return re.sub(r"\{(\w+)\}", lambda m: names[int(m[1])] if m[1].isdigit() else m[1], template)
+
+
 def derivative_text(op: Op) -> str:
     """The local derivative in words a reader knows: ∂/∂x = 1/(1 + x), or the vector–Jacobian product."""
     if op.dtype in ("bool", "int"):
         return "none: no derivative"
     names = ["x"] if op.variadic else list(op.args)
     if op.elementwise:
-        return "; ".join(f"∂/∂{a} = {p.format(*names)}" for a, p in zip(names, op.partials) if a not in ("cond",))
-    texts = [t.format(*names) for t in op.vjp_text[:max(op.nargs, 1)]]
+        return "; ".join(f"∂/∂{a} = {spelled(p, names)}" for a, p in zip(names, op.partials) if a not in ("cond",))
+    texts = [spelled(t, names) for t in op.vjp_text[:max(op.nargs, 1)]]
     return "; ".join(f"{a}: {t}" for a, t in zip(names, texts) if t not in ("0",)) if len(texts) > 1 else texts[0]
 
 
