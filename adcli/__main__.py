@@ -1,5 +1,5 @@
 """`python -m adcli`."""
 
-from .cli import main
+from .entry import main
 
 main()

@@ -15,7 +15,6 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OUTPUT, AdError, InputError, format_error
-from .values import dumps, to_json
 
 MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent", "--dim")
 
@@ -51,7 +50,10 @@ class AdGroup(TyperGroup):
     def invoke(self, ctx):
         """Run a command; a bug in adcli becomes one line on stderr (ADCLI_DEBUG=1: the traceback)."""
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                ANNOTATIONS.flush()  # --format github: the command's annotations, however it ended
         except BrokenPipeError:
             # The reader has gone (`adcli ... | head -1`): not a bug. Typer then stops quietly with
             # status 1, as Rich does when a table meets a closed pipe.
@@ -112,6 +114,44 @@ Strict = Annotated[bool, typer.Option(
     "--strict", help="Stop (exit 1) at the first NaN or infinite value or gradient, showing where it arose.")]
 
 
+class Style(str, Enum):
+    text = "text"
+    github = "github"
+
+
+FormatOption = Annotated[Style, typer.Option(
+    "--format", case_sensitive=False, help="text, or github: errors and warnings as GitHub Actions annotations on "
+    "stdout (at most 10 of each, then a notice).")]
+
+
+class Annotations:
+    """With --format github: the running command's errors and warnings, printed on stdout as it ends."""
+
+    def __init__(self):
+        self.found: list | None = None  # None: not collecting, messages go to stderr as text
+
+    def start(self, format_, json_: bool = False) -> None:
+        """Collect from now on if the format chosen is github (any command's format enum)."""
+        github = getattr(format_, "value", format_) == "github"
+        if github and json_:
+            raise typer.BadParameter("--json and --format github both write stdout: give one of them",
+                                     param_hint="'--format'")
+        self.found = [] if github else None
+
+    def add(self, annotation) -> None:
+        self.found.append(annotation)
+
+    def flush(self) -> None:
+        """Print what was collected (the ten most important errors and warnings), and stop collecting."""
+        found, self.found = self.found, None
+        if found:
+            from .annotations import limited
+            sys.stdout.write("".join(printable(line) + "\n" for line in limited(found)))
+
+
+ANNOTATIONS = Annotations()
+
+
 def version_callback(value: bool):
     if value:
         print(f"adcli {__version__}")
@@ -145,11 +185,15 @@ def write_error(text: str) -> None:
 
 @contextmanager
 def reporting():
-    """Turn an AdError into one message on stderr and its exit code; never a traceback."""
+    """Turn an AdError into one message on stderr (or an annotation) and its exit code; never a traceback."""
     try:
         yield
     except AdError as e:
-        write_error(format_error(e))
+        if ANNOTATIONS.found is not None:
+            from .annotations import from_error
+            ANNOTATIONS.add(from_error(e))
+        else:
+            write_error(format_error(e))
         raise typer.Exit(e.exit_code) from None
 
 
@@ -164,6 +208,7 @@ def given_values(set_items, inputs_path, program=None):
 
 
 def emit_json(obj) -> None:
+    from .values import dumps
     sys.stdout.write(dumps(obj) + "\n")
 
 
@@ -172,8 +217,32 @@ def notify(lines) -> None:
     from .symbols import ASCII, can_encode
     ascii_only = not can_encode(sys.stderr)
     for line in lines:
-        if line:
+        span = getattr(line, "span", None)  # a warning or kink note that knows its place (errors.Located)
+        if line and ANNOTATIONS.found is not None and (span or line.startswith("adcli: warning")):
+            from .annotations import from_warning
+            ANNOTATIONS.add(from_warning(line, span))
+        elif line:
             write_error(line.translate(ASCII) if ascii_only else line)
+
+
+def kink_notes(graph, kinks) -> list[str]:
+    """`adcli: note: relu′(0) taken as 0 at line 2, col 5 (...)` for each kink, knowing its place."""
+    from .errors import Located
+    return [Located(f"adcli: note: {k.note()}", graph.span(k.node)) for k in kinks]
+
+
+def plain_out(render, ascii_: bool) -> bool:
+    """Off a terminal, print what `render(width)` writes, as Rich would lay it out, without loading
+    Rich (a fifth of a cold start); False where Rich must print it (see adcli.tables)."""
+    from .symbols import can_encode
+    from .tables import off_terminal, output_width
+    if ascii_ or not off_terminal() or not can_encode(sys.stdout):
+        return False
+    text = render(output_width())
+    if text is None:
+        return False
+    sys.stdout.write(text)
+    return True
 
 
 def console_for_stdout(ascii_: bool = False):
@@ -206,7 +275,8 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
          engine: EngineOption = Engine.numpy, batch: Batch = None, chunk: Chunk = None,
          checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None,
          mode: Annotated[GradMode, typer.Option("--mode", help="reverse: one backward pass; forward: one "
-                                                "pass per input element (the same gradient).")] = GradMode.reverse):
+                                                "pass per input element (the same gradient).")] = GradMode.reverse,
+         format_: FormatOption = Style.text):
     """The output's value and its gradient with respect to every input (reverse mode, or --mode forward).
 
 
@@ -216,6 +286,7 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     """
     from .program import load
     from .diagnose import inspect_grad
+    ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
@@ -248,15 +319,19 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
             result = program.grad(of=of, wrt=wrt, **given)
         if not batch:
             warning, kinks = inspect_grad(program, given, of, wrt, result, strict=strict)
-            notes = notes_first + [warning] + [f"adcli: note: {k.note()}" for k in kinks]
+            notes = notes_first + [warning] + kink_notes(program.graph, kinks)
             kinks = [k.to_json() for k in kinks]
     notify(notes + ([] if result.grad or wrt else ["adcli: note: this file has no inputs to differentiate"]))
     if json_:
+        from .values import to_json
         out = {"output": result.output, "value": to_json(result.value),
                "grad": {name: to_json(g) for name, g in result.grad.items()}}
         if kinks:  # only then, so output without kinks stays exactly as it was
             out["kinks"] = kinks
         emit_json(out)
+        return
+    from .tables import grad_text
+    if plain_out(lambda width: grad_text(result, full, width, batch), ascii_):
         return
     from .render import grad_table, show
     console, ascii_only = console_for_stdout(ascii_)
@@ -266,7 +341,7 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
 @app.command("eval", short_help="Every assigned value, or one with --of.")
 def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, json_: Json = False,
           full: Full = False, strict: Strict = False, ascii_: Ascii = False, engine: EngineOption = Engine.numpy,
-          batch: Batch = None, chunk: Chunk = None):
+          batch: Batch = None, chunk: Chunk = None, format_: FormatOption = Style.text):
     """The value of every assignment, or of one with --of.
 
 
@@ -276,6 +351,7 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
     """
     from .program import load
     from .diagnose import inspect_eval
+    ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
@@ -291,10 +367,14 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
         notify(notes if batch else [inspect_eval(program, given, of, values, strict)])
     where = {k: v for k, v in program.where().items() if k in values}
     if json_:
+        from .values import to_json
         out = {"values": {name: to_json(v) for name, v in values.items()}}
         if where:  # only then, so the output of a file without loops or functions stays as it was
             out["where"] = where
         emit_json(out)
+        return
+    from .tables import values_text
+    if plain_out(lambda width: values_text(values, full, width, where, batch), ascii_):
         return
     from .render import batch_line, show, values_table
     console, ascii_only = console_for_stdout(ascii_)
@@ -357,3 +437,4 @@ def quiet_stdout() -> None:
 # The other commands live in their own modules and register on `app` when imported; the order
 # here is the order `adcli --help` lists them in.
 from . import cli_inspect, cli_check, cli_trace, cli_forward, cli_cost, cli_export, cli_functions  # noqa: E402,F401,I001
+from . import cli_lint  # noqa: E402,F401

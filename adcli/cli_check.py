@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (Ascii, File, Full, Inputs, Json, Set, Strict, Wrt, app, console_for_stdout, emit_json, given_values,
-                  notify, reporting)
+from .cli import (ANNOTATIONS, Ascii, File, FormatOption, Full, Inputs, Json, Set, Strict, Style, Wrt, app,
+                  console_for_stdout, emit_json, given_values, notify, reporting)
 from .errors import EXIT_CHECK_FAILED, EXIT_UNDEFINED
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +136,8 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
           json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
           junit_xml: Annotated[Optional[str], typer.Option(
               "--junit-xml", metavar="PATH", help="Also write the results as JUnit XML, one test case per input, for CI "
-              "servers.")] = None):
+              "servers.")] = None,
+          format_: FormatOption = Style.text):
     """Compare reverse mode with central finite differences, with forward mode, and by a dot-product test.
 
     Exit status: 0 when nothing fails, 1 when an input fails, 2 on errors, 3 when the function is not
@@ -149,6 +150,7 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
     """
     from .check import check_gradients, report_json
     from .program import load
+    ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
@@ -158,6 +160,10 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
             from .junit import write_junit
             write_junit(junit_xml, program.graph, reports)
     notify([r.warning for r in reports])
+    if ANNOTATIONS.found is not None:  # --format github: failures, kinks and more at their lines, and the table
+        from .annotations import check_annotations
+        for annotation in check_annotations(program.graph, reports):
+            ANNOTATIONS.add(annotation)
     if json_:
         emit_json(report_json(reports[0]) if len(reports) == 1 else {"checks": [report_json(r) for r in reports]})
     else:

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, Wrt, app, console_for_stdout, emit_json,
-                  given_values, reporting)
+from .cli import (ANNOTATIONS, Ascii, Checkpoint, File, FormatOption, Inputs, Json, MemoryBudget, Of, Set, Style, Wrt,
+                  app, console_for_stdout, emit_json, given_values, reporting)
 from .errors import InputError
 
 
@@ -131,7 +131,7 @@ Saved = Annotated[bool, typer.Option("--saved", help="List the values the backwa
 @app.command(short_help="Operations, flops and memory of each way to differentiate.")
 def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
          dim: Dim = None, json_: Json = False, ascii_: Ascii = False, checkpoint: Checkpoint = None,
-         memory_budget: MemoryBudget = None, saved: Saved = False):
+         memory_budget: MemoryBudget = None, saved: Saved = False, format_: FormatOption = Style.text):
     """Operations, flops and memory of a forward, a reverse and a forward-mode pass, and a full Jacobian.
 
     Shapes come from values (--set, --inputs) or from input declarations (named sizes with --dim);
@@ -144,6 +144,7 @@ def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     from .checkpoint import parse_budget, parse_kind
     from .cost import program_cost, saved_values, schedule_costs
     from .program import load
+    ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given, dims = given_values(set_, inputs, program), parse_dims(dim)

@@ -7,10 +7,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
-from .cli import Ascii, File, Of, Wrt, app, reporting
+from .cli import ANNOTATIONS, Ascii, File, FormatOption, Of, Style, Wrt, app, reporting
 from .errors import InputError
 from .symbols import ASCII, can_encode
 
@@ -35,7 +34,7 @@ def export(file: File,
            of: Of = None, wrt: Wrt = None,
            mode: Annotated[ExportMode, typer.Option("--mode", case_sensitive=False, help="reverse: f and grad_f; "
                                                     "forward: also jvp_f.")] = ExportMode.reverse,
-           ascii_: Ascii = False):
+           ascii_: Ascii = False, format_: FormatOption = Style.text):
     """The program, its gradient by adcli's own reverse sweep (and its forward mode), as source code.
 
     The module defines f(inputs), grad_f(inputs) -> (value, {input: gradient}), values(inputs), and with
@@ -48,6 +47,7 @@ def export(file: File,
     """
     from .export import export_source
     from .program import load
+    ANNOTATIONS.start(format_)
     with reporting():
         program = load(file)
         text = export_source(program, to.value, of, wrt, mode.value)
@@ -85,6 +85,7 @@ def framework(engine: str):
 
 def arguments(program, given: dict, engine: str) -> dict:
     """The inputs as the framework's float64 (or int64) arrays, checked as adcli checks them."""
+    import numpy as np
     from .evaluate import bind_inputs
     graph = program.graph
     bound = bind_inputs(graph, given)
@@ -107,6 +108,7 @@ def engine_module(program, engine: str, of=None, wrt=None):
 
 def to_numpy(value):
     """A framework's array as numpy's float64 (a Python float for a scalar)."""
+    import numpy as np
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     a = np.asarray(value, dtype=np.float64)

@@ -7,9 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (Ascii, Batch, Chunk, File, Full, Inputs, Json, Of, Set, Strict, Wrt, app, console_for_stdout,
-                  emit_json, given_values, notify, reporting)
-from .values import to_json
+from .cli import (ANNOTATIONS, Ascii, Batch, Chunk, File, FormatOption, Full, Inputs, Json, Of, Set, Strict, Style,
+                  Wrt, app, console_for_stdout, emit_json, given_values, notify, reporting)
 
 Tangent = Annotated[Optional[list[str]], typer.Option(
     "--tangent", metavar="NAME=VALUE",
@@ -81,10 +80,16 @@ def fit(text: str, ascii_only: bool) -> str:
 # adcli jvp
 # ---------------------------------------------------------------------------------------------
 
+
+def to_json(value):
+    """A value as JSON data; numpy is imported only when a command asks for JSON."""
+    from .values import to_json as convert
+    return convert(value)
+
 @app.command(short_help="A directional derivative along given tangents (forward mode).")
 def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = None, of: Of = None,
         json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
-        batch: Batch = None, chunk: Chunk = None):
+        batch: Batch = None, chunk: Chunk = None, format_: FormatOption = Style.text):
     """The output's value and its directional derivative along the input tangents (forward mode).
 
 
@@ -98,6 +103,7 @@ def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = 
     from .program import load
     from .render import shape_text, show
     from .values import format_block
+    ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
@@ -150,7 +156,7 @@ def derivative_symbol(output: str, wrt: str, k: int, ascii_only: bool) -> str:
 @app.command(short_help="Derivatives of orders 1 to K along one scalar input.")
 def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inputs: Inputs = None,
                of: Of = None, json_: Json = False, full: Full = False, strict: Strict = False,
-               ascii_: Ascii = False):
+               ascii_: Ascii = False, format_: FormatOption = Style.text):
     """The derivatives of orders 1..K of the output with respect to one scalar input (Taylor series).
 
 
@@ -162,6 +168,7 @@ def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inpu
     from .program import load
     from .render import shape_text, show
     from .values import format_block, format_value
+    ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
@@ -195,7 +202,8 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
              mode: Annotated[JacobianMode, typer.Option(
                  "--mode", help="auto: forward when the inputs have fewer elements than the output, else "
                                 "reverse.")] = JacobianMode.auto,
-             json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False):
+             json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
+             format_: FormatOption = Style.text):
     """The full Jacobian of the output (any shape) with respect to each input.
 
     Each block has shape output.shape + input.shape.
@@ -207,6 +215,7 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
     from .program import load
     from .render import shape_text, show
     from .values import format_block
+    ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
@@ -231,7 +240,8 @@ def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
 
 @app.command(short_help="The Hessian of a scalar output (forward over reverse).")
 def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-            json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False):
+            json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
+            format_: FormatOption = Style.text):
     """The Hessian of a scalar output, for each pair of inputs (forward over reverse).
 
     The block for inputs (a, b) has shape a.shape + b.shape.
@@ -243,6 +253,7 @@ def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, 
     from .program import load
     from .render import shape_text, show
     from .values import format_block
+    ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (Ascii, File, Inputs, Json, Of, Set, Strict, app, console_for_stdout, emit_json, given_values, notify,
-                  reporting)
+from .cli import (ANNOTATIONS, Ascii, File, Inputs, Json, Of, Set, Strict, app, console_for_stdout, emit_json,
+                  given_values, notify, reporting)
 from .errors import AdError, EXIT_CHECK_FAILED
 
 
@@ -18,6 +18,7 @@ class GraphFormat(str, Enum):
     tree = "tree"
     dot = "dot"
     mermaid = "mermaid"
+    github = "github"  # the tree, with errors and warnings as GitHub Actions annotations
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +80,8 @@ def print_tree(view, ascii_: bool = False) -> None:
 @app.command(short_help="The computational graph: a tree, DOT, Mermaid, SVG or PNG.")
 def graph(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
           format_: Annotated[Optional[GraphFormat], typer.Option(
-              "--format", "-f", help="tree (default), dot (Graphviz) or mermaid.")] = None,
+              "--format", "-f", help="tree (default), dot (Graphviz), mermaid, or github: the tree, with errors as "
+              "GitHub Actions annotations.")] = None,
           output: Annotated[Optional[str], typer.Option(
               "--output", "-o", metavar="PATH",
               help="Write to PATH: .svg or .png (drawn by Graphviz's dot), .dot, .mmd or .txt.")] = None,
@@ -95,6 +97,7 @@ def graph(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
     """
     from .graphview import build_view, to_dot, to_mermaid
     from .program import load
+    ANNOTATIONS.start(format_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
@@ -103,9 +106,9 @@ def graph(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
         _, out = program.output_node(of)
         view = build_view(graph_, values, out, caption(graph_.file, graph_, given))
         if output is not None:
-            write_output(view, output, format_)
+            write_output(view, output, None if format_ is GraphFormat.github else format_)
             return
-    if format_ in (None, GraphFormat.tree):
+    if format_ in (None, GraphFormat.tree, GraphFormat.github):
         print_tree(view, ascii_)
     else:
         sys.stdout.write(to_dot(view) if format_ == GraphFormat.dot else to_mermaid(view))

@@ -1,4 +1,4 @@
-"""The `trace` command: the step-by-step listing of reverse (or forward) mode, in five formats."""
+"""The `trace` command: the step-by-step listing of reverse (or forward) mode, in six formats."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, Strict, app, given_values, notify,
-                  reporting)
+from .cli import (ANNOTATIONS, Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, Strict, app,
+                  given_values, kink_notes, notify, reporting)
 from .errors import InputError
 from .symbols import can_encode
 
@@ -20,6 +20,8 @@ class Format(str, Enum):
     markdown = "markdown"
     latex = "latex"
     json = "json"
+    html = "html"
+    github = "github"  # the plain trace, with errors and warnings as GitHub Actions annotations
 
 
 class Phase(str, Enum):
@@ -34,7 +36,11 @@ class Mode(str, Enum):
 
 FormatOption = Annotated[Optional[Format], typer.Option(
     "--format", "-f", case_sensitive=False, show_default=False,
-    help="rich (default on a terminal), plain (default otherwise), markdown, latex or json.")]
+    help="rich (default on a terminal), plain (default otherwise), markdown, latex, json, or html (a page to "
+    "step through in a browser); github: plain, with errors and warnings as GitHub Actions annotations.")]
+OutputOption = Annotated[Optional[str], typer.Option(
+    "--output", "-o", metavar="PATH", help="Write the trace to this file instead of standard output.",
+    show_default=False)]
 OnlyOption = Annotated[Optional[Phase], typer.Option(
     "--only", case_sensitive=False, help="List only the forward or only the backward phase.")]
 ModeOption = Annotated[Mode, typer.Option(
@@ -43,7 +49,7 @@ TraceWrt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAME", help="Forward mode: the input whose tangent is 1 (an array's every element), or "
     "NAME[i, j] for one element. Reverse mode: limit the gradient to these inputs (repeatable).")]
 FullOption = Annotated[bool, typer.Option(
-    "--full", help="Every digit and every element (default: 6 significant digits, and arrays "
+    "--full", help="Every digit and every element (default: 8 significant digits, and arrays "
     "abbreviated as numpy does until a plain line fits 80 columns).")]
 
 
@@ -56,13 +62,15 @@ def default_format() -> Format:
 def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: TraceWrt = None,
           mode: ModeOption = Mode.reverse, format_: FormatOption = None, only: OnlyOption = None,
           ascii_: Ascii = False, full: FullOption = False, strict: Strict = False, json_: Json = False,
-          checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None):
+          checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None, output: OutputOption = None):
     """Every step of the derivative's computation, as in the lecture's worked examples.
 
 
     \b
 
     Example: adcli trace samples/product.ad --set x=17
+
+    Example: adcli trace samples/relu.ad --set W=2 x=3 b=1 -o trace.html
     """
     from .diagnose import inspect_grad
     from .program import Gradient, load
@@ -71,6 +79,7 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
     only_phase = only.value if only else None
     if json_ and format_ not in (None, Format.json):
         raise typer.BadParameter("--json means --format json; give one of them", param_hint="'--json'")
+    ANNOTATIONS.start(format_)
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
@@ -91,20 +100,54 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
             computed = Gradient(result.output, result.value,
                                 {s.label: s.value for s in result.steps if s.kind == "result"})
             warning, kinks = inspect_grad(program, given, of, wrt, computed, strict=strict)
-    notify([warning] + [f"adcli: note: {k.note()}" for k in kinks])
+    notify([warning] + kink_notes(program.graph, kinks))
     if not program.graph.parameters() and mode is Mode.reverse and not wrt:
         notify(["adcli: note: this file has no inputs to differentiate: nothing to trace but its values"])
-    chosen = Format.json if json_ else format_ or default_format()
-    if chosen is Format.json:
-        sys.stdout.write(render_json(result, only_phase, [k.to_json() for k in kinks]))
-    elif chosen is Format.latex:
-        sys.stdout.write(render_latex(result, full, only_phase))
-    elif chosen is Format.rich:
+    chosen = Format.json if json_ else format_ or (by_suffix(output) if output else default_format())
+    if chosen is Format.rich:
+        if output is not None:
+            with reporting():
+                raise InputError("--format rich is for a terminal: write a file with --format plain, markdown, "
+                                 "latex, json or html")
         from .render import make_console, show
         from .trace_render import rich_renderables
         ascii_only = ascii_ or not can_encode(sys.stdout)
         show(make_console(ascii_only), *rich_renderables(result, ascii_only, full, only_phase))
-    else:
-        ascii_only = ascii_ or not can_encode(sys.stdout)
-        render = render_markdown if chosen is Format.markdown else render_plain
-        sys.stdout.write(render(result, ascii_only, full, only_phase))
+        return
+    # A file gets Unicode unless --ascii asks otherwise; a stream gets what it can show.
+    ascii_only = ascii_ or (output is None and not can_encode(sys.stdout))
+    with reporting():
+        if chosen is Format.json:
+            text = render_json(result, only_phase, [k.to_json() for k in kinks])
+        elif chosen is Format.latex:
+            text = render_latex(result, full, only_phase)
+        elif chosen is Format.html:
+            from .trace_html import page_html
+            text = page_html(program, result, ascii_only, full, only_phase)
+        else:
+            render = render_markdown if chosen is Format.markdown else render_plain
+            text = render(result, ascii_only, full, only_phase)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_file(output, text)
+
+
+SUFFIXES = {".html": Format.html, ".htm": Format.html, ".json": Format.json, ".tex": Format.latex,
+            ".md": Format.markdown}
+
+
+def by_suffix(path: str) -> Format:
+    """-o without --format: the file's extension decides (trace.html is a page), else plain text."""
+    from pathlib import PurePath
+    return SUFFIXES.get(PurePath(path).suffix.lower(), Format.plain)
+
+
+def write_file(path: str, text: str) -> None:
+    """The trace in a file, UTF-8; a file that cannot be written is one clear error."""
+    from pathlib import Path
+    from .errors import AdError
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise AdError(f"-o {path}: cannot write it ({e.strerror or e})") from None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NonFiniteError, Span
+from .errors import Located, NonFiniteError, Span
 from .graph import CONST, INPUT, LEAVES, Graph
 from .registry import OPS, source_text
 from .reverse import backward, depends_on, feeds
@@ -56,8 +56,8 @@ class NonFinite:
         names = ", ".join(results)
         verb = "is" if len(results) == 1 else "are"
         s = self.span
-        return (f"adcli: warning: {names} {verb} not finite; the first non-finite {self.phase} appeared at "
-                f"{s.file}:{s.line}:{s.col}: {self.summary()} (use --strict to stop there)")
+        return Located(f"adcli: warning: {names} {verb} not finite; the first non-finite {self.phase} appeared at "
+                       f"{s.file}:{s.line}:{s.col}: {self.summary()} (use --strict to stop there)", s)
 
 
 @dataclass(frozen=True)
@@ -406,7 +406,11 @@ def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=N
     if result is not None and not strict and not has_kinked_ops(graph, out) and \
             not any(nonfinite(v) for v in (result.value, *result.grad.values())):
         return None, []  # nothing to report, and no second forward pass to find that out
-    values = program.values(given, upto=out)
+    kept = getattr(result, "values", None)
+    if kept is not None:  # the pass kept every value (as floats): no second forward pass
+        values = [np.asarray(v, dtype=np.float64) for v in kept[:out + 1]]
+    else:
+        values = program.values(given, upto=out)
     kinks = find_kinks(graph, values, out, wrt_nodes)
     if strict:
         require_finite(graph, values, out, wrt_nodes)

@@ -32,6 +32,17 @@ class Span:
         return lines[self.line - 1].rstrip("\r") if 0 < self.line <= len(lines) else ""
 
 
+class Located(str):
+    """A warning's text that also knows the source position it is about (for annotations)."""
+
+    span: Span | None = None
+
+    def __new__(cls, text: str, span: Span | None = None):
+        self = super().__new__(cls, text)
+        self.span = span
+        return self
+
+
 class AdError(Exception):
     """Base class: a message, an optional span, and the exit code the CLI should use."""
 

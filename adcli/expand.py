@@ -20,7 +20,7 @@ from .graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_te
 from .registry import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS, fmt_shape
 from .syntax_errors import KEYWORD_AS_NAME, KEYWORDS, arity_message, nothing_assigned_message, \
     unknown_function_message
-from .values import MAX_DIMENSIONS, format_number
+from .values import MAX_DIMENSIONS, format_number, operation_limit
 
 # ---------------------------------------------------------------------------------------------
 # Values not yet in the graph
@@ -87,13 +87,6 @@ class Loop:
     def __init__(self, var, values, start, nodes_before, line, col):
         self.var, self.values, self.at, self.start = var, values, 0, start
         self.nodes_before, self.line, self.col = nodes_before, line, col
-
-
-def operation_limit() -> int:
-    """The most operations unrolling may make: a node takes about half a kilobyte to build, and its
-    values more to run, so one per kilobyte of ADCLI_MAX_BYTES (4 million by default)."""
-    from .values import max_bytes
-    return max(max_bytes() // 1024, 100_000)
 
 
 def iterations(*bounds) -> int:
@@ -250,9 +243,13 @@ class Expander:
         return int(x)
 
     # ---- running ----------------------------------------------------------------------------
+    def handlers(self) -> dict:
+        """Instruction kind -> the method that runs it (`do_assign` for "assign")."""
+        return {name[3:]: getattr(self, name) for name in dir(self) if name.startswith("do_")}
+
     def run(self) -> Graph:
         code, pc = self.code, 0
-        handlers = {name[3:]: getattr(self, name) for name in dir(self) if name.startswith("do_")}
+        handlers = self.handlers()
         while pc < len(code):
             ins = code[pc]
             pc = handlers[ins[0]](ins, pc)

@@ -89,13 +89,14 @@ def shape_name(shape) -> str:
 STAND_IN = 7919  # the first named dimension's stand-in: small enough that shapes' products fit in int64
 
 
-def symbolic_shapes(graph: Graph) -> list[tuple | None]:
+def symbolic_shapes(graph: Graph, errors: list | None = None) -> list[tuple | None]:
     """Each node's shape from declared input shapes alone, named dimensions kept by name.
 
     A named dimension stands in the shape rules as a distinct large number, so the rules run
     unchanged; any shape they cannot settle (an undeclared input upstream) stays None. Shapes
     written out in numbers that a rule refuses (sum(x, axis=0) of a declared scalar) are the same
-    positioned error every other command gives.
+    positioned error every other command gives; with an `errors` list, each such error is added to
+    it instead and the node's shape becomes unknown, so what depends on it adds no error of its own.
     """
     from .evaluate import node_span
     stand_in: dict = {}
@@ -114,7 +115,9 @@ def symbolic_shapes(graph: Graph) -> list[tuple | None]:
                               tuple(OPS[node.op].shape(*args, **(node.params or {}))))
             except Mismatch as e:
                 if not any(d >= STAND_IN for s in args for d in s):  # numbers only: the refusal is certain
-                    raise ShapeError(str(e), node_span(graph, i, e)) from None
+                    if errors is None:
+                        raise ShapeError(str(e), node_span(graph, i, e)) from None
+                    errors.append(ShapeError(str(e), node_span(graph, i, e)))
                 shapes.append(None)
             except (ValueError, TypeError):
                 shapes.append(None)

@@ -3,8 +3,8 @@
 Each kernel is a small function of arrays written against `np` alone, with no value-dependent
 Python branches, so the same text serves adcli's numpy engine, dual numbers (numpy dispatches
 their calls back to the registry), and the exported modules, which copy a kernel's source with
-`np` bound to numpy, jax.numpy or a torch namespace. Edge cases get named helpers here, and the
-README's table of conventions lists each one.
+`np` bound to numpy, jax.numpy or a torch namespace. Edge cases get named helpers here, and
+docs/conventions.md lists each one.
 """
 
 from __future__ import annotations
@@ -67,6 +67,16 @@ def chain(a, b):
     if nonfinite_array(product):
         return np.where((a == 0) | (b == 0), 0.0, product)
     return product
+
+
+def relu_float(x: float) -> float:
+    """np.maximum(x, 0.0) on a Python float, to the bit: 0.0 for -0.0 and -inf, a NaN kept as it is."""
+    return x if x > 0.0 else 0.0 if x == x else x
+
+
+def relu_slope_float(ans: float) -> float:
+    """np.sign of relu's result on a Python float: 1.0 above 0, 0.0 at 0, a NaN kept."""
+    return 1.0 if ans > 0.0 else 0.0 if ans == ans else ans
 
 
 def nonfinite_array(x) -> bool:

@@ -7,7 +7,6 @@ import math
 import os
 import threading
 from functools import lru_cache
-from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark import __version__ as lark_version
@@ -16,22 +15,12 @@ from lark.exceptions import UnexpectedInput
 from .errors import AdError, NameResolutionError, ParseError, Span
 from .graph import Graph, paused_gc
 from .layout import Layout
+from .program_cache import cache_folder, grammar_path  # noqa: F401 - shared with the program cache
 from .syntax_errors import abbreviate, syntax_error
 
 # ---------------------------------------------------------------------------------------------
 # Loading the grammar (from the checkout, or from inside an installed wheel)
 # ---------------------------------------------------------------------------------------------
-
-_HERE = Path(__file__).resolve().parent
-GRAMMAR_CANDIDATES = (_HERE / "grammars" / "adcli.lark", _HERE.parent / "grammars" / "adcli.lark")
-
-
-def grammar_path() -> Path:
-    """The grammar file: packaged beside the modules in a wheel, at the top of a checkout otherwise."""
-    for path in GRAMMAR_CANDIDATES:
-        if path.is_file():
-            return path
-    raise FileNotFoundError("adcli's grammar file adcli.lark is missing from the installation")
 
 
 @lru_cache(maxsize=None)
@@ -43,31 +32,6 @@ def lark_parser(strict: bool = False):
                   postlex=layout, transformer=compiler, maybe_placeholders=True, strict=strict,
                   cache=False if strict else grammar_cache())
     return parser, compiler, layout
-
-
-def cache_folder() -> str | None:
-    """adcli's folder in the user's cache directory, made private (mode 0700); None if there is
-    none to be had. An empty or relative XDG_CACHE_HOME or HOME is ignored, as the XDG
-    specification says: it would put the cache in / or wherever adcli runs."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        home = os.environ.get("HOME")
-        if home is None:  # unset: the account's own home directory
-            home = os.path.expanduser("~")
-        if not home or not os.path.isabs(home) or home == os.sep:  # set but empty (or /): none to use
-            return None
-        base = os.path.join(home, ".cache")
-    folder = os.path.join(base, "adcli")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        info = os.stat(folder)
-    except OSError:
-        return None
-    mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
-    private = mine and not info.st_mode & 0o022
-    if not private or not os.access(folder, os.W_OK):
-        return None
-    return folder
 
 
 def grammar_cache() -> str | bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,6 @@ import numpy as np
 from .errors import InputError, ParseError, ShapeError, Span
 from .evaluate import bind_inputs, evaluate
 from .graph import Graph, paused_gc
-from .parser import parse_source
 from .registry import fmt_shape
 from .reverse import backward, backward_reads
 from .scalar import scalar_pass
@@ -25,6 +24,9 @@ class Gradient:
     output: str
     value: float | np.ndarray  # a Python float for a scalar
     grad: dict[str, float | np.ndarray]
+    # Every node's value up to the output, where the pass kept them all anyway (the scalar path's
+    # floats): the diagnostics read them instead of evaluating the program a second time.
+    values: list | None = field(default=None, repr=False, compare=False)
 
 
 class Program:
@@ -126,7 +128,8 @@ class Program:
                 require_scalar(self.graph, name, out, values[out])
                 grads = backward(self.graph, values, out, wrt_nodes, release=True)
         nodes = self.graph.nodes
-        return Gradient(name, plain(values[out]), {nodes[w].label: plain(grads[w]) for w in wrt_nodes})
+        return Gradient(name, plain(values[out]), {nodes[w].label: plain(grads[w]) for w in wrt_nodes},
+                        values if fast is not None else None)
 
 
 def plain(value):
@@ -146,6 +149,7 @@ def require_scalar(graph: Graph, name: str, index: int, value) -> None:
 
 def parse(source: str, file: str = "<input>") -> Program:
     """Parse .ad source text into a Program."""
+    from .parser import parse_source
     return Program(parse_source(source, file))
 
 
@@ -184,6 +188,8 @@ def read_source(path: str) -> tuple[str, str]:
 
 
 def load(path: str) -> Program:
-    """Read and parse a .ad file ('-' for standard input)."""
+    """Read and parse a .ad file ('-' for standard input); an unchanged file's graph comes from the
+    program cache, without parsing."""
+    from .program_cache import cached_graph
     source, name = read_source(path)
-    return parse(source, name)
+    return Program(cached_graph(source, name))

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .registry import fmt_shape
 from .symbols import ASCII
-from .values import format_block, format_value
+from .tables import array_cells, batch_words, shape_text  # noqa: F401 - shape_text is rendering's too
+from .values import format_value
+
 
 def plain_terminal() -> bool:
     """NO_COLOR (set and not empty) or TERM=dumb: no escape sequences at all, not even bold."""
@@ -21,7 +22,7 @@ def plain_terminal() -> bool:
 
 def make_console(ascii_only: bool = False) -> Console:
     """A stdout console; colour follows the terminal, NO_COLOR and TERM=dumb (no escape sequences at
-    all, as the README promises), and markup in data is never interpreted."""
+    all, as docs/errors.md promises), and markup in data is never interpreted."""
     plain = ascii_only or plain_terminal()
     return Console(file=sys.stdout, highlight=False, markup=False, emoji=False,
                    safe_box=True, legacy_windows=False, **({"color_system": None} if plain else {}))
@@ -39,29 +40,18 @@ def show(console: Console, *parts) -> None:
     console.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
 
 
-def shape_text(value) -> str:
-    shape = getattr(value, "shape", ())
-    return "scalar" if shape == () else fmt_shape(shape)
-
-
-GAP = 3  # the spaces Rich's SIMPLE_HEAD box puts between columns
-
-
 def array_table(columns: list[str], rows: list[list], ascii_only: bool, full: bool, width: int = 80) -> Table:
     """A table whose cells may hold arrays: each array row is written on its own line, and rows too
     wide for the room left by the other columns are wrapped by numpy at that width, aligned, so no
     line ever exceeds `width` (the terminal's, 80 off a terminal)."""
     table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    texts = [[cell if isinstance(cell, (str, Text)) else None for cell in row] for row in rows]
-    plain = [max([len(c)] + [len(str(t[i])) for t in texts if t[i] is not None]) for i, c in enumerate(columns)]
-    arrays = [i for i in range(len(columns)) if any(t[i] is None for t in texts)]
-    fixed = sum(w for i, w in enumerate(plain) if i not in arrays) + GAP * (len(columns) - 1)
-    room = max(24, (width - fixed) // max(len(arrays), 1))
+    cells = array_cells(columns, rows, full, width, lambda cell: isinstance(cell, (str, Text)))
+    arrays = {i for i in range(len(columns)) if any(not isinstance(row[i], (str, Text)) for row in rows)}
     for i, name in enumerate(columns):
         table.add_column(name.translate(ASCII) if ascii_only else name, style="cyan" if i == 0 else None,
                          no_wrap=True, overflow="fold" if i in arrays else "ellipsis")
-    for row, text in zip(rows, texts):
-        table.add_row(*[t if t is not None else format_block(cell, full, room) for cell, t in zip(row, text)])
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
@@ -77,8 +67,7 @@ def grad_table(result, ascii_only: bool = False, full: bool = False, width: int 
 
 def batch_line(size: int, names, what: str) -> Text:
     """`1000 points (x batched; other inputs shared): values and gradients per point`."""
-    return Text(f"{size} point{'s' if size != 1 else ''} ({', '.join(names)} batched; other inputs shared): {what} "
-                "per point", style="dim")
+    return Text(batch_words(size, names, what), style="dim")
 
 
 def values_table(values: dict, ascii_only: bool = False, full: bool = False, width: int = 80,

@@ -17,16 +17,28 @@ from .graph import CONST, FLOAT, INPUT, Graph
 from .registry import OPS
 
 
-def _as_float(forward):
-    return lambda *xs: float(forward(*xs))
+def _as_float(rule):
+    """A rule that may answer with a numpy scalar, answering with the same number as a Python float:
+    a numpy scalar would make every later operation of the pass numpy's (ten times slower), not other bits."""
+    return lambda *xs: float(rule(*xs))
+
+
+def _float_derivs(op) -> list:
+    """An operation's local derivatives on floats: its own Python ones, else the registry's as floats
+    (those that call a numpy function; an arithmetic template already gives a float)."""
+    if op.pyderivs is not None:
+        return list(op.pyderivs)
+    return [d if "(" not in code else _as_float(d) for d, code in zip(op.derivs, op.deriv_code)]
 
 
 # Elementwise operations of one or two operands without parameters; a scalar matmul is a
 # multiplication (see kernels.matmul), so it takes mul's rules.
 _SCALAR = [name for name, op in OPS.items() if op.elementwise and op.nargs in (1, 2) and not op.params]
 _FORWARD = {name: OPS[name].pyfunc or _as_float(OPS[name].forward) for name in _SCALAR}
-_DERIVS = {name: OPS[name].derivs for name in _SCALAR}
-_FORWARD["matmul"], _DERIVS["matmul"] = _FORWARD["mul"], _DERIVS["mul"]
+_DERIVS = {name: _float_derivs(OPS[name]) for name in _SCALAR}
+_ONES = {name: OPS[name].ones for name in _SCALAR}  # ḡ passes on unchanged where a partial is exactly 1
+_FORWARD["matmul"], _DERIVS["matmul"], _ONES["matmul"] = _FORWARD["mul"], _DERIVS["mul"], _ONES["mul"]
+ONE = object()  # in a backward step: this operand's partial is exactly 1, so ḡ passes on as it is
 
 
 def scalar_pass(graph: Graph, inputs: dict, output: int, wrt: list[int]):
@@ -43,52 +55,131 @@ def scalar_pass(graph: Graph, inputs: dict, output: int, wrt: list[int]):
         return None
 
 
+def scalar_plan(graph: Graph):
+    """What the plain pass reads but never changes, made once per graph: each operation as a step
+    (node, forward rule, operand a, operand b or -1), its local derivatives and which of them are
+    exactly 1, the constants as floats, and the first node the path cannot run (len(nodes) if none)."""
+    def make():
+        ops, operands = graph.flat()
+        nodes = graph.nodes
+        steps, derivs, ones = [], [None] * len(ops), [None] * len(ops)
+        consts = [0.0] * len(ops)
+        for i, op in enumerate(ops):
+            if op == INPUT:
+                continue
+            if op == CONST:
+                data = nodes[i].data
+                if data.ndim or data.dtype != np.float64:
+                    return steps, derivs, ones, consts, i
+                consts[i] = float(data)
+                continue
+            rule = _FORWARD.get(op)
+            if rule is None or nodes[i].params:
+                return steps, derivs, ones, consts, i
+            args = operands[i]
+            steps.append((i, rule, args[0], args[1] if len(args) == 2 else -1))
+            derivs[i], ones[i] = _DERIVS[op], _ONES[op]
+        return steps, derivs, ones, consts, len(ops)
+    return graph.memo(("scalar plan",), make)
+
+
+def scalar_activity(graph: Graph, upto: int, wrt: list[int]) -> list[bool]:
+    """Whether each value up to `upto` depends on an input in `wrt`: shapes of the graph alone, so
+    made once per output and inputs differentiated."""
+    def make():
+        steps = scalar_plan(graph)[0]
+        active = [False] * (upto + 1)
+        for w in wrt:
+            if w <= upto:
+                active[w] = True
+        for i, _, a, b in steps:
+            if i > upto:
+                break
+            active[i] = active[a] or (b >= 0 and active[b])
+        return active
+    return graph.memo(("scalar activity", upto, tuple(wrt)), make)
+
+
 def scalar_values(graph: Graph, inputs: dict, upto: int, wrt: list[int]):
     """(values, active): every value up to `upto` (and every input) as a float, and whether it
     depends on an input in `wrt`; None if some value is not a scalar."""
-    ops, operands = graph.flat()
     nodes = graph.nodes
+    steps, _, _, consts, runnable = scalar_plan(graph)
+    if runnable <= upto:
+        return None
     n = max([upto + 1] + [i + 1 for i in inputs])  # inputs after `upto` too, as evaluate() gives them
-    values = [0.0] * n
-    active = [False] * n
+    values = consts[:n]  # the constants in place; every other slot is written below
     for i, v in inputs.items():
         if v.ndim or nodes[i].dtype != FLOAT:
             return None
         values[i] = float(v)
-    for w in wrt:
-        active[w] = True
-    forward = _FORWARD
-    for i in range(upto + 1):
-        op = ops[i]
-        if op == INPUT:
-            continue
-        if op == CONST:
-            data = nodes[i].data
-            if data.ndim or data.dtype != np.float64:
-                return None
-            values[i] = float(data)
-            continue
-        rule = forward.get(op)
-        if rule is None or nodes[i].params:
-            return None
-        args = operands[i]
-        if len(args) == 2:
-            a, b = args
-            values[i] = rule(values[a], values[b])
-            active[i] = active[a] or active[b]
-        else:
-            a = args[0]
-            values[i] = rule(values[a])
-            active[i] = active[a]
-    return values, active
+    for i, rule, a, b in steps:
+        if i > upto:
+            break
+        values[i] = rule(values[a], values[b]) if b >= 0 else rule(values[a])
+    return values, scalar_activity(graph, upto, wrt)
+
+
+def backward_steps(graph: Graph, output: int, wrt: list[int]) -> list[tuple]:
+    """The plain backward pass's steps, made once per output and inputs differentiated: for each
+    active operation from the output down, (node, a, b or -1, ∂a, ∂b, whether its accumulator is
+    dropped once passed on), where ∂ is None for an operand that needs no gradient and ONE for a
+    partial that is exactly 1."""
+    def make():
+        steps, derivs, ones, _, _ = scalar_plan(graph)
+        active = scalar_activity(graph, output, wrt)
+        keep = set(wrt)
+        out = []
+        for i, _, a, b in steps:
+            if i > output:
+                break
+            if not active[i]:
+                continue
+            rule, unit = derivs[i], ones[i]
+            da = (ONE if unit[0] else rule[0]) if active[a] else None
+            db = None if b < 0 or not active[b] else ONE if unit[1] else rule[1]
+            out.append((i, a, b, da, db, i not in keep))
+        out.reverse()
+        return out
+    return graph.memo(("scalar backward", output, tuple(wrt)), make)
 
 
 def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: list[int]) -> dict:
     """Reverse mode over float values, as adcli.reverse.backward does it: operands right to left,
-    each contribution ḡ·∂ₖ added to the accumulator (absent until its first contribution)."""
-    grads: dict = {output: 1.0} if active[output] else {}
-    scalar_sweep(graph, values, grads, active, output, 0, set(wrt))
-    return {w: np.array(grads.get(w, 0.0), dtype=np.float64) for w in wrt}
+    each contribution ḡ·∂ₖ added to the accumulator (absent, None, until its first contribution),
+    ḡ itself where ∂ₖ is exactly 1."""
+    grads = [None] * (output + 1)
+    if active[output]:
+        grads[output] = 1.0
+    # The two operands' updates are written out rather than shared through a helper: a call
+    # per operand is a large part of this loop's cost per node.
+    for i, a, b, da, db, release in backward_steps(graph, output, wrt):
+        g = grads[i]
+        if g is None:
+            continue
+        if db is not None:
+            if db is ONE:
+                c = g
+            else:
+                d = db(values[i], values[a], values[b])
+                c = g * d
+                if c - c != 0 and (g == 0 or d == 0):  # 0·∞ is 0 in the chain rule, as in the engine
+                    c = 0.0
+            before = grads[b]
+            grads[b] = c if before is None else before + c
+        if da is not None:
+            if da is ONE:
+                c = g
+            else:
+                d = da(values[i], values[a], values[b]) if b >= 0 else da(values[i], values[a])
+                c = g * d
+                if c - c != 0 and (g == 0 or d == 0):
+                    c = 0.0
+            before = grads[a]
+            grads[a] = c if before is None else before + c
+        if release:
+            grads[i] = None  # this accumulator has passed everything on
+    return {w: np.array(0.0 if w > output or grads[w] is None else grads[w], dtype=np.float64) for w in wrt}
 
 
 def scalar_sweep(graph: Graph, values, grads: dict, active, hi: int, lo: int, keep, outside=None) -> None:

@@ -30,6 +30,12 @@ def max_bytes() -> int:
     return byte_limit(os.environ.get("ADCLI_MAX_BYTES", ""))
 
 
+def operation_limit() -> int:
+    """The most operations unrolling may make: a node takes about half a kilobyte to build, and its
+    values more to run, so one per kilobyte of ADCLI_MAX_BYTES (4 million by default)."""
+    return max(max_bytes() // 1024, 100_000)
+
+
 @lru_cache(maxsize=8)
 def byte_limit(setting: str) -> int:
     """ADCLI_MAX_BYTES's value in bytes; a limit beyond any machine (1e400, 99999999999T) means none."""

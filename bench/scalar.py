@@ -123,7 +123,11 @@ def targets(results: list[dict]) -> list[Target]:
         mem = None
         if r:
             mem = per_op_bytes(r, "traced_peak") or per_op_bytes(r, "rss_peak")
-        out.append(Target(f"scalar chain {size}: peak bytes per node", mem, 250, " B"))
+        out.append(Target(f"scalar chain {size}: peak bytes per node", mem, 100, " B"))
+        tape = _find(results, REFERENCE, "chain", n)
+        if r and tape:
+            out.append(Target(f"chain {size}: time vs a Python float tape", r["time"]["median"] / tape["time"]["median"],
+                              2.0, "×", "one tuple per node, Python floats (bench/peers.py)"))
         for peer in ("torch", "micrograd"):
             p = _find(results, peer, "chain", n)
             if r and p:

@@ -215,3 +215,30 @@ def test_the_warning_names_a_value_the_output_is_computed_from():
     with pytest.raises(NonFiniteError) as caught:
         inspect_grad(program, {"x": 0.0}, strict=True)
     assert (caught.value.span.line, caught.value.span.col) == (2, 6)
+
+
+@pytest.mark.parametrize("source,given", [
+    ("H = relu(W * x + b)\n", {"W": 2.0, "x": 3.0, "b": -6.0}),
+    ("u = relu(x - 1) + abs(x - 1)\ny = u + sqrt(x - 5) * max(x, 1)\n", {"x": 1.0}),
+    ("y = max(x, 1) * 1e308 * 10 + min(x, 2)\n", {"x": 2.0}),
+])
+@pytest.mark.parametrize("strict", [False, True])
+def test_diagnostics_read_the_scalar_passes_values_as_a_second_pass_would(source, given, strict):
+    """grad's own values (kept by the scalar path) give the same warnings, kinks and --strict stop as
+    evaluating the program again."""
+    import dataclasses
+    from adcli import parse
+    from adcli.diagnose import inspect_grad
+    from adcli.errors import AdError
+    program = parse(source)
+    values = {k: np.array(v) for k, v in given.items()}
+    result = program.grad(**values)
+    assert result.values is not None  # the scalar path ran
+
+    def outcome(r):
+        try:
+            warning, kinks = inspect_grad(program, values, result=r, strict=strict)
+            return warning, [k.to_json() for k in kinks]
+        except AdError as e:
+            return type(e).__name__, str(e)
+    assert outcome(result) == outcome(dataclasses.replace(result, values=None))

@@ -703,7 +703,7 @@ def test_forward_mode_keeps_a_non_finite_local_derivative_in_its_element(name):
     """A pass seeded at one element must not take 0·inf = NaN from an element whose local derivative
     is infinite or NaN: the partial derivative exists, and reverse mode and torch.autograd give it.
     (PyTorch's own forward mode, torch.func.jvp and jacfwd, gives the same NaN as adcli here; the
-    reference is the partial derivative, which the README says forward mode reproduces.)"""
+    reference is the partial derivative, which docs/conventions.md says forward mode reproduces.)"""
     source, values, fn, at = NON_FINITE_NEIGHBOURS[name]
     program = adcli.parse(source)
     (x,) = values

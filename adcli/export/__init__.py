@@ -20,6 +20,8 @@ def export_source(program, target: str = "numpy", of: str | None = None, wrt=Non
         raise InputError(f"--mode {mode}: expected reverse or forward")
     graph = program.graph
     _, output = program.output_node(of)
+    from ..graphview import symbolic_shapes
+    symbolic_shapes(graph)  # shapes the file settles in numbers are checked now, as every other command does
     emitted = emit(graph, output, program.wrt_nodes(wrt))
     return render(emitted, target, graph.file, graph.source, mode)
 

@@ -132,6 +132,7 @@ class Op:
     convention: str = ""  # what adcli uses at a kink
     scalar_text: str | None = None  # the formula when every operand is a scalar
     pyfunc: Callable | None = None  # a Python operator giving numpy's exact result on floats
+    pyderivs: tuple | None = None  # the local derivatives on Python floats, to numpy's bit (scalar path)
     dtype: str = "float"  # the result's type: float, bool, int, or same (int for int operands)
     doc: str = ""  # one line of meaning, for `adcli functions`
     signature: str = ""  # as a file writes the call: clip(x, lo, hi)

@@ -31,6 +31,7 @@ def binary(name, forward, derivs, text, partials, vjp_text, args=("x", "y"), cos
 # ---- the first set: the lecture's and the everyday ones -----------------------------------------
 unary("relu", "np.maximum({x}, 0.0)", "np.sign({ans})",  # 1, 0, or NaN at NaN
       "ReLU({0})", "ReLU′({0})", "ḡ ⊙ [{0} > 0]", kink_code="{x} == 0", convention="relu′(0) taken as 0",
+      pyfunc=kernels.relu_float, pyderivs=(lambda ans, x: kernels.relu_slope_float(ans),),
       doc="max(x, 0); relu′(0) = 0")
 unary("exp", "np.exp({x})", "{ans}", "exp({0})", "exp({0})", ufunc=np.exp, cost=(1, 1), doc="eˣ")
 unary("log", "np.log({x})", "1.0 / {x}", "log({0})", "1/{0}", "ḡ / {0}", ufunc=np.log, doc="natural logarithm")

@@ -1,0 +1,404 @@
+"""Editor support: the Pygments lexer (adcli/lexer.py) and the TextMate grammar
+(grammars/adcli.tmLanguage.json) agree with the language, and with each other.
+
+- Pygments finds the lexer through the `pygments.lexers` entry point, by name and by file name.
+- Every good program (the samples, the .ad files under tests/, the test modules' program strings
+  that adcli's parser accepts, and programs of the fuzzer's generator) lexes without an error
+  token, into the very tokens of the Lark grammar.
+- The keywords come from the Lark grammar's terminals, the function names from the registry: a
+  function added to the registry and missing from the lexer or the TextMate grammar fails here.
+- The TextMate grammar is valid JSON with regexes Python compiles, and a walk applying its
+  patterns line by line (earliest match first, as an editor does) scopes every program the way
+  the Pygments lexer does.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import random
+import re
+import subprocess
+import sys
+from functools import lru_cache
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from lark import Lark
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import find_lexer_class_for_filename, get_lexer_by_name
+from pygments.token import (Comment, Error, Keyword, Name, Number, Operator, Punctuation, String, Text,
+                            Whitespace)
+
+import adcli
+from adcli import lexer, registry
+from adcli.errors import AdError, NameResolutionError
+from adcli.parser import compile_source, grammar_path
+from adcli.syntax_errors import KEYWORDS as RESERVED
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTMATE = ROOT / "grammars" / "adcli.tmLanguage.json"
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+FUZZ_PROGRAMS = 150
+
+
+# ---------------------------------------------------------------------------------------------
+# The language's words, read from the Lark grammar and the registry
+# ---------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def lark_grammar() -> Lark:
+    """The grammar's terminals and rules, and a lexer that sees every terminal at once (no parser:
+    Lark then builds the lexer once, not at every call of lex)."""
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser=None, lexer="basic")
+
+
+def grammar_words() -> set[str]:
+    """Every word the grammar spells out: input, def, for, in, range, return, ..."""
+    return {t.pattern.value for t in lark_grammar().terminals
+            if t.pattern.type == "str" and WORD.fullmatch(t.pattern.value)}
+
+
+def call_like_words() -> set[str]:
+    """The grammar's words written as a call, like range( ... ): highlighted as functions."""
+    words = {t.name: t.pattern.value for t in lark_grammar().terminals
+             if t.pattern.type == "str" and WORD.fullmatch(t.pattern.value)}
+    lpar = {t.name for t in lark_grammar().terminals if t.pattern.type == "str" and t.pattern.value == "("}
+    found = set()
+    for rule in lark_grammar().rules:
+        symbols = [s.name for s in rule.expansion]
+        found |= {words[a] for a, b in zip(symbols, symbols[1:]) if a in words and b in lpar}
+    return found
+
+
+def declaration_words() -> set[str]:
+    """The words that open the grammar's declarations (the rules aliased declare...)."""
+    terminals = {t.name: t.pattern.value for t in lark_grammar().terminals}
+    return {terminals[rule.expansion[0].name] for rule in lark_grammar().rules
+            if rule.alias and rule.alias.startswith("declare")}
+
+
+def expected_functions() -> set[str]:
+    """What a file can call: the registry's functions and constructors, and the call-like words."""
+    return set(registry.FUNCTIONS) | set(registry.CONSTRUCTORS) | call_like_words()
+
+
+# ---------------------------------------------------------------------------------------------
+# The good programs
+# ---------------------------------------------------------------------------------------------
+
+def accepted(text: str) -> bool:
+    """Whether adcli's parser accepts the text (it may still fail later, on names or shapes)."""
+    try:
+        compile_source(text)
+    except (AdError, RecursionError):
+        return False
+    return True
+
+
+def string_programs() -> list[str]:
+    """The string constants of the test modules that parse as programs."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip():
+                found.append(node.value)
+    return found
+
+
+def fuzz_programs() -> list[str]:
+    """Programs of the fuzzer's generator, from fixed seeds."""
+    spec = importlib.util.spec_from_file_location("fuzz_gen_for_editors", ROOT / "tests" / "fuzz" / "fuzz_gen.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    functions, constructors = module.load_functions()
+    return [module.ProgramGen(random.Random(seed), functions, constructors).build()[0]
+            for seed in range(FUZZ_PROGRAMS)]
+
+
+@lru_cache(maxsize=None)
+def corpus() -> tuple[tuple[str, str], ...]:
+    """(where it comes from, text) for every good program; tests/bad holds bad input, so not it."""
+    files = sorted(ROOT.glob("samples/*.ad")) + sorted((ROOT / "tests").rglob("*.ad"))
+    found = [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in files]
+    found += [(f"a test module's string {k}", s) for k, s in enumerate(string_programs())]
+    found += [(f"fuzz program {k}", s) for k, s in enumerate(fuzz_programs())]
+    # Pygments reads \r as a newline, Lark as a space: line endings are not what is checked here.
+    found = [(where, text.replace("\r\n", "\n")) for where, text in found]
+    return tuple((where, text) for where, text in found if "\r" not in text and accepted(text))
+
+
+def tokens(text: str) -> list[tuple[int, object, str]]:
+    """The Pygments lexer's (offset, token type, text), with the text exactly as given."""
+    return list(lexer.AdLexer(stripnl=False, ensurenl=False).get_tokens_unprocessed(text))
+
+
+def significant(toks):
+    return [(kind, value) for _, kind, value in toks if kind not in Whitespace and kind not in Text
+            and kind not in Comment]
+
+
+def test_the_corpus_is_wide():
+    where = [w for w, _ in corpus()]
+    assert "samples/relu.ad" in where and "tests/golden/mlp.ad" in where
+    assert sum(w.startswith("a test module") for w in where) > 100
+    assert sum(w.startswith("fuzz program") for w in where) > FUZZ_PROGRAMS * 0.9
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) Pygments finds the lexer
+# ---------------------------------------------------------------------------------------------
+
+def installed_entry_point() -> bool:
+    return any(ep.value == "adcli.lexer:AdLexer" for ep in entry_points(group="pygments.lexers"))
+
+
+def test_pygments_finds_the_lexer_by_name_and_file_name():
+    if not installed_entry_point():
+        pytest.skip("the pygments.lexers entry point is not installed: run `pip install -e .` again")
+    assert type(get_lexer_by_name("ad")) is lexer.AdLexer
+    assert type(get_lexer_by_name("adcli")) is lexer.AdLexer
+    assert find_lexer_class_for_filename("x.ad") is lexer.AdLexer
+    html = highlight("H = relu(W @ x + b)  # hidden\n", get_lexer_by_name("ad"), HtmlFormatter())
+    assert '<span class="nb">relu</span>' in html and '<span class="c1"># hidden</span>' in html
+
+
+def test_the_core_does_not_import_the_lexer():
+    """The CLI and library never load Pygments' lexer machinery for adcli's own sake."""
+    done = subprocess.run([sys.executable, "-c", "import sys, adcli, adcli.cli; print('adcli.lexer' in sys.modules)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) Every good program lexes, into the grammar's own tokens
+# ---------------------------------------------------------------------------------------------
+
+def test_every_good_program_lexes_without_an_error_token():
+    errors = []
+    for where, text in corpus():
+        bad = [(offset, value) for offset, kind, value in tokens(text) if kind in Error]
+        if bad:
+            errors.append(f"{where}: {bad[:3]} in {text[:200]!r}")
+    assert not errors, "\n".join(errors[:10])
+
+
+def allowed(terminal: str, value: str):
+    """The Pygments token types a Lark terminal may become."""
+    if terminal == "NAME":
+        return (Name, Keyword.Constant, Keyword.Type)
+    if terminal == "NUMBER":
+        return (Number,)
+    if terminal == "STRING":
+        return (String,)
+    if WORD.fullmatch(value):
+        return (Keyword, Name.Builtin)
+    return (Operator, Punctuation)
+
+
+def test_the_lexer_splits_programs_as_the_grammar_does():
+    """The same token texts, in the same order, as Lark's lexer (comments and line ends aside)."""
+    problems = []
+    for where, text in corpus():
+        expected = [(t.type, t.value) for t in lark_grammar().lex(text) if t.type != "_NL"]
+        got = significant(tokens(text))
+        if [v for _, v in expected] != [v for _, v in got]:
+            problems.append(f"{where}: {[v for _, v in expected][:12]} != {[v for _, v in got][:12]}")
+            continue
+        for (terminal, value), (kind, _) in zip(expected, got):
+            if not any(kind in parent for parent in allowed(terminal, value)):
+                problems.append(f"{where}: {terminal} {value!r} lexed as {kind}")
+                break
+    assert not problems, "\n".join(problems[:10])
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) The words agree with the grammar, the registry and the expander
+# ---------------------------------------------------------------------------------------------
+
+def test_the_lexer_knows_the_grammar_keywords():
+    assert set(lexer.KEYWORDS) | set(lexer.DECLARATIONS) == grammar_words() - call_like_words()
+    assert set(lexer.DECLARATIONS) == declaration_words()
+    assert set(lexer.SYNTAX_FUNCTIONS) == call_like_words()
+    assert set(lexer.KEYWORDS) | set(lexer.DECLARATIONS) == set(RESERVED)
+
+
+def test_the_lexer_knows_every_function_and_constant():
+    assert set(lexer.FUNCTIONS) == set(registry.FUNCTIONS), "update FUNCTIONS in adcli/lexer.py"
+    assert set(lexer.CONSTRUCTORS) == set(registry.CONSTRUCTORS)
+    assert set(lexer.BUILTINS) == expected_functions()
+    assert set(lexer.CONSTANTS) == set(registry.CONSTANTS)
+    words = [*lexer.KEYWORDS, *lexer.DECLARATIONS, *lexer.BUILTINS, *lexer.CONSTANTS, *lexer.PSEUDO_CONSTANTS,
+             *lexer.TYPES]
+    assert len(words) == len(set(words)), "a word in two lists"
+
+
+def test_the_pseudo_constants_and_types_mean_something():
+    """True, False and None are reserved by the expander; int and float are the element types."""
+    for word in lexer.PSEUDO_CONSTANTS:
+        with pytest.raises(NameResolutionError, match="reserved"):
+            adcli.parse(f"def {word}(x) = x\ny = 1\n")
+    for word in lexer.TYPES:
+        compile_source(f"input y: {word}[2]\n")
+    with pytest.raises(AdError, match="element type"):
+        compile_source("input y: double[2]\n")
+
+
+def kind_of(text: str, word: str):
+    """The Pygments token type of the first token spelling `word` in `text`."""
+    return next(kind for _, kind, value in tokens(text) if value == word)
+
+
+def test_the_lexer_highlights_each_word_by_its_meaning():
+    for name in expected_functions():
+        assert kind_of(f"y = {name}(x)\n", name) in Name.Builtin, name
+    for word in lexer.KEYWORDS:
+        assert kind_of(f"{word} x\n", word) in Keyword
+    for word in declaration_words():
+        assert kind_of(f"{word} x: [2]\n", word) in Keyword.Declaration
+    assert kind_of("def f(x) = x\n", "f") in Name.Function
+    assert kind_of("y = 2 * pi\n", "pi") in Name.Constant
+    for name in ("index", "x_in", "inputs", "define", "summary", "e1", "logs"):
+        assert kind_of(f"y = {name} + 1\n", name) is Name, name
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) The TextMate grammar
+# ---------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def textmate() -> dict:
+    return json.loads(TEXTMATE.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def textmate_rules() -> tuple:
+    """The top-level patterns, each with its compiled regex."""
+    return tuple((rule, re.compile(rule["match"])) for rule in textmate()["patterns"])
+
+
+def scopes(line: str) -> list[str | None]:
+    """Each character's scope: at every point the earliest match wins, the first listed on a tie."""
+    found: list[str | None] = [None] * len(line)
+    pos = 0
+    while pos < len(line):
+        best = None
+        for rule, regex in textmate_rules():
+            m = regex.search(line, pos)
+            if m and (best is None or m.start() < best[1].start()):
+                best = (rule, m)
+        if best is None:
+            break
+        rule, m = best
+        if "name" in rule:
+            found[m.start():m.end()] = [rule["name"]] * (m.end() - m.start())
+        for group, capture in rule.get("captures", {}).items():
+            start, end = m.span(int(group))
+            if start >= 0:
+                found[start:end] = [capture["name"]] * (end - start)
+        pos = m.end()
+    return found
+
+
+def scope_of(line: str, word: str) -> str | None:
+    return scopes(line)[line.index(word)]
+
+
+def alternatives(scope: str) -> set[str]:
+    """The words of the pattern scoped `scope`, written \\b(?:a|b|c)..."""
+    (rule,) = [rule for rule in textmate()["patterns"] if rule.get("name") == scope]
+    m = re.fullmatch(r"\\b\(\?:([A-Za-z0-9_|]+)\).*", rule["match"])
+    assert m, f"the pattern for {scope} is not a list of words"
+    return set(m.group(1).split("|"))
+
+
+def test_textmate_grammar_is_valid():
+    grammar = textmate()
+    assert grammar["scopeName"] == "source.adcli" and grammar["fileTypes"] == ["ad"]
+    for rule in grammar["patterns"]:
+        assert set(rule) <= {"name", "match", "captures", "comment"}, rule
+        regex = re.compile(rule["match"])
+        assert not regex.search(""), f"{rule['match']} matches nothing at all"
+        names = [rule.get("name")] + [c["name"] for c in rule.get("captures", {}).values()]
+        assert all(n.endswith(".adcli") for n in names if n), names
+        assert all(int(g) <= regex.groups for g in rule.get("captures", {})), rule
+
+
+def test_textmate_words_agree_with_the_grammar_and_registry():
+    assert alternatives("support.function.builtin.adcli") == expected_functions(), \
+        "update the support.function pattern in grammars/adcli.tmLanguage.json"
+    assert alternatives("keyword.control.adcli") | {"def"} == grammar_words() - call_like_words() - declaration_words()
+    assert alternatives("storage.type.declaration.adcli") == declaration_words()
+    assert alternatives("constant.language.adcli") == set(registry.CONSTANTS) | set(lexer.PSEUDO_CONSTANTS)
+
+
+def test_textmate_scopes_each_word_by_its_meaning():
+    for name in expected_functions():
+        assert scope_of(f"y = {name}(x)", name) == "support.function.builtin.adcli", name
+    for word in grammar_words() - call_like_words():
+        assert scope_of(f"{word} x", word).startswith(("keyword.", "storage.type.")), word
+    for name in ("index", "x_in", "inputs", "define", "summary", "e1", "logs"):
+        assert scope_of(f"y = {name} + 1", name) is None, name
+    line = "def cell(h, x) = tanh(Wh @ h + Wx @ x + b)"
+    assert scope_of(line, "def") == "storage.type.function.adcli"
+    assert scope_of(line, "cell") == "entity.name.function.adcli"
+    assert scope_of(line, "tanh") == "support.function.builtin.adcli"
+    line = "    h = cell(h, Xs[t])   # a new h at every step"
+    assert scope_of(line, "h") == "variable.other.assignment.adcli"
+    assert scope_of(line, "#") == "comment.line.number-sign.adcli"
+    line = "for t in range(4):"
+    assert [scope_of(line, w) for w in ("for", "in", "range")] == \
+        ["keyword.control.adcli", "keyword.control.adcli", "support.function.builtin.adcli"]
+    line = "input y: int[n]          # the class of each row"
+    assert [scope_of(line, w) for w in ("input", "y", "int")] == \
+        ["storage.type.declaration.adcli", "variable.other.declaration.adcli", "support.type.adcli"]
+    line = "a = 1; b = a ** 2 <= 3.5e-1 * pi"
+    assert [scope_of(line, w) for w in ("b", "**", "<=", "3.5e-1", "pi")] == \
+        ["variable.other.assignment.adcli", "keyword.operator.arithmetic.adcli", "keyword.operator.comparison.adcli",
+         "constant.numeric.float.adcli", "constant.language.adcli"]
+
+
+def category(kind_or_scope) -> str | None:
+    """What a Pygments token type or a TextMate scope says a piece of text is, in common terms."""
+    if isinstance(kind_or_scope, str) or kind_or_scope is None:
+        scope = kind_or_scope or ""
+        for prefix, name in (("comment.", "comment"), ("string.", "string"), ("storage.type.declaration", "declaration"),
+                             ("storage.type.function", "keyword"), ("keyword.control", "keyword"),
+                             ("support.type", "type"), ("support.function", "function"),
+                             ("entity.name.function", "definition"), ("constant.language", "constant"),
+                             ("constant.numeric", "number"), ("variable.other", "target"),
+                             ("keyword.operator", "operator"), ("punctuation.", "punctuation")):
+            if scope.startswith(prefix):
+                return name
+        return None
+    for parent, name in ((Comment, "comment"), (String, "string"), (Keyword.Declaration, "declaration"),
+                         (Keyword.Type, "type"), (Keyword.Constant, "constant"), (Keyword, "keyword"),
+                         (Name.Builtin, "function"), (Name.Function, "definition"), (Name.Constant, "constant"),
+                         (Name.Variable, "target"), (Number, "number"), (Operator, "operator"),
+                         (Punctuation, "punctuation")):
+        if kind_or_scope in parent:
+            return name
+    return None
+
+
+def test_textmate_and_pygments_highlight_every_program_alike():
+    problems = []
+    for where, text in corpus():
+        by_pygments: list = [None] * len(text)
+        for offset, kind, value in tokens(text):
+            by_pygments[offset:offset + len(value)] = [kind] * len(value)
+        offset = 0
+        for number, line in enumerate(text.split("\n"), 1):
+            for col, (ch, scope) in enumerate(zip(line, scopes(line))):
+                kind = by_pygments[offset + col]
+                if ch.isspace() or kind in Text or kind in Whitespace:
+                    continue  # a continuation's backslash is text to Pygments, punctuation to TextMate
+                if category(kind) != category(scope):
+                    problems.append(f"{where}:{number}:{col + 1}: {line!r}: {kind} but {scope}")
+                    break
+            offset += len(line) + 1
+    assert not problems, "\n".join(problems[:10])
