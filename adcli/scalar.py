@@ -10,6 +10,7 @@ giving inf) returns None, and the caller runs the general engine instead.
 from __future__ import annotations
 
 from array import array
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,14 +57,18 @@ def scalar_pass(graph: Graph, inputs: dict, output: int, wrt: list[int]):
 
 
 def scalar_plan(graph: Graph):
-    """What the plain pass reads but never changes, made once per graph: each operation as a step
-    (node, forward rule, operand a, operand b or -1), its local derivatives and which of them are
-    exactly 1, the constants as floats, and the first node the path cannot run (len(nodes) if none)."""
+    """What the plain pass reads but never changes, made once per graph: the operations as steps
+    (columns: node, forward rule, operand a, operand b or -1; integer columns as arrays, 8 bytes a
+    step, since a graph of 10⁶ nodes would otherwise hold 10⁶ tuples), each node's local derivatives
+    and which of them are exactly 1, the constants as floats, and the first node the path cannot run
+    (len(nodes) if none)."""
     def make():
         ops, operands = graph.flat()
         nodes = graph.nodes
-        steps, derivs, ones = [], [None] * len(ops), [None] * len(ops)
+        order, rules, first, second = array("q"), [], array("q"), array("q")
+        derivs, ones = [None] * len(ops), [None] * len(ops)
         consts = [0.0] * len(ops)
+        steps = (order, rules, first, second)
         for i, op in enumerate(ops):
             if op == INPUT:
                 continue
@@ -77,7 +82,10 @@ def scalar_plan(graph: Graph):
             if rule is None or nodes[i].params:
                 return steps, derivs, ones, consts, i
             args = operands[i]
-            steps.append((i, rule, args[0], args[1] if len(args) == 2 else -1))
+            order.append(i)
+            rules.append(rule)
+            first.append(args[0])
+            second.append(args[1] if len(args) == 2 else -1)
             derivs[i], ones[i] = _DERIVS[op], _ONES[op]
         return steps, derivs, ones, consts, len(ops)
     return graph.memo(("scalar plan",), make)
@@ -87,12 +95,12 @@ def scalar_activity(graph: Graph, upto: int, wrt: list[int]) -> list[bool]:
     """Whether each value up to `upto` depends on an input in `wrt`: shapes of the graph alone, so
     made once per output and inputs differentiated."""
     def make():
-        steps = scalar_plan(graph)[0]
+        order, _, first, second = scalar_plan(graph)[0]
         active = [False] * (upto + 1)
         for w in wrt:
             if w <= upto:
                 active[w] = True
-        for i, _, a, b in steps:
+        for i, a, b in zip(order, first, second):
             if i > upto:
                 break
             active[i] = active[a] or (b >= 0 and active[b])
@@ -113,34 +121,39 @@ def scalar_values(graph: Graph, inputs: dict, upto: int, wrt: list[int]):
         if v.ndim or nodes[i].dtype != FLOAT:
             return None
         values[i] = float(v)
-    for i, rule, a, b in steps:
+    order, rules, first, second = steps
+    for i, rule, a, b in zip(order, rules, first, second):
         if i > upto:
             break
         values[i] = rule(values[a], values[b]) if b >= 0 else rule(values[a])
     return values, scalar_activity(graph, upto, wrt)
 
 
-def backward_steps(graph: Graph, output: int, wrt: list[int]) -> list[tuple]:
+def backward_steps(graph: Graph, output: int, wrt: list[int]) -> tuple:
     """The plain backward pass's steps, made once per output and inputs differentiated: for each
-    active operation from the output down, (node, a, b or -1, ∂a, ∂b, whether its accumulator is
-    dropped once passed on), where ∂ is None for an operand that needs no gradient and ONE for a
-    partial that is exactly 1."""
+    active operation from the output down, the columns node, a, b (or -1), ∂a, ∂b, and whether its
+    accumulator is dropped once passed on, where ∂ is None for an operand that needs no gradient
+    and ONE for a partial that is exactly 1 (integer columns as arrays, as in scalar_plan)."""
     def make():
-        steps, derivs, ones, _, _ = scalar_plan(graph)
+        (order, _, first, second), derivs, ones, _, _ = scalar_plan(graph)
         active = scalar_activity(graph, output, wrt)
         keep = set(wrt)
-        out = []
-        for i, _, a, b in steps:
+        nodes, lhs, rhs, da, db, release = array("q"), array("q"), array("q"), [], [], bytearray()
+        for i, a, b in zip(order, first, second):
             if i > output:
                 break
             if not active[i]:
                 continue
             rule, unit = derivs[i], ones[i]
-            da = (ONE if unit[0] else rule[0]) if active[a] else None
-            db = None if b < 0 or not active[b] else ONE if unit[1] else rule[1]
-            out.append((i, a, b, da, db, i not in keep))
-        out.reverse()
-        return out
+            nodes.append(i)
+            lhs.append(a)
+            rhs.append(b)
+            da.append((ONE if unit[0] else rule[0]) if active[a] else None)
+            db.append(None if b < 0 or not active[b] else ONE if unit[1] else rule[1])
+            release.append(i not in keep)
+        for column in (nodes, lhs, rhs, da, db, release):
+            column.reverse()
+        return nodes, lhs, rhs, da, db, release
     return graph.memo(("scalar backward", output, tuple(wrt)), make)
 
 
@@ -153,7 +166,7 @@ def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: 
         grads[output] = 1.0
     # The two operands' updates are written out rather than shared through a helper: a call
     # per operand is a large part of this loop's cost per node.
-    for i, a, b, da, db, release in backward_steps(graph, output, wrt):
+    for i, a, b, da, db, release in zip(*backward_steps(graph, output, wrt)):
         g = grads[i]
         if g is None:
             continue
@@ -182,56 +195,11 @@ def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: 
     return {w: np.array(0.0 if w > output or grads[w] is None else grads[w], dtype=np.float64) for w in wrt}
 
 
-def scalar_sweep(graph: Graph, values, grads: dict, active, hi: int, lo: int, keep, outside=None) -> None:
-    """Pass on the accumulators of nodes hi down to lo; an accumulator is dropped once passed on,
-    unless its node is in `keep` (the inputs differentiated). `values` holds nodes lo..hi (from
-    index 0); with `outside`, that dict holds the values before lo they read."""
-    ops, operands = graph.flat()
-    derivs = _DERIVS
-    for i in range(hi, lo - 1, -1):
-        g = grads.get(i)
-        if g is None:
-            continue
-        rule = derivs.get(ops[i])
-        if rule is None:  # an input or a constant: nothing to pass on
-            continue
-        args = operands[i]
-        ans = values[i - lo]
-        if len(args) == 2:
-            a, b = args
-            x = values[a - lo] if a >= lo else outside[a]
-            y = values[b - lo] if b >= lo else outside[b]
-            if active[b]:
-                d = rule[1](ans, x, y)
-                c = g * d
-                if c - c != 0 and (g == 0 or d == 0):  # 0·∞ is 0 in the chain rule, as in the engine
-                    c = 0.0
-                before = grads.get(b)
-                grads[b] = c if before is None else before + c
-            if active[a]:
-                d = rule[0](ans, x, y)
-                c = g * d
-                if c - c != 0 and (g == 0 or d == 0):
-                    c = 0.0
-                before = grads.get(a)
-                grads[a] = c if before is None else before + c
-        else:
-            a = args[0]
-            d = rule[0](ans, values[a - lo] if a >= lo else outside[a])
-            c = g * d
-            if c - c != 0 and (g == 0 or d == 0):
-                c = 0.0
-            before = grads.get(a)
-            grads[a] = c if before is None else before + c
-        if i not in keep:
-            del grads[i]  # this accumulator has passed everything on
-
-
 def scalar_checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int], schedule):
     """scalar_pass by a checkpointing schedule: the forward pass keeps only the schedule's values,
-    the backward pass recomputes each segment before sweeping it. Kept values and a segment's
-    values live in float64 arrays (8 bytes each), so memory follows what is held, not the length
-    of the program. None where scalar_pass would be."""
+    the backward pass recomputes each segment before sweeping it. Kept values live in a float64
+    array (8 bytes each) and a segment's in one list at a time, so memory follows what is held,
+    not the length of the program. None where scalar_pass would be."""
     try:
         with np.errstate(all="ignore"):
             return _checkpointed(graph, inputs, output, wrt, schedule)
@@ -239,95 +207,174 @@ def scalar_checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int],
         return None
 
 
+@dataclass
+class Segment:
+    """One segment's plan on slots: the values it reads from outside (inputs, kept values and
+    constants before it) first, then its own nodes. Integer columns are arrays, as in scalar_plan."""
+
+    template: list  # the slots' starting values: constants in place, 0.0 elsewhere
+    inputs: list  # (slot, input node): filled at the start
+    reads: list  # (slot, index in the kept array): earlier kept values, filled at the start
+    forward: tuple  # columns slot, rule, operand slot a, operand slot b (or -1)
+    stores: list  # (slot, index in the kept array): what the forward pass keeps
+    backward: tuple  # columns slot, a, b, ∂a, ∂b, drop: the active operations from the last down
+    carried: list  # (slot, node): accumulators begun before the sweep (by later segments, or the seed)
+    passed: list  # (slot, node): accumulators of values outside it, handed on to earlier segments
+    result: int  # the output's slot, where the segment holds it, else -1
+
+
+def _segment(graph: Graph, lo: int, hi: int, output: int, wrt: list[int], active, slots: dict):
+    """The plan of the segment of nodes lo..hi (see Segment); None if it reads a value from before
+    it that the schedule does not keep."""
+    ops, operands = graph.flat()
+    nodes, keep = graph.nodes, set(wrt)
+    outside: dict = {}  # node -> slot, for what the segment reads from before it (and its inputs)
+    for i in range(lo, hi + 1):
+        for a in ((i,) if ops[i] == INPUT else () if ops[i] == CONST else operands[i]):
+            if (a < lo or ops[a] == INPUT) and a not in outside:
+                if ops[a] not in (INPUT, CONST) and a not in slots:
+                    return None
+                outside[a] = len(outside)
+    m = len(outside)
+
+    def slot(i):
+        return outside[i] if i in outside else m + i - lo
+    template = [0.0] * (m + hi - lo + 1)
+    inputs, reads = [], []
+    for node, k in outside.items():
+        if ops[node] == CONST:
+            template[k] = float(nodes[node].data)
+        elif ops[node] == INPUT:
+            inputs.append((k, node))
+        else:
+            reads.append((k, slots[node]))
+    forward = (array("q"), [], array("q"), array("q"))
+    stores = []
+    for i in range(lo, hi + 1):
+        op = ops[i]
+        if op == CONST:
+            template[slot(i)] = float(nodes[i].data)
+        elif op != INPUT:
+            args = operands[i]
+            for column, v in zip(forward, (slot(i), _FORWARD[op], slot(args[0]),
+                                           slot(args[1]) if len(args) == 2 else -1)):
+                column.append(v)
+            if i in slots:
+                stores.append((slot(i), slots[i]))
+    backward = (array("q"), array("q"), array("q"), [], [], bytearray())
+    for i in range(hi, lo - 1, -1):
+        op = ops[i]
+        if op in (INPUT, CONST) or not active[i]:
+            continue
+        args, rule, unit = operands[i], _DERIVS[op], _ONES[op]
+        a, b = args[0], args[1] if len(args) == 2 else -1
+        for column, v in zip(backward, (slot(i), slot(a), -1 if b < 0 else slot(b),
+                                        (ONE if unit[0] else rule[0]) if active[a] else None,
+                                        None if b < 0 or not active[b] else ONE if unit[1] else rule[1],
+                                        i not in keep)):
+            column.append(v)
+    passed = [(k, node) for node, k in outside.items() if ops[node] != CONST]
+    carried = passed + [(slot(i), i) for i in range(lo, hi + 1)
+                        if ops[i] not in (INPUT, CONST) and (i in slots or i == output)]
+    return Segment(template, inputs, reads, forward, stores, backward, carried, passed,
+                   slot(output) if lo <= output <= hi else -1)
+
+
 def _static(graph: Graph, output: int, wrt: list[int], schedule):
-    """What a scalar checkpointed pass reads but never changes, made once per schedule: each
-    node's last use and activity, and each kept value's slot (None when the graph is not all
-    scalar rules)."""
+    """What a scalar checkpointed pass reads but never changes, made once per schedule: how many
+    values are kept, and each segment's plan (None when the graph is not all scalar rules)."""
     key = ("scalar", tuple(wrt))
     if key in schedule.cache:
         return schedule.cache[key]
-    ops, operands = graph.flat()
+    ops, _ = graph.flat()
     nodes = graph.nodes
     made = None
     if all(op in (INPUT, CONST) or (op in _FORWARD and not nodes[i].params) for i, op in enumerate(ops[:output + 1])) \
             and all(nodes[i].data.ndim == 0 and nodes[i].data.dtype == np.float64
                     for i in range(output + 1) if ops[i] == CONST):
-        last = [-1] * (output + 1)
-        for i in range(output + 1):
-            for a in operands[i]:
-                last[a] = i
-        active = [False] * (output + 1)
-        for w in wrt:
-            if w <= output:
-                active[w] = True
-        for i in range(output + 1):
-            if ops[i] not in (INPUT, CONST) and any(active[a] for a in operands[i]):
-                active[i] = True
+        active = scalar_activity(graph, output, wrt)
         slots = {i: k for k, i in enumerate(i for i in range(output + 1) if schedule.kept[i] and ops[i] != INPUT)}
-        made = (last, active, slots)
+        segments = [_segment(graph, lo, hi, output, wrt, active, slots) for lo, hi in schedule.segments]
+        made = None if None in segments else (len(slots), segments)
     schedule.cache[key] = made
     return made
+
+
+def _run_forward(seg: Segment, given: dict, kept) -> list:
+    """A segment's values, from the inputs and the kept values before it."""
+    buf = seg.template[:]
+    for k, node in seg.inputs:
+        buf[k] = given[node]
+    for k, index in seg.reads:
+        buf[k] = kept[index]
+    for i, rule, a, b in zip(*seg.forward):
+        buf[i] = rule(buf[a], buf[b]) if b >= 0 else rule(buf[a])
+    return buf
 
 
 def _checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int], schedule):
     static = _static(graph, output, wrt, schedule)
     if static is None or any(v.ndim or graph.nodes[i].dtype != FLOAT for i, v in inputs.items()):
         return None
-    last, active, slots = static
-    ops, operands = graph.flat()
-    nodes, forward = graph.nodes, _FORWARD
+    count, segments = static
     given = {i: float(v) for i, v in inputs.items()}
-    kept = array("d", [0.0]) * len(slots)
-    live = dict(given)  # the forward pass: each value until its last use
-    for i in range(output + 1):
-        op = ops[i]
-        if op == INPUT:
-            continue
-        if op == CONST:
-            v = float(nodes[i].data)
-        else:
-            args = operands[i]
-            v = forward[op](live[args[0]], live[args[1]]) if len(args) == 2 else forward[op](live[args[0]])
-            for a in args:
-                if last[a] == i and a not in given:
-                    live.pop(a, None)
-        live[i] = v
-        slot = slots.get(i)
-        if slot is not None:
-            kept[slot] = v
-    value = live[output]
-    del live
-    grads: dict = {output: 1.0} if active[output] else {}
-    keep = set(wrt)
-    seg = array("d", [0.0]) * max(hi - lo + 1 for lo, hi in schedule.segments)  # a segment's values, again
-    for lo, hi in reversed(schedule.segments):
-        outside = {}  # the inputs and kept values before it that it reads
-        for i in range(lo, hi + 1):
-            op = ops[i]
-            if op == INPUT or op == CONST:
-                seg[i - lo] = given[i] if op == INPUT else float(nodes[i].data)
+    kept = array("d", [0.0]) * count
+    value = 0.0
+    for seg in segments:  # the forward pass: one segment's values at a time, the kept ones stored
+        buf = _run_forward(seg, given, kept)
+        for k, index in seg.stores:
+            kept[index] = buf[k]
+        if seg.result >= 0:
+            value = buf[seg.result]
+        del buf
+    grads: dict = {output: 1.0} if scalar_activity(graph, output, wrt)[output] else {}
+    for seg in reversed(segments):  # the backward pass: recompute a segment, then sweep it
+        buf = _run_forward(seg, given, kept)
+        acc = [None] * len(buf)
+        for k, node in seg.carried:
+            acc[k] = grads.pop(node, None)
+        # As in scalar_backward, node by node in the same order, so the same bits; the two
+        # operands written out, for speed.
+        for i, a, b, da, db, release in zip(*seg.backward):
+            g = acc[i]
+            if g is None:
                 continue
-            args = operands[i]
-            for a in args:
-                if a < lo and a not in outside:
-                    outside[a] = given[a] if a in given else kept[slots[a]]
-            if len(args) == 2:
-                a, b = args
-                seg[i - lo] = forward[op](seg[a - lo] if a >= lo else outside[a],
-                                          seg[b - lo] if b >= lo else outside[b])
-            else:
-                a = args[0]
-                seg[i - lo] = forward[op](seg[a - lo] if a >= lo else outside[a])
-        scalar_sweep(graph, seg, grads, active, hi, lo, keep, outside)
+            if db is not None:
+                if db is ONE:
+                    c = g
+                else:
+                    d = db(buf[i], buf[a], buf[b])
+                    c = g * d
+                    if c - c != 0 and (g == 0 or d == 0):  # 0·∞ is 0 in the chain rule, as in the engine
+                        c = 0.0
+                before = acc[b]
+                acc[b] = c if before is None else before + c
+            if da is not None:
+                if da is ONE:
+                    c = g
+                else:
+                    d = da(buf[i], buf[a], buf[b]) if b >= 0 else da(buf[i], buf[a])
+                    c = g * d
+                    if c - c != 0 and (g == 0 or d == 0):
+                        c = 0.0
+                before = acc[a]
+                acc[a] = c if before is None else before + c
+            if release:
+                acc[i] = None
+        for k, node in seg.passed:
+            if acc[k] is not None:
+                grads[node] = acc[k]
+        del buf, acc
     return np.float64(value), {w: np.array(grads.get(w, 0.0), dtype=np.float64) for w in wrt}
 
 
-# What the scalar passes hold, for adcli cost: Python floats in a list (8 bytes a slot, 24 a float,
-# 8 for the activity flag) in the plain pass; float64 arrays (8 bytes) for the kept values and a
-# segment's in the checkpointed one, beside a dict of the values alive in its forward pass.
+# What the scalar passes hold, for adcli cost (measured with tracemalloc): Python floats in a list
+# (8 bytes a slot, 24 a float) and the accumulators in the plain pass; in the checkpointed one, the
+# kept values in a float64 array (8 bytes each) and one segment's slots at a time, each a float
+# and its entries in the values' and the accumulators' lists.
 PLAIN_BYTES_PER_NODE = 40
-DICT_BYTES_PER_VALUE = 100
-CALL_BYTES = 4096  # the call's own bookkeeping: bound inputs, dicts of the frontier, the result
+SEGMENT_BYTES_PER_SLOT = 40
+CALL_BYTES = 4096  # the call's own bookkeeping: bound inputs, the accumulators passed on, the result
 
 
 def runs_on_floats(graph: Graph, output: int, shapes: list) -> bool:
@@ -340,20 +387,9 @@ def runs_on_floats(graph: Graph, output: int, shapes: list) -> bool:
 
 def scalar_peak(graph: Graph, output: int, schedule) -> int:
     """Bytes the scalar pass holds at its busiest (beyond the program itself)."""
-    ops, operands = graph.flat()
+    ops, _ = graph.flat()
     if len(schedule.segments) == 1:
         return PLAIN_BYTES_PER_NODE * (output + 1)
     kept = 8 * sum(1 for i in range(output + 1) if schedule.kept[i] and ops[i] != INPUT)
-    last = [-1] * (output + 1)
-    for i in range(output + 1):
-        for a in operands[i]:
-            last[a] = i
-    alive = most = 0
-    for i in range(output + 1):  # the forward pass's dict: each value until its last use
-        if ops[i] == INPUT:
-            continue
-        alive += 1
-        most = max(most, alive)
-        alive -= sum(1 for a in set(operands[i]) if last[a] == i and ops[a] != INPUT)
     longest = max(hi - lo + 1 for lo, hi in schedule.segments)
-    return CALL_BYTES + kept + max(DICT_BYTES_PER_VALUE * most, 8 * longest + DICT_BYTES_PER_VALUE * 4)
+    return CALL_BYTES + kept + SEGMENT_BYTES_PER_SLOT * longest

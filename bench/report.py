@@ -52,7 +52,7 @@ class Target:
 
 
 def targets_table(targets: list[Target]) -> Table:
-    return Table("Targets (issue 6)", ["target", "measured", "limit", "status", "note"],
+    return Table("Targets", ["target", "measured", "limit", "status", "note"],
                  [t.row() for t in targets])
 
 

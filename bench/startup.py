@@ -33,22 +33,27 @@ def cached_bytecode_env(prefix: str) -> dict:
     return env
 
 
-def time_command(argv: list[str], runs: int, env: dict | None = None) -> Stats:
-    """Wall time of a whole process, `runs` times after one warm-up (which fills the OS file cache
-    and the bytecode cache), with the CPU time (user + system) the process used."""
-    samples, cpu = [], []
+def time_commands(commands: list, runs: int, default_env: dict) -> dict:
+    """Wall and CPU time (user + system) of whole processes, label -> Stats, the commands run in
+    turn (A B C A B C ...) so that a drift in the machine's speed reaches them all alike; each
+    command's first run is a warm-up (it fills the OS file cache and the bytecode cache)."""
+    samples: dict = {label: ([], []) for label, *_ in commands}
     for i in range(runs + 1):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        elapsed = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-200:]}")
-        if i:
-            samples.append(elapsed)
-            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return Stats.of(samples, cpu)
+        for label, argv, own_runs, env in commands:
+            if i > min(runs, own_runs or runs):
+                continue
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  env=env or default_env)
+            elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-200:]}")
+            if i:
+                samples[label][0].append(elapsed)
+                samples[label][1].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return {label: Stats.of(wall, cpu) for label, (wall, cpu) in samples.items()}
 
 
 def run(quick: bool) -> tuple[list[Table], list[Target], dict]:
@@ -84,15 +89,16 @@ def run(quick: bool) -> tuple[list[Table], list[Target], dict]:
     raw = {}
     ref = ref_cpu = None
     with tempfile.TemporaryDirectory() as prefix:
-        cached = cached_bytecode_env(prefix)
-        for label, argv, own_runs, env in commands:
-            st = time_command(argv, min(runs, own_runs or runs), env or cached)
-            ref, ref_cpu = ref or st.median, ref_cpu or st.cpu
-            raw[label] = st.as_dict()
-            table.rows.append([label, *fmt_stats(st), ratio(st.median, ref), fmt_seconds(st.cpu),
-                               ratio(st.cpu, ref_cpu)])
+        measured = time_commands(commands, runs, cached_bytecode_env(prefix))
+    for label, *_ in commands:
+        st = measured[label]
+        ref, ref_cpu = ref or st.median, ref_cpu or st.cpu
+        raw[label] = st.as_dict()
+        table.rows.append([label, *fmt_stats(st), ratio(st.median, ref), fmt_seconds(st.cpu),
+                           ratio(st.cpu, ref_cpu)])
     grad = raw["adcli grad samples/relu.ad --set W=2 x=3 b=1"]
-    table.notes.append(f"{runs} runs each (at most 5 for PyTorch and JAX) after one warm-up run; the same "
+    table.notes.append(f"{runs} runs each (at most 5 for PyTorch and JAX) after one warm-up run, the commands in "
+                       "turn; the same "
                        "interpreter for every row, with compiled modules cached as in an installed package; CPU "
                        "is user + system time of the process, which a busy machine inflates less than wall time "
                        "(numpy's BLAS threads add to it).")

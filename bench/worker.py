@@ -290,16 +290,22 @@ def checkpoint_task(spec: dict) -> dict:
     plain = program.grad(wrt=wrt, **given)
     predicted = {r.schedule: r for r in schedule_costs(program, given, [k for k in spec["kinds"] if k != "none"],
                                                          wrt=wrt)}
+    runs = {}
     for kind in spec["kinds"]:
         run = (lambda: program.grad(wrt=wrt, **given)) if kind == "none" else \
             (lambda c=program.checkpointed(kind): c.grad(wrt=wrt, **given))
         run()  # the schedule is made once, on the first call
+        runs[str(kind)] = run
+    # Interleaved, so that the machine's drift (large on a shared machine) reaches every schedule alike.
+    times = interleaved(runs, max(spec.get("runs", 3), 5))
+    for kind in spec["kinds"]:
+        run = runs[str(kind)]
         result = run()
         same = result.value == plain.value and all(np.array_equal(result.grad[k], plain.grad[k]) for k in plain.grad)
         peak = traced_peak(run)[0]
         row = predicted.get("none" if kind == "none" else ("sqrt" if kind == "sqrt" else f"every {kind} nodes"))
         out["schedules"][str(kind)] = {
-            "time": repeat(run, spec.get("runs", 3)).as_dict(), "peak": peak, "identical": bool(same),
+            "time": times[str(kind)].as_dict(), "peak": peak, "identical": bool(same),
             "predicted_peak": None if row is None else row.peak_bytes - row.resident_bytes,
             "segments": None if row is None else row.segments, "kept_values": None if row is None else row.kept_values,
             "gradient_bytes": int(sum(np.asarray(g).nbytes for g in plain.grad.values()))}
@@ -316,6 +322,36 @@ def cost_estimate(program, inputs) -> dict | None:
     return {"resident_bytes": cost["resident_bytes"], "reverse": cost["reverse"], "forward": cost["forward"]}
 
 
+def parse_task(spec: dict) -> dict:
+    """adcli's parse, Lark's LALR with null callbacks on the same grammar and post-lexer, and a load
+    from the program cache (in a private cache folder of its own), interleaved."""
+    import tempfile
+    from lark import Lark, Transformer, Tree
+    from . import gen
+    from adcli.layout import Layout
+    from adcli.program_cache import cached_graph, grammar_path
+    from adcli.parser import parse_source
+
+    empty = Tree("_", [])
+
+    class Null(Transformer):
+        def __default__(self, data, children, meta):
+            return empty if data.startswith("_") else None  # an inlined rule's result is spliced: no children
+
+    source = gen.chain_source(spec["n"])
+    lark = Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="contextual", postlex=Layout(),
+                transformer=Null(), maybe_placeholders=True)
+    parse_source("x = 1\n", "warm.ad")
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["XDG_CACHE_HOME"] = home
+        cached_graph(source, "chain.ad")  # writes the entry the cache row reads
+        fns = {"Lark, null callbacks": lambda: lark.parse(source),
+               "adcli parse": lambda: parse_source(source, "chain.ad"),
+               "adcli, from the cache": lambda: cached_graph(source, "chain.ad")}
+        times = interleaved(fns, spec.get("runs", 5))
+    return {"lines": source.count("\n"), "time": {k: v.as_dict() for k, v in times.items()}}
+
+
 def release_freed_memory() -> None:
     """Give memory freed so far back to the system, so the resident-set peak counts new use only."""
     try:
@@ -327,7 +363,7 @@ def release_freed_memory() -> None:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    task = {"scalar": scalar_task, "mlp": mlp_task, "modes": modes_task, "export": export_task, "batch": batch_task,
+    task = {"parse": parse_task, "scalar": scalar_task, "mlp": mlp_task, "modes": modes_task, "export": export_task, "batch": batch_task,
             "checkpoint": checkpoint_task}[spec["task"]]
     try:
         result = task(spec)

@@ -66,6 +66,11 @@ def test_every_sample_gives_the_same_bits(name):
     ("input x: [3]\nh = x\nfor t in range(5):\n    h = sqrt(relu(h)) + max(h) * min(h)\ny = sum(h)\n",
      {"x": np.array([0.0, np.inf, -1.0])}),
     ("input x: []\ny = x * sqrt(x) + log(x) * 0\n", {"x": 0.0}),
+    # scalars read across many segments (x, a, the running sum), kinks hit, NaN made on the way
+    ("input x: []\ninput a: []\nh = x\ns = 0.0\nfor t in range(40):\n    h = relu(a * h - 0.5) + x * 0.1\n"
+     "    s = s + h * h + sqrt(h - 0.06)\ny = s + h / a\n", {"x": 0.5, "a": -1.5}),
+    ("input x: []\ninput a: []\nh = x\ns = 0.0\nfor t in range(40):\n    h = relu(a * h - 0.5) + x * 0.1\n"
+     "    s = s + h * h\ny = s + h / a\n", {"x": 3.0, "a": 1.25}),
 ])
 def test_loops_and_hostile_values_give_the_same_bits(source, given):
     program = adcli.parse(source)
