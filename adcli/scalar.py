@@ -157,16 +157,13 @@ def backward_steps(graph: Graph, output: int, wrt: list[int]) -> tuple:
     return graph.memo(("scalar backward", output, tuple(wrt)), make)
 
 
-def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: list[int]) -> dict:
-    """Reverse mode over float values, as adcli.reverse.backward does it: operands right to left,
-    each contribution ḡ·∂ₖ added to the accumulator (absent, None, until its first contribution),
-    ḡ itself where ∂ₖ is exactly 1."""
-    grads = [None] * (output + 1)
-    if active[output]:
-        grads[output] = 1.0
-    # The two operands' updates are written out rather than shared through a helper: a call
-    # per operand is a large part of this loop's cost per node.
-    for i, a, b, da, db, release in zip(*backward_steps(graph, output, wrt)):
+def sweep(values: list, grads: list, steps: tuple) -> None:
+    """Pass accumulators on along backward steps (columns as backward_steps makes them): operand b
+    before a, each contribution ḡ·∂ₖ added to the accumulator (None until its first), ḡ itself
+    where ∂ₖ is exactly 1, 0 where an exact zero meets an infinity."""
+    # The two operands' updates are written out rather than shared through a helper: a call per
+    # operand is a large part of this loop's cost per node.
+    for i, a, b, da, db, release in zip(*steps):
         g = grads[i]
         if g is None:
             continue
@@ -192,6 +189,16 @@ def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: 
             grads[a] = c if before is None else before + c
         if release:
             grads[i] = None  # this accumulator has passed everything on
+
+
+def scalar_backward(graph: Graph, values: list, active: list, output: int, wrt: list[int]) -> dict:
+    """Reverse mode over float values, as adcli.reverse.backward does it: operands right to left,
+    each contribution ḡ·∂ₖ added to the accumulator (absent, None, until its first contribution),
+    ḡ itself where ∂ₖ is exactly 1."""
+    grads = [None] * (output + 1)
+    if active[output]:
+        grads[output] = 1.0
+    sweep(values, grads, backward_steps(graph, output, wrt))
     return {w: np.array(0.0 if w > output or grads[w] is None else grads[w], dtype=np.float64) for w in wrt}
 
 
@@ -333,34 +340,7 @@ def _checkpointed(graph: Graph, inputs: dict, output: int, wrt: list[int], sched
         acc = [None] * len(buf)
         for k, node in seg.carried:
             acc[k] = grads.pop(node, None)
-        # As in scalar_backward, node by node in the same order, so the same bits; the two
-        # operands written out, for speed.
-        for i, a, b, da, db, release in zip(*seg.backward):
-            g = acc[i]
-            if g is None:
-                continue
-            if db is not None:
-                if db is ONE:
-                    c = g
-                else:
-                    d = db(buf[i], buf[a], buf[b])
-                    c = g * d
-                    if c - c != 0 and (g == 0 or d == 0):  # 0·∞ is 0 in the chain rule, as in the engine
-                        c = 0.0
-                before = acc[b]
-                acc[b] = c if before is None else before + c
-            if da is not None:
-                if da is ONE:
-                    c = g
-                else:
-                    d = da(buf[i], buf[a], buf[b]) if b >= 0 else da(buf[i], buf[a])
-                    c = g * d
-                    if c - c != 0 and (g == 0 or d == 0):
-                        c = 0.0
-                before = acc[a]
-                acc[a] = c if before is None else before + c
-            if release:
-                acc[i] = None
+        sweep(buf, acc, seg.backward)  # node by node in the plain sweep's order: the same bits
         for k, node in seg.passed:
             if acc[k] is not None:
                 grads[node] = acc[k]
