@@ -164,7 +164,6 @@ def plain(graph: Graph, output: int, wrt: list[int]) -> Schedule:
 def choose(graph: Graph, output: int, wrt: list[int], kind, shapes: list | None = None,
            budget: int | None = None) -> Schedule:
     """The schedule `kind` asks for (auto: by the budget); an InputError when the budget cannot be met."""
-    n = output + 1
     if kind == "none":
         schedule = plain(graph, output, wrt)
     elif kind == "sqrt":  # √k segments of the k values the plain pass would keep

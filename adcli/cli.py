@@ -300,7 +300,7 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
             result = checkpointed.grad(of=of, wrt=wrt, **given)
             chosen = checkpointed.schedule
             if checkpointed.kind == "auto":
-                notes_first = [f"adcli: note: --checkpoint auto: "
+                notes_first = ["adcli: note: --checkpoint auto: "
                                + ("no checkpoints needed (the plain pass fits)" if chosen.kind == "none" else
                                   f"{len(chosen.segments)} segments, {chosen.checkpoints} values kept")]
         elif batch:

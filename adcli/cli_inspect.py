@@ -9,9 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import (ANNOTATIONS, Ascii, File, Inputs, Json, Of, Set, Strict, app, console_for_stdout, emit_json,
-                  given_values, notify, reporting)
-from .errors import AdError, EXIT_CHECK_FAILED
+from .cli import ANNOTATIONS, Ascii, File, Inputs, Of, Set, app, console_for_stdout, given_values, reporting
+from .errors import AdError
 
 
 class GraphFormat(str, Enum):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError, ShapeError
+from .errors import InputError
 from .evaluate import check_declared, infer_shapes, unknown_input_message
 from .graph import LEAVES, Graph
 from .registry import OPS

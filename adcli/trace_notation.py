@@ -3,7 +3,6 @@ the small text helpers the renderers share."""
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 import unicodedata

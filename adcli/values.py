@@ -7,7 +7,6 @@ import math
 import re
 import sys
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 

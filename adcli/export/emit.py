@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..graph import CONST, FLOAT, INPUT, LEAVES, Graph
+from ..graph import CONST, FLOAT, LEAVES, Graph
 from ..registry import OPS, fill, source_text
 from ..reverse import depends_on, feeds
 
