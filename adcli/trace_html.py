@@ -151,7 +151,9 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
             touching.setdefault(i, []).append(n)
     by_number = dict(enumerate(trace.steps, 1))
     nodes = []
-    for i in range(out + 1):
+    # Every node up to the output, and inputs after it that steps still name (an input first used
+    # after an earlier --of output has an accumulator, and a gradient of 0).
+    for i in range(max([out] + [step.node for step in trace.steps]) + 1):
         node = graph.nodes[i]
         kind = node.op if node.op in (INPUT, CONST) else "op"
         value = node.data if node.op == CONST else values.get(i)
@@ -194,6 +196,8 @@ def to_dot(graph, nodes: list[dict], out: int) -> str:
              '  node [shape=record, fontname="Helvetica", fontsize=11, style="rounded,filled"];',
              '  edge [color="#4b5563", arrowsize=0.7];']
     for i, node in enumerate(nodes):
+        if i > out and node["kind"] != "input":  # past the output: only the inputs steps still name
+            continue
         style = "nonfinite" if node["nonfinite"] else "output" if node["output"] else node["kind"]
         fill, border = COLOURS[style]
         title = f"{node['label']} = {node['formula']}" if node["formula"] else node["label"]
@@ -205,7 +209,7 @@ def to_dot(graph, nodes: list[dict], out: int) -> str:
         label = "|".join(dot_record(f) for f in fields)
         extra = ", penwidth=2.5" if node["output"] or node["nonfinite"] else ""
         lines.append(f'  n{i} [id="n{i}", label="{dot_string(label)}", fillcolor="{fill}", color="{border}"{extra}];')
-    for i in range(out + 1):
+    for i in range(min(out + 1, len(nodes))):
         for k, a in enumerate(graph.nodes[i].args):
             lines.append(f'  n{a} -> n{i} [id="e{i}-{k}"];')
     lines.append("}")

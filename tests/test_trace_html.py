@@ -272,3 +272,21 @@ def test_a_nodes_local_derivatives_are_its_own():
     assert nodes["W"]["locals"] == []  # an input has none; its steps are listed instead
     forward = {n["label"]: n for n in page_data(html_of(*PRODUCT, "--mode", "forward"))["nodes"]}
     assert forward["u"]["locals"] == ["u̇ = ẋ + 0"] and forward["x"]["locals"] == []
+
+
+def test_an_input_used_only_after_the_output_is_on_the_page(browser, tmp_path):
+    """With --of an earlier value, an input first read after it still has an accumulator (0): the
+    page names it, draws it, and steps through it without an error."""
+    source = tmp_path / "of.ad"
+    source.write_text("u = x + 1\nv = u * 3\ny = v * z\n")
+    tab, data, problems = open_page(browser, tmp_path, "of", [str(source), "--set", "x=1", "z=2", "--of", "u"])
+    z = next(i for i, n in enumerate(data["nodes"]) if n["label"] == "z")
+    assert data["nodes"][z]["second"] == "0"
+    tab.keyboard.press("End")
+    assert highlighted(tab)[0] == [f"step-{len(data['steps'])}"]
+    if tab.locator("#graph svg").count():
+        assert tab.locator(f"#n{z}").count() == 1
+        out = next(i for i, n in enumerate(data["nodes"]) if n["output"])
+        assert tab.locator("#graph g.node").count() == out + 2  # every node up to u, and z
+    assert problems == []
+    tab.close()
