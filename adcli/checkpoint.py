@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
-from .evaluate import evaluate, infer_shapes, placeholder
+from .evaluate import evaluate, infer_shapes, last_uses, placeholder
 from .graph import INPUT, LEAVES, Graph, paused_gc
 from .registry import OPS
 from .reverse import Sweep, backward_reads, depends_on, feeds
@@ -130,10 +130,7 @@ def balanced(graph: Graph, output: int, wrt: list[int], shapes: list | None, seg
             for i in range(output + 1)]
     weight = [size[i] if reads[i] and nodes[i].op not in LEAVES else 0 for i in range(output + 1)]  # inputs stay
     crossing = [0] * (output + 2)  # bytes made before node i and read at i or later
-    last = [-1] * (output + 1)
-    for i in range(output + 1):
-        for a in nodes[i].args:
-            last[a] = i
+    last = last_uses(graph, output + 1)
     for a in range(output + 1):
         if nodes[a].op != INPUT and last[a] > a:
             crossing[a + 1] += size[a]
@@ -283,10 +280,7 @@ def predict(graph: Graph, output: int, wrt: list[int], schedule: Schedule, shape
     reads = backward_reads(graph, output, wrt)
     keep = schedule.kept if len(schedule.segments) > 1 else reads
     resident = sum(size[i] for i in range(output + 1) if need[i] and nodes[i].op in LEAVES)
-    last = [-1] * (output + 1)
-    for i in range(output + 1):
-        for a in nodes[i].args:
-            last[a] = i
+    last = last_uses(graph, output + 1)
     # forward: each value freed at its last use unless kept
     live = peak = 0
     held = [False] * (output + 1)

@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
+from .entry import quiet_stdout
 from .errors import EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OUTPUT, AdError, InputError, format_error
 
 MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent", "--dim")
@@ -231,6 +232,18 @@ def kink_notes(graph, kinks) -> list[str]:
     return [Located(f"adcli: note: {k.note()}", graph.span(k.node)) for k in kinks]
 
 
+def write_file(path: str, data: bytes | str, option: str = "-o", error=AdError) -> None:
+    """Write an output file (text as UTF-8); one clear error naming the option and path if it cannot be."""
+    from pathlib import Path
+    try:
+        if isinstance(data, str):
+            Path(path).write_text(data, encoding="utf-8")
+        else:
+            Path(path).write_bytes(data)
+    except OSError as e:
+        raise error(f"{option} {path}: cannot write it ({e.strerror or e})") from None
+
+
 def plain_out(render, ascii_: bool) -> bool:
     """Off a terminal, print what `render(width)` writes, as Rich would lay it out, without loading
     Rich (a fifth of a cold start); False where Rich must print it (see adcli.tables)."""
@@ -423,15 +436,6 @@ def main() -> None:
         quiet_stdout()
         write_error(f"adcli: error: cannot write output ({e.strerror or e})")
         sys.exit(EXIT_OUTPUT)
-
-
-def quiet_stdout() -> None:
-    """Point stdout at /dev/null, so nothing is flushed again into a pipe or disk that failed."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
 
 
 # The other commands live in their own modules and register on `app` when imported; the order

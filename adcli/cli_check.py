@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from .cli import (ANNOTATIONS, Ascii, File, FormatOption, Full, Inputs, Json, Set, Strict, Style, Wrt, app,
-                  console_for_stdout, emit_json, given_values, notify, reporting)
-from .errors import EXIT_CHECK_FAILED, EXIT_UNDEFINED
+                  console_for_stdout, emit_json, given_values, notify, reporting, write_file)
+from .errors import EXIT_CHECK_FAILED, EXIT_UNDEFINED, InputError
 
 # ---------------------------------------------------------------------------------------------
 # Text
@@ -157,8 +157,8 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
         reports = [check_gradients(program, given, name, eps, rtol, atol, max_elements, directions, seed, strict,
                                    wrt, show, getattr(given, "widened", ())) for name in (of or [None])]
         if junit_xml is not None:
-            from .junit import write_junit
-            write_junit(junit_xml, program.graph, reports)
+            from .junit import junit_xml as report_xml
+            write_file(junit_xml, report_xml(program.graph, reports), "--junit-xml", InputError)
     notify([r.warning for r in reports])
     if ANNOTATIONS.found is not None:  # --format github: failures, kinks and more at their lines, and the table
         from .annotations import check_annotations

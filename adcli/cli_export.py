@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .cli import ANNOTATIONS, Ascii, File, FormatOption, Of, Style, Wrt, app, reporting
+from .cli import ANNOTATIONS, Ascii, File, FormatOption, Of, Style, Wrt, app, reporting, write_file
 from .errors import InputError
 from .symbols import ASCII, can_encode
 
@@ -56,10 +55,7 @@ def export(file: File,
         if output is None:
             sys.stdout.write(text)
             return
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise InputError(f"-o {output}: cannot write it ({e.strerror or e})") from None
+        write_file(output, text, error=InputError)
 
 
 # ---------------------------------------------------------------------------------------------

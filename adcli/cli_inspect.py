@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import ANNOTATIONS, Ascii, File, Inputs, Of, Set, app, console_for_stdout, given_values, reporting
+from .cli import (ANNOTATIONS, Ascii, File, Inputs, Of, Set, app, console_for_stdout, given_values, reporting,
+                  write_file)
 from .errors import AdError
 
 
@@ -51,10 +52,7 @@ def write_output(view, path: str, format_: GraphFormat | None) -> None:
     else:
         known = ", ".join(list(IMAGE_FORMATS) + list(TEXT_FORMATS))
         raise AdError(f"-o {path}: cannot tell the format from '{suffix or 'no extension'}'; use one of {known}")
-    try:
-        Path(path).write_bytes(data)
-    except OSError as e:
-        raise AdError(f"-o {path}: cannot write it ({e.strerror or e})") from None
+    write_file(path, data)
 
 
 def print_tree(view, ascii_: bool = False) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .cli import (ANNOTATIONS, Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, Strict, app,
-                  given_values, kink_notes, notify, reporting)
+                  given_values, kink_notes, notify, reporting, write_file)
 from .errors import InputError
 from .symbols import can_encode
 
@@ -141,13 +141,3 @@ def by_suffix(path: str) -> Format:
     """-o without --format: the file's extension decides (trace.html is a page), else plain text."""
     from pathlib import PurePath
     return SUFFIXES.get(PurePath(path).suffix.lower(), Format.plain)
-
-
-def write_file(path: str, text: str) -> None:
-    """The trace in a file, UTF-8; a file that cannot be written is one clear error."""
-    from pathlib import Path
-    from .errors import AdError
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise AdError(f"-o {path}: cannot write it ({e.strerror or e})") from None

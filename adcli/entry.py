@@ -107,10 +107,15 @@ def finish(text: str, code=0) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
+        quiet_stdout()
         sys.exit(1)
     sys.exit(code)
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so nothing is flushed again into a pipe or disk that failed."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -293,8 +293,9 @@ def dot_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def to_dot(view: GraphView) -> str:
-    """Valid Graphviz: left to right, one record per node, edges from operand to result."""
+def to_dot(view: GraphView, ids: bool = False) -> str:
+    """Valid Graphviz: left to right, one record per node, edges from operand to result. With `ids`,
+    every node and edge carries an id a page can find in the SVG (n3; e5-1: operand 1 of node 5)."""
     lines = ["digraph adcli {", "  rankdir=LR;",
              '  node [shape=record, fontname="Helvetica", fontsize=11, style="rounded,filled"];',
              '  edge [color="#4b5563", arrowsize=0.7];']
@@ -304,9 +305,12 @@ def to_dot(view: GraphView) -> str:
         fill, border = COLOURS[style_of(node)]
         label = "|".join(dot_record(f) for f in fields(node))  # with rankdir=LR, bare fields stack
         extra = ", penwidth=2.5" if node.output or node.nonfinite else ""
-        lines.append(f'  {node.id} [label="{label}", fillcolor="{fill}", color="{border}"{extra}];')
+        ident = f'id="{node.id}", ' if ids else ""
+        lines.append(f'  {node.id} [{ident}label="{label}", fillcolor="{fill}", color="{border}"{extra}];')
+    operand = {}  # result -> how many of its operands' edges are written: edges come in operand order
     for a, r in view.edges:
-        lines.append(f"  n{a} -> n{r};")
+        k = operand[r] = operand.get(r, -1) + 1
+        lines.append(f'  n{a} -> n{r} [id="e{r}-{k}"];' if ids else f"  n{a} -> n{r};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -344,15 +348,21 @@ TEXT_FORMATS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".txt": "tree"}
 IMAGE_FORMATS = {".svg": "svg", ".png": "png"}
 
 
-def render_image(dot_text: str, image_format: str) -> bytes:
-    """An SVG or PNG drawn by Graphviz's `dot` program; an AdError naming it when it is missing."""
+def render_image(dot_text: str, image_format: str, timeout: float | None = None) -> bytes:
+    """An SVG or PNG drawn by Graphviz's `dot` program; an AdError naming it when it is missing, fails
+    or takes longer than `timeout` seconds."""
     program = shutil.which("dot")
     if program is None:
         raise AdError(f"drawing a .{image_format} needs Graphviz's 'dot' program, which is not installed; "
                       "install Graphviz (for example 'apt-get install graphviz' or 'brew install graphviz'), "
                       "or write the text with -o graph.dot")
-    done = subprocess.run([program, f"-T{image_format}"], input=dot_text.encode("utf-8"),
-                          capture_output=True, check=False)
+    try:
+        done = subprocess.run([program, f"-T{image_format}"], input=dot_text.encode("utf-8"),
+                              capture_output=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AdError(f"Graphviz's dot took longer than {timeout:g} s") from None
+    except OSError as e:
+        raise AdError(f"Graphviz's dot could not be run ({e.strerror or e})") from None
     if done.returncode != 0:
         raise AdError(f"Graphviz's dot failed: {done.stderr.decode('utf-8', 'replace').strip()}")
     return done.stdout

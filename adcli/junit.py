@@ -11,8 +11,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .errors import InputError
-
 
 def probe_text(name: str, probe) -> str:
     where = f"[{', '.join(map(str, probe.where))}]" if isinstance(probe.where, tuple) else f" direction {probe.where}"
@@ -83,11 +81,3 @@ def junit_xml(graph, reports) -> bytes:
     root.set("time", "0")
     ET.indent(root)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
-
-
-def write_junit(path: str, graph, reports) -> None:
-    """Write the JUnit XML file; an error naming the path if it cannot be written."""
-    try:
-        Path(path).write_bytes(junit_xml(graph, reports))
-    except OSError as e:
-        raise InputError(f"--junit-xml {path}: cannot write it ({e.strerror or e})") from None

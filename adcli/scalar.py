@@ -148,13 +148,21 @@ def backward_steps(graph: Graph, output: int, wrt: list[int]) -> tuple:
             nodes.append(i)
             lhs.append(a)
             rhs.append(b)
-            da.append((ONE if unit[0] else rule[0]) if active[a] else None)
-            db.append(None if b < 0 or not active[b] else ONE if unit[1] else rule[1])
+            partial_a, partial_b = _partials(rule, unit, active, a, b)
+            da.append(partial_a)
+            db.append(partial_b)
             release.append(i not in keep)
         for column in (nodes, lhs, rhs, da, db, release):
             column.reverse()
         return nodes, lhs, rhs, da, db, release
     return graph.memo(("scalar backward", output, tuple(wrt)), make)
+
+
+def _partials(rule, unit, active, a: int, b: int) -> tuple:
+    """(∂a, ∂b) of a backward step: None for an operand that needs no gradient (or b = -1, none),
+    ONE where the partial is exactly 1, else the local derivative's rule."""
+    return ((ONE if unit[0] else rule[0]) if active[a] else None,
+            None if b < 0 or not active[b] else ONE if unit[1] else rule[1])
 
 
 def sweep(values: list, grads: list, steps: tuple) -> None:
@@ -276,9 +284,7 @@ def _segment(graph: Graph, lo: int, hi: int, output: int, wrt: list[int], active
         args, rule, unit = operands[i], _DERIVS[op], _ONES[op]
         a, b = args[0], args[1] if len(args) == 2 else -1
         for column, v in zip(backward, (slot(i), slot(a), -1 if b < 0 else slot(b),
-                                        (ONE if unit[0] else rule[0]) if active[a] else None,
-                                        None if b < 0 or not active[b] else ONE if unit[1] else rule[1],
-                                        i not in keep)):
+                                        *_partials(rule, unit, active, a, b), i not in keep)):
             column.append(v)
     passed = [(k, node) for node, k in outside.items() if ops[node] != CONST]
     carried = passed + [(slot(i), i) for i in range(lo, hi + 1)
@@ -294,11 +300,8 @@ def _static(graph: Graph, output: int, wrt: list[int], schedule):
     if key in schedule.cache:
         return schedule.cache[key]
     ops, _ = graph.flat()
-    nodes = graph.nodes
     made = None
-    if all(op in (INPUT, CONST) or (op in _FORWARD and not nodes[i].params) for i, op in enumerate(ops[:output + 1])) \
-            and all(nodes[i].data.ndim == 0 and nodes[i].data.dtype == np.float64
-                    for i in range(output + 1) if ops[i] == CONST):
+    if scalar_plan(graph)[4] > output:  # every node to the output has a rule on floats
         active = scalar_activity(graph, output, wrt)
         slots = {i: k for k, i in enumerate(i for i in range(output + 1) if schedule.kept[i] and ops[i] != INPUT)}
         segments = [_segment(graph, lo, hi, output, wrt, active, slots) for lo, hi in schedule.segments]
@@ -359,10 +362,8 @@ CALL_BYTES = 4096  # the call's own bookkeeping: bound inputs, the accumulators 
 
 def runs_on_floats(graph: Graph, output: int, shapes: list) -> bool:
     """Whether the scalar path runs this output: every value a scalar, every operation one of its rules."""
-    ops, _ = graph.flat()
-    nodes = graph.nodes
-    return all(shapes[i] == () for i in range(output + 1) if shapes[i] is not None) and \
-        all(op in (INPUT, CONST) or (op in _FORWARD and not nodes[i].params) for i, op in enumerate(ops[:output + 1]))
+    return scalar_plan(graph)[4] > output and \
+        all(shapes[i] == () for i in range(output + 1) if shapes[i] is not None)
 
 
 def scalar_peak(graph: Graph, output: int, schedule) -> int:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import html
 import json
 import shutil
-import subprocess
 
 import numpy as np
 
-from .errors import InputError
+from .errors import AdError, InputError
 from .graph import CONST, INPUT
-from .graphview import COLOURS, compact, dot_record, dot_string
-from .registry import OPS, fmt_shape
+from .graphview import GraphView, ViewNode, compact, render_image, to_dot
+from .registry import OPS
+from .tables import shape_text
 from .trace import ForwardTrace
 from .trace_notation import section_of
 from .trace_render import (header_lines, local_text, make_notation, selected, step_parts, tangent_part, vjp_text,
@@ -166,7 +166,7 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
         bad = any(v is not None and not np.all(np.isfinite(v)) for v in (value, g))
         nodes.append({
             "label": nt.label(label) if kind != "const" else label, "kind": kind, "op": node.op,
-            "formula": nt.finish(formula), "shape": None if value is None else shape_name(value),
+            "formula": nt.finish(formula), "shape": None if value is None else shape_text(value),
             "value": None if value is None else nt.finish(nt.num(value)), "valueFull": text_of(value, True),
             "second": None if g is None else nt.finish(nt.num(g)), "secondFull": text_of(g, True),
             "secondName": (nt.dot(node.label) if forward else nt.grad(trace.output, node.label)),
@@ -182,38 +182,20 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
             "steps": steps, "page": PAGE_STEPS, "second": "tangent" if forward else "gradient"}
 
 
-def shape_name(value) -> str:
-    return "scalar" if np.ndim(value) == 0 else fmt_shape(np.shape(value))
-
-
 # ---------------------------------------------------------------------------------------------
 # The drawing: DOT with ids the page can find, laid out by Graphviz
 # ---------------------------------------------------------------------------------------------
 
-def to_dot(graph, nodes: list[dict], out: int) -> str:
-    """The graph up to the output, every node and edge with an id (n3, e5-1: operand 1 of node 5)."""
-    lines = ["digraph adcli {", "  rankdir=LR;",
-             '  node [shape=record, fontname="Helvetica", fontsize=11, style="rounded,filled"];',
-             '  edge [color="#4b5563", arrowsize=0.7];']
-    for i, node in enumerate(nodes):
-        if i > out and node["kind"] != "input":  # past the output: only the inputs steps still name
-            continue
-        style = "nonfinite" if node["nonfinite"] else "output" if node["output"] else node["kind"]
-        fill, border = COLOURS[style]
-        title = f"{node['label']} = {node['formula']}" if node["formula"] else node["label"]
-        fields = [title, " · ".join(p for p in (node["op"], node["shape"]) if p)]
-        if node["kind"] != "const" and node["short"] is not None:
-            fields.append(f"value {node['short']}")
-        if node["secondShort"] is not None:
-            fields.append(f"{node['secondName']} {node['secondShort']}")
-        label = "|".join(dot_record(f) for f in fields)
-        extra = ", penwidth=2.5" if node["output"] or node["nonfinite"] else ""
-        lines.append(f'  n{i} [id="n{i}", label="{dot_string(label)}", fillcolor="{fill}", color="{border}"{extra}];')
-    for i in range(min(out + 1, len(nodes))):
-        for k, a in enumerate(graph.nodes[i].args):
-            lines.append(f'  n{a} -> n{i} [id="e{i}-{k}"];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+def view_of(graph, nodes: list[dict], out: int) -> GraphView:
+    """The page's nodes as `adcli graph` draws them: every node up to the output, and the inputs
+    after it that steps still name, each with its value and its gradient (or tangent)."""
+    shown = [ViewNode(i, f"n{i}", n["label"], n["kind"], n["op"], n["formula"], n["shape"], graph.nodes[i].line,
+                      graph.nodes[i].col, n["short"],
+                      None if n["secondShort"] is None else f"{n['secondName']} = {n['secondShort']}",
+                      n["output"], n["nonfinite"])
+             for i, n in enumerate(nodes) if i <= out or n["kind"] == "input"]
+    edges = [(a, i) for i in range(min(out + 1, len(nodes))) for a in graph.nodes[i].args]
+    return GraphView(graph.file, shown, edges, out, "")
 
 
 def drawing(graph, nodes: list[dict], out: int) -> tuple[str | None, str]:
@@ -221,19 +203,14 @@ def drawing(graph, nodes: list[dict], out: int) -> tuple[str | None, str]:
     if len(nodes) > GRAPH_NODES:
         return None, (f"The graph has {len(nodes):,} nodes, too many to draw legibly (at most {GRAPH_NODES}); "
                       "the steps and each node's details are all here: click a step's number.")
-    program = shutil.which("dot")
-    if program is None:
+    if shutil.which("dot") is None:
         return None, ("Graphviz's dot is not installed, so the graph is not drawn; install Graphviz (for example "
                       "apt-get install graphviz or brew install graphviz) to see it. Click a step's number for "
                       "its node's details.")
     try:
-        done = subprocess.run([program, "-Tsvg"], input=to_dot(graph, nodes, out).encode("utf-8"),
-                              capture_output=True, check=False, timeout=DOT_SECONDS)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return None, f"Graphviz's dot could not draw the graph ({type(e).__name__}); the steps are all here."
-    if done.returncode != 0:
-        return None, "Graphviz's dot could not draw the graph; the steps are all here."
-    svg = done.stdout.decode("utf-8", "replace")
+        svg = render_image(to_dot(view_of(graph, nodes, out), ids=True), "svg", DOT_SECONDS).decode("utf-8", "replace")
+    except AdError as e:
+        return None, f"{e.message}: the graph is not drawn, and the steps are all here."
     return svg[svg.find("<svg"):], ""  # the XML prolog and DOCTYPE cannot stand inside HTML
 
 
