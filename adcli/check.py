@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .diagnose import nonfinite_warning, on_path, require_finite
+from .diagnose import kink_mask, nonfinite_warning, on_path, require_finite
 from .errors import InputError
 from .evaluate import bind_inputs, evaluate
 from .graph import LEAVES, Graph
@@ -31,9 +31,17 @@ SHOW = 5  # the worst elements listed per input
 ROUNDING_ULPS = 32
 UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 DOT_RTOL = 1e-10  # forward and reverse mode are exact up to rounding: their dot-product test is tight
+# A local derivative that changes across a stencil by less than this fraction of its size is not
+# a kink (see slope_jumps); a value whose change misses its derivatives' prediction by more than
+# this fraction of its size jumps (see value_jumps). Both lie far above rounding (1e-16) and far
+# below any effect a central difference could notice at the default rtol.
+SLOPE_JUMP = VALUE_JUMP = 1e-8
 
 PASS, FAIL, KINK, UNSURE = "pass", "fail", "not differentiable", "inconclusive"
+SKIPPED = "nothing compared"  # every probe skipped: the input's gradient was not checked at all
 UNDEFINED = "not defined at this point"
+# What reverse mode's value at a kink is, next to the one-sided derivatives there.
+LEFT, RIGHT, BOTH, BETWEEN, OUTSIDE, JUMPS = "= left", "= right", "= both", "between", "outside", "jumps"
 
 # ---------------------------------------------------------------------------------------------
 # Plain-data results
@@ -51,11 +59,39 @@ class KinkHit:
     col: int
     probes: int = 0  # how many elements (or directions) of this input it touched
     first: object = None  # the first such element index, or direction number
+    at_centre: int = 0  # of those, how many sat exactly on it (the others straddled it)
 
     def to_json(self) -> dict:
         return {"node": self.node, "op": self.op, "convention": self.convention, "line": self.line,
-                "col": self.col, "probes": self.probes,
-                "first": list(self.first) if isinstance(self.first, tuple) else self.first}
+                "col": self.col, "probes": self.probes, "at_point": self.at_centre,
+                "first": where_json(self.first)}
+
+
+def where_json(where):
+    """An element index as a list, a direction number as is."""
+    return list(where) if isinstance(where, tuple) else where
+
+
+@dataclass
+class OneSided:
+    """At a kink: the derivatives from the left and from the right, and where reverse mode's value lies."""
+
+    where: object  # element index (tuple) or direction number (int)
+    left: float | None  # (f(x) - f(x - h·v)) / h, extrapolated to h → 0 (Richardson, from h and h/2)
+    right: float | None  # (f(x + h·v) - f(x)) / h, the same (None: the function jumps on that side)
+    reverse: float  # reverse mode's value along v: the registry's conventions at work
+    verdict: str  # LEFT, RIGHT, BOTH, BETWEEN, OUTSIDE, or JUMPS (the function jumps: no one-sided slope)
+    nodes: tuple = ()  # the labels of the kinks the point sits on
+
+    @property
+    def compared(self) -> bool:
+        return self.verdict != JUMPS
+
+    def to_json(self) -> dict:
+        key = "index" if isinstance(self.where, tuple) else "direction"
+        return {key: where_json(self.where), "left": None if self.left is None else to_json(self.left),
+                "right": None if self.right is None else to_json(self.right),
+                "reverse": to_json(self.reverse), "reverse_is": self.verdict, "kinks": list(self.nodes)}
 
 
 @dataclass(order=True)
@@ -96,6 +132,9 @@ class InputCheck:
     unsure: int = 0  # probes no step could decide (rounding noise, a step lost to rounding, an edge)
     status: str = PASS
     kinks: list[KinkHit] = field(default_factory=list)
+    one_sided: list[OneSided] = field(default_factory=list)  # probes sitting exactly on a kink
+    skipped_at_kinks: int = 0  # probes near a kink with no one-sided comparison: straddled, or a jump
+    skipped_not_finite: int = 0  # probes with a step lost to rounding, or a non-finite value or gradient
     widened: bool = False  # given as float32 (from an .npz) and widened to float64
     output: str = ""
 
@@ -106,6 +145,32 @@ class InputCheck:
     @property
     def failures(self) -> list[Probe]:
         return [p for p in self.worst if p.ratio > 1]
+
+    @property
+    def one_sided_compared(self) -> int:
+        return sum(o.compared for o in self.one_sided)
+
+    @property
+    def skipped(self) -> int:
+        """Probes compared neither centrally nor one-sidedly."""
+        return self.skipped_at_kinks + self.skipped_not_finite
+
+    @property
+    def outside(self) -> list[OneSided]:
+        return [o for o in self.one_sided if o.verdict == OUTSIDE]
+
+    def coverage(self) -> str:
+        """How much was compared and why the rest was not: `compared 1 of 3 elements; 2 of 3 elements
+        skipped (2 at or across a kink, ...)`, or `nothing compared; ...`."""
+        unit = "elements" if self.mode == "elements" else "directions"
+        if not self.probes:
+            return "nothing compared: it has no elements"
+        why = [f"{n} {reason}" for n, reason in (
+            (self.skipped_at_kinks, "at or across a kink, with no one-sided derivatives to compare"),
+            (self.skipped_not_finite, "with a value or gradient not finite, or the step lost to rounding")) if n]
+        done = self.compared + self.one_sided_compared
+        head = "nothing compared" if not done else f"compared {done} of {self.probes} {unit}"
+        return f"{head}; {self.skipped} of {self.probes} {unit} skipped ({', '.join(why)})"
 
 
 @dataclass
@@ -144,13 +209,18 @@ class CheckReport:
         return any(c.status == FAIL for c in self.inputs) or (self.dot is not None and not self.dot.passed)
 
     @property
+    def skipped(self) -> list[str]:
+        """The inputs with nothing compared at all."""
+        return [c.name for c in self.inputs if c.status == SKIPPED]
+
+    @property
     def status(self) -> str:
-        """pass, fail, "not defined at this point", or "no inputs"."""
+        """pass, fail, "nothing compared" (for some input), "not defined at this point", or "no inputs"."""
         if self.undefined:
             return UNDEFINED
         if not self.inputs:
             return "no inputs"
-        return FAIL if self.failed else PASS
+        return FAIL if self.failed else SKIPPED if self.skipped else PASS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,38 +258,106 @@ def kink_nodes(graph: Graph, output: int, wrt: list[int]) -> list[int]:
             if path[i] and graph.nodes[i].op not in LEAVES and OPS[graph.nodes[i].op].kink is not None]
 
 
-def branch(graph: Graph, values: list, index: int) -> list:
-    """The local derivatives of node `index`: which side of its kink each element is on.
+@dataclass
+class NodeState:
+    """One kinked node at one point of a stencil: its value, local derivatives, kink mask and operands."""
 
-    Every operation with a kink (relu, abs, max, min and their reductions, clip, sign, ...) has a
-    piecewise constant derivative, so the local derivative changes exactly when a kink is
-    reached or crossed. (norm's kink at 0 and eigvalsh's at a repeated eigenvalue are points, which
-    the stencil meets only by landing on them; their local derivative changes there too.)
-    """
+    value: np.ndarray
+    slopes: list  # elementwise: ∂ₖ in the result's shape; otherwise operand k's vjp of fixed weights (None: an int)
+    mask: np.ndarray  # where the registry's kink rule holds
+    operands: list | None  # elementwise only: each operand broadcast to the result's shape
+
+
+def node_state(graph: Graph, values: list, index: int) -> NodeState:
+    """What `touched` compares between the centre and the two ends of a stencil."""
     node = graph.nodes[index]
     op = OPS[node.op]
     xs = [values[a] for a in node.args]
-    ans = values[index]
+    ans = np.asarray(values[index])
     params = node.params or {}
     with np.errstate(all="ignore"):
+        mask = np.asarray(kink_mask(graph, values, index), dtype=bool)
         if op.elementwise:
-            return [np.broadcast_to(d(ans, *xs, **params), np.shape(ans)) for d in op.derivs]
-        ones = np.ones_like(ans, dtype=np.float64)
-        return [op.vjp(k, ones, ans, xs, params) if np.asarray(xs[k]).dtype.kind == "f" else None
-                for k in range(len(xs))]
+            slopes = [np.broadcast_to(d(ans, *xs, **params), ans.shape) for d in op.derivs]
+            operands = [np.broadcast_to(x, ans.shape) for x in xs]
+            return NodeState(ans, slopes, mask, operands)
+        # Unequal weights, so a vjp tells apart which element gets which share (eigenvectors swapping).
+        weights = (1.0 + np.arange(ans.size) / max(ans.size, 1)).reshape(ans.shape)
+        slopes = [op.vjp(k, weights, ans, xs, params) if np.asarray(xs[k]).dtype.kind == "f" else None
+                  for k in range(len(xs))]
+        return NodeState(ans, slopes, mask, None)
 
 
-def same_branch(a: list, b: list) -> bool:
-    """Whether two lists of local derivatives are identical, NaN for NaN."""
-    return all(x is None or np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
+def differs(a, b) -> np.ndarray:
+    """Elementwise a != b, NaN equal to NaN."""
+    a, b = np.asarray(a), np.asarray(b)
+    return (a != b) & ~(np.isnan(a) & np.isnan(b)) if a.dtype.kind in "fc" else a != b
 
 
-def touched(graph: Graph, nodes: list[int], centre: dict, plus: list, minus: list) -> list[int]:
-    """The kink nodes whose branch differs anywhere among the centre and the two stencil points."""
+def where_on(mask: np.ndarray, moved: np.ndarray) -> bool:
+    """Whether the kink rule holds at an element the probe moves (a reduction's mask may be
+    shaped differently from its value: then anywhere at all)."""
+    try:
+        return bool(np.any(np.broadcast_to(mask, np.broadcast_shapes(mask.shape, moved.shape)) & moved))
+    except ValueError:
+        return bool(mask.any() and moved.any())
+
+
+def slope_jumps(minus: list, centre: list, plus: list) -> bool:
+    """Whether a local derivative jumps inside the stencil rather than varying smoothly across it.
+
+    A smooth derivative changes by about the same amount from x - h to x as from x to x + h (the
+    second difference is O(h²), the first ones O(h)); a kink between two of the points puts the
+    whole jump into one of the two. Changes below SLOPE_JUMP of the derivative's size are rounding
+    and curvature, too small to move a central difference past any tolerance the check uses.
+    """
+    with np.errstate(all="ignore"):
+        for dm, d0, dp in zip(minus, centre, plus):
+            if d0 is None:
+                continue
+            dm, d0, dp = (np.asarray(d, dtype=np.float64) for d in (dm, d0, dp))
+            second = np.abs(dp - 2 * d0 + dm)
+            first = np.abs(dp - d0) + np.abs(d0 - dm)
+            size = np.maximum(np.maximum(np.abs(dm), np.abs(d0)), np.abs(dp))
+            if np.any((second > 0.5 * first) & (second > SLOPE_JUMP * size)):
+                return True
+    return False
+
+
+def value_jumps(centre: NodeState, end: NodeState) -> bool:
+    """Whether an elementwise value jumps between the centre and one end of the stencil (floor,
+    sign, atan2's cut): the change the local derivatives predict (trapezoid rule, exact to O(h³))
+    misses the change seen by more than VALUE_JUMP of the values."""
+    with np.errstate(all="ignore"):
+        predicted = sum(0.5 * (d0 + d1) * (x1 - x0) for d0, d1, x0, x1 in
+                        zip(centre.slopes, end.slopes, centre.operands, end.operands))
+        missed = np.abs((end.value - centre.value) - predicted)
+        return bool(np.any(missed > VALUE_JUMP * (np.abs(end.value) + np.abs(centre.value))))
+
+
+def touched(graph: Graph, nodes: list[int], centre: dict, plus: list, minus: list) -> list[tuple[int, bool]]:
+    """The kink nodes the stencil x - h·v, x, x + h·v sits on or straddles, each with whether the
+    kink is at the centre itself (then one-sided differences can still be compared).
+
+    A kink is touched where its registry rule holds at the centre at an element the probe moves,
+    or where it lies between the points: a local derivative jumps (relu, max, a tie) or a
+    value jumps (floor, sign, atan2's cut) inside the stencil. Elsewhere a node's derivative may
+    change from point to point (elu for x < 0, norm, atan2) without any kink being near.
+    """
     hits = []
     for i in nodes:
-        if not (same_branch(centre[i], branch(graph, plus, i)) and same_branch(centre[i], branch(graph, minus, i))):
-            hits.append(i)
+        c = centre[i]
+        p, m = node_state(graph, plus, i), node_state(graph, minus, i)
+        moved = differs(p.value, c.value) | differs(m.value, c.value)
+        if c.operands is not None:
+            for x0, xp, xm in zip(c.operands, p.operands, m.operands):
+                moved = moved | differs(xp, x0) | differs(xm, x0)
+        at_centre = where_on(c.mask, moved)
+        # A kink exactly at x ± h is harmless unless a value jumps there: the stencil then spans one
+        # smooth piece, continued to its end.
+        if (at_centre or slope_jumps(m.slopes, c.slopes, p.slopes)
+                or (c.operands is not None and (value_jumps(c, p) or value_jumps(c, m)))):
+            hits.append((i, at_centre))
     return hits
 
 
@@ -298,7 +436,7 @@ def check_gradients(program: Program, given: dict, of: str | None = None, eps: f
         report.undefined = True
         return report
     kinked = kink_nodes(graph, out, wrt_nodes)
-    centre = {i: branch(graph, values, i) for i in kinked}
+    centre = {i: node_state(graph, values, i) for i in kinked}
     rng = np.random.default_rng(seed)
 
     def output_at(w, x):
@@ -322,6 +460,7 @@ def check_input(graph, w, bound, g, out, output_at, jvp, values, kinked, centre,
     shape, size = np.shape(x), int(np.size(x))
     mode = "elements" if size <= max_elements else "directions"
     check = InputCheck(graph.nodes[w].label, shape, mode, size if mode == "elements" else directions)
+    f_centre = float(np.sum(values[out]))
     hits: dict[int, KinkHit] = {}
     worst: list[Probe] = []  # a heap of the `show` worst probes
     for where, v in probes(shape, size, rng, max_elements, directions):
@@ -339,19 +478,34 @@ def check_input(graph, w, bound, g, out, output_at, jvp, values, kinked, centre,
             check.forward_failed |= not (same or within(tangent, reverse, rtol, atol))
         if step == 0 or not math.isfinite(step):  # the step was lost to rounding: nothing to compare
             check.unsure += 1
+            check.skipped_not_finite += 1
             continue
         plus, minus = output_at(w, xp), output_at(w, xm)
         f_plus, f_minus = float(np.sum(plus[out])), float(np.sum(minus[out]))
         near = touched(graph, kinked, centre, plus, minus)
-        for i in near:
+        for i, at_centre in near:
             node = graph.nodes[i]
             hit = hits.setdefault(i, KinkHit(node.label, node.op, OPS[node.op].convention, node.line, node.col,
                                              first=where))
             hit.probes += 1
+            hit.at_centre += at_centre
         if near:
-            continue  # no derivative here to compare with: not a failure
+            # No derivative here for a central difference. Sitting exactly on the kink, the two
+            # one-sided derivatives still exist, and reverse mode's value can be set beside them.
+            side = None
+            if all(at for _, at in near):
+                side = one_sided(w, x, v, h, f_centre, f_plus, f_minus, reverse, output_at, out, rtol, atol)
+            if side is None:
+                check.skipped_at_kinks += 1
+                continue
+            side.where, side.nodes = where, tuple(graph.nodes[i].label for i, _ in near)
+            check.one_sided.append(side)
+            if not side.compared:
+                check.skipped_at_kinks += 1
+            continue
         if not (math.isfinite(f_plus) and math.isfinite(f_minus) and math.isfinite(reverse)):
             check.unsure += 1  # the stencil leaves the function's domain, or the derivative is infinite
+            check.skipped_not_finite += 1
             continue
         with np.errstate(all="ignore"):
             numeric = (f_plus - f_minus) / step
@@ -374,13 +528,45 @@ def check_input(graph, w, bound, g, out, output_at, jvp, values, kinked, centre,
             check.unsure += 1  # inside the rounding noise only: the differences cannot decide
     check.worst = sorted(worst, reverse=True)
     check.kinks = [hits[i] for i in sorted(hits)]
-    if check.forward_failed:
+    if check.forward_failed or check.outside:
         check.status = FAIL
+    elif check.status == PASS and not (check.compared or check.one_sided_compared):
+        check.status = SKIPPED
     elif check.status == PASS and check.unsure:
         check.status = UNSURE
     elif check.status == PASS and check.kinks:
         check.status = KINK
     return check
+
+
+def one_sided(w, x, v, h, f_centre, f_plus, f_minus, reverse, output_at, out, rtol, atol) -> OneSided | None:
+    """The derivatives from each side at a kink, from steps h and h/2 (Richardson's extrapolation
+    cancels the O(h) error of a one-sided difference), and where reverse mode's value lies among them.
+    None when a value is not finite or a step is lost to rounding: nothing to compare."""
+    if not math.isfinite(reverse):
+        return None
+    sides = []
+    for sign, f_far in ((1.0, f_plus), (-1.0, f_minus)):
+        far, half = x + sign * h * v, x + sign * 0.5 * h * v
+        f_half = float(np.sum(output_at(w, half)[out]))
+        # The steps actually taken, after rounding; the left side's slope is (f(x) - f(x - h))/h.
+        step, half_step = float(np.sum(sign * (far - x) * v)), float(np.sum(sign * (half - x) * v))
+        if not (math.isfinite(f_far) and math.isfinite(f_half) and math.isfinite(step) and 0 < half_step < step):
+            return None
+        change, half_change = sign * (f_far - f_centre), sign * (f_half - f_centre)
+        noise = ROUNDING_ULPS * UNIT_ROUNDOFF * (abs(f_far) + 2 * abs(f_half) + 3 * abs(f_centre))
+        # A jump: the value changes as much over h/2 as over h, and no slope describes it.
+        jump = abs(change) > noise and abs(half_change - change) <= 0.25 * abs(change)
+        slope = (step * half_change / half_step - half_step * change / step) / (step - half_step)
+        sides.append((slope, jump, noise / (step - half_step)))
+    (right, right_jump, right_noise), (left, left_jump, left_noise) = sides
+    if left_jump or right_jump:
+        return OneSided(None, None if left_jump else left, None if right_jump else right, reverse, JUMPS)
+    allowed = atol + rtol * max(abs(left), abs(right), abs(reverse)) + max(left_noise, right_noise)
+    at_left, at_right = abs(reverse - left) <= allowed, abs(reverse - right) <= allowed
+    verdict = (BOTH if at_left and at_right else LEFT if at_left else RIGHT if at_right
+               else BETWEEN if min(left, right) < reverse < max(left, right) else OUTSIDE)
+    return OneSided(None, left, right, reverse, verdict)
 
 
 def dot_test(graph, values, out, wrt_nodes, grads, jvp, rng) -> DotTest:
@@ -408,10 +594,12 @@ def report_json(report: CheckReport) -> dict:
                      "worst": [p.to_json() for p in c.worst],
                      "forward_max_abs_error": None if c.forward_max_abs is None else to_json(c.forward_max_abs),
                      "status": c.status, "inconclusive_probes": c.unsure, "kinks": [k.to_json() for k in c.kinks],
-                     "widened_from_float32": c.widened})
+                     "one_sided_compared": c.one_sided_compared, "one_sided": [o.to_json() for o in c.one_sided],
+                     "skipped": c.skipped, "skipped_at_kinks": c.skipped_at_kinks,
+                     "skipped_not_finite": c.skipped_not_finite, "widened_from_float32": c.widened})
     out = {"output": report.output, "value": to_json(report.value), "status": report.status, "eps": report.eps,
            "rtol": report.rtol, "atol": report.atol, "forward": report.forward, "passed": not report.failed,
-           "inputs": rows, "not_checked": report.data}
+           "nothing_compared": report.skipped, "inputs": rows, "not_checked": report.data}
     if report.dot is not None:
         out["dot_product_test"] = {"forward": to_json(report.dot.forward), "reverse": to_json(report.dot.reverse),
                                    "relative_difference": to_json(report.dot.relative), "passed": report.dot.passed}

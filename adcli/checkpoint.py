@@ -17,6 +17,8 @@ loops need here, so adcli stops there.
 
 from __future__ import annotations
 
+import warnings
+
 import bisect
 import math
 import re
@@ -247,7 +249,8 @@ def recompute(graph: Graph, values: list, again: list[int], release: list[list[i
     """The values of nodes `again` from the kept ones (the same operations, the same bits), each
     freed after its last use unless a backward step reads it."""
     nodes = graph.nodes
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # as evaluate: numpy's words never reach the user
+        warnings.simplefilter("ignore")
         for i, freed in zip(again, release):
             node = nodes[i]
             values[i] = OPS[node.op].forward(*(values[a] for a in node.args), **(node.params or {}))

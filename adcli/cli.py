@@ -187,6 +187,9 @@ def write_error(text: str) -> None:
 @contextmanager
 def reporting():
     """Turn an AdError into one message on stderr (or an annotation) and its exit code; never a traceback."""
+    core = sys.modules.get("adcli.registry.core")  # not imported yet: nothing computed, nothing to forget
+    if core is not None:
+        core.STRONG_ZEROS.reset()  # what the strong zero decided is warned about per command
     try:
         yield
     except AdError as e:

@@ -11,6 +11,12 @@ from .cli import (ANNOTATIONS, Ascii, File, FormatOption, Full, Inputs, Json, Se
                   console_for_stdout, emit_json, given_values, notify, reporting, write_file)
 from .errors import EXIT_CHECK_FAILED, EXIT_UNDEFINED, InputError
 
+# Some input had nothing compared (every probe at a kink with no one-sided derivatives, not finite,
+# or no elements): not a failure, not a pass either, but like a function not defined at the point,
+# nothing was checked (3, which CI scripts and the fuzzing harness already expect from check).
+# --allow-skipped turns it into 0.
+EXIT_NOTHING_COMPARED = EXIT_UNDEFINED
+
 # ---------------------------------------------------------------------------------------------
 # Text
 # ---------------------------------------------------------------------------------------------
@@ -34,14 +40,14 @@ def check_table(report, ascii_only: bool):
     from rich.table import Table
     from rich.text import Text
 
-    from .check import FAIL, KINK, PASS, UNSURE
+    from .check import FAIL, KINK, PASS, SKIPPED, UNSURE
     table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in ("input", "size", "abs err", "rel err"):
         table.add_column(name, no_wrap=True)
     if report.forward:
         table.add_column("fwd-rev", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    styles = {PASS: "green", FAIL: "bold red", KINK: "yellow", UNSURE: "yellow"}
+    styles = {PASS: "green", FAIL: "bold red", KINK: "yellow", UNSURE: "yellow", SKIPPED: "bold yellow"}
     for c in report.inputs:
         size = str(c.size) + ("" if c.mode == "elements" else f" ({c.probes} dirs)")
         errors = (sci(c.max_abs), sci(c.max_rel if c.max_rel or c.max_abs == 0 else None)) if c.compared else ("-", "-")
@@ -51,6 +57,33 @@ def check_table(report, ascii_only: bool):
         row.append(Text(c.status.upper() if c.status == FAIL else c.status, styles[c.status]))
         table.add_row(*row)
     return table
+
+
+def one_sided_table(report, ascii_only: bool, show: int, full: bool):
+    """At kinks: the derivative from each side and where reverse mode's value lies (None if no
+    probe sat on a kink). Disagreements first; at most --show rows per input unless --full."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .check import JUMPS, OUTSIDE
+    rows, hidden = [], 0
+    for c in report.inputs:
+        ranked = sorted(c.one_sided, key=lambda o: (o.verdict != OUTSIDE, o.verdict != JUMPS))
+        shown = ranked if full else ranked[:show]
+        hidden += len(ranked) - len(shown)
+        rows += [(c.name, o) for o in shown]
+    if not rows:
+        return None, 0
+    table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("at a kink", "left", "right", "reverse", "reverse is"):
+        table.add_column(name, no_wrap=True)
+    styles = {OUTSIDE: "bold red", JUMPS: "yellow"}
+    for name, o in rows:
+        verdict = Text(o.verdict.upper() if o.verdict == OUTSIDE else o.verdict, styles.get(o.verdict, "green"))
+        left, right = ("jump" if d is None else f"{d:.6g}" for d in (o.left, o.right))
+        table.add_row(probe_name(name, o.where), left, right, f"{o.reverse:.6g}", verdict)
+    return table, hidden
 
 
 def worst_lines(report, full: bool) -> list[str]:
@@ -67,15 +100,21 @@ def worst_lines(report, full: bool) -> list[str]:
     return lines
 
 
-def check_notes(report) -> list[str]:
-    """Lines under the table: kinks met, inconclusive inputs, the dot-product test, and the verdict."""
+def check_notes(report, allow_skipped: bool = False) -> list[str]:
+    """Lines under the table: kinks met, what was skipped, inconclusive inputs, the dot-product test,
+    and the verdict."""
     lines = []
     for c in report.inputs:
+        unit = "elements" if c.mode == "elements" else "directions"
         for k in c.kinks:
-            unit = "elements" if c.mode == "elements" else "directions"
             count = "" if c.size == 1 else f"; at {k.probes} of {c.probes} {unit}, first {probe_name(c.name, k.first)}"
-            lines.append(f"{c.name}: not differentiable here: {k.convention} at line {k.line}, col {k.col} "
-                         f"({k.node}{count})")
+            where = "not differentiable here" if k.at_centre else "a kink within the stencil"
+            lines.append(f"{c.name}: {where}: {k.convention} at line {k.line}, col {k.col} ({k.node}{count})")
+        if c.outside:
+            lines.append(f"{c.name}: at a kink, reverse mode's value lies outside the one-sided derivatives at "
+                         f"{len(c.outside)} of {c.probes} {unit}, first {probe_name(c.name, c.outside[0].where)}")
+        if c.skipped or not c.probes:
+            lines.append(f"{c.name}: {c.coverage()}")
         if c.status == "inconclusive":
             lines.append(f"{c.name}: inconclusive: at {c.unsure} of {c.probes} probes no step could decide (the "
                          "difference lies within rounding noise, the step was lost to rounding, or the stencil left "
@@ -99,10 +138,18 @@ def check_notes(report) -> list[str]:
         what = f"{', '.join(failed)} ({len(failed)} of {len(report.inputs)} inputs; {settings})" if failed else \
             "the dot-product test"
         lines.append(f"FAIL: {what}")
+        return lines
+    counts = [f"{sum(c.status == s for c in report.inputs)} {s}" for s in ("pass", "not differentiable",
+                                                                            "inconclusive")]
+    counts = ", ".join(n for n in counts if not n.startswith("0 "))
+    skipped = report.skipped
+    if skipped:
+        others = f"; {counts}" if counts else ""
+        allowed = ", allowed by --allow-skipped" if allow_skipped else ""
+        lines.append(f"nothing compared: {', '.join(skipped)} ({len(skipped)} of {len(report.inputs)} inputs{others}; "
+                     f"{settings}{allowed})")
     else:
-        counts = [f"{sum(c.status == s for c in report.inputs)} {s}" for s in ("pass", "not differentiable",
-                                                                                "inconclusive")]
-        lines.append(f"ok: {', '.join(n for n in counts if not n.startswith('0 '))} ({settings})")
+        lines.append(f"ok: {counts} ({settings})")
     return lines
 
 
@@ -137,11 +184,15 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
           junit_xml: Annotated[Optional[str], typer.Option(
               "--junit-xml", metavar="PATH", help="Also write the results as JUnit XML, one test case per input, for CI "
               "servers.")] = None,
+          allow_skipped: Annotated[bool, typer.Option(
+              "--allow-skipped", help="Exit 0, not 3, when an input had nothing compared (every probe skipped: at a "
+              "kink with no one-sided derivatives, or not finite).")] = False,
           format_: FormatOption = Style.text):
     """Compare reverse mode with central finite differences, with forward mode, and by a dot-product test.
 
-    Exit status: 0 when nothing fails, 1 when an input fails, 2 on errors, 3 when the function is not
-    defined at the point (NaN or infinite: nothing to check).
+    Exit status: 0 when nothing fails, 1 when an input fails, 2 on errors, 3 when nothing was checked:
+    the function is not defined at the point (NaN or infinite), or an input had nothing compared
+    (0 with --allow-skipped).
 
 
     \b
@@ -162,7 +213,8 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
     notify([r.warning for r in reports])
     if ANNOTATIONS.found is not None:  # --format github: failures, kinks and more at their lines, and the table
         from .annotations import check_annotations
-        for annotation in check_annotations(program.graph, reports):
+        for annotation in check_annotations(program.graph, reports) + coverage_annotations(program.graph, reports,
+                                                                                             allow_skipped):
             ANNOTATIONS.add(annotation)
     if json_:
         emit_json(report_json(reports[0]) if len(reports) == 1 else {"checks": [report_json(r) for r in reports]})
@@ -181,10 +233,41 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
                               "nothing to check", soft_wrap=True)
                 continue
             show_renderables(console, check_table(report, ascii_only))
-            for line in worst_lines(report, full) + check_notes(report):
+            sides, hidden = one_sided_table(report, ascii_only, show, full)
+            if sides is not None:
+                show_renderables(console, sides)
+                if hidden:
+                    console.print(f"({hidden} more at kinks: --full shows them all)", soft_wrap=True)
+            for line in worst_lines(report, full) + check_notes(report, allow_skipped):
                 for part in textwrap.wrap(line, 80, subsequent_indent="    ", break_on_hyphens=False):
                     console.print(part.translate(ASCII) if ascii_only else part, soft_wrap=True)
     if any(r.failed for r in reports):
         raise typer.Exit(EXIT_CHECK_FAILED)
     if any(r.undefined for r in reports):
         raise typer.Exit(EXIT_UNDEFINED)
+    if any(r.skipped for r in reports) and not allow_skipped:
+        raise typer.Exit(EXIT_NOTHING_COMPARED)
+
+
+def coverage_annotations(graph, reports, allow_skipped: bool) -> list:
+    """For --format github, beside what annotations.check_annotations says: an input with nothing
+    compared (an error, a warning with --allow-skipped) and reverse mode outside the one-sided
+    derivatives at a kink (an error at the kink)."""
+    from .annotations import Annotation
+    from .errors import Span
+    found = []
+    inputs = {graph.nodes[i].label: i for i in graph.inputs}
+    for report in reports:
+        title = f"adcli check {report.output}"
+        for c in report.inputs:
+            if c.status == "nothing compared":
+                found.append(Annotation("warning" if allow_skipped else "error",
+                                        f"∂{report.output}/∂{c.name} was not checked: {c.coverage()}",
+                                        graph.span(inputs[c.name]), title))
+            for o in c.outside[:1]:
+                k = next((k for k in c.kinks if k.node in o.nodes), c.kinks[0])
+                text = (f"∂{report.output}/∂{c.name} at a kink ({k.convention}): reverse mode gives "
+                        f"{o.reverse:.12g}, outside the one-sided derivatives {o.left:.12g} (left) and "
+                        f"{o.right:.12g} (right) at {probe_name(c.name, o.where)}")
+                found.append(Annotation("error", text, Span(k.line, k.col, graph.file, graph.source), title))
+    return found

@@ -34,6 +34,7 @@ def require_or_warn_finite(program, given: dict, of, results: dict, strict: bool
     from .diagnose import inspect_eval, nonfinite
     from .errors import NonFiniteError
     notify([inspect_eval(program, given, of, results, strict)])  # raises at a non-finite value
+    notify(strong_zeros_at(program, given, of, strict))
     bad = [name for name, value in results.items() if nonfinite(value)]
     if strict and bad:  # every value finite, a derivative not (sqrt at 0, say)
         _, index = program.output_node(of)
@@ -41,13 +42,33 @@ def require_or_warn_finite(program, given: dict, of, results: dict, strict: bool
                              program.graph.span(index))
 
 
-def parse_tangents(items) -> dict:
-    """`NAME=VALUE` items from --tangent, in order; a name twice is an error."""
+def strong_zeros_at(program, given: dict, of, strict: bool) -> list[str]:
+    """Where the computation took 0·∞ as 0 and the derivative depends on it: warnings (an error
+    under --strict), located by one reverse pass at the point."""
+    from .diagnose import strong_zero_report
+    from .registry.core import STRONG_ZEROS
+    if not STRONG_ZEROS.count:
+        return []
+    _, out = program.output_node(of)
+    values = program.values(given, upto=out)  # an array output: one reverse pass for its sum finds the places
+    return strong_zero_report(program.graph, values, out, program.wrt_nodes(None), strict)
+
+
+def parse_tangents(items, program) -> dict:
+    """`NAME=VALUE` items from --tangent, in order; a name twice is an error, and so is a tangent for
+    data or integers, refused as --wrt refuses them: they are never differentiated."""
     from .errors import InputError
     from .inputs import parse_assignments
     tangents = parse_assignments(items or [], "--tangent")
     if not tangents:
         raise InputError("give a direction with --tangent NAME=VALUE (inputs without one get 0)")
+    inputs = set(program.inputs)
+    for name in tangents:
+        if name in inputs:  # an unknown name is the forward pass's to report, with its near misses
+            try:
+                program.wrt_nodes([name])
+            except InputError as e:
+                raise InputError(e.message.replace("--wrt", "--tangent", 1), e.span) from None
     return tangents
 
 
@@ -109,9 +130,9 @@ def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = 
         given = given_values(set_, inputs, program)
         if batch:
             from .cli_batch import batch_jvp
-            result, notes = batch_jvp(program, parse_tangents(tangent), given, batch, chunk, of, strict)
+            result, notes = batch_jvp(program, parse_tangents(tangent, program), given, batch, chunk, of, strict)
         else:
-            result = directional(program, parse_tangents(tangent), of=of, **given)
+            result = directional(program, parse_tangents(tangent, program), of=of, **given)
             require_or_warn_finite(program, given, of, {result.output: result.value,
                                                         f"the tangent of {result.output}": result.tangent}, strict)
     if batch:

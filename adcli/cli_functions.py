@@ -50,7 +50,9 @@ def functions(name: Annotated[Optional[str], typer.Argument(
     with reporting():
         rows = function_table()
         if name is not None:
-            chosen = [row for row in rows if name in (row["name"], row["operation"])]
+            from .registry import FUNCTIONS
+            meant = {op.name for op in FUNCTIONS.get(name, ())}  # an alias (concatenate) means its function
+            chosen = [row for row in rows if name in (row["name"], row["operation"]) or row["operation"] in meant]
             if not chosen:
                 from .syntax_errors import unknown_function_message
                 raise InputError(unknown_function_message(name))

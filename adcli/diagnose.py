@@ -9,7 +9,9 @@ import numpy as np
 
 from .errors import Located, NonFiniteError, Span
 from .graph import CONST, INPUT, LEAVES, Graph
+from . import kernels
 from .registry import OPS, source_text
+from .registry.core import STRONG_ZEROS
 from .reverse import backward, depends_on, feeds
 from .values import format_number, format_value
 
@@ -302,8 +304,8 @@ def masked_advice(graph: Graph, where: int, branch: int, bad: int) -> str:
     other = graph.nodes[w.args[2 if branch == 1 else 1]].label
     rewrite = f"where({cond}, {inner}, {other})" if branch == 1 else f"where({cond}, {other}, {inner})"
     return (f"it is in the branch of where() at line {w.line}, col {w.col} that is not chosen here (the condition "
-            f"{keep} is false), but numpy evaluates both branches and its derivative times 0 is NaN; keep the "
-            f"branch's argument where it is defined: {rewrite}")
+            f"{keep} is false), so it never reaches the result or its derivative, but numpy evaluates both "
+            f"branches; to keep every value finite, keep the branch's argument where it is defined: {rewrite}")
 
 
 def first_nonfinite_gradient(graph: Graph, values: list, output: int, wrt: list[int]) -> NonFinite | None:
@@ -379,6 +381,153 @@ def find_kinks(graph: Graph, values: list, output: int, wrt: list[int] | None = 
 
 
 # ---------------------------------------------------------------------------------------------
+# The strong zero: where 0·∞ or 0·NaN was taken as 0, and whether the result depends on it
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StrongZero:
+    """A chain-rule product where an exact zero met a NaN or infinity and the convention decided."""
+
+    node: int
+    expression: str  # "U1 = x^3"
+    meeting: str  # "its local derivative ∂/∂x = 0 met the gradient ∂y/∂U1 = inf"
+    index: tuple  # the first such element
+    count: int
+    size: int
+    span: Span
+
+    def message(self, place: str = "") -> str:
+        at = "" if self.index == () else f" at index {list(self.index)}, {self.count} of {self.size} elements"
+        return (f"the derivative depends on the strong zero{place}: {self.expression}: {self.meeting}{at}; 0·∞ "
+                f"and 0·NaN are taken as 0 there (docs/conventions.md), and the true derivative may differ")
+
+    def warning(self) -> str:
+        s = self.span
+        return Located(f"adcli: warning: {self.message(f' at {s.file}:{s.line}:{s.col}')} (use --strict to stop "
+                       f"there)", s)
+
+    def error(self) -> NonFiniteError:
+        return NonFiniteError(self.message(), self.span)
+
+
+def consumers(graph: Graph, output: int) -> dict[int, list[int]]:
+    """For each node up to `output`, the operations that use it and feed the output (each once)."""
+    used = feeds(graph, output)
+    users: dict[int, list[int]] = {}
+    for j in range(output + 1):
+        if used[j]:
+            for a in distinct(graph.nodes[j].args):
+                users.setdefault(a, []).append(j)
+    return users
+
+
+def drops(graph: Graph, values: list, active: list, j: int, operand: int, index: tuple) -> bool:
+    """Whether operation j's result does not move with `operand` at element `index` (of j's shape)
+    anywhere near this point: where's unchosen branch, the flat side of a piecewise function (relu,
+    clip, a max's loser, floor), or a product with a constant zero (a mask such as x * eye(n))."""
+    n = graph.nodes[j]
+    shape = np.shape(values[j])
+    if n.op == "where":
+        chosen = n.args[1] if bool(np.broadcast_to(values[n.args[0]], shape)[index]) else n.args[2]
+        return chosen != operand
+    op = OPS[n.op]
+    if not op.elementwise:
+        return False
+    positions = [k for k, a in enumerate(n.args) if a == operand]
+    if n.op == "mul":
+        return all(not active[n.args[1 - k]] and np.broadcast_to(values[n.args[1 - k]], shape)[index] == 0
+                   for k in positions)
+    if op.kink is None or np.broadcast_to(kink_mask(graph, values, j), shape)[index]:
+        return False
+    xs = [values[a] for a in n.args]
+    with np.errstate(all="ignore"):
+        return all(np.broadcast_to(op.derivs[k](values[j], *xs, **(n.params or {})), shape)[index] == 0
+                   for k in positions)
+
+
+def selected_away(graph: Graph, values: list, users: dict, active: list, output: int, node: int,
+                  index: tuple) -> bool:
+    """Whether element `index` of node's value reaches the output only through operations that drop
+    it near this point (see `drops`), so a zero gradient there is exact and 0·∞ = 0 is the true
+    derivative, not a convention. Elements are followed while they keep their place."""
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if current == output or current in seen or len(seen) > 256:
+            return False
+        seen.add(current)
+        shape = np.shape(values[current])
+        for j in users.get(current, []):
+            n = graph.nodes[j]
+            if np.shape(values[j]) != shape or not (OPS[n.op].elementwise or n.op == "where"):
+                return False  # the element changes place or mixes with others: not followed
+            if not drops(graph, values, active, j, current, index):
+                stack.append(j)  # the element moves on in place: follow it
+    return True
+
+
+def find_strong_zeros(graph: Graph, values: list, output: int, wrt: list[int]) -> list[StrongZero]:
+    """Each backward step where the strong zero decided an element the output depends on."""
+    users = consumers(graph, output)
+    active = depends_on(graph, wrt, output)
+    found: list[StrongZero] = []
+    out_label = graph.nodes[output].label
+
+    def watch(i, k, a, before, upstream, contribution, after):
+        n = graph.nodes[i]
+        op = OPS[n.op]
+        xs = [values[b] for b in n.args]
+        params = n.params or {}
+        shape = np.shape(values[i])
+        with np.errstate(all="ignore"):
+            if op.elementwise:
+                local = np.broadcast_to(op.derivs[k](values[i], *xs, **params), shape)
+                g = np.broadcast_to(upstream, shape)
+            elif kernels.all_zero(upstream):
+                share = np.asarray(op.vjp_rule(k, upstream, values[i], xs, params))
+                if share.size == 0 or np.all(np.isfinite(share)):
+                    return
+                if all(selected_away(graph, values, users, active, output, i, idx) for idx in np.ndindex(shape)):
+                    return
+                found.append(StrongZero(i, expression(graph, i, values), f"its gradient ∂{out_label}/∂{n.label} is 0 "
+                                        f"and its rule for {graph.nodes[a].label} is not finite there", (), 1, 1,
+                                        graph.span(i)))
+                return
+            else:
+                return
+            product = g * local
+        decided = ~np.isfinite(product) & ((g == 0) | (local == 0))
+        if not decided.any():
+            return
+        elements = [tuple(int(v) for v in idx) for idx in np.argwhere(decided)]
+        exact = (lambda idx: selected_away(graph, values, users, active, output, i, idx) if g[idx] == 0
+                 else drops(graph, values, active, i, a, idx))  # the zero is the gradient's, or the rule's
+        elements = [idx for idx in elements if not exact(idx)]
+        if not elements:
+            return
+        first = elements[0]
+        partial = f"its local derivative ∂/∂{graph.nodes[a].label} = {format_number(local[first])}"
+        gradient = f"the gradient ∂{out_label}/∂{n.label} = {format_number(g[first])}"
+        meeting = f"{partial} met {gradient}" if local[first] == 0 else f"{gradient} met {partial}"
+        found.append(StrongZero(i, expression(graph, i, values), meeting, first if shape else (), len(elements),
+                                int(np.prod(shape)), graph.span(i)))
+
+    backward(graph, values, output, wrt, on_update=watch)
+    return found
+
+
+def strong_zero_report(graph: Graph, values: list, output: int, wrt: list[int], strict: bool) -> list[str]:
+    """After a command whose computation took 0·∞ as 0 somewhere: a warning for each place the
+    derivative depends on it (an error under --strict); nothing where the zero was exact."""
+    if not STRONG_ZEROS.count:
+        return []
+    found = find_strong_zeros(graph, values, output, wrt)
+    if found and strict:
+        raise found[0].error()
+    return [z.warning() for z in found]
+
+
+# ---------------------------------------------------------------------------------------------
 # What the eval and grad commands call
 # ---------------------------------------------------------------------------------------------
 
@@ -403,7 +552,7 @@ def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=N
     graph = program.graph
     name, out = program.output_node(of)
     wrt_nodes = program.wrt_nodes(wrt)
-    if result is not None and not strict and not has_kinked_ops(graph, out) and \
+    if result is not None and not strict and not has_kinked_ops(graph, out) and not STRONG_ZEROS.count and \
             not any(nonfinite(v) for v in (result.value, *result.grad.values())):
         return None, []  # nothing to report, and no second forward pass to find that out
     kept = getattr(result, "values", None)
@@ -414,6 +563,7 @@ def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=N
     kinks = find_kinks(graph, values, out, wrt_nodes)
     if strict:
         require_finite(graph, values, out, wrt_nodes)
+        strong_zero_report(graph, values, out, wrt_nodes, strict)
         return None, kinks
     if result is None:
         grads = backward(graph, values, out, wrt_nodes)
@@ -421,4 +571,13 @@ def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=N
     else:
         name, value, grad = result.output, result.value, result.grad
     results = {name: value, **{f"∂{name}/∂{label}": g for label, g in grad.items()}}
-    return nonfinite_warning(graph, values, results, out, wrt_nodes), kinks
+    warnings_ = [nonfinite_warning(graph, values, results, out, wrt_nodes),
+                 *strong_zero_report(graph, values, out, wrt_nodes, strict)]
+    return joined([w for w in warnings_ if w]), kinks
+
+
+def joined(warnings_: list) -> str | None:
+    """Warnings as one text, keeping the first one's source position (for annotations)."""
+    if len(warnings_) <= 1:
+        return warnings_[0] if warnings_ else None
+    return Located("\n".join(warnings_), getattr(warnings_[0], "span", None))

@@ -283,6 +283,13 @@ class Dual(Lifted):
         return Dual(func(values, *args, **kwargs), func(tangents, *args, **kwargs), tag)
 
     @classmethod
+    def product(cls, rule, a, b):
+        """A product rule (the chain rule's strong-zero product) on duals: (a·b)′ = a′·b + a·b′."""
+        tag = newest((a, b))
+        va, vb = value_at(a, tag), value_at(b, tag)
+        return Dual(rule(va, vb), rule(tangent_at(a, tag), vb) + rule(va, tangent_at(b, tag)), tag)
+
+    @classmethod
     def choose(cls, mask, a, b):
         tag = newest((a, b))
         return Dual(np.where(mask, value_at(a, tag), value_at(b, tag)),
@@ -317,7 +324,7 @@ def apply(name: str, *args, **params):
     tag = newest(args)
     if tag is None:
         return op.forward(*args, **params)
-    if op.dtype in ("bool", "int"):  # a comparison or a count has no derivative: plain values in, plain out
+    if not op.differentiable:  # a comparison, a count or a shaped constant: plain values in, plain out
         return op.forward(*(base(a) for a in args), **params)
     xs = [value_at(a, tag) for a in args]
     ts = [a.tangent if isinstance(a, Dual) and a.tag == tag else None for a in args]

@@ -13,14 +13,16 @@ evaluated. Shapes never depend on values.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .errors import AdError, NameResolutionError, ParseError, ShapeError, Span
 from .graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries, versioned
-from .registry import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS, fmt_shape
-from .syntax_errors import KEYWORD_AS_NAME, KEYWORDS, arity_message, nothing_assigned_message, \
+from .registry import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS, Mismatch, fmt_shape
+from .syntax_errors import KEYWORD_AS_NAME, KEYWORDS, abbreviate, arity_message, nothing_assigned_message, \
     unknown_function_message
-from .values import MAX_DIMENSIONS, format_number, operation_limit
+from .values import MAX_DIMENSIONS, format_number, format_short, operation_limit
 
 # ---------------------------------------------------------------------------------------------
 # Values not yet in the graph
@@ -30,14 +32,15 @@ from .values import MAX_DIMENSIONS, format_number, operation_limit
 class Literal:
     """A constant not yet placed in the graph, so `-3` and `[1, 2]` fold into one constant.
 
-    `static` marks a loop variable or arithmetic on one: folded here, never a node of its own.
+    A whole number written in the file (3, not 3.0), a loop variable and `+ - * @` on them hold a
+    Python int: exact however large, until it is placed in the graph. `static` marks a loop
+    variable or arithmetic on one: folded here, never a node of its own.
     """
 
-    __slots__ = ("value", "line", "col", "text", "static", "integer")
+    __slots__ = ("value", "line", "col", "text", "static")
 
-    def __init__(self, value, line, col, text=None, static=False, integer=False):
+    def __init__(self, value, line, col, text=None, static=False):
         self.value, self.line, self.col, self.text, self.static = value, line, col, text, static
-        self.integer = integer  # written as a whole number (3, not 3.0): beside integer data it stays one
 
 
 class Display:
@@ -97,7 +100,23 @@ def iterations(*bounds) -> int:
     return max(0, (start - stop - step - 1) // -step)
 
 
+INT64 = (-2**63, 2**63 - 1)
+EXACT_FLOAT = 2**53  # from here on float64 skips whole numbers: a float this large may not be the one meant
+# Integer arithmetic done while the file is read: exact on Python ints (`@` of scalars multiplies).
+INTEGER_FOLDS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "matmul": operator.matmul}
+FOLD_WORDS = {"add": "sum", "sub": "difference", "mul": "product", "matmul": "product"}
+
+
+def is_integer(x) -> bool:
+    """Held as an integer (a Python int, or numpy integers), not as a float or a boolean."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "iu" or x.dtype.kind == "O" and all(type(v) is int for v in x.flat)
+    return type(x) is int or isinstance(x, np.integer)
+
+
 def is_whole(x) -> bool:
+    if is_integer(x):
+        return np.ndim(x) == 0
     return np.ndim(x) == 0 and np.isfinite(x) and float(x).is_integer()
 
 
@@ -198,21 +217,36 @@ class Expander:
                                  "x[:, None]", value.line, value.col)
             raise self.error(NameResolutionError, "adcli has no strings, except the spec of "
                              "einsum(\"ij,jk->ik\", A, B)", value.line, value.col)
-        data = np.asarray(value.value)
-        if data.dtype.kind == "f" or not (as_int or data.dtype.kind in "biu"):
-            if as_int and data.dtype.kind == "f" and value.integer:
-                data = data.astype(np.int64)  # a whole number beside integer data stays an integer
-            else:
-                data = data.astype(np.float64)
+        data = self.literal_data(value, as_int)
         label = (value.text or format_number(data)) if data.ndim == 0 else None
         self.nodes.append(Node(CONST, (), None, None, label, value.line, value.col, data, dtype_of(data), self.ctx))
         return len(self.nodes) - 1
+
+    def literal_data(self, value: Literal, as_int: bool = False) -> np.ndarray:
+        """A literal as numpy data: numbers are float64, as in numpy, but a whole number beside
+        integer data (`as_int`), a loop variable and arithmetic on one stay integers (int64)."""
+        v = value.value
+        if type(v) is int:
+            if as_int or value.static:
+                return np.asarray(self.int64(v, value.line, value.col), dtype=np.int64)
+            return np.asarray(float(v))  # in range: the parser refused numbers too large for float64
+        data = np.asarray(v)
+        if data.dtype.kind == "f" or not (as_int or data.dtype.kind in "biu"):
+            data = data.astype(np.float64)
+        return data
+
+    def int64(self, value: int, line: int, col: int) -> int:
+        """An exact integer that must be held in 64 bits, or an error at its place: never wrapped."""
+        if not INT64[0] <= value <= INT64[1]:
+            raise self.error(ShapeError, f"the integer {abbreviate(str(value))} is beyond the range of 64-bit "
+                             "integers (-2**63 to 2**63 - 1)", line, col)
+        return value
 
     def display(self, value: Display):
         """`[a, b]`: one literal array when every item is a literal, else a stack of the items."""
         items = [self.display(v) if isinstance(v, Display) else v for v in value.items]
         if all(isinstance(v, Literal) for v in items):
-            arrays = [np.asarray(v.value) for v in items]
+            arrays = [self.literal_data(v) for v in items]
             shapes = {a.shape for a in arrays}
             if len(shapes) > 1:
                 other = next(a.shape for a in arrays if a.shape != arrays[0].shape)
@@ -240,6 +274,10 @@ class Expander:
         if x is None or not is_whole(x):
             raise self.error(NameResolutionError, f"{what} must be a whole number written in the file, or an "
                              "integer expression of loop variables", *at)
+        if not is_integer(x) and abs(float(x)) >= EXACT_FLOAT:
+            raise self.error(NameResolutionError, f"{what} is {format_short(x)}, a float: beyond 2**53 a float "
+                             "may not be the whole number meant; write the integer itself (integer arithmetic on "
+                             "loop variables, + - * and @, is exact)", *at)
         return int(x)
 
     # ---- running ----------------------------------------------------------------------------
@@ -273,8 +311,8 @@ class Expander:
         return values, where
 
     def do_num(self, ins, pc):
-        _, value, text, line, col = ins
-        self.push(Literal(value, line, col, integer=text.isdigit()), line, col)
+        _, value, _, line, col = ins
+        self.push(Literal(value, line, col), line, col)
         return pc + 1
 
     def do_str(self, ins, pc):
@@ -349,8 +387,25 @@ class Expander:
         return pc + 1
 
     def fold(self, name, values, line, col) -> Literal:
-        """Arithmetic on loop variables, done now: the result is known before evaluation."""
-        xs = [np.asarray(v.value) for v in values]
+        """Arithmetic on loop variables, done now: the result is known before evaluation. `+ - * @`
+        on integers is exact (on Python ints) and refused, not wrapped, beyond 64 bits; `/` and `**`
+        give floats."""
+        try:
+            OPS[name].shape(*(np.shape(v.value) for v in values))
+        except Mismatch as e:
+            raise self.error(ShapeError, str(e), line, col) from None
+        if name in INTEGER_FOLDS and all(is_integer(v.value) for v in values):
+            xs = [v.value if type(v.value) is int else np.asarray(v.value, dtype=object) for v in values]
+            scalar = not (np.ndim(xs[0]) and np.ndim(xs[1]))  # a scalar on either side of @ multiplies
+            exact = operator.mul(*xs) if name == "matmul" and scalar else INTEGER_FOLDS[name](*xs)
+            for item in np.ravel(np.asarray(exact, dtype=object)):
+                if not INT64[0] <= item <= INT64[1]:
+                    raise self.error(ShapeError, f"this {FOLD_WORDS[name]} is {abbreviate(str(item))}, beyond the "
+                                     "range of 64-bit integers (-2**63 to 2**63 - 1): integer arithmetic on loop "
+                                     "variables is exact, never wrapped", line, col)
+            value = int(exact) if np.ndim(exact) == 0 else np.asarray(exact, dtype=np.int64)
+            return Literal(value, line, col, static=True)
+        xs = [self.literal_data(v) for v in values]
         if name == "div" or name == "pow":
             xs = [x.astype(np.float64) for x in xs]
         with np.errstate(all="ignore"):
@@ -364,8 +419,10 @@ class Expander:
             value = self.display(value)
         if isinstance(value, Literal):  # -3 is a literal, not an operation
             text = None if value.text is None else "-" + value.text
-            self.push(Literal(-np.asarray(value.value)[()] if np.ndim(value.value) else -value.value,
-                              line, col, text, value.static, value.integer), line, col)
+            negated = -np.asarray(value.value)[()] if np.ndim(value.value) else -value.value
+            if value.static and type(negated) is int:
+                self.int64(negated, line, col)
+            self.push(Literal(negated, line, col, text, value.static), line, col)
         else:
             self.push(self.add_op("neg", [value], line, col), line, col)
         return pc + 1
@@ -694,7 +751,7 @@ class Expander:
                              f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)
         loop = Loop(var, values, pc + 1, len(self.nodes), line, col)
         self.loops.append(loop)
-        self.loop_values[var] = Literal(np.int64(values[0]), line, col, str(values[0]), static=True)
+        self.loop_values[var] = Literal(values[0], line, col, str(values[0]), static=True)
         self.frames.append(("for", var, values[0], line))
         self.set_context()
         return pc + 1
@@ -714,7 +771,7 @@ class Expander:
         loop.at += 1
         if loop.at < len(loop.values):
             value = loop.values[loop.at]
-            self.loop_values[loop.var] = Literal(np.int64(value), 0, 0, str(value), static=True)
+            self.loop_values[loop.var] = Literal(value, 0, 0, str(value), static=True)
             self.frames[-1] = self.frames[-1][:2] + (value,) + self.frames[-1][3:]
             self.set_context()
             return loop.start

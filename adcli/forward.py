@@ -24,7 +24,7 @@ def push_tangent(op: Op, tangents, ans, xs, params):
     A tangent of None marks an operand that does not depend on the direction (a constant); the
     result's is None too when no operand has one, so inactive values cost nothing.
     """
-    if all(t is None for t in tangents) or op.dtype in ("bool", "int"):
+    if all(t is None for t in tangents) or not op.differentiable:
         return None  # a constant, or a comparison or count: no tangent
     if not op.elementwise:  # structural rules want every tangent; a constant's is zero
         tangents = [np.zeros_like(x) if t is None else t for t, x in zip(tangents, xs)]

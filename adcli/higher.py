@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
 from .dual import Dual, Lifted, apply, fresh_tag, plain, tangent_at
 from .errors import InputError, ShapeError
 from .evaluate import bind_inputs, evaluate
@@ -32,8 +33,10 @@ MAX_ORDER = 170  # 171! overflows float64: derivatives beyond it cannot be repre
 # ---------------------------------------------------------------------------------------------
 
 # Operations linear in their operands: coefficient k of the result is the operation on coefficients k.
-LINEAR_OPS = frozenset(["add", "sub", "neg", "transpose", "sum", "mean", "stack"])
-BILINEAR_OPS = frozenset(["mul", "matmul"])  # coefficient k is the Cauchy sum Σⱼ op(aⱼ, bₖ₋ⱼ)
+LINEAR_OPS = frozenset(["add", "sub", "neg", "transpose", "sum", "mean", "stack", "getitem", "reshape"])
+# Coefficient k is the Cauchy sum Σⱼ op(aⱼ, bₖ₋ⱼ); beyond the value (k ≥ 1) each term is a
+# derivative's product, taken with the strong zero as the chain rule takes it in every other mode.
+BILINEAR_OPS = {"mul": kernels.chain, "matmul": kernels.chain_matmul}
 
 
 class Series(Lifted):
@@ -71,6 +74,11 @@ class Series(Lifted):
         return linear_map(lambda *cs: func(list(cs), *args, **kwargs), items)
 
     @classmethod
+    def product(cls, rule, a, b):
+        """A product rule (the chain rule's strong-zero product) on series: a Cauchy product."""
+        return product(rule, a, b)
+
+    @classmethod
     def choose(cls, mask, a, b):
         return linear_map(lambda x, y: np.where(mask, x, y), [a, b])
 
@@ -101,10 +109,11 @@ def linear_map(f, args) -> Series:
                   lambda k: f(*(s.coefs[k] for s in ss)), memo)
 
 
-def product(f, a, b) -> Series:
-    """f(a(t), b(t)) for f bilinear (· or @): the Cauchy product cₖ = Σⱼ f(aⱼ, bₖ₋ⱼ)."""
+def product(f, a, b, value_of=None) -> Series:
+    """f(a(t), b(t)) for f bilinear (· or @): the Cauchy product cₖ = Σⱼ f(aⱼ, bₖ₋ⱼ), the value
+    c₀ by `value_of` when it differs (the plain product, where f is the chain rule's)."""
     memo = memo_of((a, b))
-    value = f(a.value if isinstance(a, Series) else a, b.value if isinstance(b, Series) else b)
+    value = (value_of or f)(a.value if isinstance(a, Series) else a, b.value if isinstance(b, Series) else b)
     if not isinstance(a, Series):
         return Series(value, lambda k: [(b, k)], lambda k: f(a, b.coefs[k]), memo)
     if not isinstance(b, Series):
@@ -144,7 +153,7 @@ def solved(name: str, args, params: dict) -> Series:
     memo returns the same series for the same operation on the same operands.
     """
     memo = memo_of(args)
-    key = (name, tuple(id(a) for a in args), tuple(sorted(params.items())))
+    key = (name, tuple(id(a) for a in args), repr(sorted(params.items())))  # slices are not hashable
     if key in memo:
         return memo[key][1]
     op = OPS[name]
@@ -171,13 +180,13 @@ def series_apply(name: str, *args, **params):
     """Registry operation `name` on series, numbers or arrays."""
     if not any(isinstance(a, Series) for a in args):
         return OPS[name].forward(*args, **params)
-    if OPS[name].dtype in ("bool", "int"):  # a comparison or count: no derivative, on the values alone
+    if not OPS[name].differentiable:  # a comparison, count or shaped constant: on the values alone
         return OPS[name].forward(*(a.value if isinstance(a, Series) else a for a in args), **params)
     if name in LINEAR_OPS:
         forward = OPS[name].forward
         return linear_map(lambda *cs: forward(*cs, **params), args)
     if name in BILINEAR_OPS:
-        return product(OPS[name].forward, *args)
+        return product(BILINEAR_OPS[name], *args, value_of=OPS[name].forward)
     if name == "div":
         return quotient(*args)
     return solved(name, args, params)

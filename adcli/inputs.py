@@ -1,7 +1,8 @@
 """Input values from the command line and from files: --set, --tangent, --inputs (.json, .npz, .npy).
 
-A value is a JSON number or nested list, or anything the language accepts for a constant: `.5`,
-`+1`, `pi`, `-inf`, `1/2`, `[1, 2*pi]`, parsed by adcli's own grammar (never Python's eval).
+A value is a JSON number or nested list (with Infinity and -Infinity as Python's json writes them),
+or anything the language accepts for a constant: `.5`, `+1`, `pi`, `-inf`, `1/2`, `[1, 2*pi]`,
+parsed by adcli's own grammar (never Python's eval). NaN is refused in every form.
 Files are read with every size checked before it is read: a file that never ends, an archive
 member that inflates past the size limit, or a header claiming 10¹¹ elements is refused with what
 it is, never read until memory runs out.
@@ -76,10 +77,25 @@ def parse_value(text: str, where: str) -> np.ndarray:
     if "{" in text or "}" in text:
         raise InputError(f"{where}: expected {EXPECTED}, not a JSON object")
     try:
-        data = json.loads(text, parse_int=float, parse_float=float, parse_constant=_refuse(where))
+        data = json_loads(text)
     except (json.JSONDecodeError, RecursionError):
         return constant_expression(text, where)
     return as_array(data, where)
+
+
+TOO_LARGE = object()  # a JSON number beyond float64 (1e999), refused by as_array, which knows its name
+
+
+def json_number(text: str):
+    """json's hook for a number: a float, or TOO_LARGE beyond float64."""
+    value = float(text)
+    return value if math.isfinite(value) else TOO_LARGE
+
+
+def json_loads(text: str):
+    """JSON with every number a float, and with the infinities and NaN Python's json module writes
+    (Infinity, -Infinity, NaN): as_array takes the infinities and refuses NaN."""
+    return json.loads(text, parse_int=json_number, parse_float=json_number, parse_constant=float)
 
 
 def constant_expression(text: str, where: str) -> np.ndarray:
@@ -113,16 +129,9 @@ def value_problem(error: AdError, text: str) -> str:
     return message
 
 
-def _refuse(where: str):
-    """json's parse_constant hook: JSON's NaN and Infinity are not values (write inf for infinity)."""
-    def refuse(name):
-        raise InputError(f"{where}: {name} is not allowed; give numbers (inf, as the language writes it, "
-                         "for an infinity)")
-    return refuse
-
-
 def as_array(data, where: str) -> np.ndarray:
-    """Check a decoded JSON value holds only finite numbers in a regular nesting, then convert."""
+    """Check a decoded JSON value holds only numbers (infinities, not NaN) in a regular nesting, then
+    convert."""
     stack = [(data, 0)]
     while stack:
         item, depth = stack.pop()
@@ -131,11 +140,14 @@ def as_array(data, where: str) -> np.ndarray:
                 raise InputError(f"{where}: nested more than {MAX_DIMENSIONS} levels deep; "
                                  f"arrays have at most {MAX_DIMENSIONS} dimensions")
             stack.extend((x, depth + 1) for x in item)
+        elif item is TOO_LARGE:
+            raise InputError(f"{where}: a number is too large for float64")
         elif isinstance(item, bool) or not isinstance(item, (int, float)):
             text = shown(json.dumps(item, ensure_ascii=False))
             raise InputError(f"{where}: {text[:40]} is not a number; expected {EXPECTED}")
-        elif not math.isfinite(item):
-            raise InputError(f"{where}: a number is too large for float64")
+        elif item != item:
+            raise InputError(f"{where}: NaN is not allowed; give numbers (inf, as the language writes it, "
+                             "for an infinity)")
     try:
         return np.array(data, dtype=np.float64)
     except ValueError:
@@ -228,7 +240,7 @@ def load_inputs(path: str) -> Given:
         raise InputError(f"{where}: nested {nesting(text)} levels deep; arrays have at most {MAX_DIMENSIONS} "
                          "dimensions")
     try:
-        data = json.loads(text, parse_int=float, parse_float=float, parse_constant=_refuse(where))
+        data = json_loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{where}: not valid JSON ({e.msg} at line {e.lineno}, col {e.colno})") from None
     except RecursionError:
@@ -313,9 +325,13 @@ def read_npy_stream(f, where: str) -> np.ndarray:
 
 def checked_array(a, where: str) -> np.ndarray:
     """A numeric array from a file as float64 (integers stay exact for int inputs), refusing
-    non-numbers and NaN."""
+    non-numbers, NaN and unsigned integers that int64 cannot hold."""
     if a.dtype.kind not in "iuf":
         raise InputError(f"{where}: holds {a.dtype} values; expected numbers")
+    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+        # int64 would wrap it to a negative number, which as a label or index counts from the end
+        raise InputError(f"{where}: holds {a.max()} ({a.dtype}), beyond the 64-bit signed integers adcli uses "
+                         f"(at most {np.iinfo(np.int64).max})")
     if a.dtype.kind in "iu":
         return np.array(a, dtype=np.int64)  # exact: an int input may take them as they are
     a = np.array(a, dtype=np.float64)  # a copy that owns its memory and can be written

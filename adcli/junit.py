@@ -2,8 +2,9 @@
 
 One test suite per checked output, one test case per input (classname FILE.OUTPUT, name the input,
 with the file and line of its declaration), a failure carrying the worst elements; the
-dot-product test is a test case of its own. Inputs where no step could decide are skipped with the
-reason; a function not defined at the point is an error.
+dot-product test is a test case of its own. Inputs with nothing compared (every probe at a kink
+with no one-sided derivatives, or not finite) and inputs where no step could decide are skipped
+with the reason, never passed; a function not defined at the point is an error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ def probe_text(name: str, probe) -> str:
     where = f"[{', '.join(map(str, probe.where))}]" if isinstance(probe.where, tuple) else f" direction {probe.where}"
     rel = "-" if probe.rel_error is None else f"{probe.rel_error:.2e}"
     return f"{name}{where}: reverse {probe.reverse!r}, numeric {probe.numeric!r}, abs {probe.abs_error:.2e}, rel {rel}"
+
+
+def one_sided_text(name: str, side) -> str:
+    """`x[0]: at a kink, left 0.0, right 1.0, reverse 0.0 (= left)`."""
+    where = f"[{', '.join(map(str, side.where))}]" if isinstance(side.where, tuple) else f" direction {side.where}"
+    left, right = ("jump" if d is None else repr(d) for d in (side.left, side.right))
+    return f"{name}{where}: at a kink, left {left}, right {right}, reverse {side.reverse!r} ({side.verdict})"
 
 
 def suite_for(graph, report) -> ET.Element:
@@ -40,21 +48,28 @@ def suite_for(graph, report) -> ET.Element:
         counts["errors"] += 1
     for c in report.inputs:
         tc = case(c.name, positions.get(c.name))
-        details = "\n".join(probe_text(c.name, p) for p in c.worst)
+        details = "\n".join([probe_text(c.name, p) for p in c.worst] + [one_sided_text(c.name, o) for o in c.outside])
         if c.status == "fail":
-            reason = ("forward and reverse mode disagree" if c.forward_failed and not c.failures else
-                      f"reverse mode differs from finite differences at {len(c.failures) or 'some'} element(s)")
+            reason = (f"reverse mode differs from finite differences at {len(c.failures)} element(s)" if c.failures
+                      else f"at a kink, reverse mode lies outside the one-sided derivatives at {len(c.outside)} "
+                      "element(s)" if c.outside else "forward and reverse mode disagree" if c.forward_failed
+                      else "reverse mode differs from finite differences at some element(s)")
             element = ET.SubElement(tc, "failure", message=reason, type="GradientMismatch")
             element.text = details or reason
             counts["failures"] += 1
+        elif c.status == "nothing compared":
+            ET.SubElement(tc, "skipped", message=c.coverage())
+            counts["skipped"] += 1
         elif c.status == "inconclusive":
             ET.SubElement(tc, "skipped", message=f"inconclusive at {c.unsure} of {c.probes} probes: no step could "
                           "decide")
             counts["skipped"] += 1
-        elif c.kinks:
+        if c.status != "nothing compared" and (c.kinks or c.skipped):
             out = ET.SubElement(tc, "system-out")
-            out.text = "\n".join(f"not differentiable here: {k.convention} at line {k.line}, col {k.col}"
-                                 for k in c.kinks)
+            kinks = [f"{'not differentiable here' if k.at_centre else 'a kink within the stencil'}: "
+                     f"{k.convention} at line {k.line}, col {k.col}" for k in c.kinks]
+            out.text = "\n".join(kinks + [one_sided_text(c.name, o) for o in c.one_sided]
+                                 + ([c.coverage()] if c.skipped else []))
     if report.dot is not None:
         tc = case("dot-product test")
         if not report.dot.passed:

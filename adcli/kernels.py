@@ -26,6 +26,19 @@ def linear(kernel):
         return kernel(g, *args, **kwargs)
     return apply
 
+
+def product_rule(kernel):
+    """Mark a kernel as the chain rule's product, so a dual number (or a Taylor series) applies it
+    part by part through its own `product` method: the strong zero then holds in every
+    coefficient, as it does for plain numbers, and higher orders agree with first ones."""
+    @functools.wraps(kernel)
+    def apply(a, b):
+        lifted = getattr(type(a), "product", None) or getattr(type(b), "product", None)
+        if lifted is not None:
+            return lifted(apply, a, b)
+        return kernel(a, b)
+    return apply
+
 # ---------------------------------------------------------------------------------------------
 # Broadcasting and reductions
 # ---------------------------------------------------------------------------------------------
@@ -60,13 +73,44 @@ def expand(g, shape, axis=None, keepdims=False):
     return np.broadcast_to(g, shape)
 
 
+@product_rule
 def chain(a, b):
     """a·b for the chain rule, where an exact zero factor wins: 0·∞ and 0·NaN are 0 (the element is
     not moved at all), so both modes agree whatever order they multiply in."""
     product = a * b
     if nonfinite_array(product):
-        return np.where((a == 0) | (b == 0), 0.0, product)
+        return strong_zero(a, b, product)
     return product
+
+
+def strong_zero(a, b, product):
+    """The product a·b with 0 wherever either factor is exactly 0 (docs/conventions.md)."""
+    return np.where((a == 0) | (b == 0), 0.0, product)
+
+
+def strong_vjp(share, g, shape):
+    """An operand's share of ḡ. A vjp is linear in ḡ: a zero ḡ passes zero on, even where the rule
+    meets an infinite value (0·∞ is 0 here)."""
+    if nonfinite_array(share) and all_zero(g):
+        return np.zeros(shape)
+    return share
+
+
+def strong_jvp(tangent, tangents, shape, terms=None):
+    """A result's tangent. A jvp is linear in the tangents: zero tangents give zero (0·∞ is 0 here),
+    and a bilinear rule's terms (one per operand, called only when needed) are taken apart, so the
+    operand that does not move cannot poison the one that does."""
+    if not nonfinite_array(tangent):
+        return tangent
+    moving = [k for k, t in enumerate(tangents) if not all_zero(t)]
+    if not moving:
+        return np.zeros(shape)
+    if terms is None:
+        return tangent
+    total = None
+    for k in moving:
+        total = terms[k]() if total is None else total + terms[k]()
+    return total
 
 
 def relu_float(x: float) -> float:
@@ -137,6 +181,34 @@ def var_slope(x, axis=None, ddof=0):
     return centered(x, axis) * (2.0 / np.asarray(reduced_size(np.shape(x), axis) - ddof, dtype=np.float64))
 
 
+def plain_value(x):
+    """The number or array under any dual-number or Taylor-series layers."""
+    while not isinstance(x, (np.ndarray, np.generic, float, int)):
+        x = x.value
+    return x
+
+
+def norm(x, axis=None, keepdims=False):
+    """√Σx² along `axis` without overflow or underflow: x is scaled by the power of two nearest its
+    largest magnitude, as hypot does. Scaling by a power of two is exact, so within float64's
+    normal range the result has the bits of √Σx² itself; the scale is a constant (the norm does not
+    depend on it), so dual numbers pass through unchanged."""
+    big = np.max(np.abs(plain_value(x)), axis=axis, keepdims=True, initial=0.0)
+    # 2**(e-1) with big = m·2**e, ½ ≤ m < 1 (2**e itself overflows for big near 1.8e308): the
+    # scaled elements lie in [-2, 2]; e is 0 for 0, inf and NaN, which need no scaling
+    scale = np.ldexp(1.0, np.frexp(big)[1] - 1)
+    y = x / scale
+    out = np.sqrt(np.sum(y * y, axis=axis, keepdims=True)) * scale
+    return out if keepdims else np.sum(out, axis=axis)  # a sum over axes of length 1 drops them
+
+
+def norm_direction(x, ans, axis=None, keepdims=False):
+    """x/‖x‖ in x's shape, 0 where the norm is 0: divided before any product, so neither ḡ·x nor
+    the second derivative's 1/‖x‖² leaves float64's range for huge or tiny x."""
+    r = expand(ans, np.shape(x), axis, keepdims)
+    return np.where(r == 0, 0.0, x / np.where(r == 0, 1.0, r))
+
+
 def cumsum_vjp(g, axis=None, shape=()):
     """The transpose of a running sum: running sums of g from the other end."""
     if axis is None:
@@ -156,12 +228,14 @@ def tie_weight(x, y):
 
 
 def pow_dbase(x, y):
-    """∂(x**y)/∂x = y·x^(y-1), taken as 0 where y == 0 (x**0 is constant), as PyTorch does.
+    """∂(x**y)/∂x = y·x^(y-1), taken as 0 where y == 0 (x**0 is constant), as PyTorch does: a
+    strong-zero product rather than a choice, so its own derivative in y (x^(y-1) at y = 0: the
+    mixed partial 1/x) is kept.
 
     np.power, never Python's **: on a negative float base with a fractional exponent ** gives a
     complex number, where numpy (and the value itself) gives NaN.
     """
-    return np.where(y == 0, 0.0, y * np.power(x, y - 1.0))
+    return chain(y, np.power(x, y - 1.0))
 
 
 def pow_dexp(ans, x, y):
@@ -170,22 +244,36 @@ def pow_dexp(ans, x, y):
     return np.where((x == 0) & (y >= 0), 0.0, ans * np.log(x))
 
 
+def minus_abs(x):
+    """-|x| as a choice between -x and x, never through abs: at 0, abs′ is a convention (0), so
+    exp(-|x|) would have a derivative of 0 there; each branch here is smooth, and the derivatives of
+    the even functions built on it (σ′, sech²) come out right at 0 to every order."""
+    return np.where(x >= 0, -x, x)
+
+
 def sigmoid(x):
     """The logistic function, without overflow for large |x|."""
-    e = np.exp(-np.abs(x))
+    e = np.exp(minus_abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def logistic_slope(x):
     """σ′(x) = e/(1+e)² with e = exp(-|x|): exact in both tails, unlike σ(1-σ) for large x."""
-    e = np.exp(-np.abs(x))
+    e = np.exp(minus_abs(x))
     return e / ((1.0 + e) * (1.0 + e))
 
 
 def sech2(x):
     """tanh′(x) = 4e/(1+e)² with e = exp(-2|x|): exact in both tails, unlike 1 - tanh²."""
-    e = np.exp(-2.0 * np.abs(x))
+    e = np.exp(2.0 * minus_abs(x))
     return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+def logaddexp_weight(x, y):
+    """∂logaddexp(x, y)/∂x = σ(x - y), never exp(x - logaddexp(x, y)): at large equal arguments the
+    sum's log2 rounds away and that gives 1 for each. Equal infinities weigh ½ each, not NaN."""
+    d = x - y
+    return sigmoid(np.where(np.isnan(d) & (x == y), 0.0, d))
 
 
 def softplus(x):
@@ -284,8 +372,10 @@ STRONG_LIMIT = 2**24  # elements of the product terms a strong matmul may spell 
 def chain_matmul(a, b):
     """np.matmul for the chain rule, where 0·∞ counts as 0: recomputed term by term (within a
     size limit) only when numpy's product holds a NaN, as a matrix with an infinity meets a zero."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:  # a scalar side multiplies elementwise
+        return chain(a, b)
     out = matmul(a, b)
-    if not isinstance(out, np.ndarray) or np.ndim(a) == 0 or np.ndim(b) == 0 or not np.isnan(out).any():
+    if not isinstance(out, np.ndarray) or not np.isnan(out).any():
         return out
     a2 = a[None, :] if np.ndim(a) == 1 else a
     b2 = b[:, None] if np.ndim(b) == 1 else b
@@ -304,9 +394,9 @@ def _reshaped(x, shape):
 def matmul_vjp_left(g, b, a_shape):
     """ḡ bᵀ, summed back over broadcast batch dimensions (a itself is never read, only its shape)."""
     if len(a_shape) == 0:
-        return np.sum(g * b)
+        return np.sum(chain(g, b))
     if np.ndim(b) == 0:
-        return g * b
+        return chain(g, b)
     if np.ndim(b) == 1:  # b's axis first: it is the last one, and for vector @ vector g is a scalar
         b, g = b[:, None], np.expand_dims(g, -1)
     if len(a_shape) == 1:
@@ -318,9 +408,9 @@ def matmul_vjp_left(g, b, a_shape):
 def matmul_vjp_right(g, a, b_shape):
     """aᵀ ḡ, summed back over broadcast batch dimensions (b itself is never read, only its shape)."""
     if len(b_shape) == 0:
-        return np.sum(g * a)
+        return np.sum(chain(g, a))
     if np.ndim(a) == 0:
-        return g * a
+        return chain(g, a)
     if len(b_shape) == 1:
         g = np.expand_dims(g, -1)
     if np.ndim(a) == 1:
@@ -337,14 +427,14 @@ def dot(a, b):
 def dot_vjp_left(g, b, a_shape):
     """The transpose of dot with respect to its left operand."""
     if np.ndim(b) == 0 and len(a_shape):
-        return g * b
+        return chain(g, b)
     return matmul_vjp_left(g, b, a_shape)
 
 
 def dot_vjp_right(g, a, b_shape):
     """The transpose of dot with respect to its right operand."""
     if np.ndim(a) == 0 and len(b_shape):
-        return g * a
+        return chain(g, a)
     return matmul_vjp_right(g, a, b_shape)
 
 
@@ -450,7 +540,12 @@ def index_vjp(g, shape, index):
 
 
 def one_hot(y, k):
-    """1.0 where the last axis equals y, 0.0 elsewhere: labels to a [..., k] float array."""
+    """1.0 where the last axis equals y, 0.0 elsewhere: labels to a [..., k] float array. A label
+    outside 0..k-1 is refused (it would make a row of zeros, as if the example had no class)."""
+    if np.size(y) and (np.min(y) < 0 or np.max(y) >= k):
+        bad = np.min(y) if np.min(y) < 0 else np.max(y)
+        raise IndexError(f"one_hot() label {int(bad)} is out of range: with k = {k} classes the labels are "
+                         f"0 to {k - 1}")
     return np.where(np.expand_dims(y, -1) == np.arange(k), 1.0, 0.0)
 
 
@@ -524,11 +619,11 @@ def finite_matrices(a):
 
 
 def cofactors(a):
-    """The cofactor matrix adj(A)ᵀ = ∂det(A)/∂A, also where A is singular: from A = U S Vᵀ it is
-    det(U) det(V) U diag(Πⱼ≠ᵢ sⱼ) Vᵀ, never det(A)·A⁻ᵀ (NaN at a singular A). Dual numbers (second
-    derivatives) take det(A)·A⁻ᵀ, whose derivative numpy's rules give."""
-    if not isinstance(a, (np.ndarray, np.generic)):
-        return np.expand_dims(np.expand_dims(det(a), -1), -1) * np.swapaxes(inv(a), -1, -2)
+    """The cofactor matrix adj(A)ᵀ = ∂det(A)/∂A, also where A is singular: by minors for small or
+    lifted A; otherwise from A = U S Vᵀ it is det(U) det(V) U diag(Πⱼ≠ᵢ sⱼ) Vᵀ, never det(A)·A⁻ᵀ
+    (NaN at a singular A)."""
+    if not isinstance(a, (np.ndarray, np.generic)) or np.shape(a)[-1] <= MINORS_UP_TO:
+        return minor_cofactors(a)
     ok = finite_matrices(a)
     try:
         u, s, vh = np.linalg.svd(np.where(ok[..., None, None], a, 0.0))
@@ -537,6 +632,25 @@ def cofactors(a):
     sign = np.linalg.det(u) * np.linalg.det(vh)
     out = sign[..., None, None] * np.matmul(u * np.expand_dims(prod_others(s, -1), -2), vh)
     return np.where(ok[..., None, None], out, np.nan)
+
+
+MINORS_UP_TO = 4  # cofactors by minors up to this size (n² determinants of size n - 1)
+WELL_CONDITIONED = 1e8
+
+
+def minor_cofactors(a):
+    """adj(A)ᵀ entry by entry, (-1)^(i+j) times the determinant of A without row i and column j:
+    exact for small matrices and, on dual numbers or series, differentiable where A is singular
+    (det's second and higher derivatives). A large, well-conditioned lifted A takes det(A)·A⁻ᵀ."""
+    n = np.shape(a)[-1]
+    if n > MINORS_UP_TO and np.all(np.linalg.cond(plain_value(a)) < WELL_CONDITIONED):
+        return np.expand_dims(np.expand_dims(det(a), -1), -1) * np.swapaxes(inv(a), -1, -2)
+    if n <= 1:
+        return np.ones(np.shape(a))
+    others = [[k for k in range(n) if k != i] for i in range(n)]
+    rows = [np.stack([(-1.0) ** (i + j) * det(a[..., others[i], :][..., others[j]]) for j in range(n)], axis=-1)
+            for i in range(n)]
+    return np.stack(rows, axis=-2)
 
 
 def det_vjp(g, a):
@@ -589,7 +703,10 @@ def cholesky_jvp(da, ans):
 
 
 def eigvalsh(a):
-    """The eigenvalues of the symmetric part of A, ascending; NaN where they cannot be found."""
+    """The eigenvalues of the symmetric part of A, ascending; NaN where they cannot be found (a 1×1
+    matrix is its own eigenvalue, infinite or not)."""
+    if np.shape(a)[-1] == 1:
+        return a[..., 0]
     ok = finite_matrices(a)
     try:
         values = np.linalg.eigvalsh(symmetric(np.where(ok[..., None, None], a, 0.0)))
@@ -600,6 +717,8 @@ def eigvalsh(a):
 
 def eigenvectors(a):
     """The eigenvectors of the symmetric part of A, as columns; NaN where they cannot be found."""
+    if np.shape(a)[-1] == 1:
+        return np.ones(np.shape(a))
     ok = finite_matrices(a)
     try:
         vectors = np.linalg.eigh(symmetric(np.where(ok[..., None, None], a, 0.0)))[1]
@@ -664,9 +783,14 @@ def clip_inside(x, lo, hi):
 
 
 def atan2_slope(top, x, y):
-    """top/(x² + y²), the partials of atan2(y, x), taken as 0 at the origin (as PyTorch does)."""
+    """top/(x² + y²), the partials of atan2(y, x), taken as 0 at the origin (as PyTorch does);
+    divided twice by hypot(x, y) where x² + y² would underflow to 0 (a false origin) for tiny x
+    and y, or overflow for huge ones."""
     r2 = x * x + y * y
-    return np.where(r2 == 0, 0.0, top / np.where(r2 == 0, 1.0, r2))
+    normal = (r2 > 1e-290) & (r2 < 1e290)  # x² + y² exact to rounding: the plain formula
+    r = np.hypot(x, y)
+    safe = np.where(r == 0, 1.0, r)
+    return np.where(r == 0, 0.0, np.where(normal, top / np.where(normal, r2, 1.0), top / safe / safe))
 
 
 def zeros_like(x):

@@ -41,6 +41,10 @@ PSEUDO_CONSTANTS = ("True", "False", "None")
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 SPACE = r"[ \t\f]*"
+# A line ends with LF, CRLF or a lone CR, as for the parser. Pygments turns every one into LF before
+# lexing; these patterns keep the lexer right when it is given raw text (get_tokens_unprocessed).
+NEWLINE = r"\r\n?|\n"
+LINE_START = r"(?:^|(?<=\r))"  # `^` (MULTILINE) starts a line after LF only
 
 
 def word_list(names, suffix=r"(?![A-Za-z0-9_])"):
@@ -63,14 +67,15 @@ class AdLexer(RegexLexer):
     tokens = {
         "root": [
             # An assignment's target: first on a line or after a `;` (`==` is a comparison).
-            (rf"^({SPACE})({NAME})({SPACE})(=)(?!=)", bygroups(Whitespace, Name.Variable, Whitespace, Operator)),
+            (rf"{LINE_START}({SPACE})({NAME})({SPACE})(=)(?!=)",
+             bygroups(Whitespace, Name.Variable, Whitespace, Operator)),
             (rf"(;)({SPACE})({NAME})({SPACE})(=)(?!=)",
              bygroups(Punctuation, Whitespace, Name.Variable, Whitespace, Operator)),
-            (r"\r?\n", Whitespace),
-            (r"[ \t\f\r]+", Whitespace),
-            (r"\\[ \t\f]*\r?\n", Text),  # a continuation line
-            (r"#[^\n]*", Comment.Single),
-            (r'"[^"\n]*"', String.Double),
+            (NEWLINE, Whitespace),
+            (r"[ \t\f]+", Whitespace),
+            (rf"\\[ \t\f]*(?:{NEWLINE})", Text),  # a continuation line
+            (r"#[^\r\n]*", Comment.Single),
+            (r'"[^"\r\n]*"', String.Double),
             (rf"(def)([ \t\f]+)({NAME})", bygroups(Keyword, Whitespace, Name.Function)),
             (rf"(input|data)([ \t\f]+)({NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
             (word_list(KEYWORDS), Keyword),

@@ -97,9 +97,8 @@ class Lenient(Expander):
 def lint_source(source: str, file: str = "<input>") -> list[AdError]:
     """Every error found in .ad source text, in file order; [] for a clean file."""
     from .graphview import symbolic_shapes
-    from .parser import compile_source
-    if source.startswith("\ufeff"):  # a UTF-8 byte-order mark, as parse_source allows
-        source = source[1:]
+    from .parser import compile_source, plain_source
+    source = plain_source(source)  # as parse_source reads it: the errors' lines and positions agree
     try:
         code = compile_source(source, file)
     except AdError as error:

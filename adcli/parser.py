@@ -15,7 +15,7 @@ from lark.exceptions import UnexpectedInput
 from .errors import AdError, NameResolutionError, ParseError, Span
 from .graph import Graph, paused_gc
 from .layout import Layout
-from .program_cache import cache_folder, grammar_path  # noqa: F401 - shared with the program cache
+from .program_cache import cache_folder, grammar_path, lf_lines, plain_source  # noqa: F401 - shared with the cache
 from .syntax_errors import abbreviate, syntax_error
 
 # ---------------------------------------------------------------------------------------------
@@ -226,6 +226,8 @@ class Compiler(Transformer):
         if math.isinf(value):
             raise self.error(ParseError, f"the number {abbreviate(tok.value)} is too large for float64",
                              tok.line, tok.column)
+        if tok.value.isdigit():  # a whole number stays a Python int: exact, as a bound or an index must be
+            value = int(tok.value.lstrip("0") or "0")  # float64 holds it, so it has at most 309 digits
         return self.emit("num", value, tok.value, tok.line, tok.column)
 
     def name(self, children):
@@ -293,7 +295,9 @@ _LOCK = threading.Lock()
 
 
 def compile_source(source: str, file: str = "<input>") -> list[tuple]:
-    """The instructions of .ad source text, or an AdError pointing into the text."""
+    """The instructions of .ad source text (every line end made LF), or an AdError pointing into
+    the text."""
+    source = lf_lines(source)
     parser, compiler, layout = lark_parser()
     with _LOCK, paused_gc():  # the compiler and post-lexer hold one parse's state
         compiler.reset(file, source)
@@ -310,8 +314,7 @@ def compile_source(source: str, file: str = "<input>") -> list[tuple]:
 def parse_source(source: str, file: str = "<input>") -> Graph:
     """Parse .ad source text into a Graph, or raise an AdError pointing into the text."""
     from .expand import expand
-    if source.startswith("\ufeff"):  # a UTF-8 byte-order mark, as some editors write
-        source = source[1:]
+    source = plain_source(source)  # no byte-order mark; LF, CRLF and a lone CR all end a line
     code = compile_source(source, file)
     with paused_gc():
         return expand(code, file, source)

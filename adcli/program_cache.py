@@ -2,10 +2,11 @@
 unchanged file again skips the parser (and never imports Lark).
 
 An entry is named by a digest of the source text, adcli's version and the code that builds graphs
-(the grammar and the parsing modules), so any change to either makes a new entry. It holds data
-only (numbers, strings, lists: never pickle or code), is written atomically into the same private
-folder as the grammar cache, and is only a hint: an entry that cannot be read, fails its checksum
-or does not describe a well-formed graph is ignored and the file is parsed from source.
+(the grammar and the parsing modules), so any change to either makes a new entry; its header holds
+the whole digest, checked on reading, so an entry serves only the text it was made from. It holds
+data only (numbers, strings, lists: never pickle or code), is written atomically into the same
+private folder as the grammar cache, and is only a hint: an entry that cannot be read, fails its
+checksum or does not describe a well-formed graph is ignored and the file is parsed from source.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .cachedir import digest
 from .cachedir import cache_folder
 from .graph import CONST, INPUT, Graph, Node, paused_gc
 
-FORMAT = 2  # bump when the layout of an entry changes (2: BLAKE2b checksums)
+FORMAT = 3  # bump when the layout of an entry changes (2: BLAKE2b checksums; 3: the source's digest)
 PREFIX = "program-"
 MAX_ENTRY_BYTES = 256 << 20  # larger graphs are parsed every time
 KEEP = 100  # entries kept; the least recently used go first
@@ -61,10 +62,27 @@ def code_digest() -> str:
     return _CODE_DIGEST[0]
 
 
+def source_digest(source: str) -> str:
+    """A digest of the source text together with the code that reads it (adcli's version, the
+    grammar, the modules that build graphs): an entry made from other text or code never matches."""
+    return digest(code_digest().encode() + b"\0" + source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def entry_path(folder: str, source: str) -> str:
     """The entry for this source under this adcli: a different text or code gives a different name."""
-    h = digest(code_digest().encode() + b"\0" + source.encode("utf-8", "surrogatepass"))
-    return os.path.join(folder, f"{PREFIX}{h.hexdigest()[:40]}.json")
+    return os.path.join(folder, f"{PREFIX}{source_digest(source)[:40]}.json")
+
+
+def lf_lines(source: str) -> str:
+    """The text with every line ending a plain LF: CRLF (Windows) and a lone CR (old Mac files) end
+    a line too, and Lark counts lines by LF alone, so positions and the lines errors show agree."""
+    return source.replace("\r\n", "\n").replace("\r", "\n") if "\r" in source else source
+
+
+def plain_source(source: str) -> str:
+    """Source text as the parser reads it: without a UTF-8 byte-order mark (as some editors write),
+    every line ending LF."""
+    return lf_lines(source[1:] if source.startswith("\ufeff") else source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,7 +296,7 @@ def load_entry(path: str, file: str, source: str, limit: int) -> Graph | None:
             return None
         head, sep, body = raw.partition(b"\n")
         header = json.loads(head)
-        expected = {"format": FORMAT, "adcli": __version__, "code": code_digest(),
+        expected = {"format": FORMAT, "adcli": __version__, "code": code_digest(), "source": source_digest(source),
                     "checksum": digest(body).hexdigest()}
         if not sep or type(header) is not dict or header != expected:
             return None
@@ -294,13 +312,14 @@ def load_entry(path: str, file: str, source: str, limit: int) -> Graph | None:
 
 
 def store_entry(folder: str, path: str, graph: Graph) -> None:
-    """Write the graph's entry atomically (a temporary file renamed into place); silently nothing
-    if the graph holds a value that cannot be stored exactly or the folder cannot be written."""
+    """Write the graph's entry atomically (a temporary file renamed into place), bound to the text it
+    was parsed from; silently nothing if the graph holds a value that cannot be stored exactly or
+    the folder cannot be written."""
     try:
         body = json.dumps(graph_to_data(graph), separators=(",", ":")).encode()
     except (TypeError, ValueError, RecursionError):
         return
-    header = {"format": FORMAT, "adcli": __version__, "code": code_digest(),
+    header = {"format": FORMAT, "adcli": __version__, "code": code_digest(), "source": source_digest(graph.source),
               "checksum": digest(body).hexdigest()}
     raw = json.dumps(header).encode() + b"\n" + body
     if len(raw) > MAX_ENTRY_BYTES:
@@ -339,8 +358,7 @@ def prune(folder: str) -> None:
 def cached_graph(source: str, file: str) -> Graph:
     """The graph of `source`: from its cache entry when there is a sound one, else parsed (and stored)."""
     from .values import operation_limit
-    if source.startswith("\ufeff"):  # a UTF-8 byte-order mark, as parse_source drops it
-        source = source[1:]
+    source = plain_source(source)  # as parse_source reads it: CRLF and LF files share their entry
     folder = cache_folder()
     try:
         path = None if folder is None else entry_path(folder, source)

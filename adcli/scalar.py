@@ -16,6 +16,7 @@ import numpy as np
 
 from .graph import CONST, FLOAT, INPUT, Graph
 from .registry import OPS
+from .registry.core import STRONG_ZEROS
 
 
 def _as_float(rule):
@@ -183,6 +184,7 @@ def sweep(values: list, grads: list, steps: tuple) -> None:
                 c = g * d
                 if c - c != 0 and (g == 0 or d == 0):  # 0·∞ is 0 in the chain rule, as in the engine
                     c = 0.0
+                    STRONG_ZEROS.note("")  # the diagnosis finds which operation
             before = grads[b]
             grads[b] = c if before is None else before + c
         if da is not None:
@@ -193,6 +195,7 @@ def sweep(values: list, grads: list, steps: tuple) -> None:
                 c = g * d
                 if c - c != 0 and (g == 0 or d == 0):
                     c = 0.0
+                    STRONG_ZEROS.note("")
             before = grads[a]
             grads[a] = c if before is None else before + c
         if release:

@@ -75,7 +75,11 @@ def fmt_dims(shape) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def format_number(x) -> str:
-    """A float as a person writes it: 18 rather than 18.0, else the shortest exact repr."""
+    """A number as a person writes it, exactly: an integer as itself, a float as 18 rather than 18.0,
+    else the shortest exact repr."""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool) or \
+            isinstance(x, np.ndarray) and x.dtype.kind in "iu":
+        return str(int(x))
     x = float(x)
     if math.isnan(x):
         return "nan"
@@ -87,14 +91,24 @@ def format_number(x) -> str:
 
 
 # The one rule for people: numbers show 8 significant digits (numpy's own print precision), written
-# the shortest way (18, 0.1, -215.6); --full shows every digit; JSON is always exact.
+# the shortest way (18, 0.1, -215.6); a whole number that needs more digits than that is shown with
+# an exponent (1.2345679e+08 for 123456789), so that a rounded number never looks like an exact
+# integer; --full shows every digit; JSON is always exact.
 SIGNIFICANT = 8
 
 
 def format_short(x, digits: int = SIGNIFICANT) -> str:
-    """A number rounded to `digits` significant digits, then written as format_number writes it."""
+    """A number rounded to `digits` significant digits, then written as format_number writes it,
+    unless the rounding made it a whole number of more than `digits` digits (123456790 for
+    123456789): then with an exponent, as the rounded number it is."""
     x = float(x)
-    return format_number(float(f"{x:.{digits}g}") if math.isfinite(x) else x)
+    if not math.isfinite(x):
+        return format_number(x)
+    text = f"{x:.{digits}g}"
+    rounded = float(text)
+    if rounded != x and abs(rounded) >= 10 ** digits:
+        return text  # `g` writes such a number with an exponent: 1.2345679e+08
+    return format_number(rounded)
 
 
 def format_value(value, full: bool = False) -> str:

@@ -10,6 +10,7 @@ reference evaluator below is written against numpy alone.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import numpy as np
@@ -930,7 +931,7 @@ def gen_one_hot(draw, ctx, shape, pos, depth, op=None):
     if len(shape) < 2 or pos or ctx.scalar:
         return None
     found = int_array(draw, ctx, shape[:-1])
-    if found is None:
+    if found is None or found[1] < 0 or found[2] > shape[-1]:  # a label outside [0, k) is an error
         return None
     return ("call", "one_hot", [found[0]], params_of(draw, [("k", shape[-1])]))
 
@@ -2123,17 +2124,46 @@ def check_export(program, given, result, seed, context):
                 f"exported {target}: ∂loss/∂{label} {got!r}, adcli {g!r}{context}"
 
 
-def check_program(statements, inputs, seed, hostile_given=None):
+def check_program(statements, inputs, seed, hostile_given=None, replay=None):
     """Every check of the test module's docstring, for one program (hostile when values are given);
-    an exception from adcli (a crash) fails with the program and its values."""
+    an exception from adcli (a crash) fails with the program and its values, and any failure ends
+    with the program's text and `replay`, the command that runs it again (by default, the running
+    test's own, which replays a derandomized test)."""
     source = print_program(statements, np.random.default_rng(seed))
+    replay = replay or current_test_command()
     state: dict = {}
     try:
         return checks(source, statements, inputs, seed, hostile_given, state)
-    except (AssertionError, UnsatisfiedAssumption):
+    except UnsatisfiedAssumption:
+        raise
+    except AssertionError as e:
+        if source not in str(e):  # most messages carry the program already
+            add_note(e, f"program:\n{source}values: {state.get('given')}")
+        if replay:
+            add_note(e, f"replay: {replay}")
         raise
     except Exception as e:
-        raise AssertionError(f"{type(e).__name__}: {e}\n{source}\nvalues: {state.get('given')}") from e
+        failure = AssertionError(f"{type(e).__name__}: {e}\n{source}\nvalues: {state.get('given')}")
+        if replay:
+            add_note(failure, f"replay: {replay}")
+        raise failure from e
+
+
+def current_test_command() -> str | None:
+    """`python -m pytest FILE -k TEST` for the test running now, which pytest names in PYTEST_CURRENT_TEST."""
+    node = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    if "::" not in node:
+        return None
+    path, test = node.split("::", 1)
+    return f"python -m pytest {path} -k {test.split('[')[0]}"
+
+
+def add_note(error: BaseException, text: str) -> None:
+    """An exception note (Python 3.11 on); on Python 3.10 the text joins the message."""
+    if hasattr(error, "add_note"):
+        error.add_note(text)
+    else:
+        error.args = (f"{error.args[0] if error.args else ''}\n{text}", *error.args[1:])
 
 
 OPS_SEEN: set[str] = set()  # every operation of every program checked so far in this session

@@ -149,6 +149,52 @@ def test_the_same_text_under_another_name_keeps_its_own_spans(cache_home, tmp_pa
     assert a.graph.span(1).file.endswith("a.ad") and b.graph.span(1).file.endswith("b.ad")
 
 
+def test_an_entry_serves_only_the_text_it_was_made_from(cache_home, tmp_path):
+    """An entry copied (or collided) onto another text's name is not used: its header holds the
+    whole digest of its own text, grammar and adcli version."""
+    (tmp_path / "a.ad").write_text("y = x * x\n")
+    adcli.load(str(tmp_path / "a.ad"))
+    entry = entry_of(cache_home)
+    header = json.loads(entry.read_bytes().split(b"\n", 1)[0])
+    assert header["source"] == program_cache.source_digest("y = x * x\n")
+    other = "y = x * x * x\n"
+    entry.rename(entry_path(str(cache_home), other))  # a's graph under b's name
+    (tmp_path / "b.ad").write_text(other)
+    assert load_entry(entry_path(str(cache_home), other), "b.ad", other, LIMIT) is None
+    assert adcli.load(str(tmp_path / "b.ad")).grad(x=2.0).grad["x"] == 12.0  # b parsed, not a's graph
+
+
+def test_a_changed_grammar_or_version_never_reuses_an_entry(cache_home, tmp_path, monkeypatch):
+    path = tmp_path / "m.ad"
+    path.write_text(SOURCE)
+    adcli.load(str(path))
+    entry = str(entry_of(cache_home))
+    assert load_entry(entry, "m.ad", SOURCE, LIMIT) is not None
+    grammar = tmp_path / "adcli.lark"
+    grammar.write_text(program_cache.grammar_path().read_text() + "// changed\n")
+    original = program_cache.GRAMMAR_CANDIDATES
+    monkeypatch.setattr(program_cache, "GRAMMAR_CANDIDATES", (grammar,))
+    monkeypatch.setattr(program_cache, "_CODE_DIGEST", [])
+    assert load_entry(entry, "m.ad", SOURCE, LIMIT) is None  # even read directly, not by its name
+    assert entry_path(str(cache_home), SOURCE) != entry
+    monkeypatch.setattr(program_cache, "GRAMMAR_CANDIDATES", original)
+    monkeypatch.setattr(program_cache, "_CODE_DIGEST", [])
+    assert load_entry(entry, "m.ad", SOURCE, LIMIT) is not None
+    monkeypatch.setattr(program_cache, "__version__", "0.0.0-other")
+    assert load_entry(entry, "m.ad", SOURCE, LIMIT) is None
+
+
+def test_line_endings_share_an_entry_and_show_lf_lines(cache_home, tmp_path):
+    graphs = []
+    for ending in ("\n", "\r\n", "\r"):
+        (tmp_path / "m.ad").write_bytes(SOURCE.replace("\n", ending).encode())
+        graphs.append(adcli.load(str(tmp_path / "m.ad")).graph)
+    assert len(list(cache_home.glob("program-*.json"))) == 1
+    for graph in graphs[1:]:
+        assert_same_graph(graph, graphs[0])
+    assert graphs[2].span(3).source_line() == "h = tanh(x) * 2"
+
+
 def test_no_cache_without_a_home(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", "")

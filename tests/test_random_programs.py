@@ -101,10 +101,15 @@ RuntimeWarning or other warning may escape), and any exception (a crash) a failu
    five-point central differences, step h = 1e-6·max(1, |x|), to FD_RTOL = 1e-5 relative plus
    FD_ATOL = 1e-7·(1 + |loss|) absolute.
 
-CI runs fixed, derandomized sets of 500 well-scaled and 400 hostile programs
-(ADCLI_WELL_SCALED_EXAMPLES, ADCLI_HOSTILE_EXAMPLES change the counts), about a minute in all.
-`pytest -m slow tests/test_random_programs.py` runs a fresh random set of ADCLI_RANDOM_EXAMPLES
-programs (default 5,000) of both modes. A failure reports the program and its values as found;
+Every run (CI's and a developer's alike) checks fixed, derandomized sets of 500 well-scaled and 400
+hostile programs, the regression set (ADCLI_WELL_SCALED_EXAMPLES, ADCLI_HOSTILE_EXAMPLES change the
+counts), and then ADCLI_FRESH_EXAMPLES more of each mode (default 100, about 25 seconds of one
+core) drawn from the session's seed: ADCLI_SEED when set, otherwise a fresh one, which
+the session's first lines print (tests/conftest.py). `pytest -m slow tests/test_random_programs.py`
+runs a larger set of ADCLI_RANDOM_EXAMPLES programs (default 5,000) of both modes from the same seed.
+
+A failure reports the program and its values as found, and the command that replays it, such as
+`ADCLI_SEED=1234 python -m pytest tests/test_random_programs.py -k fresh_programs_at_hostile_points`;
 ADCLI_RANDOM_SHRINK=1 lets hypothesis shrink it first (which can take minutes).
 """
 
@@ -113,7 +118,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from adcli.registry import OPS
@@ -122,6 +127,7 @@ import random_programs_lib as lib  # noqa: E402
 
 WELL_SCALED_EXAMPLES = int(os.environ.get("ADCLI_WELL_SCALED_EXAMPLES", "500"))
 HOSTILE_EXAMPLES = int(os.environ.get("ADCLI_HOSTILE_EXAMPLES", "400"))
+FRESH_EXAMPLES = int(os.environ.get("ADCLI_FRESH_EXAMPLES", "100"))  # per mode, from the session's seed
 COVERAGE_EXAMPLES = 8  # per operation the two main tests did not make
 SLOW_EXAMPLES = int(os.environ.get("ADCLI_RANDOM_EXAMPLES", "5000"))
 
@@ -153,6 +159,9 @@ def test_the_generator_covers_every_registry_operation():
     assert GENERATED_OPS == set(OPS)
 
 
+# The regression set: the same programs on every run. (Hypothesis derives a derandomized test's
+# programs from its source: editing these two functions changes the set.)
+
 @settings(max_examples=WELL_SCALED_EXAMPLES, derandomize=True, **SETTINGS)
 @given(lib.programs(hostile=False), st.integers(0, 2**32 - 1))
 def test_random_programs_at_well_scaled_points(case, seed):
@@ -167,12 +176,36 @@ def test_random_programs_at_hostile_points(case, seed):
     lib.check_program(statements, inputs, seed, values)
 
 
+# Fresh programs: new ones on every run, from the session's seed (ADCLI_SEED replays them).
+
+def check_fresh(fresh_seed: int, examples: int, strategy, test: str, slow: bool = False):
+    """`examples` programs drawn by hypothesis from fresh_seed, each checked like the fixed sets'."""
+    command = f"ADCLI_SEED={fresh_seed} python -m pytest " + ("-m slow " if slow else "") + \
+        f"tests/test_random_programs.py -k {test}"
+    print(f"{test}: {examples} programs from ADCLI_SEED={fresh_seed}; replay: {command}")
+
+    @seed(fresh_seed)
+    @settings(max_examples=examples, **SETTINGS)
+    @given(strategy, st.integers(0, 2**32 - 1))
+    def check(case, point_seed):
+        statements, inputs, values = case
+        lib.check_program(statements, inputs, point_seed, values, replay=command)
+
+    check()
+
+
+def test_fresh_programs_at_well_scaled_points(fresh_seed):
+    check_fresh(fresh_seed, FRESH_EXAMPLES, lib.programs(hostile=False), "fresh_programs_at_well_scaled_points")
+
+
+def test_fresh_programs_at_hostile_points(fresh_seed):
+    check_fresh(fresh_seed, FRESH_EXAMPLES, lib.programs(hostile=True), "fresh_programs_at_hostile_points")
+
+
 @pytest.mark.slow
-@settings(max_examples=SLOW_EXAMPLES, **SETTINGS)
-@given(st.booleans().flatmap(lambda hostile: lib.programs(hostile)), st.integers(0, 2**32 - 1))
-def test_many_random_programs(case, seed):
-    statements, inputs, values = case
-    lib.check_program(statements, inputs, seed, values)
+def test_many_random_programs(fresh_seed):
+    check_fresh(fresh_seed, SLOW_EXAMPLES, st.booleans().flatmap(lambda hostile: lib.programs(hostile)),
+                "test_many_random_programs", slow=True)
 
 
 def test_the_generator_produces_every_operation():

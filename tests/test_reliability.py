@@ -39,6 +39,11 @@ def test_functions_lists_every_operation_with_its_derivative():
     assert "ḡ/n broadcast to the shape of x" in out.stdout  # mean's vjp, its {n} spelled as n
     one = runner.invoke(app, ["functions", "var"])
     assert one.exit_code == 0 and "(n - ddof)" in one.stdout
+    # every other name of a function finds it (once "did you mean 'concatenate'" for concatenate)
+    from adcli.registry import FUNCTIONS
+    for alias in (name for name, ops in FUNCTIONS.items() if any(name != op.func for op in ops)):
+        found = runner.invoke(app, ["functions", alias])
+        assert found.exit_code == 0 and found.stdout.strip(), (alias, found.stderr)
 
 
 def test_hessian_through_where_and_comparisons(tmp_path):
@@ -74,9 +79,12 @@ def test_trace_json_of_a_slice(tmp_path):
 def test_prod_of_an_empty_array(tmp_path):
     path = write(tmp_path, "input v: [0]\ny = prod(v)\n")
     np.save(tmp_path / "e.npy", np.zeros(0))
-    for command in (["grad"], ["jvp", "--tangent", "v=1"], ["check"]):
+    for command in (["grad"], ["jvp", "--tangent", "v=1"], ["check", "--allow-skipped"]):
         out = runner.invoke(app, [command[0], path, "--inputs", str(tmp_path / "e.npy"), *command[1:], "--json"])
         assert out.exit_code == 0, (command, out.stderr)
+    # an empty input has no element to compare: a check that compared nothing is never a pass
+    out = runner.invoke(app, ["check", path, "--inputs", str(tmp_path / "e.npy")])
+    assert out.exit_code == 3 and "nothing compared" in out.stdout + out.stderr, (out.stdout, out.stderr)
     assert json.loads(runner.invoke(app, ["grad", path, "--inputs", str(tmp_path / "e.npy"), "--json"]).stdout) == \
         {"output": "y", "value": 1.0, "grad": {"v": []}}
 

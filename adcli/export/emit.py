@@ -8,7 +8,7 @@ Rendering a target (numpy, JAX, PyTorch) only changes the namespace the expressi
 
 from __future__ import annotations
 
-import keyword
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -17,10 +17,9 @@ import numpy as np
 from ..graph import CONST, FLOAT, LEAVES, Graph
 from ..registry import OPS, fill, source_text
 from ..reverse import depends_on, feeds
+from .names import Namer, identifier, private_locals
 
-# Names the generated module defines or imports: a value of the file never takes one of them.
-RESERVED = {"np", "jnp", "jax", "torch", "xp", "math", "f", "grad_f", "jvp_f", "INPUTS", "WRT", "OUTPUT", "SOURCE",
-            "SHA256"}
+SCALAR_TYPES = {"f": "float64", "i": "int64", "u": "int64", "b": "bool_"}
 
 
 @dataclass
@@ -55,46 +54,29 @@ class Emitted:
     kernels: set[str] = field(default_factory=set)  # adcli kernels the expressions call
 
 
-def identifier(label: str) -> str:
-    """A label as a Python name: h' -> h_1, h'' -> h_2, h'5 -> h_5, cell.z -> cell__z, U1 -> U1."""
-    base, _, marks = label.partition("'")
-    version = 0
-    if _:
-        rest = marks.lstrip("'")
-        version = int(rest) if rest.isdigit() else len(marks) + 1
-    name = base.replace(".", "__")
-    return f"{name}_{version}" if version else name
+def number(value) -> str:
+    """A float as numpy code: its repr (exact), and inf and NaN by numpy's names."""
+    if math.isfinite(value):
+        return repr(value)
+    return "np.nan" if math.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
 
 
-class Namer:
-    """Stable, unique Python names for values, gradients and tangents (the scheme is documented)."""
+def scalar(data: np.ndarray) -> str:
+    """A 0-d constant as a numpy number of its own type, as the engine holds it: IEEE arithmetic
+    holds (x / 0 is inf, not Python's ZeroDivisionError) and it has a shape."""
+    value = data.item()
+    text = number(value) if isinstance(value, float) else repr(value)
+    return f"np.{SCALAR_TYPES[data.dtype.kind]}({text})"
 
-    def __init__(self, graph: Graph):
-        self.graph = graph
-        self.used: set[str] = set(RESERVED) | set(keyword.kwlist) | {"True", "False", "None"}
-        self.names: dict[tuple[str, int], str] = {}
 
-    def take(self, wanted: str) -> str:
-        name = wanted
-        while name in self.used or keyword.iskeyword(name):
-            name += "_"
-        self.used.add(name)
-        return name
+def parameter(value) -> str:
+    """A parameter as the engine passes it (a Python number, tuple, string), inf and NaN included."""
+    return number(value) if isinstance(value, float) else repr(value)
 
-    def value(self, node: int) -> str:
-        return self.name("v", node, identifier(self.graph.nodes[node].label))
 
-    def grad(self, node: int) -> str:
-        return self.name("g", node, "g_" + identifier(self.graph.nodes[node].label))
-
-    def tangent(self, node: int) -> str:
-        return self.name("d", node, "d_" + identifier(self.graph.nodes[node].label))
-
-    def name(self, kind: str, node: int, wanted: str) -> str:
-        key = (kind, node)
-        if key not in self.names:
-            self.names[key] = self.take(wanted)
-        return self.names[key]
+def code(template: str, names: dict[str, str]) -> str:
+    """A registry template filled with the node's names (its comprehensions' variables private)."""
+    return fill(private_locals(template), names)
 
 
 KERNEL_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
@@ -119,9 +101,7 @@ class Emitter:
             return self.namer.value(node)
         data = np.asarray(n.data)
         if data.ndim == 0:
-            value = data.item()
-            text = repr(value)
-            return text if value >= 0 or not isinstance(value, (int, float)) else f"({text})"
+            return scalar(data)
         if node not in self.const_names:
             self.const_names[node] = self.namer.take(f"C{len(self.constants) + 1}")
             self.constants.append((self.const_names[node], data))
@@ -140,13 +120,13 @@ class Emitter:
         """The template names of one node: its operands, parameters, result, gradient, tangents."""
         n = self.graph.nodes[node]
         args = [self.operand(a) for a in n.args]
-        names = {"ans": self.namer.value(node), "c": f"c_{self.namer.value(node)}"}
+        names = {"ans": self.namer.value(node), "c": self.namer.common(node)}
         if op.variadic:
             names["xs"] = "[" + ", ".join(args) + "]"
         else:
             names.update(zip(op.args, args))
         params = {**dict(op.params), **(n.params or {})}
-        names.update({p: self.index(params[p]) if p == "index" else repr(params[p]) for p in op.param_names})
+        names.update({p: self.index(params[p]) if p == "index" else parameter(params[p]) for p in op.param_names})
         names.update(extra)
         return names
 
@@ -175,7 +155,7 @@ class Emitter:
             if not need[i] or n.op in LEAVES:
                 continue
             op = OPS[n.op]
-            text = fill(op.forward_code, self.names_for(op, i))
+            text = code(op.forward_code, self.names_for(op, i))
             statements.append(Statement(self.namer.value(i), self.uses(text), self.source(i), self.where(i)))
         if graph.nodes[out].op == CONST:  # the output is a constant itself
             statements.append(Statement(self.namer.value(out), self.operand(out), f"{graph.nodes[out].label}", ""))
@@ -189,7 +169,7 @@ class Emitter:
             if n.op in LEAVES:
                 continue
             op = OPS[n.op]
-            text = fill(op.forward_code, self.names_for(op, i))
+            text = code(op.forward_code, self.names_for(op, i))
             statements.append(Statement(self.namer.value(i), self.uses(text), self.source(i), self.where(i)))
         return statements, [(label, self.operand(index)) for label, index in graph.assigned]
 
@@ -212,7 +192,7 @@ class Emitter:
             g = self.namer.grad(i)
             names = self.names_for(op, i, g=g)
             if op.common_code is not None and any(active[a] for a in n.args):
-                text = fill(op.common_code, names)
+                text = code(op.common_code, names)
                 statements.append(Statement(names["c"], self.uses(text), f"shared by the operands of {n.label}",
                                             self.where(i)))
             for k in range(len(n.args) - 1, -1, -1):
@@ -237,13 +217,14 @@ class Emitter:
         return statements, gradients
 
     def share(self, op, k: int, names: dict, a: int) -> str:
-        """Operand k's share of ḡ: g·∂ₖ summed back to its shape, or the vjp template (Op.vjp)."""
+        """Operand k's share of ḡ as adcli.registry.core.Op.vjp makes it: g·∂ₖ (an exact zero factor
+        wins) summed back to the operand's shape, or the vjp template, zero where ḡ is all zero."""
+        operand = self.operand(a)
         if op.elementwise:
-            operand = names[op.args[k]]
-            local = names["g"] if op.ones[k] else f"chain({names['g']}, {fill(op.deriv_code[k], names)})"
+            local = names["g"] if op.ones[k] else f"chain({names['g']}, {code(op.deriv_code[k], names)})"
             return f"unbroadcast({local}, np.shape({operand}))"
-        code = op.vjp_code_for(k)
-        return fill(code, {**names, "k": str(k)} if op.variadic else names)
+        share = code(op.vjp_code_for(k), {**names, "k": str(k)} if op.variadic else names)
+        return f"strong_vjp({share}, {names['g']}, np.shape({operand}))"
 
     def tangents(self) -> tuple[list[Statement], str]:
         """Forward mode: every value's tangent along the input tangents (adcli.forward.tangents)."""
@@ -266,20 +247,41 @@ class Emitter:
                     if t is None:
                         continue
                     # an exact zero factor wins: 0·∞ is 0 (adcli.registry.core.Op.jvp)
-                    terms.append(f"chain({t}, {fill(op.deriv_code[k], names)})")
+                    terms.append(f"chain({t}, {code(op.deriv_code[k], names)})")
                 text = " + ".join(terms)
                 text = f"np.broadcast_to({text}, np.shape({names['ans']}))"
             else:
-                filled = [t if t is not None else f"np.zeros(np.shape({self.operand(a)}))"
-                          for t, a in zip(ts, n.args)]
-                tangent_names = {"dxs": "[" + ", ".join(filled) + "]"} if op.variadic else \
-                    {"d" + name: t for name, t in zip(op.args, filled)}
-                text = fill(op.jvp_code, {**names, **tangent_names})
+                text = self.structural_tangent(op, n, ts, names)
             target = self.namer.tangent(i)
             statements.append(Statement(target, self.uses(text), f"{n.label}̇", self.where(i)))
             has[i] = target
         result = has.get(out, f"np.zeros(np.shape({self.namer.value(out)}))")
         return statements, result
+
+
+    def structural_tangent(self, op, n, ts: list, names: dict) -> str:
+        """A tangent by the jvp template as adcli.registry.core.Op.jvp applies it: a constant
+        operand's tangent is zeros, zero tangents give zero, and a bilinear rule's terms are taken
+        apart (each a lambda, called only where the whole has an infinity or NaN)."""
+        zeros = [f"np.zeros(np.shape({self.operand(a)}))" for a in n.args]
+        filled = [t if t is not None else z for t, z in zip(ts, zeros)]
+        tangent = code(op.jvp_code, {**names, **self.tangent_names(op, filled)})
+        terms = ""
+        if op.bilinear and not op.variadic:
+            parts = []
+            for k in range(len(op.args)):
+                only = [t if j == k else z for j, (t, z) in enumerate(zip(filled, zeros))]
+                moved = {name: z if j == k else names[name] for j, (name, z) in enumerate(zip(op.args, zeros))}
+                parts.append("lambda: " + code(op.jvp_code, {**names, **moved, **self.tangent_names(op, only)}))
+            terms = ", (" + ", ".join(parts) + ")"
+        return f"strong_jvp({tangent}, [{', '.join(filled)}], np.shape({names['ans']}){terms})"
+
+    @staticmethod
+    def tangent_names(op, tangents: list[str]) -> dict[str, str]:
+        """The template's tangent placeholders: dxs for a list of operands, else dx, dy, ..."""
+        if op.variadic:
+            return {"dxs": "[" + ", ".join(tangents) + "]"}
+        return {"d" + name: t for name, t in zip(op.args, tangents)}
 
 
 def emit(graph: Graph, output: int, wrt: list[int]) -> Emitted:

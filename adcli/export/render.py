@@ -8,6 +8,7 @@ library's erf, linear algebra that raises).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import math
@@ -18,6 +19,7 @@ import numpy as np
 from .. import __version__, kernels
 from ..registry import index_text
 from .emit import Emitted, Statement
+from .names import kernel_names
 from .targets import TARGETS, Target
 
 NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
@@ -32,15 +34,6 @@ def literal(value) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "math.nan" if math.isnan(value) else ("math.inf" if value > 0 else "-math.inf")
     return repr(value)
-
-
-def kernel_names() -> set[str]:
-    """adcli's kernels: the functions of adcli.kernels and the constants it assigns at its top level."""
-    assigned = {line.split(" =")[0] for line in inspect.getsource(kernels).splitlines()
-                if re.match(r"[A-Za-z_]\w* = ", line)}
-    return {name for name, obj in vars(kernels).items()
-            if (inspect.isfunction(obj) and obj.__module__ == kernels.__name__ and name != "linear")
-            or name in assigned}
 
 
 def kernel_sources(names: set[str], target: Target) -> tuple[list[str], bool]:
@@ -63,6 +56,13 @@ def kernel_sources(names: set[str], target: Target) -> tuple[list[str], bool]:
 
 def source_of(name: str, target: Target) -> str:
     """One kernel's source for the target: its own version, or adcli's with `np.` renamed."""
+    return kernel_text(name, target.name)
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_text(name: str, target_name: str) -> str:
+    """source_of, once per process: reading a kernel's source means tokenizing its file."""
+    target = TARGETS[target_name]
     if name in target.overrides:
         return target.overrides[name].strip("\n")
     obj = getattr(kernels, name)
@@ -117,7 +117,8 @@ def docstring(emitted: Emitted, file: str, digest: str, target: Target, mode: st
         "",
         "Names: each value keeps the file's name (a name assigned again is h, h_2, h_3, ...; a",
         "function's local z of cell is cell__z; values the file does not name are U1, U2, ...; a name",
-        "taken already gets a trailing _), its gradient is g_<name> and its tangent d_<name>.",
+        "taken already, or one of this module's helpers, gets a trailing _), its gradient is g_<name>",
+        "and its tangent d_<name>.",
         '"""',
     ]
 

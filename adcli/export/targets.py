@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 NUMPY_PREFIX = re.compile(r"(?<![\w.])np\.")
+SCALAR = re.compile(r"(?<![\w.])np\.(float64|int64|bool_)\(")  # a constant number: np.float64(2.5)
 SUBSCRIPT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\[(I\d+_*)\]")  # a value indexed by a module's index constant
 
 
@@ -22,9 +23,12 @@ class Target:
     int_array: str = "np.array({}, dtype=np.int64)"
     kernel_note: str = ""
     picks: bool = False  # subscripts x[I1] become pick(x, I1) (torch has no negative steps)
+    scalars: dict[str, str] = field(default_factory=dict)  # numpy's scalar types as the target makes them
 
     def rename(self, text: str) -> str:
+        """numpy's spelling as the target's: np.exp -> jnp.exp, np.float64(2.5) -> t(2.5) for torch."""
         text = SUBSCRIPT.sub(r"pick(\1, \2)", text) if self.picks else text
+        text = SCALAR.sub(lambda m: self.scalars.get(m[1], m[0]), text)
         return text if self.namespace == "np" else NUMPY_PREFIX.sub(self.namespace + ".", text)
 
     def array(self, values: str, kind: str) -> str:
@@ -33,6 +37,55 @@ class Target:
     def tangent(self, name: str) -> str:
         """A tangent argument as the target's array (a user may pass a list or a number)."""
         return self.rename(f"np.asarray({name}, dtype=np.float64)")
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's strong zero for rules that are not elementwise (adcli.registry.core.Op.vjp, Op.jvp)
+# ---------------------------------------------------------------------------------------------
+
+def framework_strong(ns: str, shim: str) -> dict[str, str]:
+    """The strong zero without a branch on values (jit and torch.compile trace them): each case
+    computed, and the engine's choice made elementwise by `where`."""
+    return {
+        "strong_vjp": f'''
+def strong_vjp(share, g, shape):
+    """An operand's share of ḡ. A vjp is linear in ḡ: a zero ḡ passes zero on, even where the rule
+    meets an infinite value (0·∞ is 0 here)."""
+    return {shim}.where({ns}.all(g == 0), {shim}.zeros(shape), share)''',
+        "strong_jvp": f'''
+def strong_jvp(tangent, tangents, shape, terms=None):
+    """A result's tangent. A jvp is linear in the tangents: zero tangents give zero (0·∞ is 0 here),
+    and a bilinear rule's terms (one per operand) are taken apart, so the operand that does not
+    move cannot poison the one that does."""
+    finite = {ns}.all({ns}.isfinite(tangent))
+    still = [{ns}.all(t == 0) for t in tangents]
+    idle = still[0]
+    for s in still[1:]:
+        idle = idle & s
+    chosen = tangent
+    if terms is not None:
+        split = sum({shim}.where(s, 0.0, term()) for s, term in zip(still, terms))
+        chosen = {shim}.where(finite, tangent, split)
+    return {shim}.where(finite | ~idle, chosen, {shim}.zeros(shape))''',
+    }
+
+
+def framework_static(shim: str) -> dict[str, str]:
+    """Kernels whose numpy text works out static things (a permutation, the array under a dual
+    number) with array functions a framework keeps for arrays: here in plain Python."""
+    return {
+        "transpose_back": f'''
+def transpose_back(g, axes=None):
+    """The transpose of transpose(x, axes): the inverse permutation, worked out in Python (axes are static)."""
+    if axes is None:
+        return {shim}.transpose(g)
+    n = {shim}.ndim(g)
+    return {shim}.transpose(g, tuple(sorted(range(len(axes)), key=lambda i: axes[i] % n)))''',
+        "plain_value": '''
+def plain_value(x):
+    """The array itself: the framework's own transformations carry no dual numbers here."""
+    return x''',
+    }
 
 
 def framework_linalg(ns: str, shim: str) -> dict[str, str]:
@@ -103,6 +156,11 @@ def gather(xs, layout):
 def gather_vjp(g, xs, layout):
     """The transpose of a gather: ḡ added into zeros of the operand's shape, repeats summed."""
     return jnp.zeros(jnp.shape(xs[0])).at[index_of(layout, xs)].add(g)''',
+    "one_hot": '''
+def one_hot(y, k):
+    """1.0 where the last axis equals y, 0.0 elsewhere (labels are checked by the caller: jit
+    cannot raise on a value)."""
+    return jnp.where(jnp.expand_dims(y, -1) == jnp.arange(k), 1.0, 0.0)''',
     "solve": '''
 def solve(a, b):
     """A⁻¹b for b a vector or a matrix."""
@@ -112,6 +170,8 @@ def solve(a, b):
 }
 
 JAX_OVERRIDES.update(framework_linalg("jnp", "jnp"))
+JAX_OVERRIDES.update(framework_strong("jnp", "jnp"))
+JAX_OVERRIDES.update(framework_static("jnp"))
 
 JAX = Target("jax", "JAX (jax.numpy, usable under jit, vmap and grad)",
              ["import jax", "import jax.numpy as jnp", "import jax.scipy.special", "",
@@ -194,6 +254,11 @@ class xp:
         return None if axis is None else (axis if isinstance(axis, int) else tuple(axis))
 
     @staticmethod
+    def reduced(axis):
+        """amax's and amin's dim: () is every axis (axis 0 is an axis, not "none given")."""
+        return () if axis is None else xp.dims(axis)
+
+    @staticmethod
     def sum(x, axis=None, keepdims=False):
         x = torch.as_tensor(x)
         return x.sum() if axis is None and not keepdims else x.sum(dim=xp.dims(axis), keepdim=keepdims)
@@ -204,16 +269,31 @@ class xp:
         return x.mean() if axis is None and not keepdims else x.mean(dim=xp.dims(axis), keepdim=keepdims)
 
     @staticmethod
-    def max(x, axis=None, keepdims=False):
-        x = t(x)
-        return x.amax() if axis is None and not keepdims else torch.amax(x, dim=xp.dims(axis) or (),
-                                                                         keepdim=keepdims)
+    def max(x, axis=None, keepdims=False, initial=None):
+        return xp.extreme(torch.amax, torch.maximum, x, axis, keepdims, initial)
 
     @staticmethod
-    def min(x, axis=None, keepdims=False):
+    def min(x, axis=None, keepdims=False, initial=None):
+        return xp.extreme(torch.amin, torch.minimum, x, axis, keepdims, initial)
+
+    @staticmethod
+    def extreme(reduce, pair, x, axis, keepdims, initial):
+        """numpy's max or min: with `initial`, the reduction starts there (an empty axis gives it)."""
         x = t(x)
-        return x.amin() if axis is None and not keepdims else torch.amin(x, dim=xp.dims(axis) or (),
-                                                                         keepdim=keepdims)
+        if initial is None:
+            return reduce(x, dim=xp.reduced(axis), keepdim=keepdims)
+        shaped = x.sum(dim=xp.dims(axis), keepdim=keepdims) if axis is not None or keepdims else x.sum()
+        start = torch.full_like(shaped, initial)
+        return start if x.numel() == 0 else pair(reduce(x, dim=xp.reduced(axis), keepdim=keepdims), start)
+
+    @staticmethod
+    def frexp(x):
+        return torch.frexp(t(x))
+
+    @staticmethod
+    def ldexp(x, e):
+        x, e = torch.broadcast_tensors(t(x), torch.as_tensor(e))  # torch's ldexp writes into x's shape
+        return torch.ldexp(x, e)
 
     @staticmethod
     def prod(x, axis=None, keepdims=False):
@@ -388,12 +468,6 @@ def gather_vjp(g, xs, layout):
 def gather(xs, layout):
     """Integer-array indexing (numpy's advanced indexing)."""
     return pick(xs[0], index_of(layout, xs))''',
-    "solve": '''
-def solve(a, b):
-    """A⁻¹b for b a vector or a matrix."""
-    if b.dim() == a.dim() - 1:
-        return torch.linalg.solve(a, b.unsqueeze(-1)).squeeze(-1)
-    return torch.linalg.solve(a, b)''',
     "one_hot": '''
 def one_hot(y, k):
     """1.0 where the last axis equals y, 0.0 elsewhere."""
@@ -401,12 +475,38 @@ def one_hot(y, k):
 }
 
 TORCH_OVERRIDES.update(framework_linalg("torch", "xp"))
+TORCH_OVERRIDES.update(framework_strong("torch", "xp"))
+TORCH_OVERRIDES.update(framework_static("xp"))
+# torch.linalg raises on a singular or indefinite matrix, where adcli's numbers are NaN: the _ex
+# forms report failure per matrix instead, and those results become NaN, as the engine's are.
+TORCH_OVERRIDES.update({
+    "failed_nan": '''
+def failed_nan(result, info):
+    """NaN in each matrix's result whose factorisation failed (info != 0), the result elsewhere."""
+    bad = (info != 0).reshape(info.shape + (1,) * (result.dim() - info.dim()))
+    return torch.where(bad, torch.full_like(result, math.nan), result)''',
+    "inv": '''
+def inv(a):
+    """A⁻¹; NaN where A is singular."""
+    return failed_nan(*torch.linalg.inv_ex(a))''',
+    "cholesky": '''
+def cholesky(a):
+    """The lower Cholesky factor of the symmetric part of A; NaN where it is not positive definite."""
+    return failed_nan(*torch.linalg.cholesky_ex(symmetric(a)))''',
+    "solve": '''
+def solve(a, b):
+    """A⁻¹b for b a vector or a matrix; NaN where A is singular."""
+    if b.dim() == a.dim() - 1:
+        return failed_nan(*torch.linalg.solve_ex(a, b.unsqueeze(-1))).squeeze(-1)
+    return failed_nan(*torch.linalg.solve_ex(a, b))''',
+})
 
 TORCH = Target("torch", "PyTorch (float64; usable under torch.func and torch.compile)",
                ["import math", "", "import torch", "", TORCH_NAMESPACE.strip("\n")], "xp", TORCH_OVERRIDES,
                "torch.tensor({}, dtype=torch.float64)", "torch.tensor({}, dtype=torch.int64)",
-               " (over torch; scatters as index_add)", picks=True)
+               " (over torch; scatters as index_add)", picks=True,
+               scalars={"float64": "t(", "int64": "torch.tensor(", "bool_": "torch.tensor("})
 
-NUMPY = Target("numpy", "numpy (it needs numpy only)", ["import numpy as np"], "np")
+NUMPY = Target("numpy", "numpy (it needs numpy only)", ["import numpy as np"], "np")  # adcli's own kernels
 
 TARGETS = {t.name: t for t in (NUMPY, JAX, TORCH)}

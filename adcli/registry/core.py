@@ -107,6 +107,44 @@ def cubic(factor: float = 1.0):
 
 
 # ---------------------------------------------------------------------------------------------
+# The strong zero: the chain rule's 0·∞ is 0, and a witness of where it decided
+# ---------------------------------------------------------------------------------------------
+
+class StrongZeroLog:
+    """Which operations' strong zero turned a NaN or an infinity into 0, since the process began:
+    the command line then locates each one and warns (the result depends on the convention)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was noted (a new command begins)."""
+        self.count = 0
+        self.ops: dict[str, None] = {}  # names in the order first met
+
+    def note(self, name: str) -> None:
+        self.count += 1
+        self.ops.setdefault(name, None)
+
+
+STRONG_ZEROS = StrongZeroLog()
+
+
+def chained(name: str, a, b):
+    """kernels.chain(a, b) in operation `name`'s rule, noting when its strong zero decided an element."""
+    lifted = getattr(type(a), "product", None) or getattr(type(b), "product", None)
+    if lifted is not None:  # dual numbers and series: part by part, each part noted the same way
+        return lifted(lambda x, y: chained(name, x, y), a, b)
+    product = a * b
+    if not kernels.nonfinite_array(product):
+        return product
+    zero = (a == 0) | (b == 0)
+    if np.any(zero & ~np.isfinite(product)):
+        STRONG_ZEROS.note(name)
+    return kernels.strong_zero(a, b, product)
+
+
+# ---------------------------------------------------------------------------------------------
 # Operations
 # ---------------------------------------------------------------------------------------------
 
@@ -159,6 +197,12 @@ class Op:
     @property
     def elementwise(self) -> bool:
         return self.deriv_code is not None
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether its result carries a derivative: not a comparison, a count, or a constant made
+        from shapes alone (zeros([n]) reads only x's shape, so x's tangent never reaches it)."""
+        return self.dtype not in ("bool", "int", "constant")
 
     @property
     def param_names(self) -> tuple:
@@ -238,16 +282,20 @@ class Op:
         """Operand k's share of the upstream gradient g, in operand k's shape."""
         if self.deriv_code is not None:
             # ḡ·1 is ḡ, bit for bit: pass it on rather than spend an array on the product.
-            local = g if self.ones[k] else kernels.chain(g, self.derivs[k](ans, *xs, **params))
+            local = g if self.ones[k] else chained(self.name, g, self.derivs[k](ans, *xs, **params))
             return kernels.unbroadcast(local, np.shape(xs[k]))
+        share = self.vjp_rule(k, g, ans, xs, params, c)
+        out = kernels.strong_vjp(share, g, np.shape(xs[k]))  # the exported modules call it too
+        if out is not share:
+            STRONG_ZEROS.note(self.name)
+        return out
+
+    def vjp_rule(self, k: int, g, ans, xs: Sequence, params: dict, c=None):
+        """The registry's vjp template for operand k applied, as written (no strong zero)."""
         if self.common_code is not None and c is None:
             c = self.common(g, ans, *xs, **params)
         rule = self.vjps[min(k, len(self.vjps) - 1)]
-        share = rule(g, ans, *xs, c=c, k=k, **params) if self.variadic else rule(g, ans, *xs, c=c, **params)
-        # A vjp is linear in ḡ: a zero ḡ passes zero on, even through an infinite value (0·∞ is 0 here).
-        if kernels.nonfinite_array(share) and kernels.all_zero(g):
-            return np.zeros(np.shape(xs[k]))
-        return share
+        return rule(g, ans, *xs, c=c, k=k, **params) if self.variadic else rule(g, ans, *xs, c=c, **params)
 
     def shared(self, g, ans, xs: Sequence, params: dict):
         """The value all operands' vjps share for one backward step (None if there is none)."""
@@ -262,26 +310,19 @@ class Op:
                     continue
                 # Where the direction does not move an element its tangent is 0, whatever the local
                 # derivative: a one-hot seed must not turn sqrt′(0) = inf in another element into NaN.
-                term = kernels.chain(t, d(ans, *xs, **params))
+                term = chained(self.name, t, d(ans, *xs, **params))
                 total = term if total is None else total + term
             return total
         tangent = self.jvp_rule(tangents, ans, xs, params)
-        if not kernels.nonfinite_array(tangent):
-            return tangent
-        # A jvp is linear in the tangents: zero tangents give zero (0·∞ is 0 here), and each term of
-        # a bilinear rule is taken apart, so the operand it does not move cannot poison it.
-        moving = [k for k, t in enumerate(tangents) if t is not None and not kernels.all_zero(t)]
-        if not moving:
-            return np.zeros(np.shape(ans))
-        if self.bilinear and not self.variadic:
-            total = None
-            for k in moving:
-                only = [t if j == k else np.zeros(np.shape(x)) for j, (t, x) in enumerate(zip(tangents, xs))]
-                term = self.jvp_rule(only, ans, [np.zeros(np.shape(x)) if j == k else x for j, x in enumerate(xs)],
-                                     params)
-                total = term if total is None else total + term
-            return total
-        return tangent
+        terms = None
+        if self.bilinear and not self.variadic:  # operand k's term alone: the other operand held still
+            terms = [lambda k=k: self.jvp_rule(
+                [t if j == k else np.zeros(np.shape(x)) for j, (t, x) in enumerate(zip(tangents, xs))], ans,
+                [np.zeros(np.shape(x)) if j == k else x for j, x in enumerate(xs)], params) for k in range(len(xs))]
+        out = kernels.strong_jvp(tangent, [np.zeros(()) if t is None else t for t in tangents], np.shape(ans), terms)
+        if out is not tangent:
+            STRONG_ZEROS.note(self.name)
+        return out
 
     def jvp_rule(self, tangents: Sequence, ans, xs: Sequence, params: dict):
         """The registry's jvp template applied."""

@@ -128,13 +128,13 @@ binary("minimum", "np.minimum({x}, {y})", ("tie_weight({y}, {x})", "tie_weight({
 binary("atan2", "np.arctan2({y}, {x})", ("atan2_slope({x}, {x}, {y})", "atan2_slope(-{y}, {x}, {y})"),
        "atan2({0}, {1})", ("{1}/({0}² + {1}²)", "-{0}/({0}² + {1}²)"),
        ("ḡ ⊙ {1}/({0}² + {1}²)", "-ḡ ⊙ {0}/({0}² + {1}²)"), args=("y", "x"), ufunc=np.arctan2,
-       kink_code="({x} == 0) & ({y} == 0)", convention="atan2 at the origin: its derivative taken as 0, as PyTorch",
+       kink_code="({y} == 0) & ({x} <= 0)", convention="atan2 at the origin (∂ taken as 0) or on its cut y = 0 > x (a jump)",
        doc="the angle of the point (x, y), as numpy's arctan2(y, x); its derivative at the origin taken as 0",
        signature="atan2(y, x)")
 binary("hypot", "np.hypot({x}, {y})", ("{x} / {ans}", "{y} / {ans}"), "hypot({0}, {1})",
        ("{0}/hypot({0}, {1})", "{1}/hypot({0}, {1})"), ("ḡ ⊙ {0}/hypot({0}, {1})", "ḡ ⊙ {1}/hypot({0}, {1})"),
        ufunc=np.hypot, doc="√(x² + y²) without overflow")
-binary("logaddexp", "np.logaddexp({x}, {y})", ("np.exp({x} - {ans})", "np.exp({y} - {ans})"),
+binary("logaddexp", "np.logaddexp({x}, {y})", ("logaddexp_weight({x}, {y})", "logaddexp_weight({y}, {x})"),
        "logaddexp({0}, {1})", ("e^({0} - logaddexp({0}, {1}))", "e^({1} - logaddexp({0}, {1}))"),
        ("ḡ ⊙ e^({0} - logaddexp({0}, {1}))", "ḡ ⊙ e^({1} - logaddexp({0}, {1}))"), ufunc=np.logaddexp,
        doc="log(eˣ + eʸ), stable")
@@ -145,7 +145,7 @@ register(Op("clip", "np.clip({x}, {lo}, {hi})", broadcast_shape("clip"), "clip({
             # numpy's clip is min(max(x, lo), hi): with lo > hi the result is hi, and so is the gradient's
             deriv_code=("clip_inside({x}, {lo}, {hi})", "np.where(({x} < {lo}) & ({lo} <= {hi}), 1.0, 0.0)",
                         "np.where(np.maximum({x}, {lo}) > {hi}, 1.0, 0.0)"),
-            kink_code="({x} == {lo}) | ({x} == {hi})", convention="clip at a bound: the gradient goes to x",
+            kink_code="({x} == {lo}) & ({lo} <= {hi}) | (np.maximum({x}, {lo}) == {hi})", convention="clip at a bound: the gradient goes to x",
             ufunc=None, deriv_flops=local_partial(3),
             doc="x limited to [lo, hi]; at a bound the gradient goes to x, as PyTorch's clamp",
             batch=batching.elementwise))

@@ -42,7 +42,7 @@ for _name, _np, _word in (("amax", "max", "max"), ("amin", "min", "min")):
 reduction("prod", "np.prod({x}, axis={axis}, keepdims={keepdims})", "Π{0}", "Π of the others",
           "ḡ ⊙ the product of the other elements",
           "expand({g}, {x.shape}, {axis}, {keepdims}) * prod_others({x}, {axis})", cost=(1, 4),
-          jvp_code="np.sum({dx} * prod_others({x}, {axis}), axis={axis}, keepdims={keepdims})", second_order=False,
+          jvp_code="np.sum(chain({dx}, prod_others({x}, {axis})), axis={axis}, keepdims={keepdims})", second_order=False,
           doc="the product of the elements; its gradient exact where elements are 0 (no division)")
 reduction("var", "np.var({x}, axis={axis}, ddof={ddof}, keepdims={keepdims})", "var({0})",
           "2({0} - mean)/({n} - {ddof})", "ḡ ⊙ 2({0} - mean)/({n} - {ddof})",
@@ -59,10 +59,11 @@ reduction("std", "np.std({x}, axis={axis}, ddof={ddof}, keepdims={keepdims})", "
                    "keepdims={keepdims}) * 0.5 / {ans})",
           kink_code="{ans} == 0", convention="std′ taken as 0 where the values are all equal (std = 0), as PyTorch",
           doc="the standard deviation (ddof as var); its derivative where std = 0 taken as 0, as PyTorch's")
-reduction("norm", "np.sqrt(np.sum({x} * {x}, axis={axis}, keepdims={keepdims}))", "‖{0}‖", "{0}/‖{0}‖",
+reduction("norm", "norm({x}, axis={axis}, keepdims={keepdims})", "‖{0}‖", "{0}/‖{0}‖",
           "ḡ ⊙ {0}/‖{0}‖",
-          "{x} * expand(np.where({ans} == 0, 0.0, {g} / {ans}), {x.shape}, {axis}, {keepdims})", cost=(2, 3),
-          jvp_code="np.where({ans} == 0, 0.0, np.sum({dx} * {x}, axis={axis}, keepdims={keepdims}) / {ans})",
+          "norm_direction({x}, {ans}, {axis}, {keepdims}) * expand({g}, {x.shape}, {axis}, {keepdims})",
+          cost=(2, 3), jvp_code="np.sum({dx} * norm_direction({x}, {ans}, {axis}, {keepdims}), axis={axis}, "
+                                "keepdims={keepdims})",
           kink_code="{ans} == 0", convention="norm′(0) taken as 0",
           doc="the 2-norm of a vector, the Frobenius norm of a matrix, or along `axis`; norm′(0) = 0")
 
