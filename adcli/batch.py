@@ -327,7 +327,7 @@ def kink_points(b: Batched, values: list, nodes: list[int], size: int) -> np.nda
         with np.errstate(all="ignore"):
             mask = np.asarray(OPS[n.op].kink(values[b.new[i]], *(values[a] for a in n.args), **(n.params or {})))
         if b.batched[i] and mask.shape[:1] == (size,):
-            hit |= np.reshape(mask, (size, -1)).any(axis=1)
+            hit |= np.reshape(mask, (size, math.prod(mask.shape[1:]))).any(axis=1)  # -1 is ambiguous at 0 points
         else:  # a shared value's kink is at every point
             hit |= bool(mask.any())
     return hit

@@ -42,7 +42,9 @@ def parse_budget(text: str) -> int:
     if not m or m[2].lower() not in UNITS:
         raise InputError(f"--memory-budget {text}: expected a size such as 200MB, 1.5GiB or 4e9 (bytes)")
     value = float(m[1]) * UNITS[m[2].lower()]
-    if not math.isfinite(value) or value < 1:
+    if not math.isfinite(value) or value >= 2**63:
+        raise InputError(f"--memory-budget {text}: too large a size; give at most 9.2e18 bytes (8 EiB)")
+    if value < 1:
         raise InputError(f"--memory-budget {text}: a budget is at least one byte")
     return int(value)
 

@@ -63,8 +63,8 @@ class AdGroup(TyperGroup):
             # Exits, usage errors (they carry exit_code) and aborts are click's control flow.
             if hasattr(e, "exit_code") or isinstance(e, typer.Abort) or os.environ.get("ADCLI_DEBUG"):
                 raise
-            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
-                raise  # the output could not be written: main() says so
+            if isinstance(e, OSError) and e.errno in DEVICE_FULL + (errno.EBADF,):
+                raise  # the output could not be written (a full disk, a closed stdout): main() says so
             if isinstance(e, MemoryError):  # the machine's (or ulimit's) memory ran out below adcli's own limit
                 from .values import human_bytes, max_bytes
                 write_error("adcli: error: out of memory: the machine could not give adcli what it needs (adcli's "
@@ -235,16 +235,79 @@ def kink_notes(graph, kinks) -> list[str]:
     return [Located(f"adcli: note: {k.note()}", graph.span(k.node)) for k in kinks]
 
 
-def write_file(path: str, data: bytes | str, option: str = "-o", error=AdError) -> None:
-    """Write an output file (text as UTF-8); one clear error naming the option and path if it cannot be."""
-    from pathlib import Path
+class OutputError(AdError):
+    """An output file that could not be written for want of room or a failing device: exit 74."""
+
+    exit_code = EXIT_OUTPUT
+
+
+DEVICE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)  # the output's fault, not the request's
+
+
+def write_file(path: str, data: bytes | str, option: str = "-o", error=AdError, sources=()) -> None:
+    """Write an output file (text as UTF-8), the one place adcli writes a file it was asked for.
+
+    A path that is one of the files the command read (`sources`: the .ad file, the --inputs file, also
+    through a link) is refused before anything is written. A regular file is written to a temporary
+    file beside it and moved into place, so a failed write leaves the old file whole; a device or
+    FIFO (`/dev/stdout`) is written directly. A full disk exits 74, any other failure 2.
+    """
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    refuse_sources(path, sources, option, error)
     try:
-        if isinstance(data, str):
-            Path(path).write_text(data, encoding="utf-8")
-        else:
-            Path(path).write_bytes(data)
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if os.path.isfile(path) or not os.path.exists(path):
+            try:  # through a symlink: the link stays, the file it names is replaced
+                replace_atomically(os.path.realpath(path), data)
+                return
+            except PermissionError:  # a writable file in a folder that is not: written in place, as before
+                pass
+        with open(path, "wb") as out:
+            out.write(data)
     except OSError as e:
-        raise error(f"{option} {path}: cannot write it ({e.strerror or e})") from None
+        kind = OutputError if e.errno in DEVICE_FULL else error
+        raise kind(f"{option} {path}: cannot write it ({e.strerror or e})") from None
+
+
+def refuse_sources(path: str, sources, option: str, error) -> None:
+    """Refuse an output path that names a file the command reads: writing it would destroy the input."""
+    for source in sources:
+        if not source or source == "-":
+            continue
+        try:
+            same = os.path.samefile(path, source)
+        except (OSError, ValueError):  # either does not exist (yet): not the same file
+            continue
+        if same:
+            raise error(f"{option} {path}: that is the input file {source}; adcli will not write over it "
+                        "(choose another path)")
+
+
+def replace_atomically(target: str, data: bytes) -> None:
+    """Write `target` by a temporary file in its folder and os.replace; the temporary file never stays."""
+    import tempfile
+    folder = os.path.dirname(target) or "."
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".adcli-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())  # a full disk or quota shows here, before the old file is gone
+        try:
+            mode = os.stat(target).st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
 
 
 def plain_out(render, ascii_: bool) -> bool:
@@ -308,9 +371,10 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
         given = given_values(set_, inputs, program)
         kinks, notes_first = [], []
         if checkpoint is not None or memory_budget is not None:
-            only_numpy(engine, "--checkpoint", mode is GradMode.forward)
+            given_option = "--checkpoint" if checkpoint is not None else "--memory-budget"  # the one the user wrote
+            only_numpy(engine, given_option, mode is GradMode.forward)
             if batch:
-                raise InputError("--checkpoint and --batch do not combine: run the points in chunks (--chunk) "
+                raise InputError(f"{given_option} and --batch do not combine: run the points in chunks (--chunk) "
                                  "to bound memory")
             checkpointed = program.checkpointed(checkpoint or "auto", memory_budget)
             result = checkpointed.grad(of=of, wrt=wrt, **given)

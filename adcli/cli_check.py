@@ -209,7 +209,8 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
                                    wrt, show, getattr(given, "widened", ())) for name in (of or [None])]
         if junit_xml is not None:
             from .junit import junit_xml as report_xml
-            write_file(junit_xml, report_xml(program.graph, reports), "--junit-xml", InputError)
+            write_file(junit_xml, report_xml(program.graph, reports), "--junit-xml", InputError,
+                       sources=(file, inputs))
     notify([r.warning for r in reports])
     if ANNOTATIONS.found is not None:  # --format github: failures, kinks and more at their lines, and the table
         from .annotations import check_annotations

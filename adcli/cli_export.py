@@ -55,7 +55,7 @@ def export(file: File,
         if output is None:
             sys.stdout.write(text)
             return
-        write_file(output, text, error=InputError)
+        write_file(output, text, error=InputError, sources=(file,))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,13 +62,11 @@ def parse_tangents(items, program) -> dict:
     tangents = parse_assignments(items or [], "--tangent")
     if not tangents:
         raise InputError("give a direction with --tangent NAME=VALUE (inputs without one get 0)")
+    from .forward import require_differentiable
     inputs = set(program.inputs)
     for name in tangents:
         if name in inputs:  # an unknown name is the forward pass's to report, with its near misses
-            try:
-                program.wrt_nodes([name])
-            except InputError as e:
-                raise InputError(e.message.replace("--wrt", "--tangent", 1), e.span) from None
+            require_differentiable(program, name)
     return tangents
 
 

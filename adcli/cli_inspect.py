@@ -38,8 +38,9 @@ def caption(file: str, graph, given: dict) -> str:
     return shown(file) + (" · " + ", ".join(parts) if parts else "")
 
 
-def write_output(view, path: str, format_: GraphFormat | None) -> None:
-    """Write the view to `path` in the format its extension names (which --format may not contradict)."""
+def write_output(view, path: str, format_: GraphFormat | None, sources=()) -> None:
+    """Write the view to `path` in the format its extension names (which --format may not contradict);
+    `sources`, the files read, are never written over."""
     from .graphview import IMAGE_FORMATS, TEXT_FORMATS, render_image, to_dot, to_mermaid, tree_text
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_FORMATS:
@@ -52,7 +53,7 @@ def write_output(view, path: str, format_: GraphFormat | None) -> None:
     else:
         known = ", ".join(list(IMAGE_FORMATS) + list(TEXT_FORMATS))
         raise AdError(f"-o {path}: cannot tell the format from '{suffix or 'no extension'}'; use one of {known}")
-    write_file(path, data)
+    write_file(path, data, sources=sources)
 
 
 def print_tree(view, ascii_: bool = False) -> None:
@@ -103,7 +104,7 @@ def graph(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None,
         _, out = program.output_node(of)
         view = build_view(graph_, values, out, caption(graph_.file, graph_, given))
         if output is not None:
-            write_output(view, output, None if format_ is GraphFormat.github else format_)
+            write_output(view, output, None if format_ is GraphFormat.github else format_, (file, inputs))
             return
     if format_ in (None, GraphFormat.tree, GraphFormat.github):
         print_tree(view, ascii_)

@@ -130,7 +130,7 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
         if output is None:
             sys.stdout.write(text)
         else:
-            write_file(output, text)
+            write_file(output, text, sources=(file, inputs))
 
 
 SUFFIXES = {".html": Format.html, ".htm": Format.html, ".json": Format.json, ".tex": Format.latex,

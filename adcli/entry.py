@@ -9,6 +9,8 @@ alter the text makes typer print it anew.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import sys
 
@@ -17,6 +19,7 @@ HELP = ("--help", "-h")
 
 def main() -> None:
     """Answer `adcli --version` here, `--help` from the cache where it can, and run the CLI otherwise."""
+    guard_streams()
     args = sys.argv[1:]
     if args in (["--version"], ["-V"]):
         from . import __version__
@@ -102,14 +105,109 @@ def store(path: str, text: str) -> None:
 
 
 def finish(text: str, code=0) -> None:
-    """Print and exit; a reader that has gone (`adcli --help | head -1`) ends it quietly, as in the CLI."""
+    """Print and exit; a reader that has gone (`adcli --help | head -1`) ends it quietly, as in the CLI,
+    and an output that cannot be written (a full disk, a closed stdout) is said on stderr: exit 74."""
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         quiet_stdout()
         sys.exit(1)
+    except OSError as e:
+        quiet_stdout()
+        say(f"adcli: error: cannot write output ({e.strerror or e})")
+        sys.exit(74)  # adcli.errors.EXIT_OUTPUT, not imported on this fast path
     sys.exit(code)
+
+
+def say(text: str) -> None:
+    """One line on stderr, if there is a stderr that takes it."""
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # stderr closed (None) or full: the exit code still tells
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed and unreadable standard streams
+# ---------------------------------------------------------------------------------------------
+
+class ClosedOutput(io.TextIOBase):
+    """Stands in for a stdout that was closed when adcli started (Python leaves sys.stdout None):
+    a command that prints nothing runs as usual, and the first write is an OSError that says so."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if text:
+            raise OSError(errno.EBADF, "standard output is closed")
+        return 0
+
+
+class ReadError:
+    """The standard input's binary stream, turning a failed read into the error of a file that
+    cannot be read (exit 2), never an internal error."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            if self.raw is None:
+                raise OSError(errno.EBADF, "standard input is closed")
+            return self.raw.read(size)
+        except OSError as e:
+            from .errors import InputError
+            raise InputError(f"<stdin>: cannot read it ({e.strerror or e})") from None
+
+    def __getattr__(self, name):
+        if self.raw is None:
+            raise AttributeError(name)
+        return getattr(self.raw, name)
+
+
+class GuardedInput:
+    """sys.stdin with its `buffer` read through ReadError; everything else is the stream's own."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.buffer = ReadError(getattr(stream, "buffer", None))
+
+    def isatty(self) -> bool:
+        return self.stream is not None and self.stream.isatty()
+
+    def __getattr__(self, name):
+        if self.stream is None:
+            raise AttributeError(name)
+        return getattr(self.stream, name)
+
+
+def guard_streams() -> None:
+    """Give a closed stdin, stdout or stderr a harmless descriptor, so no file adcli opens takes its
+    number (where a child process would write into it), and stand-ins that fail clearly when used."""
+    for fd, stream in ((0, sys.stdin), (1, sys.stdout), (2, sys.stderr)):
+        if stream is None:
+            try:
+                os.fstat(fd)
+            except OSError:
+                try:  # reading a closed stdout or writing a closed stdin fails, as it would have
+                    spare = os.open(os.devnull, os.O_WRONLY if fd == 0 else os.O_RDONLY)
+                    if spare != fd:
+                        os.dup2(spare, fd)
+                        os.close(spare)
+                except OSError:
+                    pass
+    if sys.stdout is None:
+        sys.stdout = ClosedOutput()
+    sys.stdin = GuardedInput(sys.stdin)
 
 
 def quiet_stdout() -> None:

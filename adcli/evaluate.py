@@ -48,11 +48,15 @@ def whole_numbers(value: np.ndarray, name: str, span=None) -> np.ndarray:
     if value.dtype.kind in "iu":
         return value.astype(np.int64, copy=False)
     as_float = value.astype(np.float64)
-    if not np.isfinite(as_float).all() or not (as_float == np.round(as_float)).all() or \
-            (np.abs(as_float) > 2.0**62).any():
-        bad = as_float[~(np.isfinite(as_float) & (as_float == np.round(as_float)))] if as_float.size else as_float
-        shown = bad.flat[0] if bad.size else as_float.flat[0]
-        raise InputError(f"input '{name}' is declared int, but its value holds {shown:g}, not a whole number", span)
+    whole = np.isfinite(as_float) & (as_float == np.round(as_float))
+    if not whole.all():
+        raise InputError(f"input '{name}' is declared int, but its value holds {as_float[~whole].flat[0]:g}, "
+                         f"not a whole number", span)
+    huge = np.abs(as_float) >= 2.0**53  # from 2**53 on a float stands for more than one integer
+    if huge.any():
+        raise InputError(f"input '{name}' is declared int, but its value holds {as_float[huge].flat[0]:g}, a "
+                         f"number read as float64, which holds whole numbers exactly only below 2**53 (9007199254740992); "
+                         f"give large integers in an integer .npy file", span)
     return as_float.astype(np.int64)
 
 

@@ -592,7 +592,7 @@ class Expander:
                 if not (isinstance(spec, Marker) and spec.kind == "str"):
                     raise self.error(NameResolutionError, "einsum() takes its spec first, as a string: "
                                      "einsum(\"ij,jk->ik\", A, B)", *at)
-                params["spec"] = spec.value
+                params["spec"] = "".join(spec.value.split())  # "ij, jk -> ik": one spelling for every rule
                 operands, extras = [v for v, _ in positional], []
             else:
                 first, at = positional[0]
@@ -824,6 +824,9 @@ class Expander:
                 where = f"it is assigned at line {first.line}"
             raise self.error(NameResolutionError, f"input '{name}' is declared after {where}; "
                              "declare inputs before any statement uses them", line, col)
+        if shape is not None and len(shape) > MAX_DIMENSIONS:  # refused where it is written, not at a first use
+            raise self.error(ShapeError, f"input '{name}' is declared with {len(shape)} dimensions; arrays have at "
+                             f"most {MAX_DIMENSIONS}", line, col)
         index = self.add(INPUT, (), line, col, name=name, label=name, data=shape,
                          dtype=INT if dtype == "int" else FLOAT, extra="data" if data else None)
         self.env[name], self.versions[name] = index, 1

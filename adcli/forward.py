@@ -74,6 +74,15 @@ class JVP:
     seeds: dict[str, np.ndarray]  # input name -> its tangent, for the inputs given one
 
 
+def require_differentiable(program: Program, name: str) -> None:
+    """A tangent only for an input that is differentiated: data and integers are refused as
+    --wrt refuses them, in the words of --tangent."""
+    try:
+        program.wrt_nodes([name])
+    except InputError as e:
+        raise InputError(e.message.replace("--wrt", "--tangent", 1), e.span) from None
+
+
 def seed_tangents(program: Program, bound: dict, directions: dict) -> dict[int, np.ndarray]:
     """Input node -> tangent, each checked against its input's shape (a scalar broadcasts)."""
     graph = program.graph
@@ -82,6 +91,7 @@ def seed_tangents(program: Program, bound: dict, directions: dict) -> dict[int, 
     for name, tangent in directions.items():
         if name not in by_name:
             raise InputError(f"--tangent {name}: " + unknown_input_message(name, list(by_name)))
+        require_differentiable(program, name)
         node = by_name[name]
         shape = np.shape(bound[node])
         t = np.asarray(tangent, dtype=np.float64)

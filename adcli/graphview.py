@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import os
+import re
 import shutil
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,13 +157,15 @@ def build_view(graph: Graph, values: list | None = None, output: int | None = No
         if kind == "op":
             labels = [graph.nodes[a].label for a in node.args]
             scalar = all(shapes[a] == () for a in node.args)
-            formula = OPS[node.op].formula(labels, scalar=scalar)
+            # as the file wrote it: ones([n]), not the internal filled(x) that reads x's shape
+            formula = OPS[node.op].formula(labels, scalar=scalar, params=node.params or {})
             edges.extend((a, i) for a in node.args)
         value = None if values is None else values[i]
         grad = None if i not in grads else f"∂{out_label}/∂{node.label} = {compact(grads[i])}"
         bad = (value is not None and not np.isfinite(value).all()) or (
             i in grads and not np.isfinite(grads[i]).all())
-        nodes.append(ViewNode(i, f"n{i}", node.label, kind, node.op, formula,
+        shown_op = (node.params or {}).get("kind", node.op) if node.op == "filled" else node.op
+        nodes.append(ViewNode(i, f"n{i}", node.label, kind, shown_op, formula,
                               None if shapes[i] is None else shape_name(shapes[i]), node.line, node.col,
                               None if value is None else compact(value), grad, i == output, bool(bad)))
     return GraphView(graph.file, nodes, edges, output, caption)
@@ -348,21 +355,76 @@ TEXT_FORMATS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".txt": "tree"}
 IMAGE_FORMATS = {".svg": "svg", ".png": "png"}
 
 
-def render_image(dot_text: str, image_format: str, timeout: float | None = None) -> bytes:
-    """An SVG or PNG drawn by Graphviz's `dot` program; an AdError naming it when it is missing, fails
-    or takes longer than `timeout` seconds."""
+# Graphviz's layout is superlinear: a 3,000-line chain (6,000 nodes) takes it 20 s, and 60 lines that
+# all read one input (180 nodes, long edges) take it longer than a minute and gigabytes of memory.
+# So a picture is refused up front beyond these sizes, and dot is stopped after LAYOUT_SECONDS.
+LAYOUT_NODES = 2000  # nodes dot is asked to lay out, at most
+LAYOUT_EDGES = 4000  # edges, at most
+LAYOUT_SECONDS = 30.0  # dot's time limit; ADCLI_LAYOUT_SECONDS sets another (tests set a tiny one)
+PROGRESS_AFTER = 1.0  # seconds of layout before a terminal is told that dot is at work
+SMALLER = ("draw a smaller part with --of NAME, or write text that needs no layout with --format mermaid "
+           "or --format dot")
+
+
+def layout_seconds() -> float:
+    """dot's time limit in seconds: ADCLI_LAYOUT_SECONDS when set, else LAYOUT_SECONDS."""
+    setting = os.environ.get("ADCLI_LAYOUT_SECONDS", "").strip()
+    if not setting:
+        return LAYOUT_SECONDS
+    try:
+        seconds = float(setting)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise AdError(f"ADCLI_LAYOUT_SECONDS={setting!r}: expected a positive number of seconds such as 30")
+    return seconds
+
+
+def dot_size(dot_text: str) -> tuple[int, int]:
+    """The nodes and edges of a text `to_dot` wrote: one statement a line, `  n3 [` or `  n1 -> n3`."""
+    return (len(re.findall(r"^  n\d+ \[", dot_text, re.MULTILINE)),
+            len(re.findall(r"^  n\d+ -> ", dot_text, re.MULTILINE)))
+
+
+def then(advice: str) -> str:
+    return f"; {advice}" if advice else ""
+
+
+def render_image(dot_text: str, image_format: str, timeout: float | None = None, advice: str = SMALLER) -> bytes:
+    """An SVG or PNG drawn by Graphviz's `dot` program. An AdError, ending with `advice`, when the
+    graph is beyond LAYOUT_NODES or LAYOUT_EDGES, when dot is missing or fails, or when it takes
+    longer than `timeout` seconds (by default layout_seconds()); it is then stopped."""
+    nodes, edges = dot_size(dot_text)
+    if nodes > LAYOUT_NODES or edges > LAYOUT_EDGES:
+        raise AdError(f"the graph has {nodes:,} nodes and {edges:,} edges, more than Graphviz's dot lays out in "
+                      f"reasonable time (at most {LAYOUT_NODES:,} nodes and {LAYOUT_EDGES:,} edges){then(advice)}")
     program = shutil.which("dot")
     if program is None:
         raise AdError(f"drawing a .{image_format} needs Graphviz's 'dot' program, which is not installed; "
                       "install Graphviz (for example 'apt-get install graphviz' or 'brew install graphviz'), "
                       "or write the text with -o graph.dot")
+    timeout = layout_seconds() if timeout is None else timeout
     try:
-        done = subprocess.run([program, f"-T{image_format}"], input=dot_text.encode("utf-8"),
-                              capture_output=True, check=False, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise AdError(f"Graphviz's dot took longer than {timeout:g} s") from None
+        process = subprocess.Popen([program, f"-T{image_format}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
     except OSError as e:
         raise AdError(f"Graphviz's dot could not be run ({e.strerror or e})") from None
-    if done.returncode != 0:
-        raise AdError(f"Graphviz's dot failed: {done.stderr.decode('utf-8', 'replace').strip()}")
-    return done.stdout
+    started = time.monotonic()
+    with process:
+        try:
+            try:  # a first short wait, so that only a slow layout says anything
+                out, err = process.communicate(dot_text.encode("utf-8"), timeout=min(PROGRESS_AFTER, timeout))
+            except subprocess.TimeoutExpired:
+                if sys.stderr is not None and sys.stderr.isatty():
+                    print(f"adcli: Graphviz's dot is laying out {nodes:,} nodes (stopped after {timeout:g} s)...",
+                          file=sys.stderr, flush=True)
+                out, err = process.communicate(timeout=max(timeout - (time.monotonic() - started), 0))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise AdError(f"Graphviz's dot took longer than {timeout:g} s to lay out the graph ({nodes:,} nodes, "
+                          f"{edges:,} edges) and was stopped{then(advice)}") from None
+    if process.returncode != 0:
+        reason = err.decode("utf-8", "replace").strip() or f"exit status {process.returncode}"
+        raise AdError(f"Graphviz's dot failed: {reason}{then(advice)}")
+    return out

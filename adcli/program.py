@@ -65,8 +65,12 @@ class Program:
         chosen = []
         for name in wrt:
             if name not in by_name:
-                close = difflib.get_close_matches(name, list(by_name), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else f" (its inputs are {', '.join(by_name)})"
+                # the candidates are what --wrt can take: integer and data inputs never are
+                candidates = [graph.nodes[i].label for i in graph.parameters()]
+                close = difflib.get_close_matches(name, candidates, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else \
+                    f" (the inputs it can differentiate are {', '.join(candidates)})" if candidates else \
+                    " (it has no input that can be differentiated)"
                 raise InputError(f"--wrt {name}: '{name}' is not an input of this file{hint}")
             node = graph.nodes[by_name[name]]
             if not graph.differentiable(by_name[name]):

@@ -7,11 +7,19 @@ the whole digest, checked on reading, so an entry serves only the text it was ma
 data only (numbers, strings, lists: never pickle or code), is written atomically into the same
 private folder as the grammar cache, and is only a hint: an entry that cannot be read, fails its
 checksum or does not describe a well-formed graph is ignored and the file is parsed from source.
+
+Parsing refuses what is over ADCLI_MAX_BYTES (a constant too large, too many operations), so an
+entry records the limit it was parsed under and serves only under that limit or a larger one; under
+a smaller one the file is parsed again, to refuse it with the same error a cold run gives. An entry
+never holds much more data than its source: a large constant array is stored as how to make it
+again (filled with one value, an identity matrix, a range), and a graph with more array data than
+that is parsed every time, so that loading an entry is always faster than parsing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -21,10 +29,13 @@ from .cachedir import digest
 from .cachedir import cache_folder
 from .graph import CONST, INPUT, Graph, Node, paused_gc
 
-FORMAT = 3  # bump when the layout of an entry changes (2: BLAKE2b checksums; 3: the source's digest)
+FORMAT = 4  # bump when the layout of an entry changes (2: BLAKE2b checksums; 3: the source's digest;
+#   4: the byte limit parsed under, arrays made again from a recipe)
 PREFIX = "program-"
 MAX_ENTRY_BYTES = 256 << 20  # larger graphs are parsed every time
 KEEP = 100  # entries kept; the least recently used go first
+RECIPE_ELEMENTS = 16  # an array larger than this is stored as a recipe when one makes it exactly
+ELEMENTS_PER_NODE = 16  # array elements stored as numbers, at most: this many a node plus one a source character
 
 _HERE = Path(__file__).resolve().parent
 GRAMMAR_CANDIDATES = (_HERE / "grammars" / "adcli.lark", _HERE.parent / "grammars" / "adcli.lark")
@@ -137,6 +148,8 @@ def decode(data):
         return {k: decode(v) for k, v in body}
     if tag == "s" and len(body) == 3:
         return slice(*(decode(v) for v in body))
+    if tag in RECIPES:
+        return decode_recipe(tag, body)
     if tag == "a" and len(body) == 3:
         import numpy as np
         dtype, shape, flat = body
@@ -154,6 +167,56 @@ def decode(data):
 
 
 # ---------------------------------------------------------------------------------------------
+# Large constant arrays as recipes: zeros([3000, 3000]) is 9 million numbers but one line to make
+# ---------------------------------------------------------------------------------------------
+
+RECIPES = {"f": 3, "i": 2, "r": 2}  # filled (dtype, shape, value), identity (dtype, n), range (dtype, n)
+
+
+def bits(a):
+    """The array's elements as unsigned integers of their own width: equal bits, not equal values
+    (so -0.0 is not 0.0 and NaN is itself)."""
+    return a.view(f"u{a.itemsize}")
+
+
+def encode_recipe(a):
+    """A recipe that makes the array again bit for bit ({"f": ...}, {"i": ...}, {"r": ...}), or None."""
+    import numpy as np
+    dtype, flat = a.dtype.name, bits(a).ravel()
+    value = ARRAY_TYPES[dtype](a.flat[0])
+    if (flat == flat[0]).all() and (type(value) is not float or math.isfinite(value)):  # JSON keeps no NaN's bits
+        return {"f": [dtype, list(a.shape), value]}
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and (bits(np.eye(len(a), dtype=a.dtype)).ravel() == flat).all():
+        return {"i": [dtype, len(a)]}
+    if a.ndim == 1 and (bits(np.arange(len(a), dtype=a.dtype)) == flat).all():
+        return {"r": [dtype, len(a)]}
+    return None
+
+
+def decode_recipe(tag: str, body):
+    """The array a recipe makes; Damaged for a malformed one or one larger than ADCLI_MAX_BYTES allows."""
+    import numpy as np
+
+    from .values import ITEM_BYTES, max_bytes
+    if type(body) is not list or len(body) != RECIPES[tag] or body[0] not in ARRAY_TYPES:
+        raise Damaged("a malformed recipe")
+    dtype = body[0]
+    shape = body[1] if tag == "f" else [body[1], body[1]] if tag == "i" else [body[1]]
+    if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
+        raise Damaged("a recipe with a malformed shape")
+    size = 1
+    for d in shape:
+        size *= d
+    if size * ITEM_BYTES > max_bytes():
+        raise Damaged("a recipe for an array over the limit")
+    if tag == "f":
+        if type(body[2]) is not ARRAY_TYPES[dtype]:
+            raise Damaged("a recipe with a malformed value")
+        return np.full(shape, body[2], dtype=dtype)
+    return np.eye(body[1], dtype=dtype) if tag == "i" else np.arange(body[1], dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
 # Graphs as columns of plain data
 # ---------------------------------------------------------------------------------------------
 
@@ -167,6 +230,9 @@ def graph_to_data(graph: Graph) -> dict:
     out = {f: [encode(getattr(n, f)) for n in nodes] if f in rare else [getattr(n, f) for n in nodes]
            for f in FIELDS}
     out["data"] = [encode_data(n.data) for n in nodes]
+    stored = sum(len(v["a"][2]) for v in out["data"] if type(v) is dict and "a" in v)
+    if stored > ELEMENTS_PER_NODE * len(nodes) + len(graph.source):
+        raise TypeError("more array data than parsing the source makes quickly")  # parsed every time instead
     out["args"] = [list(a) for a in out["args"]]
     for f in ("op", "name", "label", "dtype"):
         if not all(v is None or type(v) is str for v in out[f]):
@@ -185,9 +251,15 @@ def graph_to_data(graph: Graph) -> dict:
 
 def encode_data(value):
     """A node's data: a float64 scalar constant (most constants are) as a bare number; nothing
-    else is a bare number (inputs hold a tuple or None, other constants a tagged array)."""
-    if type(value).__name__ == "ndarray" and value.shape == () and value.dtype.name == "float64":
-        return value.item()
+    else is a bare number (inputs hold a tuple or None, other constants a tagged array, or a recipe
+    when the array is large and one makes it)."""
+    if type(value).__name__ == "ndarray":
+        if value.shape == () and value.dtype.name == "float64":
+            return value.item()
+        if value.size > RECIPE_ELEMENTS and value.dtype.name in ARRAY_TYPES and value.dtype.isnative:
+            recipe = encode_recipe(value)
+            if recipe is not None:
+                return recipe
     return encode(value)
 
 
@@ -289,7 +361,9 @@ def read_entry(path: str) -> bytes | None:
 
 
 def load_entry(path: str, file: str, source: str, limit: int) -> Graph | None:
-    """The graph stored at `path`, or None when there is none or it is damaged in any way."""
+    """The graph stored at `path`, or None when there is none, it is damaged in any way, or it was
+    parsed under a larger ADCLI_MAX_BYTES than today's (parsing again says what is over the limit)."""
+    from .values import max_bytes
     try:
         raw = read_entry(path)
         if raw is None:
@@ -298,7 +372,8 @@ def load_entry(path: str, file: str, source: str, limit: int) -> Graph | None:
         header = json.loads(head)
         expected = {"format": FORMAT, "adcli": __version__, "code": code_digest(), "source": source_digest(source),
                     "checksum": digest(body).hexdigest()}
-        if not sep or type(header) is not dict or header != expected:
+        if not sep or type(header) is not dict or type(header.get("max_bytes")) is not int or \
+                header["max_bytes"] > max_bytes() or {k: v for k, v in header.items() if k != "max_bytes"} != expected:
             return None
         with paused_gc():
             graph = graph_from_data(json.loads(body), file, source, limit)
@@ -319,8 +394,9 @@ def store_entry(folder: str, path: str, graph: Graph) -> None:
         body = json.dumps(graph_to_data(graph), separators=(",", ":")).encode()
     except (TypeError, ValueError, RecursionError):
         return
+    from .values import max_bytes
     header = {"format": FORMAT, "adcli": __version__, "code": code_digest(), "source": source_digest(graph.source),
-              "checksum": digest(body).hexdigest()}
+              "checksum": digest(body).hexdigest(), "max_bytes": max_bytes()}  # the limit it was parsed under
     raw = json.dumps(header).encode() + b"\n" + body
     if len(raw) > MAX_ENTRY_BYTES:
         return

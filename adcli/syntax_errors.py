@@ -28,6 +28,10 @@ def nothing_assigned_message(source: str, declared) -> str:
         return "the file is empty: it assigns no value, so there is nothing to evaluate"
     if declared:
         return "the file declares inputs but assigns no value, so there is nothing to evaluate"
+    code = [line for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if code:  # statements that assign nothing: a loop that runs no times, definitions never called
+        return ("the file assigns no value (a loop that runs no times, or a def never called, assigns "
+                "nothing), so there is nothing to evaluate")
     return "the file has only comments and blank lines: it assigns no value, so there is nothing to evaluate"
 
 

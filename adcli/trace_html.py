@@ -31,7 +31,6 @@ MAX_STEPS = 50_000  # about 15 MB of page: beyond it a browser struggles to even
 GRAPH_NODES = 400  # beyond it dot takes long and the drawing is unreadable: the steps alone
 PAGE_STEPS = 500  # the list shows one page of steps at a time, so 10,000 steps stay responsive
 FULL_ELEMENTS = 10_000  # an array's every element is offered on demand up to this size
-DOT_SECONDS = 60
 
 
 def page_html(program, trace, ascii_only: bool = False, full: bool = False, only: str | None = None) -> str:
@@ -208,7 +207,7 @@ def drawing(graph, nodes: list[dict], out: int) -> tuple[str | None, str]:
                       "apt-get install graphviz or brew install graphviz) to see it. Click a step's number for "
                       "its node's details.")
     try:
-        svg = render_image(to_dot(view_of(graph, nodes, out), ids=True), "svg", DOT_SECONDS).decode("utf-8", "replace")
+        svg = render_image(to_dot(view_of(graph, nodes, out), ids=True), "svg", advice="").decode("utf-8", "replace")
     except AdError as e:
         return None, f"{e.message}: the graph is not drawn, and the steps are all here."
     return svg[svg.find("<svg"):], ""  # the XML prolog and DOCTYPE cannot stand inside HTML

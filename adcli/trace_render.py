@@ -378,7 +378,7 @@ def render_latex(trace, full: bool = False, only: str | None = None) -> str:
             if where is not None:
                 rows.append(rf"\intertext{{\emph{{{latex_text(where)}}}}}")
                 continue
-            rows += [f"  {lhs} &{rel} {rhs}" if rel != "=" else f"  {lhs} &= {rhs}"
+            rows += [nt.finish(f"  {lhs} &{rel} {rhs}" if rel != "=" else f"  {lhs} &= {rhs}")
                      for lhs, rel, rhs in step_parts(nt, step, trace)]
     body = []
     for i, row in enumerate(rows):  # \\ ends a line; none before \intertext or \end

@@ -279,7 +279,7 @@ def test_unknown_of_and_wrt():
     result = run("grad", PRODUCT, "--set", "x=17", "--of", "uu", code=2)
     assert result.stderr == "adcli: error: --of uu: the file has no value named 'uu'; did you mean 'u'?\n"
     result = run("grad", PRODUCT, "--set", "x=17", "--wrt", "u", code=2)
-    assert result.stderr == "adcli: error: --wrt u: 'u' is not an input of this file (its inputs are x)\n"
+    assert result.stderr == "adcli: error: --wrt u: 'u' is not an input of this file (the inputs it can differentiate are x)\n"
 
 
 def test_file_errors(tmp_path):

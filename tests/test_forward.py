@@ -259,3 +259,14 @@ def test_forward_commands_never_show_a_non_finite_result_as_clean(tmp_path, comm
     assert f"{path}:1:5: error: " in strict.stderr and "not finite" in strict.stderr
     clean = runner.invoke(app, [command[0], str(path), "--set", "x=4", *command[1:], "--strict"])
     assert clean.exit_code == 0 and clean.stderr == ""
+
+
+def test_the_python_api_refuses_tangents_for_data_and_integers():
+    """jvp() refuses a tangent for what is never differentiated, as the command line does."""
+    from adcli.errors import InputError
+    from adcli.forward import jvp as api_jvp
+    program = adcli.parse("data d\ninput n: int[]\ninput x\ny = d * x * n\n")
+    for name in ("d", "n"):
+        with pytest.raises(InputError, match=f"--tangent {name}: '{name}' cannot be differentiated"):
+            api_jvp(program, {name: 1.0}, d=2.0, n=3, x=1.0)
+    assert float(api_jvp(program, {"x": 1.0}, d=2.0, n=3, x=1.0).tangent) == 6.0

@@ -200,7 +200,7 @@ def test_wrt_chooses_the_inputs():
     assert floats(program.grad(wrt=["b", "W"], W=2, x=3, b=1).grad) == {"W": 3.0, "b": 1.0}  # input order
     assert floats(program.grad(wrt="x", W=2, x=3, b=1).grad) == {"x": 2.0}
     assert floats(program.grad(wrt=["x", "x"], W=2, x=3, b=1).grad) == {"x": 2.0}
-    with pytest.raises(InputError, match=r"--wrt H: 'H' is not an input of this file \(its inputs are W, x, b\)"):
+    with pytest.raises(InputError, match=r"--wrt H: 'H' is not an input of this file \(the inputs it can differentiate are W, x, b\)"):
         program.grad(wrt=["H"], W=2, x=3, b=1)
     with pytest.raises(InputError, match="did you mean 'b'"):
         program.grad(wrt=["bb"], W=2, x=3, b=1)

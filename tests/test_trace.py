@@ -377,3 +377,18 @@ def test_trace_notes_kinks_and_stops_under_strict(tmp_path):
     assert strict.exit_code == 1
     assert f"{path}:1:5: error: non-finite gradient" in strict.stderr
     assert "Traceback" not in strict.stderr
+
+
+@pytest.mark.parametrize("fmt", ["latex", "markdown", "plain", "json"])
+def test_no_format_carries_an_internal_placeholder(tmp_path, fmt):
+    """Every trace format writes out what its notation held back (an array, a choice of texts):
+    no control byte reaches the page, here for two indexed reads of one array and every sample."""
+    path = tmp_path / "ix.ad"
+    path.write_text("input x: [3]\ny = x[0] * x[1] + x[2] + sum(x[1:] * x[:2])\n")
+    cases = [[str(path), "--set", "x=[1, 2, 3]"]]
+    cases += [[str(s), "--inputs", str(s.with_suffix(".json"))] for s in sorted(SAMPLES.glob("*.ad"))
+              if s.with_suffix(".json").exists()]
+    for args in cases:
+        result = CliRunner().invoke(app, ["trace", *args, "--format", fmt])
+        assert result.exit_code == 0, result.stderr
+        assert not any(ord(c) < 32 and c not in "\n\t" for c in result.stdout), (args, fmt)

@@ -7,8 +7,8 @@ import operator
 import numpy as np
 
 from . import batching
-from .core import (Mismatch, Op, broadcast_shape, fmt_shape, local_partial, no_flops, per_element, register,
-                   same_shape)
+from .core import (Mismatch, Op, broadcast_shape, broadcast_shapes, fmt_shape, local_partial, no_flops, per_element,
+                   register, same_shape)
 
 
 def binary(name, symbol, forward, derivs, text, partials, vjp_text, **kw):
@@ -37,7 +37,7 @@ register(Op("neg", "-{x}", same_shape, "-{0}", ("-1",), ("-ḡ",), deriv_code=("
 
 def matmul_shape(a, b):
     if len(a) == 0 or len(b) == 0:
-        return tuple(np.broadcast_shapes(a, b))
+        return tuple(broadcast_shapes(a, b))
     a2 = (1,) + tuple(a) if len(a) == 1 else tuple(a)
     b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
     if a2[-1] != b2[-2]:
@@ -47,7 +47,9 @@ def matmul_shape(a, b):
             f"{'only' if len(b) == 1 else 'second-to-last'} dimension ({b2[-2]})"
         )
     try:
-        batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
+        batch = tuple(broadcast_shapes(a2[:-2], b2[:-2]))
+    except Mismatch:
+        raise
     except ValueError:
         raise Mismatch(f"'@' cannot broadcast the batch dimensions of {fmt_shape(a)} and {fmt_shape(b)}") from None
     out = batch + (a2[-2], b2[-1])

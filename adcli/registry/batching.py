@@ -187,7 +187,10 @@ def outer(b, node, xs):
 def einsum(b, node, xs):
     """One more index, on the batched operands and the result."""
     spec = node.params["spec"]
-    letter = next(c for c in string.ascii_letters if c not in spec)
+    letter = next((c for c in string.ascii_letters if c not in spec), None)
+    if letter is None:  # numpy's einsum knows only the 52 letters
+        b.refuse("--batch: this einsum() uses all 52 letters einsum knows, and batching it needs one more "
+                 "for the points' axis; name fewer indices, or compute the points one at a time")
     inputs, output = spec.split("->")
     subs = [(letter + s) if x.batched else s for s, x in zip(inputs.split(","), xs)]
     return b.op("einsum", [x.node for x in xs], {"spec": ",".join(subs) + "->" + letter + output})

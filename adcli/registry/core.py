@@ -390,11 +390,38 @@ def same_shape(s, **_):
     return tuple(s)
 
 
+def within_rank(*shapes) -> None:
+    """A Mismatch for a shape with more dimensions than arrays may have (numpy's own limit is 64, and
+    32 for some of its functions), named as such rather than as a failure to broadcast."""
+    from ..values import MAX_DIMENSIONS
+    for s in shapes:
+        if len(s) > MAX_DIMENSIONS:
+            raise Mismatch(f"shape {fmt_shape(s)} has {len(s)} dimensions; arrays have at most {MAX_DIMENSIONS}")
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """Numpy's broadcasting rule on shapes alone: ValueError if they do not broadcast. Computed in
+    Python, as numpy's np.broadcast_shapes builds arrays and so fails for shapes that do broadcast
+    but hold more than 2**63 elements, or have more than 32 dimensions."""
+    within_rank(*shapes)
+    rank = max((len(s) for s in shapes), default=0)
+    out = [1] * rank
+    for s in shapes:
+        for axis, n in enumerate(s, rank - len(s)):
+            if n != 1 and out[axis] not in (1, n):
+                raise ValueError(f"shapes {', '.join(fmt_shape(t) for t in shapes)} do not broadcast")
+            if n != 1:
+                out[axis] = n
+    return tuple(out)
+
+
 def broadcast_shape(symbol: str):
     """Numpy broadcasting of any number of operands, or a Mismatch naming the operator."""
     def rule(*shapes, **_):
         try:
-            return tuple(np.broadcast_shapes(*shapes))
+            return broadcast_shapes(*shapes)
+        except Mismatch:
+            raise
         except ValueError:
             listed = " and ".join(fmt_shape(s) for s in shapes)
             where = f"operands of '{symbol}'" if not symbol[0].isalpha() else f"the operands of {symbol}()"

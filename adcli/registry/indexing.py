@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import batching
-from .core import Mismatch, Op, fmt_shape, no_flops, operand_elements, register
+from .core import Mismatch, Op, broadcast_shapes, fmt_shape, no_flops, operand_elements, register
 
 
 class IndexMismatch(Mismatch):
@@ -81,8 +81,10 @@ def gather_shape(*shapes, layout=()):
     they stand when they are adjacent, first otherwise."""
     x, arrays = shapes[0], shapes[1:]
     try:
-        middle = tuple(np.broadcast_shapes(*(arrays[item[1] - 1] for item in layout if isinstance(item, tuple)),
+        middle = tuple(broadcast_shapes(*(arrays[item[1] - 1] for item in layout if isinstance(item, tuple)),
                                            *(() for item in layout if isinstance(item, int))))
+    except Mismatch:
+        raise
     except ValueError:
         raise Mismatch("the index arrays do not broadcast together: "
                        + ", ".join(fmt_shape(a) for a in arrays)) from None

@@ -26,7 +26,12 @@ def solve_shape(name):
         square(name)(a)
         n = a[-1]
         vector = len(b) == len(a) - 1
-        if len(b) < 1 or b[-1 if vector else -2] != n or (not vector and len(b) != len(a)):
+        if len(b) == 1 and len(a) > 2:  # numpy 2 would broadcast b over the stack; numpy 1 refuses: neither
+            raise Mismatch(f"{name}() cannot solve with a stack of matrices A of shape {fmt_shape(a)} and one "
+                           f"vector b of shape {fmt_shape(b)}: b needs A's leading dimensions, a stack of vectors "
+                           f"{fmt_shape(tuple(a[:-1]))} (broadcast_to(b, {list(a[:-1])}) repeats it) or of "
+                           f"matrices {fmt_shape(tuple(a[:-1]) + ('k',))}")
+        if len(b) not in (len(a) - 1, len(a)) or b[-1 if vector else -2] != n:
             raise Mismatch(f"{name}() cannot solve with A of shape {fmt_shape(a)} and b of shape {fmt_shape(b)}: "
                            f"b needs {n} rows (a vector of {n}, or a matrix with {n} rows)")
         if tuple(b[:-1 if vector else -2]) != tuple(a[:-2]):

@@ -9,7 +9,7 @@ import re
 import numpy as np
 
 from . import batching
-from .core import Mismatch, Op, check_axis, fmt_shape, no_flops, operand_elements, per_element, register
+from .core import Mismatch, Op, broadcast_shapes, check_axis, fmt_shape, no_flops, operand_elements, per_element, register
 
 # ---- transpose and stacking -----------------------------------------------------------------------
 
@@ -152,8 +152,10 @@ register(Op(
 def broadcast_to_shape(s, shape=()):
     shape = tuple(shape)
     try:
-        if tuple(np.broadcast_shapes(s, shape)) == shape:
+        if tuple(broadcast_shapes(s, shape)) == shape:
             return shape
+    except Mismatch:
+        raise
     except ValueError:
         pass
     raise Mismatch(f"broadcast_to() cannot broadcast shape {fmt_shape(s)} to {fmt_shape(shape)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ import resource
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -169,6 +171,7 @@ def run_case(case: Case, python: str, home: str, timeout: float, memory: int, ma
         argv = argv_for(case, python)
         stdin_data = case.source if case.file_mode == "stdin" else None
         out_path, err_path = d / ".stdout", d / ".stderr"
+        before = file_digests(d)
         start = time.monotonic()
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             stdin = subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL
@@ -199,6 +202,11 @@ def run_case(case: Case, python: str, home: str, timeout: float, memory: int, ma
             elapsed = time.monotonic() - start
         stdout = out_path.read_bytes()
         stderr = err_path.read_bytes()
+        after = file_digests(d)
+        named = {os.path.relpath(os.path.join(d, path), d) for path in named_outputs(argv)}
+        touched = sorted(name for name in set(before) | set(after)
+                         if before.get(name) != after.get(name) and name not in named
+                         and name not in (".stdout", ".stderr") and not own_cache(name, env, d))
         module = d / "mod.py"
         exported = module.read_bytes()[: OUTPUT_LIMIT] if module.is_file() and not module.is_symlink() else None
         if keep is not None:
@@ -206,7 +214,7 @@ def run_case(case: Case, python: str, home: str, timeout: float, memory: int, ma
                             ignore=lambda *_: [])  # FIFOs are skipped below
         return {"rc": proc.returncode, "timed_out": timed_out, "elapsed": round(elapsed, 3),
                 "maxrss_kb": usage.ru_maxrss if usage else 0, "stdout": stdout, "stderr": stderr,
-                "argv": argv[1:], "exported": exported}
+                "argv": argv[1:], "exported": exported, "touched": touched}
     finally:
         for w in writers:
             kill_group(w.pid)
@@ -215,6 +223,47 @@ def run_case(case: Case, python: str, home: str, timeout: float, memory: int, ma
             except subprocess.TimeoutExpired:
                 pass
         shutil.rmtree(d, ignore_errors=True)
+
+
+OUTPUT_OPTIONS = ("-o", "--output", "--junit-xml")
+
+
+def named_outputs(args) -> set[str]:
+    """The files a command line names as its outputs (the value after -o, --output, --junit-xml)."""
+    named = set()
+    for k, arg in enumerate(args):
+        if arg in OUTPUT_OPTIONS and k + 1 < len(args):
+            named.add(os.path.normpath(args[k + 1]))
+        for option in OUTPUT_OPTIONS[1:]:
+            if arg.startswith(option + "="):
+                named.add(os.path.normpath(arg.split("=", 1)[1]))
+    return named
+
+
+def own_cache(name: str, env: dict, d: Path) -> bool:
+    """Whether a file is adcli's own cache (the grammar's, the programs'), which it may write: under
+    $XDG_CACHE_HOME/adcli, or ~/.cache/adcli when that is unset or not an absolute path."""
+    path = os.path.join(d, name)
+    roots = [os.path.join(env.get("HOME", ""), ".cache", "adcli")]
+    if os.path.isabs(env.get("XDG_CACHE_HOME", "")):
+        roots.append(os.path.join(env["XDG_CACHE_HOME"], "adcli"))
+    return any(os.path.commonpath([path, root]) == root for root in roots if os.path.isabs(root))
+
+
+def file_digests(d: Path) -> dict[str, str]:
+    """Every regular file below d (not FIFOs, devices or links), by path, as a digest of its bytes."""
+    found = {}
+    for root, _, files in os.walk(d):
+        for name in files:
+            path = Path(root, name)
+            try:
+                if not stat.S_ISREG(path.lstat().st_mode):
+                    continue
+                with open(path, "rb") as f:
+                    found[os.path.relpath(path, d)] = hashlib.sha256(f.read(OUTPUT_LIMIT)).hexdigest()
+            except OSError:
+                continue
+    return found
 
 
 def kill_group(pid: int) -> None:
@@ -263,6 +312,8 @@ def classify(case: Case, run: dict) -> tuple[str, str, str]:
     cmd = case.command
     if run["timed_out"]:
         return "FAILURE", "timeout", f"no exit within the time limit ({run['elapsed']:.1f} s)"
+    if run.get("touched"):  # adcli writes only what it is told to: -o, --junit-xml
+        return "FAILURE", "a file changed that was not named as output", ", ".join(run["touched"])
     if rc < 0:
         sig = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
         if sig == "SIGXFSZ":

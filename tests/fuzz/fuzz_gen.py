@@ -1356,7 +1356,7 @@ class Generator:
     def hostile_case(self, rng) -> Case:
         command = pick_command(rng, self.extra)
         kind = rng.choice(["bomb", "loop", "laughs", "deep", "long", "values", "options", "numbers", "einsum", "axes",
-                           "names", "strings"])
+                           "names", "strings", "shapes"])
         heavy = False
         inputs = {"x": ((), "f", False)}
         values = {"x": 0.5}
@@ -1459,11 +1459,31 @@ class Generator:
             spec = rng.choice(["ij,jk->ik", "ii->", "i,i->", "->", "", "i->ii", "ij->ji", "...->", "i,j->ij", "a" * 40 + "->",
                                "ij,jk", "i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i->",
                                "\x1b[2J", "i\u00e9->i", "ab,cd,ef,gh,ij,kl,mn,op->abcdefghijklmnop", "i->j", "I->", "i,->",
-                               "ij,ij->", ",".join("abcdefghijklmnopqrstuvwxyz") + "->" + "abcdefghijklmnopqrstuvwxyz"])
+                               "ij,ij->", "ij, jk -> ik", " i , i -> ", ",".join("abcdefghijklmnopqrstuvwxyz") + "->" + "abcdefghijklmnopqrstuvwxyz"])
             nops = spec.split("->")[0].count(",") + 1
             text = f'input v: [3]\ny = sum(einsum("{spec}", {", ".join(["v"] * nops)}))\n'
             inputs = {"v": ((3,), "f", False)}
             values = {"v": [0.5, 1.0, -1.0]}
+        elif kind == "shapes":  # every einsum letter, spaced specs, 33+ dimensions, stacked solve
+            letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            ones = lambda n: "[" + ", ".join(["1"] * n) + "]"
+            text = rng.choice([
+                f"input v: [3]\ny = sum(einsum(\"{letters[:26]},{letters[26:]}->{letters[:26]}\", "
+                f"reshape(v[:1], {ones(26)}), ones({ones(26)}))) + sum(v)\n",
+                "input v: [3]\ny = sum(einsum(\"i, j -> ij\", v, v))\n",
+                "input v: [3]\ny = sum(einsum(\" i , i -> \", v, v))\n",
+                f"input v: [3]\ninput w: {ones(rng.choice([32, 33, 40, 64, 65, 70]))}\ny = sum(w * w) + sum(v)\n",
+                "input v: [3]\ny = sum(solve(ones([4, 3, 3]) + eye(3), v))\n",
+                "input v: [3]\ny = sum(solve_triangular(eye(3)[None] + zeros([4, 1, 1]), v))\n",
+                "input v: [3]\ny = sum(solve(eye(3) + zeros([4, 3, 3]), broadcast_to(v, [4, 3])))\n",
+                "input v: [3]\ny = sum(zeros([4294967296, 4294967296]) + zeros([4294967296])) + sum(v)\n",
+            ])
+            inputs = {"v": ((3,), "f", False)}
+            values = {"v": [0.5, 1.0, -1.0]}
+            if "input w" in text:
+                rank = text.split("input w: ")[1].split("\n")[0].count("1")
+                inputs["w"] = ((1,) * rank, "f", False)
+                values["w"] = value_for(rng, (1,) * rank)
         elif kind == "axes":
             fn = rng.choice([n for n in ("sum", "mean", "max", "softmax", "logsumexp", "cumsum", "var", "std", "norm",
                                          "flip", "squeeze", "expand_dims", "transpose", "stack", "concat", "prod")
