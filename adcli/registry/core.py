@@ -314,6 +314,8 @@ class Op:
                 total = term if total is None else total + term
             return total
         tangent = self.jvp_rule(tangents, ans, xs, params)
+        if not kernels.nonfinite_array(tangent):  # the common case: nothing for the strong zero to decide
+            return tangent
         terms = None
         if self.bilinear and not self.variadic:  # operand k's term alone: the other operand held still
             terms = [lambda k=k: self.jvp_rule(
