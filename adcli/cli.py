@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated, Optional
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -41,6 +42,13 @@ def expand_multi_values(args: list[str]) -> list[str]:
     return out
 
 
+def escaped(error: click.ClickException) -> click.ClickException:
+    """A click error whose message echoes a file name or argument: its control characters as escapes
+    (click strips colour codes only off a terminal, and no other control character at all)."""
+    error.message = printable(error.message)
+    return error
+
+
 class AdGroup(TyperGroup):
     """The command group, rewriting multi-value options before click parses them."""
 
@@ -48,11 +56,32 @@ class AdGroup(TyperGroup):
         args = sys.argv[1:] if args is None else list(args)
         return super().main(expand_multi_values(args), *rest, **kwargs)
 
+    def make_context(self, *args, **kwargs):
+        """Parse the top level; a usage error shows what the user typed with its escapes spelled out."""
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as e:
+            raise escaped(e) from None
+
+    def resolve_command(self, ctx, args):
+        """Find the command; a near miss is suggested once (click 8.2 and later suggest it themselves)."""
+        try:
+            return click.Group.resolve_command(self, ctx, args)
+        except click.UsageError as e:
+            if args and not getattr(e, "possibilities", None):
+                from difflib import get_close_matches
+                matches = get_close_matches(args[0], list(self.commands))
+                if matches:
+                    e.message = f"{e.message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
+            raise
+
     def invoke(self, ctx):
         """Run a command; a bug in adcli becomes one line on stderr (ADCLI_DEBUG=1: the traceback)."""
         try:
             try:
                 return super().invoke(ctx)
+            except click.ClickException as e:
+                raise escaped(e) from None
             finally:
                 ANNOTATIONS.flush()  # --format github: the command's annotations, however it ended
         except BrokenPipeError:

@@ -53,7 +53,13 @@ def export(file: File,
         if ascii_ or (output is None and not can_encode(sys.stdout)):
             text = text.translate(ASCII)  # only comments and docstrings hold symbols; the code is ASCII
         if output is None:
-            sys.stdout.write(text)
+            # A module is UTF-8 (PEP 3120) whatever the terminal's encoding: cp437 bytes would not parse.
+            raw = getattr(sys.stdout, "buffer", None)
+            if raw is None:
+                sys.stdout.write(text)
+            else:
+                sys.stdout.flush()
+                raw.write(text.encode("utf-8", "surrogateescape"))
             return
         write_file(output, text, error=InputError, sources=(file,))
 

@@ -133,9 +133,8 @@ def say(text: str) -> None:
 # Closed and unreadable standard streams
 # ---------------------------------------------------------------------------------------------
 
-class ClosedOutput(io.TextIOBase):
-    """Stands in for a stdout that was closed when adcli started (Python leaves sys.stdout None):
-    a command that prints nothing runs as usual, and the first write is an OSError that says so."""
+class StandIn(io.TextIOBase):
+    """A text stream in place of a standard one that was closed when adcli started (Python leaves it None)."""
 
     encoding = "utf-8"
     errors = "strict"
@@ -146,10 +145,22 @@ class ClosedOutput(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
+
+class ClosedOutput(StandIn):
+    """For stdout: a command that prints nothing runs as usual, and the first write is an OSError that says so."""
+
     def write(self, text: str) -> int:
         if text:
             raise OSError(errno.EBADF, "standard output is closed")
         return 0
+
+
+class Unheard(StandIn):
+    """For stderr: messages go nowhere, and the exit code still tells what happened (a usage error is
+    2, not a failed write)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 class ReadError:
@@ -207,6 +218,8 @@ def guard_streams() -> None:
                     pass
     if sys.stdout is None:
         sys.stdout = ClosedOutput()
+    if sys.stderr is None:
+        sys.stderr = Unheard()
     sys.stdin = GuardedInput(sys.stdin)
 
 

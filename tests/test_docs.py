@@ -243,3 +243,18 @@ def test_ci_runs_the_readmes_two_commands():
     assert len(commands) == 2 and "pytest" in commands[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1] in ci.splitlines()
+
+
+def test_the_exit_code_table_lists_every_code_adcli_uses():
+    """docs/errors.md has one row per exit code of adcli.errors (and the fuzzer allows exactly those)."""
+    from adcli import errors
+    used = {value for name, value in vars(errors).items() if name.startswith("EXIT_")}
+    page = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    rows = {int(m) for m in re.findall(r"^\| (\d+) \|", page, re.M)}
+    assert rows == used
+    sys.path.insert(0, str(ROOT / "tests" / "fuzz"))
+    try:
+        import fuzz
+    finally:
+        sys.path.pop(0)
+    assert fuzz.ALLOWED_EXIT == used

@@ -183,6 +183,36 @@ def test_no_color_and_dumb_terminals(args):
 
 
 @POSIX
+@pytest.mark.parametrize("args, says", [
+    (["grad", RELU, "ex\x1b[31mtra\x07"], "Got unexpected extra argument (ex\\x1b[31mtra\\x07)"),
+    (["gr\x1b[2Jad", RELU], "No such command 'gr\\x1b[2Jad'."),
+    (["grad", RELU, "--bo\x1bgus"], "No such option"),
+], ids=["extra-argument", "command", "option"])
+def test_a_usage_error_shows_control_characters_escaped_on_a_terminal(args, says):
+    """click strips colour codes only off a terminal: what the user typed is shown with its escapes
+    spelled out, so nothing in an argument acts on the terminal the message goes to."""
+    import pty
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(adcli_command(*args), stdout=subprocess.DEVNULL, stderr=secondary,
+                               env=clean_env(TERM="xterm-256color"))
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert process.wait() == 2
+    text = shown.decode()
+    assert says in text, text
+    assert not re.search(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]", text), text
+
+
+@POSIX
 def test_every_command_writes_ascii_in_an_ascii_locale():
     """LANG=C with PYTHONIOENCODING=ascii: every command runs, in ASCII, without UnicodeEncodeError."""
     env = clean_env(LANG="C", LC_ALL="C", PYTHONIOENCODING="ascii")

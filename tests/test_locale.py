@@ -36,3 +36,24 @@ def test_the_c_locale_gets_ascii(settings):
                          ids=["LANG=C.UTF-8", "PYTHONIOENCODING wins", "LC_ALL over LANG=C"])
 def test_a_utf8_locale_keeps_the_symbols(settings):
     assert "∂H/∂U2 ← ".encode() in run(**settings)
+
+
+@pytest.mark.parametrize("encoding", ["cp437", "latin-1", "ascii", "utf-8"])
+@pytest.mark.parametrize("to", ["numpy", "torch"])
+def test_an_exported_module_on_stdout_is_utf8_python_whatever_the_encoding(encoding, to):
+    """A module is UTF-8 (PEP 3120): written through a cp437 stdout, a symbol such as ∞ in a comment
+    became a byte no Python could read. Every sample's module parses, and under a narrow encoding
+    its symbols are written in ASCII."""
+    import ast
+    env = {k: v for k, v in os.environ.items() if k not in LOCALE_VARIABLES}
+    env["PYTHONIOENCODING"] = encoding
+    for sample in sorted(SAMPLE.parent.glob("*.ad")):
+        done = subprocess.run([sys.executable, "-m", "adcli", "export", str(sample), "--to", to], env=env,
+                              capture_output=True, timeout=60)
+        if done.returncode == 2:  # a sample that this export refuses, with a message
+            assert b"error" in done.stderr
+            continue
+        assert done.returncode == 0, done.stderr
+        ast.parse(done.stdout.decode("utf-8"), str(sample))
+        if encoding != "utf-8":
+            assert "∂".encode() not in done.stdout

@@ -221,6 +221,23 @@ def test_closed_stdout_and_stderr_exit_74_silently(tmp_path, args):
     assert result.returncode == EXIT_OUTPUT
 
 
+@pytest.mark.parametrize("args, code", [
+    pytest.param(["cost", "model.ad", "--set", "x=1", "extra"], EXIT_ERROR, id="usage error"),
+    pytest.param(["grad", "missing.ad"], EXIT_ERROR, id="missing file"),
+    pytest.param(["grad", "model.ad", "--set", "x=1", "--output", "o.txt"], EXIT_ERROR, id="unknown option"),
+    pytest.param(["trace", "model.ad", "--set", "x=1", "-o", "out.txt"], EXIT_OK, id="trace -o"),
+])
+@pytest.mark.parametrize("closed", [(2,), (1, 2)], ids=["stderr", "stdout and stderr"])
+def test_a_closed_stderr_keeps_the_exit_code(tmp_path, args, code, closed):
+    """A message that cannot be shown is lost, but the exit code still says what happened: a usage
+    error is 2 whatever became of its message, not a failed write (74)."""
+    (tmp_path / "model.ad").write_text(SOURCE)
+    result = adcli(tmp_path, *args, closed=closed)
+    assert result.returncode == code
+    if 1 not in closed:
+        assert result.stdout == ""
+
+
 def test_a_closed_stdout_fails_only_a_command_that_prints(tmp_path):
     ad, inputs = sources(tmp_path, ".txt")
     result = adcli(tmp_path, *command("trace -o", ad, inputs, "out.txt"), closed=(1,))

@@ -46,6 +46,9 @@ NONUTF8_NAME = os.fsdecode(b"m\xff\x1b[2J.ad")  # a FILE name that is not UTF-8 
 # UTF-8). Raw ones in adcli's output can only have come from data.
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f]")
 
+# Colour and style sequences (SGR) and hyperlinks (OSC 8), which a terminal may rightly receive.
+STYLE_SEQUENCE = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;[^\x1b\x07]*(\x1b\\|\x07)")
+
 POSITIONED = re.compile(r"^(?P<file>.*?):(?P<line>\d+):(?P<col>\d+): (?P<kind>error|warning): (?P<msg>.*)$")
 UNPOSITIONED = re.compile(r"^adcli: error: (?P<msg>.*)$")
 CLICK_USAGE = re.compile(r"^Error: (?P<msg>.*)$")
@@ -158,71 +161,256 @@ def base_env(home: str, max_bytes: str) -> dict:
     return env
 
 
-def run_case(case: Case, python: str, home: str, timeout: float, memory: int, max_bytes: str,
-             keep: Path | None = None) -> dict:
-    """Run one case; the raw observation: exit code (or signal), outputs, time, peak memory."""
-    d = Path(tempfile.mkdtemp(prefix="adcli-fuzz-"))
-    writers = []
-    try:
-        writers = materialize(case, d)
+def limits_and_closed(memory: int, closed: tuple):
+    """The child's resource limits, then the standard streams the case wants closed."""
+    apply_limits = limits(memory)
+
+    def apply():
+        apply_limits()
+        for fd in closed:
+            os.close(fd)
+    return apply
+
+
+CLOSED = {"stdout-closed": (1,), "stderr-closed": (2,), "stdin-closed": (0,), "all-closed": (0, 1, 2)}
+
+
+class Launch:
+    """One adcli process of a case, in its own fresh directory, with its streams connected as the
+    case says (see fuzz_gen.SURROUNDINGS): started, then watched, then observed."""
+
+    def __init__(self, case: Case, python: str, home: str, memory: int, max_bytes: str):
+        self.case, self.d = case, Path(tempfile.mkdtemp(prefix="adcli-fuzz-"))
+        self.writers, self.readers, self.captured, self.proc = [], [], [], None
+        self.writers = materialize(case, self.d)
         env = base_env(home, max_bytes)
         for k, v in case.env.items():
-            env[k] = v.replace("{dir}", str(d)).replace("\x00", "")
-        argv = argv_for(case, python)
-        stdin_data = case.source if case.file_mode == "stdin" else None
-        out_path, err_path = d / ".stdout", d / ".stderr"
-        before = file_digests(d)
-        start = time.monotonic()
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            stdin = subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL
-            proc = subprocess.Popen(argv, cwd=d, env=env, stdin=stdin, stdout=out, stderr=err,
-                                    preexec_fn=limits(memory), start_new_session=True)
-            if stdin_data is not None:
-                try:
-                    proc.stdin.write(stdin_data)
-                except (BrokenPipeError, OSError):
-                    pass
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
-            timed_out, status, usage = False, None, None
-            while True:
-                pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    status, usage = st, ru
-                    break
-                if time.monotonic() - start > timeout:
-                    timed_out = True
-                    kill_group(proc.pid)
-                    _, status, usage = os.wait4(proc.pid, 0)
-                    break
-                time.sleep(0.005)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            elapsed = time.monotonic() - start
-        stdout = out_path.read_bytes()
-        stderr = err_path.read_bytes()
+            env[k] = v.replace("{dir}", str(self.d)).replace("\x00", "")
+        self.env, self.argv = env, argv_for(case, python)
+        self.memory = memory
+
+    def start(self) -> None:
+        """Start the process (no thread of this harness runs while it forks: readers start after)."""
+        case, d = self.case, self.d
+        streams = case.streams
+        self.before = file_digests(d)
+        self.stdin_data = case.source if case.file_mode == "stdin" and streams not in ("stdin-closed", "all-closed") \
+            else None
+        self.out_path, self.err_path = d / ".stdout", d / ".stderr"
+        opened = []
+        err = open(self.err_path, "wb")
+        opened.append(err)
+        primary = None
+        if streams == "stdout-full":
+            out = open("/dev/full", "wb")
+            opened.append(out)
+        elif streams in ("head",):
+            primary, out = os.pipe()
+        elif streams == "tty":
+            import fcntl
+            import pty
+            import struct
+            import termios
+            primary, out = pty.openpty()
+            fcntl.ioctl(out, termios.TIOCSWINSZ, struct.pack("HHHH", 24, case.columns, 0, 0))
+        else:
+            out = open(self.out_path, "wb")
+            opened.append(out)
+        stdin = subprocess.PIPE if self.stdin_data is not None else (out if streams == "tty" else subprocess.DEVNULL)
+        self.started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(self.argv, cwd=d, env=self.env, stdin=stdin, stdout=out, stderr=err,
+                                         preexec_fn=limits_and_closed(self.memory, CLOSED.get(streams, ())),
+                                         start_new_session=True)
+        finally:
+            for f in opened:
+                f.close()
+            if isinstance(out, int):
+                os.close(out)
+        if primary is not None:
+            limit = case.head if streams == "head" else OUTPUT_LIMIT
+            import threading
+            reader = threading.Thread(target=read_until, args=(primary, limit, self.captured), daemon=True)
+            reader.start()
+            self.readers.append(reader)
+        if self.stdin_data is not None:
+            try:
+                self.proc.stdin.write(self.stdin_data)
+            except (BrokenPipeError, OSError):
+                pass
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def poll(self, timeout: float):
+        """The wait status once the process has ended (killing it past the time limit), else None."""
+        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid:
+            self.timed_out, self.status, self.usage = False, status, usage
+            return status
+        if time.monotonic() - self.started > timeout:
+            kill_group(self.proc.pid)
+            _, self.status, self.usage = os.wait4(self.proc.pid, 0)
+            self.timed_out = True
+            return self.status
+        return None
+
+    def observe(self, keep: Path | None = None) -> dict:
+        """The raw observation: exit code (or signal), outputs, time, peak memory, files touched."""
+        d, case = self.d, self.case
+        self.proc.returncode = os.waitstatus_to_exitcode(self.status)
+        elapsed = time.monotonic() - self.started
+        for reader in self.readers:
+            reader.join(timeout=5)
+        if case.streams in ("head", "tty"):
+            stdout = self.captured[0] if self.captured else b""
+        else:
+            stdout = self.out_path.read_bytes() if self.out_path.exists() else b""
+        stderr = self.err_path.read_bytes()
         after = file_digests(d)
-        named = {os.path.relpath(os.path.join(d, path), d) for path in named_outputs(argv)}
-        touched = sorted(name for name in set(before) | set(after)
-                         if before.get(name) != after.get(name) and name not in named
-                         and name not in (".stdout", ".stderr") and not own_cache(name, env, d))
+        named = {os.path.relpath(os.path.join(d, path), d) for path in named_outputs(self.argv)}
+        touched = sorted(name for name in set(self.before) | set(after)
+                         if self.before.get(name) != after.get(name) and name not in named
+                         and name not in (".stdout", ".stderr") and not own_cache(name, self.env, d))
         module = d / "mod.py"
         exported = module.read_bytes()[: OUTPUT_LIMIT] if module.is_file() and not module.is_symlink() else None
         if keep is not None:
-            shutil.copytree(d, keep, symlinks=True, dirs_exist_ok=True,
-                            ignore=lambda *_: [])  # FIFOs are skipped below
-        return {"rc": proc.returncode, "timed_out": timed_out, "elapsed": round(elapsed, 3),
-                "maxrss_kb": usage.ru_maxrss if usage else 0, "stdout": stdout, "stderr": stderr,
-                "argv": argv[1:], "exported": exported, "touched": touched}
-    finally:
-        for w in writers:
+            shutil.copytree(d, keep, symlinks=True, dirs_exist_ok=True, ignore=lambda *_: [])
+        mark = str(d).encode()
+        return {"rc": self.proc.returncode, "timed_out": self.timed_out, "elapsed": round(elapsed, 3),
+                "maxrss_kb": self.usage.ru_maxrss if self.usage else 0, "stdout": stdout, "stderr": stderr,
+                "argv": self.argv[1:], "exported": exported, "touched": touched,
+                "same_stdout": stdout.replace(mark, b"{dir}"), "same_stderr": stderr.replace(mark, b"{dir}")}
+
+    def close(self) -> None:
+        for w in self.writers:
             kill_group(w.pid)
             try:
                 w.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
-        shutil.rmtree(d, ignore_errors=True)
+        if self.proc is not None and self.proc.returncode is None:
+            kill_group(self.proc.pid)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(self.d, ignore_errors=True)
+
+
+def read_until(fd: int, limit: int, sink: list) -> None:
+    """A reader of adcli's stdout: `head -c limit` on a pipe, or a terminal read until it closes."""
+    data = b""
+    try:
+        while len(data) < limit:
+            try:
+                chunk = os.read(fd, min(65536, limit - len(data)))
+            except OSError:  # a terminal whose other side has closed
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+        sink.append(data)
+
+
+def run_together(cases: list, python: str, home: str, timeout: float, memory: int, max_bytes: str,
+                 keep: Path | None = None) -> list[dict]:
+    """Run the cases' processes at the same time; their observations, in order."""
+    launches = []
+    try:
+        for case in cases:
+            launches.append(Launch(case, python, home, memory, max_bytes))
+        for launch in launches:
+            launch.start()
+        pending = list(launches)
+        while pending:
+            pending = [launch for launch in pending if launch.poll(timeout) is None]
+            if pending:
+                time.sleep(0.005)
+        return [launch.observe(keep if k == len(launches) - 1 else None) for k, launch in enumerate(launches)]
+    finally:
+        for launch in launches:
+            launch.close()
+
+
+def run_case(case: Case, python: str, home: str, timeout: float, memory: int, max_bytes: str,
+             keep: Path | None = None) -> dict:
+    """Run one case in its surroundings; the observation of its last run, with `problem` set when the
+    runs disagree in a way they must not (see fuzz_gen.SURROUNDINGS)."""
+    if case.cache != "shared":
+        fresh = tempfile.mkdtemp(prefix="adcli-fuzz-cache-")
+        try:
+            runs = []
+            if case.cache == "concurrent":
+                runs += run_together([case] * case.copies, python, fresh, timeout * case.copies, memory, max_bytes)
+            else:
+                runs += run_together([case], python, fresh, timeout, memory, max_bytes)
+            runs += run_together([case], python, fresh, timeout, memory, max_bytes, keep)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+        runs[-1]["problem"] = cache_problem(case, runs)
+        return runs[-1]
+    if case.streams != "files":
+        plain = Case.from_json({**case.to_json(), "streams": "files"})
+        before, after = run_together([plain], python, home, timeout, memory, max_bytes) + \
+            run_together([case], python, home, timeout, memory, max_bytes, keep)
+        after["problem"] = streams_problem(case, before, after)
+        return after
+    return run_together([case], python, home, timeout, memory, max_bytes, keep)[0]
+
+
+def cache_problem(case: Case, runs: list[dict]) -> str | None:
+    """Runs on one fresh cache, cold, warm or at once, must agree byte for byte."""
+    if any(r["timed_out"] for r in runs):
+        return None  # the time limit is the problem, and classify says so
+    first = runs[0]
+    for k, r in enumerate(runs[1:], 1):
+        which = "the warm run" if k == len(runs) - 1 else f"concurrent run {k + 1}"
+        if r["rc"] != first["rc"]:
+            return f"cache {case.cache}: {which} exits {r['rc']}, the first {first['rc']}"
+        if r["same_stdout"] != first["same_stdout"]:
+            return f"cache {case.cache}: {which} prints other output than the first"
+        if r["same_stderr"] != first["same_stderr"]:
+            return f"cache {case.cache}: {which} says other things on stderr than the first"
+    return None
+
+
+def streams_problem(case: Case, plain: dict, odd: dict) -> str | None:
+    """What the odd surroundings changed that they must not have (None: nothing)."""
+    if plain["timed_out"] or odd["timed_out"]:
+        return None
+    streams, p_rc, o_rc = case.streams, plain["rc"], odd["rc"]
+    printed = bool(plain["stdout"])
+    if streams == "all-closed" and case.file_mode == "stdin":
+        if o_rc != 2:
+            return f"all-closed with FILE '-': exit {o_rc}, not 2 (standard input is closed)"
+    elif streams in ("stdout-closed", "stdout-full", "all-closed"):
+        expected = ({2, 74} if p_rc == 2 else {74}) if printed else {p_rc}
+        if o_rc not in expected:
+            return (f"{streams}: exit {o_rc}, where the plain run exits {p_rc} "
+                    f"{'after printing' if printed else 'printing nothing'}")
+        if o_rc == 74 and streams != "all-closed" and b"cannot write output" not in odd["stderr"]:
+            return f"{streams}: exit 74 without saying the output could not be written"
+    elif streams == "stdin-closed" and case.file_mode == "stdin":
+        if o_rc != 2 or b"standard input is closed" not in odd["stderr"]:
+            return f"stdin-closed with FILE '-': exit {o_rc} without 'standard input is closed'"
+    elif streams in ("stdin-closed", "stderr-closed"):
+        if o_rc != p_rc:
+            return f"{streams}: exit {o_rc}, where the plain run exits {p_rc}"
+        if odd["same_stdout"] != plain["same_stdout"]:
+            return f"{streams}: stdout differs from the plain run's"
+    elif streams == "head":
+        if odd["same_stdout"] != plain["same_stdout"][: case.head]:
+            return "head: the bytes read are not the start of the plain run's output"
+        allowed = {p_rc} if len(plain["stdout"]) <= case.head else {p_rc, 1}
+        if o_rc not in allowed:
+            return f"head: exit {o_rc}, where the plain run exits {p_rc}"
+    elif streams == "tty" and o_rc != p_rc:
+        return f"tty: exit {o_rc} on a terminal {case.columns} columns wide, where the plain run exits {p_rc}"
+    return None
 
 
 OUTPUT_OPTIONS = ("-o", "--output", "--junit-xml")
@@ -312,6 +500,8 @@ def classify(case: Case, run: dict) -> tuple[str, str, str]:
     cmd = case.command
     if run["timed_out"]:
         return "FAILURE", "timeout", f"no exit within the time limit ({run['elapsed']:.1f} s)"
+    if run.get("problem"):  # the odd surroundings changed what they must not (see run_case)
+        return "FAILURE", pattern(run["problem"]), run["problem"] + f"; stderr: {err[-300:]!r}"
     if run.get("touched"):  # adcli writes only what it is told to: -o, --junit-xml
         return "FAILURE", "a file changed that was not named as output", ", ".join(run["touched"])
     if rc < 0:
@@ -341,15 +531,28 @@ def classify(case: Case, run: dict) -> tuple[str, str, str]:
         ch = RAW_CONTROL.search(err).group()
         return "FAILURE", f"raw control character in stderr ({cmd})", f"{ch!r} in stderr: {err[:400]!r}"
     colour_forced = "FORCE_COLOR" in case.env or case.env.get("TERM", "").startswith("xterm")
-    if RAW_CONTROL.search(out) and not colour_forced:
-        ch = RAW_CONTROL.search(out).group()
-        return "FAILURE", f"raw control character in stdout ({cmd})", f"{ch!r} in stdout: {out[:400]!r}"
+    shown = out
+    if case.streams == "tty":  # a terminal: its line endings, and colour unless NO_COLOR or TERM=dumb
+        shown = out.replace("\r\n", "\n")
+        colourless = case.env.get("NO_COLOR", "1") != "" or case.env.get("TERM") == "dumb"
+        if colourless and "\x1b" in shown and "FORCE_COLOR" not in case.env:
+            return "FAILURE", f"escape sequences on a terminal without colour ({cmd})", repr(shown[:400])
+        shown = STYLE_SEQUENCE.sub("", shown)
+        colour_forced = False
+    if RAW_CONTROL.search(shown) and not colour_forced:
+        ch = RAW_CONTROL.search(shown).group()
+        return "FAILURE", f"raw control character in stdout ({cmd})", f"{ch!r} in stdout: {shown[:400]!r}"
+    if case.streams in ("stderr-closed", "all-closed"):
+        return ("OK", "", "") if rc == 0 else ("ERROR", "stderr closed", "")  # its message went nowhere
+    if case.streams == "head" and rc == 1:
+        return "ERROR", "closed pipe", ""  # the reader left; streams_problem checked it against the plain run
     helping = any(a in ("--help", "-h", "-V", "--version") for a in case.args)
-    if case.wants_json() and not helping and (rc in (0, 1, 3) or out.strip()):
+    whole = case.streams in ("files", "stdin-closed")  # stdout was kept whole, in a file
+    if whole and case.wants_json() and not helping and (rc in (0, 1, 3) or out.strip()):
         problem = json_problem(out)
         if problem and not (rc != 0 and not out.strip()):
             return "FAILURE", f"invalid JSON from {cmd}", problem
-    if case.command == "export" and rc == 0 and not helping:
+    if case.command == "export" and rc == 0 and not helping and (whole or "-o" in case.args or "--output" in case.args):
         written = "-o" in case.args or "--output" in case.args
         code = run.get("exported") if written else out_b
         if code is not None:
@@ -381,6 +584,12 @@ def json_problem(text: str) -> str | None:
 def error_form(case: Case, rc: int, err: str, out: str) -> tuple[str, str, str]:
     """A non-zero exit must come with one message: FILE:LINE:COL with the source line and a caret,
     or `adcli: error: ...` for the command line, or click's usage error."""
+    if case.command == "lint" and rc == 2 and out.strip():
+        if case.wants_json() or out.startswith("::"):  # the JSON was checked above; annotations are lines
+            return "ERROR", "lint found errors", ""
+        if POSITIONED.match(out.split("\n", 1)[0]):
+            return lint_form(case, out)
+        err = out + err  # lint lists every error on stdout, those about the command line too
     lines = err.split("\n")
     heads = [(i, ln) for i, ln in enumerate(lines) if POSITIONED.match(ln) and POSITIONED.match(ln)["kind"] == "error"
              or UNPOSITIONED.match(ln) or CLICK_USAGE.match(ln)]
@@ -424,6 +633,25 @@ def error_form(case: Case, rc: int, err: str, out: str) -> tuple[str, str, str]:
             return "ERROR", "file as a whole", ""
         return "FAILURE", f"error without FILE:LINE:COL: {pattern(msg)}", head[:400]
     return "ERROR", "usage", ""
+
+
+def lint_form(case: Case, out: str) -> tuple[str, str, str]:
+    """lint reports every error on stdout: each FILE:LINE:COL inside the file, with its caret line."""
+    lines = out.split("\n")
+    for i, line in enumerate(lines):
+        m = POSITIONED.match(line)
+        if not m:
+            continue
+        rest = lines[i + 1: i + 3]
+        if len(rest) == 2 and rest[1].strip() and not re.fullmatch(r"[ \t]*\^", rest[1]) and \
+                not POSITIONED.match(rest[1]):
+            return "FAILURE", "lint: positioned error without a caret line", out[:600]
+        if case.source is not None and case.file_mode in ("file", "stdin", "fifo") and \
+                m["file"] in file_argument(case) + ["<stdin>", "-"]:
+            n_lines = case.source.decode("utf-8", "replace").count("\n") + 1
+            if not 1 <= int(m["line"]) <= n_lines or int(m["col"]) < 1:
+                return "FAILURE", "lint: error position outside the file", line[:300]
+    return "ERROR", "lint found errors", ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,9 +900,23 @@ def write_reproducer(folder: Path, case: Case, info: dict, python: str, memory: 
     env = {"ADCLI_MAX_BYTES": max_bytes, "NO_COLOR": "1", **case.env}
     env_text = " ".join(f"{k}={bash_quote(v.replace('{dir}', '.'))}" for k, v in env.items())
     cmd = " ".join(bash_quote(a) for a in argv[1:])
-    stdin = " < source.ad" if mode == "stdin" else ""
-    script += [f"ulimit -v {memory // 1024}", f'env {env_text} timeout 60 "$PYTHON" {cmd}{stdin}',
-               'echo "exit status: $?" >&2']
+    stdin = " < source.ad" if mode == "stdin" and case.streams not in ("stdin-closed", "all-closed") else ""
+    redirect = {"stdout-closed": " >&-", "stderr-closed": " 2>&-", "stdin-closed": " <&-",
+                "all-closed": " <&- >&- 2>&-", "stdout-full": " >/dev/full",
+                "head": f" | head -c {case.head} >/dev/null"}.get(case.streams, "")
+    run = f'env {env_text} timeout 60 "$PYTHON" {cmd}{stdin}{redirect}'
+    script += [f"ulimit -v {memory // 1024}"]
+    if case.streams == "head":
+        script += ["set -o pipefail"]
+    if case.streams == "tty":
+        script += [f"# on a terminal {case.columns} columns wide (run this script in one, after: stty cols {case.columns})"]
+    if case.cache != "shared":
+        script += ['export XDG_CACHE_HOME="$d/.fresh-cache"  # a fresh cache']
+    if case.cache == "concurrent":
+        script += [f"for k in $(seq {case.copies}); do {run} & done; wait  # {case.copies} at once"]
+    elif case.cache == "cold+warm":
+        script += [f"{run}  # cold", 'echo "cold: exit status $?" >&2']
+    script += [f"{run}", 'echo "exit status: $?" >&2']
     (folder / "repro.sh").write_text("\n".join(script) + "\n")
     (folder / "repro.sh").chmod(0o755)
     report = [f"class: {info['cls']}", f"command: adcli {case.command}", f"exit: {info.get('rc')}",

@@ -17,7 +17,10 @@ Generators, picked at random per case:
   --seed -1, --directions 1e20, --order 1000, NaN-producing values, deep JSON, ESC in names);
 - files: damaged input files (.json, .npz, .npy truncated, zero-byte, renamed, huge headers,
   encrypted or unsupported zip members), FILE as a FIFO, a symlink to /dev/zero, a directory,
-  standard input, and hostile environments (ADCLI_MAX_BYTES, COLUMNS, XDG_CACHE_HOME, locale).
+  standard input, and hostile environments (ADCLI_MAX_BYTES, COLUMNS, XDG_CACHE_HOME, locale);
+- surroundings (applied to any of the above): closed stdin, stdout or stderr, stdout on /dev/full or
+  into a pipe its reader closes early (`| head -c N`), a terminal 0 to 300 columns wide, NO_COLOR,
+  TERM=dumb, LANG=C; and the cache: cold then warm, or several runs at once on one fresh cache.
 
 Everything is a pure function of a random.Random, so a (seed, index) pair reproduces a case.
 """
@@ -41,7 +44,7 @@ COMMANDS = ["grad", "eval", "trace", "jvp", "derivative", "jacobian", "hessian",
             "functions"]
 COMMAND_WEIGHTS = [16, 12, 10, 7, 6, 7, 7, 8, 9, 6, 2]
 # Commands fuzzed when `adcli --help` lists them (newer than the list above), with their weights.
-OPTIONAL_COMMANDS = {"export": 6}
+OPTIONAL_COMMANDS = {"export": 6, "lint": 4}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,6 +66,12 @@ class Case:
     notes: list = field(default_factory=list)  # what was done to it, for the report
     file_name: str = "model.ad"
     budget: float = 1.0  # the run's time limit is the campaign's --timeout times this (big legitimate work)
+    # The surroundings (see SURROUNDINGS): how stdin, stdout and stderr are connected, and the cache.
+    streams: str = "files"  # files | stdout-closed | stderr-closed | stdin-closed | all-closed | stdout-full | head | tty
+    head: int = 0  # streams "head": the reader takes this many bytes of stdout, then closes the pipe
+    columns: int = 80  # streams "tty": the terminal's width
+    cache: str = "shared"  # shared (the campaign's warm cache) | cold+warm | concurrent (a fresh cache each)
+    copies: int = 1  # cache "concurrent": this many runs at once on one fresh cache
 
     def wants_json(self) -> bool:
         return "--json" in self.args or (self.command == "trace" and self.format_json())
@@ -1094,6 +1103,7 @@ def option_pool(command: str) -> list[str]:
         "cost": ["--json", "--ascii"],
         "functions": ["--json", "--ascii"],
         "export": ["--to", "-o", "--mode", "--ascii"],
+        "lint": ["--json", "--format"],
     }
     return common[command]
 
@@ -1114,7 +1124,8 @@ def option_args(rng: random.Random, command: str, hostile: float) -> list[str]:
                      "jacobian": ["auto", "forward", "reverse"]}[command]
             out += [opt, rng.choice(modes + (["backward", ""] if rng.random() < hostile else []))]
         elif opt == "--format":
-            formats = {"trace": ["rich", "plain", "markdown", "latex", "json"], "graph": ["tree", "dot", "mermaid"]}[command]
+            formats = {"trace": ["rich", "plain", "markdown", "latex", "json"], "graph": ["tree", "dot", "mermaid"],
+                       "lint": ["text", "github"]}[command]
             out += [opt, rng.choice(formats)]
         elif opt == "--only":
             out += [opt, rng.choice(["forward", "backward"])]
@@ -1133,6 +1144,44 @@ def option_args(rng: random.Random, command: str, hostile: float) -> list[str]:
                           "--show": ["1", "5"], "--order": ["1", "2", "3", "5", "8"]}[opt]
                 out += [opt, rng.choice(normal)]
     return out
+
+
+# What adcli must survive around the case itself. The harness (fuzz.py) runs such a case twice, in
+# plain surroundings and in odd ones, and compares: a closed or full stdout is exit 74 exactly when the
+# plain run printed something, a closed stderr or stdin changes neither the exit code nor stdout,
+# `| head -c N` reads the first N bytes of the plain run's output, a terminal of any width runs as a
+# file does; a cache case runs cold then warm (or several at once on one fresh cache), all alike.
+SURROUNDINGS = ["stdout-closed", "stderr-closed", "stdin-closed", "all-closed", "stdout-full", "head", "tty"]
+TERMINAL_ENV = [{}, {"NO_COLOR": ""}, {"NO_COLOR": "", "TERM": "xterm-256color"}, {"TERM": "dumb", "NO_COLOR": ""},
+                {"LANG": "C", "LC_ALL": "C"}, {"LANG": "POSIX", "LC_ALL": "POSIX", "NO_COLOR": ""},
+                {"LC_ALL": "C", "NO_COLOR": "", "TERM": "xterm-256color"}, {"FORCE_COLOR": "1"}]
+
+
+def odd_streams(rng: random.Random, case: Case) -> None:
+    """Run the case with closed, full or half-read standard streams, or on a terminal of some width."""
+    case.kind = "surroundings"
+    case.streams = rng.choice(SURROUNDINGS)
+    if case.streams == "head":
+        case.head = rng.choice([0, 1, 10, 100, 1000, 4096, 70000])
+    if case.streams == "tty":
+        case.columns = rng.choice([0, 1, 2, 5, 10, 20, 40, 60, 80, 100, 120, 160, 200, 250, 300])
+        if rng.random() < 0.3:
+            case.env["COLUMNS"] = str(rng.choice([0, 1, 40, 300]))
+    env = rng.choice(TERMINAL_ENV)
+    case.env.update(env)
+    case.notes.append(f"streams {case.streams}" + (f" (head -c {case.head})" if case.streams == "head" else "") +
+                      (f" ({case.columns} columns)" if case.streams == "tty" else "") +
+                      "".join(f", {k}={v!r}" for k, v in env.items()))
+
+
+def odd_cache(rng: random.Random, case: Case) -> None:
+    """Run the case on a fresh cache: cold then warm, or several copies at once then once more."""
+    case.kind = "cache"
+    if rng.random() < 0.5 or case.budget > 1:  # big legitimate work is not multiplied by running it at once
+        case.cache = "cold+warm"
+    else:
+        case.cache, case.copies = "concurrent", rng.choice([2, 3, 4, 6])
+    case.notes.append(f"cache {case.cache}" + (f" x{case.copies}" if case.cache == "concurrent" else ""))
 
 
 def hostile_env(rng: random.Random) -> dict:
@@ -1299,6 +1348,11 @@ class Generator:
             env = hostile_env(rng)
             case.env.update(env)
             case.notes.append("env " + ", ".join(f"{k}={v!r}" for k, v in env.items()))
+        r = rng.random()
+        if r < 0.1:
+            odd_streams(rng, case)
+        elif r < 0.16:
+            odd_cache(rng, case)
         return case
 
     # ---- kinds ------------------------------------------------------------------------------
@@ -1587,12 +1641,13 @@ class Generator:
                 case.source, enc = encode(rng, text) if hostile or "mutation" in kind else (text.encode("utf-8", "surrogatepass"), "utf-8")
                 if enc != "utf-8":
                     case.notes.append("encoded " + enc)
-        args = list(extra_args) if command != "export" else []
-        if command == "export":
-            pass  # export takes no values: only the file, --to, -o, --of, --wrt, --mode
+        args = list(extra_args) if command not in ("export", "lint") else []
+        if command in ("export", "lint"):
+            pass  # these take no values: export only the file, --to, -o, --of, --wrt, --mode; lint files
         elif not extra_args or command == "cost":
             args += values_args(rng, command, inputs, values, hostile, case)
-        args += command_requirements(rng, command, inputs, values, hostile)
+        if command != "lint":
+            args += command_requirements(rng, command, inputs, values, hostile)
         args += option_args(rng, command, hostile)
         if rng.random() < 0.02:
             args.append(rng.choice(["--nope", "-x", "--json=1", "--set", "--", "--wrt", "-", "--help", "-V"]))
