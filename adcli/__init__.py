@@ -2,21 +2,25 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["AdError", "Dual", "Gradient", "Program", "__version__", "load", "parse"]
+__all__ = ["AdError", "Dual", "Gradient", "Program", "__version__", "check_gradients", "derivative", "derivatives",
+           "inspect_grad", "load", "ops", "parse", "taylor_derivatives"]
 
 # Where each public name lives. They are imported on first use, so `adcli --version` and `--help`
 # start without numpy, Lark or the engine.
-_LAZY = {"AdError": "errors", "Dual": "dual", "Gradient": "program", "Program": "program", "load": "program",
-         "parse": "program"}
+_LAZY = {"AdError": "errors", "Dual": "engine.dual", "Gradient": "engine.results", "Program": "engine.program",
+         "load": "engine.program", "parse": "engine.program", "derivative": "engine.dual", "derivatives": "engine.dual",
+         "taylor_derivatives": "engine.higher", "check_gradients": "engine.check", "inspect_grad": "engine.diagnose"}
 
 
 def __getattr__(name: str):
     """`adcli.Program` and the rest, imported when first asked for."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'adcli' has no attribute {name!r}")
     from importlib import import_module
-    value = getattr(import_module(f".{module}", __name__), name)
+    if name == "ops":  # a module: the language's functions for Python, over numbers, arrays and duals
+        value = import_module(".ops", __name__)
+    elif name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module 'adcli' has no attribute {name!r}")
     globals()[name] = value
     return value
 

@@ -1,5 +1,5 @@
 """`python -m adcli`."""
 
-from .entry import main
+from adcli.cli.entry import main
 
 main()

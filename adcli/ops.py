@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dual import Lifted, apply
-from .registry import FUNCTIONS, OPS
+from adcli.engine.dual import Lifted, apply
+from adcli.operations import FUNCTIONS, OPS
 
 
 def _operand(x):

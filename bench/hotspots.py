@@ -48,7 +48,7 @@ def by_line(snapshot, limit: int = 8, per: int = 1) -> str:
 def startup_section(tree: str | None) -> str:
     """-X importtime of the CLI: the modules that cost the most, with their imports."""
     # -c puts the working directory first on the path: a chosen tree must come before it
-    code = (f"import sys; sys.path.insert(0, {tree!r}); " if tree else "") + "import adcli.cli"
+    code = (f"import sys; sys.path.insert(0, {tree!r}); " if tree else "") + "import adcli.cli.app"
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True,
                          text=True, env=os.environ).stderr
     rows = []
@@ -63,7 +63,7 @@ def startup_section(tree: str | None) -> str:
     top = sorted((r for r in rows if r[2] <= 4), reverse=True)[:25]
     lines = ["| module | depth | cumulative | own |", "|---|---|---|---|"]
     lines += [f"| `{name}` | {depth} | {cum / 1e3:.1f} ms | {own / 1e3:.1f} ms |" for cum, own, depth, name in top]
-    return (f"### Start-up: `python -X importtime -c \"import adcli.cli\"` (total {total / 1e3:.0f} ms)\n\n"
+    return (f"### Start-up: `python -X importtime -c \"import adcli.cli.app\"` (total {total / 1e3:.0f} ms)\n\n"
             + "\n".join(lines) + "\n")
 
 
@@ -134,8 +134,8 @@ def grad_section(program, n: int) -> str:
 
 def mlp_section() -> str:
     import adcli
-    from adcli.evaluate import bind_inputs, evaluate
-    from adcli.reverse import backward
+    from adcli.engine.evaluate import bind_inputs, evaluate
+    from adcli.engine.reverse import backward
 
     from . import gen
     inputs = gen.mlp_inputs()

@@ -127,7 +127,7 @@ def modes_task(spec: dict) -> dict:
     out["reverse"] = repeat(lambda: program.grad(**given), spec.get("runs", 3)).as_dict()
     out["forward"] = repeat(lambda: forward(program, given), spec.get("forward_runs", 1), warmup=0).as_dict()
     try:
-        from adcli.cost import program_cost
+        from adcli.engine.cost import program_cost
         cost = program_cost(program, given)
         out["flops"] = {"forward": cost.jacobian["forward"]["flops"], "reverse": cost.jacobian["reverse"]["flops"]}
     except ImportError:
@@ -138,14 +138,14 @@ def modes_task(spec: dict) -> dict:
 def forward_gradient():
     """adcli's forward-mode gradient, or, in an adcli without one, a loop over the registry's jvp rules."""
     try:
-        from adcli.forward import forward_grad
-        return (lambda program, given: forward_grad(program, **given).grad), "adcli.forward.forward_grad"
+        from adcli.engine.forward import forward_grad
+        return (lambda program, given: forward_grad(program, **given).grad), "adcli.engine.forward.forward_grad"
     except ImportError:
         pass
     import numpy as np
 
-    from adcli.evaluate import bind_inputs, evaluate
-    from adcli.registry import OPS
+    from adcli.engine.evaluate import bind_inputs, evaluate
+    from adcli.operations import OPS
 
     def loop(program, given):
         graph = program.graph
@@ -163,7 +163,7 @@ def forward_gradient():
                     tangents[i] = OPS[node.op].jvp(ts, values[i], [values[a] for a in node.args], node.params or {})
             grads[graph.nodes[w].label] = tangents[graph.output]
         return grads
-    return loop, "a loop over the registry's jvp rules (this adcli has no adcli.forward)"
+    return loop, "a loop over the registry's jvp rules (this adcli has no adcli.engine.forward)"
 
 
 def export_task(spec: dict) -> dict:
@@ -268,7 +268,7 @@ def checkpoint_task(spec: dict) -> dict:
     import numpy as np
 
     import adcli
-    from adcli.cost import schedule_costs
+    from adcli.engine.cost import schedule_costs
     if spec["workload"] == "recurrence":
         n = spec["steps"]
         source = f"input x: []\ninput a: []\nh = x\nfor t in range({n}):\n    h = a * h + 0.1 * sin(h)\ny = h\n"
@@ -315,7 +315,7 @@ def checkpoint_task(spec: dict) -> dict:
 def cost_estimate(program, inputs) -> dict | None:
     """`adcli cost`'s figures for the same program, where this adcli has the cost module."""
     try:
-        from adcli.cost import program_cost
+        from adcli.engine.cost import program_cost
     except ImportError:
         return None
     cost = program_cost(program, inputs).to_json()
@@ -326,11 +326,15 @@ def parse_task(spec: dict) -> dict:
     """adcli's parse, Lark's LALR with null callbacks on the same grammar and post-lexer, and a load
     from the program cache (in a private cache folder of its own), interleaved."""
     import tempfile
+
     from lark import Lark, Transformer, Tree
+
+    from adcli.language.layout import Layout
+    from adcli.language.parser import parse_source
+    from adcli.language.program_cache import cached_graph
+    from adcli.language.source import grammar_path
+
     from . import gen
-    from adcli.layout import Layout
-    from adcli.program_cache import cached_graph, grammar_path
-    from adcli.parser import parse_source
 
     empty = Tree("_", [])
 

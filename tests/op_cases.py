@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from adcli import parse
-from adcli.registry import OPS, source_text
+from adcli.operations import OPS, source_text
 
 # ---------------------------------------------------------------------------------------------
 # Where each operation is checked: operand shapes, parameters, and a domain for the values

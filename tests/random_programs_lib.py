@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 
 import adcli
-from adcli.evaluate import bind_inputs, evaluate
-from adcli.forward import forward_grad
-from adcli.graph import CONST, INPUT
-from adcli.reverse import backward
+from adcli.engine.evaluate import bind_inputs, evaluate
+from adcli.engine.forward import forward_grad
+from adcli.engine.reverse import backward
+from adcli.language.graph import CONST, INPUT
 
 MARGIN = 1e-3
 LIMIT = 1e4
@@ -1981,7 +1981,7 @@ def overflowed(graph, values, out, wrt, given, name, r, f) -> bool:
     own making: a finite contribution or tangent that overflowed, which the other mode, multiplying
     the same factors in another order, may never meet (1e300·1e300 - 1e300·1e300 against
     (1e300 - 1e300)·1e300). Then neither mode is wrong."""
-    from adcli.forward import tangents, unit
+    from adcli.engine.forward import tangents, unit
     r, f = np.asarray(r, dtype=np.float64), np.asarray(f, dtype=np.float64)
     seen = {"reverse": False}
 
@@ -2050,7 +2050,7 @@ def transformations(program, given, result, hostile, seed, context):
     """Checkpointing (each schedule, the scalar path and the general one) gives the plain pass's
     bits; two points at once give each point's own gradients; the numpy export gives adcli's bits
     and JAX's and PyTorch's agree to 1e-12 (well-scaled points)."""
-    from adcli import checkpoint
+    from adcli.engine import checkpoint
     graph = program.graph
     _, out = program.output_node("loss")
     wrt = program.wrt_nodes(None)

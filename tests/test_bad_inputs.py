@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from adcli.cli import app
+from adcli.cli.main import app
 
 CORPUS = Path(__file__).resolve().parent / "bad" / "cases.jsonl"
 

@@ -7,16 +7,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import op_cases
 import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app
+from adcli.cli.main import app
+from adcli.engine.forward import jvp
 from adcli.errors import AdError, InputError, ShapeError
-from adcli.forward import jvp
-from adcli.registry import OPS
-
-import op_cases
+from adcli.operations import OPS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 runner = CliRunner()

@@ -12,10 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli import graphview, program_cache
-from adcli.cli import app
-from adcli.graphview import LAYOUT_NODES, build_view, render_image, to_dot
-from adcli.parser import parse_source
+from adcli.cli.main import app
+from adcli.explain import graphview
+from adcli.explain.graphview import LAYOUT_NODES, build_view, render_image, to_dot
+from adcli.language import program_cache
+from adcli.language.parser import parse_source
 
 runner = CliRunner()
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
@@ -106,7 +107,7 @@ def test_the_layout_time_limit_defaults_to_the_documented_constant(monkeypatch):
 
 @needs_dot
 def test_the_html_trace_is_bounded_by_the_same_time_limit(tmp_path, monkeypatch):
-    from adcli.trace_html import drawing
+    from adcli.explain.html import drawing
     monkeypatch.setenv("ADCLI_LAYOUT_SECONDS", "0.2")
     graph = parse_source(SLOW, "slow.ad")
     nodes = [{"label": n.label, "kind": n.op if n.op in ("input", "const") else "op", "op": n.op,

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from adcli.check import FAIL, KINK, OUTSIDE, PASS, SKIPPED, UNSURE, check_gradients, forward_mode
-from adcli.cli import app
-from adcli.program import load, parse
-from adcli.registry import OPS
+from adcli.cli.main import app
+from adcli.engine.check import FAIL, KINK, OUTSIDE, PASS, SKIPPED, UNSURE, check_gradients, forward_mode
+from adcli.engine.program import load, parse
+from adcli.operations import OPS
 
 runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -118,7 +118,7 @@ def test_a_broken_array_rule_names_the_worst_element(monkeypatch):
 
 
 def test_forward_mode_disagreeing_with_reverse_fails(monkeypatch):
-    forward = pytest.importorskip("adcli.forward")
+    forward = pytest.importorskip("adcli.engine.forward")
     if not hasattr(forward, "tangents"):
         pytest.skip("forward mode offers no graph-level tangents")
     real = forward.tangents
@@ -129,7 +129,7 @@ def test_forward_mode_disagreeing_with_reverse_fails(monkeypatch):
 
 
 def test_without_forward_mode_the_column_is_skipped(monkeypatch):
-    monkeypatch.setitem(sys.modules, "adcli.forward", None)  # importing it now raises ImportError
+    monkeypatch.setitem(sys.modules, "adcli.engine.forward", None)  # importing it now raises ImportError
     program = parse("y = x * x\n")
     assert forward_mode(program, {}, None) is None
     report = check_gradients(program, {"x": np.array(3.0)})

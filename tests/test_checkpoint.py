@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli import checkpoint
-from adcli.cli import app
+from adcli.cli.main import app
+from adcli.engine import checkpoint
+from adcli.engine.evaluate import bind_inputs
 from adcli.errors import InputError
-from adcli.evaluate import bind_inputs
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 runner = CliRunner()

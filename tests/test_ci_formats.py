@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adcli.annotations import Annotation, command, escape_message, escape_property, limited
-from adcli.cli import app
+from adcli.cli.main import app
 from adcli.errors import Span
-from adcli.lint import lint_source
+from adcli.explain.annotations import Annotation, command, escape_message, escape_property, limited
+from adcli.language.lint import lint_source
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent

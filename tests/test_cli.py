@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from adcli import __version__
-from adcli.cli import app
+from adcli.cli.main import app
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 RELU = str(SAMPLES / "relu.ad")

@@ -1,18 +1,17 @@
-"""adcli.cost and `adcli cost`: operation counts, flops, memory of each pass, the Jacobian's mode."""
+"""adcli.engine.cost and `adcli cost`: operation counts, flops, memory of each pass, the Jacobian's mode."""
 
 import json
 
 import numpy as np
+import op_cases  # noqa: E402
 import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app
-from adcli.cost import program_cost
+from adcli.cli.main import app
+from adcli.engine.cost import program_cost
 from adcli.errors import InputError, ShapeError
-from adcli.registry import OPS
-
-import op_cases  # noqa: E402
+from adcli.operations import OPS
 
 runner = CliRunner()
 

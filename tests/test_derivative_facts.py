@@ -2,7 +2,7 @@
 at its special points, orders 1 to 3 and full Hessians, against PyTorch, mpmath or a closed form.
 
 For operations of scalars the program is `out = op(a, b, …)` and the row checks
-`derivative --order 3` along each operand (adcli.higher.derivatives), the gradient in reverse and
+`derivative --order 3` along each operand (adcli.engine.higher.derivatives), the gradient in reverse and
 forward mode, and the full Hessian (forward over reverse); for arrays it checks the gradient and
 the Hessian of `loss = sum(out * W)`.
 """
@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import math
 
+import derivative_facts as table
 import numpy as np
+import op_cases
 import pytest
 
 import adcli
-import derivative_facts as table
-import op_cases
-from adcli.forward import forward_grad
-from adcli.higher import derivatives, hessian
-from adcli.registry import OPS
+from adcli.engine.forward import forward_grad
+from adcli.engine.higher import derivatives, hessian
+from adcli.operations import OPS
 
 torch = pytest.importorskip("torch")
 mpmath = pytest.importorskip("mpmath")

@@ -9,12 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app
-from adcli.diagnose import (NonFiniteWatch, find_kinks, first_nonfinite_gradient, first_nonfinite_value,
-                            inspect_grad, require_finite)
+from adcli.cli.main import app
+from adcli.engine.diagnose import (NonFiniteWatch, find_kinks, first_nonfinite_gradient, first_nonfinite_value,
+                                   inspect_grad, require_finite)
+from adcli.engine.program import parse
+from adcli.engine.reverse import backward
 from adcli.errors import NonFiniteError
-from adcli.program import parse
-from adcli.reverse import backward
 
 runner = CliRunner()
 
@@ -227,8 +227,9 @@ def test_diagnostics_read_the_scalar_passes_values_as_a_second_pass_would(source
     """grad's own values (kept by the scalar path) give the same warnings, kinks and --strict stop as
     evaluating the program again."""
     import dataclasses
+
     from adcli import parse
-    from adcli.diagnose import inspect_grad
+    from adcli.engine.diagnose import inspect_grad
     from adcli.errors import AdError
     program = parse(source)
     values = {k: np.array(v) for k, v in given.items()}

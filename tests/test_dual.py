@@ -10,8 +10,8 @@ import pytest
 
 import adcli
 from adcli import ops
-from adcli.dual import Dual, derivative, derivatives, fresh_tag, jvp
-from adcli.registry import OPS
+from adcli.engine.dual import Dual, derivative, derivatives, fresh_tag, jvp
+from adcli.operations import OPS
 
 
 def test_lecture_example_verbatim():

@@ -30,14 +30,14 @@ from lark import Lark
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import find_lexer_class_for_filename, get_lexer_by_name
-from pygments.token import (Comment, Error, Keyword, Name, Number, Operator, Punctuation, String, Text,
-                            Whitespace)
+from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace
 
 import adcli
-from adcli import lexer, registry
+from adcli import operations as registry
 from adcli.errors import AdError, NameResolutionError
-from adcli.parser import compile_source, grammar_path
-from adcli.syntax_errors import KEYWORDS as RESERVED
+from adcli.language import highlight as lexer
+from adcli.language.parser import compile_source, grammar_path
+from adcli.language.syntax_errors import KEYWORDS as RESERVED
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTMATE = ROOT / "grammars" / "adcli.tmLanguage.json"
@@ -154,7 +154,7 @@ def test_the_corpus_is_wide():
 # ---------------------------------------------------------------------------------------------
 
 def installed_entry_point() -> bool:
-    return any(ep.value == "adcli.lexer:AdLexer" for ep in entry_points(group="pygments.lexers"))
+    return any(ep.value == "adcli.language.highlight:AdLexer" for ep in entry_points(group="pygments.lexers"))
 
 
 def test_pygments_finds_the_lexer_by_name_and_file_name():
@@ -169,7 +169,7 @@ def test_pygments_finds_the_lexer_by_name_and_file_name():
 
 def test_the_core_does_not_import_the_lexer():
     """The CLI and library never load Pygments' lexer machinery for adcli's own sake."""
-    done = subprocess.run([sys.executable, "-c", "import sys, adcli, adcli.cli; print('adcli.lexer' in sys.modules)"],
+    done = subprocess.run([sys.executable, "-c", "import sys, adcli, adcli.cli.app; print('adcli.language.highlight' in sys.modules)"],
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adcli.cli import app
+from adcli.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def test_version_is_typers_without_loading_it(tmp_path):
     done = adcli(tmp_path, "--version")
     assert done.returncode == 0 and done.stdout == CliRunner().invoke(app, ["--version"]).stdout
     assert adcli(tmp_path, "-V").stdout == done.stdout
-    code = "import sys; sys.argv = ['adcli', '--version']\nfrom adcli.entry import main\ntry: main()\n" \
+    code = "import sys; sys.argv = ['adcli', '--version']\nfrom adcli.cli.entry import main\ntry: main()\n" \
            "except SystemExit: pass\nprint(sorted(m for m in ('typer', 'numpy', 'lark', 'rich') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "[]"

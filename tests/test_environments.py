@@ -16,8 +16,8 @@ import pytest
 import typer
 
 import adcli
-from adcli.cli import app
-from adcli.parser import lark_parser
+from adcli.cli.main import app
+from adcli.language.parser import lark_parser
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 RELU = str(SAMPLES / "relu.ad")
@@ -300,7 +300,7 @@ def test_no_usable_temporary_directory(monkeypatch):
 @POSIX
 def test_grammar_cache_is_private(tmp_path, monkeypatch):
     """Lark's cache is a pickle: it lives only in a directory no one else can write."""
-    from adcli.parser import grammar_cache
+    from adcli.language.parser import grammar_cache
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = grammar_cache()
     folder = tmp_path / "adcli"

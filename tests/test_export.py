@@ -11,16 +11,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import op_cases  # noqa: E402
 import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app
+from adcli.cli.main import app
+from adcli.engine.forward import jvp
 from adcli.export import export_source, load_module
-from adcli.forward import jvp
-from adcli.registry import OPS
-
-import op_cases  # noqa: E402
+from adcli.operations import OPS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 runner = CliRunner()

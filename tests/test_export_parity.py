@@ -18,18 +18,17 @@ import re
 from pathlib import Path
 
 import numpy as np
+import op_cases  # noqa: E402
 import pytest
+import random_programs_lib as lib  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 import adcli
+from adcli.engine.forward import jvp
 from adcli.export import export_source, load_module
 from adcli.export.names import reserved
-from adcli.forward import jvp
-from adcli.registry import FAMILIES, OPS
-
-import op_cases  # noqa: E402
-import random_programs_lib as lib  # noqa: E402
+from adcli.operations import FAMILIES, OPS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 TARGETS = ("numpy", "jax", "torch")

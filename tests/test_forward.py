@@ -7,16 +7,16 @@ import random
 from pathlib import Path
 
 import numpy as np
+import op_cases  # noqa: E402
 import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app, expand_multi_values
-from adcli.dual import Dual, apply, fresh_tag, tangent_at, value_at
-from adcli.forward import forward_grad, jvp, tangents
-from adcli.registry import OPS
-
-import op_cases  # noqa: E402
+from adcli.cli.app import expand_multi_values
+from adcli.cli.main import app
+from adcli.engine.dual import Dual, apply, fresh_tag, tangent_at, value_at
+from adcli.engine.forward import forward_grad, jvp, tangents
+from adcli.operations import OPS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 runner = CliRunner()
@@ -263,8 +263,8 @@ def test_forward_commands_never_show_a_non_finite_result_as_clean(tmp_path, comm
 
 def test_the_python_api_refuses_tangents_for_data_and_integers():
     """jvp() refuses a tangent for what is never differentiated, as the command line does."""
+    from adcli.engine.forward import jvp as api_jvp
     from adcli.errors import InputError
-    from adcli.forward import jvp as api_jvp
     program = adcli.parse("data d\ninput n: int[]\ninput x\ny = d * x * n\n")
     for name in ("d", "n"):
         with pytest.raises(InputError, match=f"--tangent {name}: '{name}' cannot be differentiated"):

@@ -9,9 +9,9 @@ from lark.exceptions import GrammarError
 
 import adcli
 from adcli.errors import InputError, NameResolutionError, ParseError, ShapeError
-from adcli.graph import CONST, INPUT
-from adcli.expand import expand
-from adcli.parser import grammar_path, lark_parser, parse_source
+from adcli.language.expand import expand
+from adcli.language.graph import CONST, INPUT
+from adcli.language.parser import grammar_path, lark_parser, parse_source
 
 
 def value(source, **inputs):

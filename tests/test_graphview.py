@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from adcli import graphview
-from adcli.cli import app
-from adcli.graphview import build_view, dot_record, to_dot, to_mermaid, tree_text
-from adcli.program import load, parse
+from adcli.cli.main import app
+from adcli.engine.program import load, parse
+from adcli.explain import graphview
+from adcli.explain.graphview import build_view, dot_record, to_dot, to_mermaid, tree_text
 
 runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

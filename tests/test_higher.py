@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 import adcli
 from adcli import ops
-from adcli.cli import app
-from adcli.dual import derivatives as dual_derivatives
-from adcli.higher import MAX_ORDER, derivatives, hessian, jacobian, taylor_derivatives
+from adcli.cli.main import app
+from adcli.engine.dual import derivatives as dual_derivatives
+from adcli.engine.higher import MAX_ORDER, derivatives, hessian, jacobian, taylor_derivatives
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 runner = CliRunner()

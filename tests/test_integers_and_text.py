@@ -13,17 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark import Lark
+from test_bad_inputs import expand, load_corpus  # noqa: E402 - the corpus's own reader
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app
+from adcli.cli.main import app
+from adcli.engine.inputs import load_inputs, parse_value
 from adcli.errors import AdError, InputError
-from adcli.inputs import load_inputs, parse_value
-from adcli.lint import lint_source
-from adcli.parser import grammar_path, parse_source
-from adcli.values import SIGNIFICANT, format_number, format_short, format_value
-
-from test_bad_inputs import expand, load_corpus  # noqa: E402 - the corpus's own reader
+from adcli.language.lint import lint_source
+from adcli.language.parser import grammar_path, parse_source
+from adcli.numbers import SIGNIFICANT, format_number, format_short, format_value
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "samples").glob("*.ad"))
@@ -360,7 +359,7 @@ def test_the_grammar_alone_ends_lines_at_cr():
 
 
 def test_the_pygments_lexer_ends_lines_at_cr():
-    from adcli.lexer import AdLexer
+    from adcli.language.highlight import AdLexer
     lexer = AdLexer(stripnl=False, ensurenl=False)
     for sample in SAMPLES:
         text = sample.read_text(encoding="utf-8")

@@ -15,12 +15,12 @@ import math
 import textwrap
 
 import numpy as np
+import op_cases
 import pytest
 
 import adcli
-import op_cases
-from adcli.forward import forward_grad, jvp
-from adcli.registry import OPS
+from adcli.engine.forward import forward_grad, jvp
+from adcli.operations import OPS
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -12,17 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import random_programs_lib as lib  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import adcli
-from adcli import program_cache
-from adcli.graph import Node
-from adcli.parser import parse_source
-from adcli.program_cache import (entry_path, graph_from_data, graph_to_data, load_entry,
-                                 store_entry)
-
-import random_programs_lib as lib  # noqa: E402
+from adcli.language import program_cache, source
+from adcli.language.graph import Node
+from adcli.language.parser import parse_source
+from adcli.language.program_cache import entry_path, graph_from_data, graph_to_data, load_entry, store_entry
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 LIMIT = 10**7
@@ -109,7 +107,7 @@ def test_a_graph_with_loops_calls_and_subscripts():
 def test_errors_and_traces_read_the_same(cache_home, tmp_path):
     path = tmp_path / "bad.ad"
     path.write_text("input x: [2]\ny = log(x - 5)\nz = sum(y)\n")
-    from adcli.trace import reverse_trace
+    from adcli.explain.trace import reverse_trace
     runs = []
     for _ in range(2):
         program = adcli.load(str(path))
@@ -171,13 +169,13 @@ def test_a_changed_grammar_or_version_never_reuses_an_entry(cache_home, tmp_path
     entry = str(entry_of(cache_home))
     assert load_entry(entry, "m.ad", SOURCE, LIMIT) is not None
     grammar = tmp_path / "adcli.lark"
-    grammar.write_text(program_cache.grammar_path().read_text() + "// changed\n")
-    original = program_cache.GRAMMAR_CANDIDATES
-    monkeypatch.setattr(program_cache, "GRAMMAR_CANDIDATES", (grammar,))
+    grammar.write_text(source.grammar_path().read_text() + "// changed\n")
+    original = source.GRAMMAR_CANDIDATES
+    monkeypatch.setattr(source, "GRAMMAR_CANDIDATES", (grammar,))
     monkeypatch.setattr(program_cache, "_CODE_DIGEST", [])
     assert load_entry(entry, "m.ad", SOURCE, LIMIT) is None  # even read directly, not by its name
     assert entry_path(str(cache_home), SOURCE) != entry
-    monkeypatch.setattr(program_cache, "GRAMMAR_CANDIDATES", original)
+    monkeypatch.setattr(source, "GRAMMAR_CANDIDATES", original)
     monkeypatch.setattr(program_cache, "_CODE_DIGEST", [])
     assert load_entry(entry, "m.ad", SOURCE, LIMIT) is not None
     monkeypatch.setattr(program_cache, "__version__", "0.0.0-other")

@@ -89,9 +89,9 @@ RuntimeWarning or other warning may escape), and any exception (a crash) a failu
    1e-9 of the largest finite element) (hostile);
 4. gradients exist exactly for the float inputs not declared as data;
 5. the scalar fast path is bit-identical to the general engine: program.grad's value and
-   gradients against adcli.reverse.backward run on adcli.evaluate.evaluate's values,
+   gradients against adcli.engine.reverse.backward run on adcli.engine.evaluate.evaluate's values,
    np.array_equal(..., equal_nan=True);
-6. forward mode (adcli.forward.forward_grad) agrees with reverse mode: well-scaled, every element
+6. forward mode (adcli.engine.forward.forward_grad) agrees with reverse mode: well-scaled, every element
    finite and within 1e-10 of the largest gradient element; hostile, elementwise, NaN for NaN
    (a number where the other mode gives NaN fails), inf for inf with its sign, except that a finite
    element of at least 1e100 against an infinity is allowed (the modes multiply the same factors
@@ -118,12 +118,11 @@ from __future__ import annotations
 import os
 
 import pytest
+import random_programs_lib as lib  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from adcli.registry import OPS
-
-import random_programs_lib as lib  # noqa: E402
+from adcli.operations import OPS
 
 WELL_SCALED_EXAMPLES = int(os.environ.get("ADCLI_WELL_SCALED_EXAMPLES", "500"))
 HOSTILE_EXAMPLES = int(os.environ.get("ADCLI_HOSTILE_EXAMPLES", "400"))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from op_cases import ALL_OPS, CASES, NO_DERIVATIVE, SPARSE, floats, points  # noqa: E402
 
 import adcli
-from adcli.kernels import unbroadcast
-from adcli.registry import FUNCTIONS, OPS, Mismatch, fmt_shape
+from adcli.operations import FUNCTIONS, OPS, Mismatch, fmt_shape
+from adcli.operations.kernels import unbroadcast
 
-from op_cases import ALL_OPS, CASES, NO_DERIVATIVE, SPARSE, floats, points  # noqa: E402
 
 def assert_close(actual, expected, rtol, what):
     """Elementwise agreement to `rtol`, relative to the largest expected element."""

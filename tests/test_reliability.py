@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from adcli.cli import app
+from adcli.cli.main import app
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 runner = CliRunner()
@@ -40,7 +40,7 @@ def test_functions_lists_every_operation_with_its_derivative():
     one = runner.invoke(app, ["functions", "var"])
     assert one.exit_code == 0 and "(n - ddof)" in one.stdout
     # every other name of a function finds it (once "did you mean 'concatenate'" for concatenate)
-    from adcli.registry import FUNCTIONS
+    from adcli.operations import FUNCTIONS
     for alias in (name for name, ops in FUNCTIONS.items() if any(name != op.func for op in ops)):
         found = runner.invoke(app, ["functions", alias])
         assert found.exit_code == 0 and found.stdout.strip(), (alias, found.stderr)

@@ -425,9 +425,9 @@ def test_loops_too_long_to_unroll_are_refused(work, source):
 # ---------------------------------------------------------------------------------------------
 
 def cache_path(cache_home: Path) -> Path:
-    """Where adcli keeps its analysed grammar under this XDG_CACHE_HOME (adcli.parser.grammar_cache)."""
+    """Where adcli keeps its analysed grammar under this XDG_CACHE_HOME (adcli.language.parser.grammar_cache)."""
     code = ("import os, sys; os.environ['XDG_CACHE_HOME'] = sys.argv[1]; "
-            "from adcli.parser import grammar_cache; print(grammar_cache() or '')")
+            "from adcli.language.parser import grammar_cache; print(grammar_cache() or '')")
     out = subprocess.run([sys.executable, "-c", code, str(cache_home)], capture_output=True, text=True, timeout=60)
     path = out.stdout.strip()
     if path:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import adcli
+from adcli.engine.reverse import backward
 from adcli.errors import InputError, ShapeError
-from adcli.graph import CONST, INPUT
-from adcli.registry import OPS
-from adcli.reverse import backward
+from adcli.language.graph import CONST, INPUT
+from adcli.operations import OPS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -333,8 +333,8 @@ def test_reverse_agrees_with_forward_mode_on_every_direction():
 
 
 def test_returned_gradients_are_writable_and_never_shared():
-    from adcli.evaluate import bind_inputs, evaluate
-    from adcli.reverse import backward
+    from adcli.engine.evaluate import bind_inputs, evaluate
+    from adcli.engine.reverse import backward
     program = adcli.parse("z = sum(a + b)")  # add passes ḡ on unchanged to both operands
     result = program.grad(a=np.ones(3), b=np.ones(3))
     ga, gb = result.grad["a"], result.grad["b"]
@@ -352,8 +352,8 @@ def test_returned_gradients_are_writable_and_never_shared():
 
 
 def test_scalar_fast_path_gives_the_general_engines_bits():
-    from adcli.evaluate import bind_inputs, evaluate
-    from adcli.reverse import backward
+    from adcli.engine.evaluate import bind_inputs, evaluate
+    from adcli.engine.reverse import backward
     source = ("u = sin(x) * exp(y) / (1 + x**2)\nv = tanh(u) - sigmoid(x * y) + relu(u) + abs(y)\n"
               "w = max(u, v) + min(x, 0.5) + sqrt(x) * log(y) + tan(x) @ y\nz = w * w - u / v")
     program = adcli.parse(source)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app
+from adcli.cli.main import app
 from adcli.errors import ShapeError
 
 DEEP = 100_000

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app
-from adcli.forward import forward_grad, jvp
-from adcli.higher import derivatives, hessian, jacobian
+from adcli.cli.main import app
+from adcli.engine.forward import forward_grad, jvp
+from adcli.engine.higher import derivatives, hessian, jacobian
 
 runner = CliRunner()
 

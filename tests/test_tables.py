@@ -1,4 +1,4 @@
-"""`grad` and `eval` off a terminal print without Rich (adcli.tables): the bytes must be Rich's, for
+"""`grad` and `eval` off a terminal print without Rich (adcli.explain.tables): the bytes must be Rich's, for
 every layout the plain renderer takes on, and Rich must take over wherever it declines."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from adcli.cli import app, expand_multi_values
+from adcli.cli.app import expand_multi_values
+from adcli.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -87,7 +88,7 @@ def test_no_inputs_batches_and_loops(tmp_path, columns):
 
 def test_rich_is_not_loaded_off_a_terminal():
     code = ("import sys; sys.argv = ['adcli', 'grad', 'samples/relu.ad', '--set', 'W=2', 'x=3', 'b=1']\n"
-            "from adcli.cli import main\ntry: main()\nexcept SystemExit: pass\n"
+            "from adcli.cli.main import main\ntry: main()\nexcept SystemExit: pass\n"
             "print('rich' in sys.modules, file=sys.stderr)")
     import subprocess
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
@@ -96,7 +97,7 @@ def test_rich_is_not_loaded_off_a_terminal():
 
 
 def test_what_the_plain_renderer_declines():
-    from adcli.tables import table_text
+    from adcli.explain.tables import table_text
     assert table_text(["a", "b"], [["x" * 50, "y" * 50]], 80) is None  # too wide: Rich would shrink it
     assert table_text(["name"], [["漢字"]], 80) is None  # two cells a character
     assert table_text(["name"], [["e\u0301"]], 80) is None  # a combining accent

@@ -12,18 +12,16 @@ import re
 from pathlib import Path
 
 import numpy as np
+import op_cases  # noqa: E402
 import pytest
 from typer.testing import CliRunner
 
 import adcli
-from adcli.cli import app
-from adcli.registry import OPS
-
-import op_cases  # noqa: E402
-from adcli.trace import forward_trace, reverse_trace
-from adcli.trace_notation import LINE_WIDTH, Notation
-from adcli.trace_render import (local_text, render_latex, render_markdown,
-                                render_plain, trace_json, vjp_text)
+from adcli.cli.main import app
+from adcli.explain.formats import local_text, render_latex, render_markdown, render_plain, trace_json, vjp_text
+from adcli.explain.notation import LINE_WIDTH, Notation
+from adcli.explain.trace import forward_trace, reverse_trace
+from adcli.operations import OPS
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adcli.cli import app, expand_multi_values
+from adcli.cli.app import expand_multi_values
+from adcli.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -111,7 +112,7 @@ def test_names_comments_and_file_names_cannot_inject_markup(tmp_path):
 
 
 def test_without_graphviz_the_page_says_so(monkeypatch):
-    import adcli.trace_html as trace_html
+    import adcli.explain.html as trace_html
     monkeypatch.setattr(trace_html.shutil, "which", lambda name: None)
     page = html_of(*RELU)
     assert "<svg" not in page and "Graphviz's dot is not installed" in page

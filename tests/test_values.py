@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from adcli.engine.inputs import EXPECTED, load_inputs, parse_assignments, parse_value
 from adcli.errors import InputError
-from adcli.inputs import EXPECTED, load_inputs, parse_assignments, parse_value
-from adcli.values import MAX_DIMENSIONS, dumps, format_number, format_value, to_json
+from adcli.limits import MAX_DIMENSIONS
+from adcli.numbers import dumps, format_number, format_value, to_json
 
 # ---------------------------------------------------------------------------------------------
 # Formatting

@@ -1,13 +1,20 @@
-"""`adcli export`: a program and its derivative as a Python module for numpy, JAX or PyTorch."""
+"""Export: a program and its derivative as a Python module for numpy, JAX or PyTorch.
+
+Owns the emitter (the graph and its reverse or forward sweep as statements, each commented with its
+trace line), the names the module gives values, and each target's spelling of the operations and
+kernels. It may import the explanations, the engine, the language and the operations; the command
+line (`adcli export`, `--engine`) imports it.
+"""
 
 from __future__ import annotations
 
 import types
 
-from ..errors import InputError
-from .emit import emit, identifier
-from .render import render
-from .targets import TARGETS
+from adcli.errors import InputError
+from adcli.export.emit import emit
+from adcli.export.names import identifier
+from adcli.export.render import render
+from adcli.export.targets import TARGETS
 
 MODES = ("reverse", "forward")
 
@@ -20,7 +27,7 @@ def export_source(program, target: str = "numpy", of: str | None = None, wrt=Non
         raise InputError(f"--mode {mode}: expected reverse or forward")
     graph = program.graph
     _, output = program.output_node(of)
-    from ..graphview import symbolic_shapes
+    from adcli.language.shapes import symbolic_shapes
     symbolic_shapes(graph)  # shapes the file settles in numbers are checked now, as every other command does
     emitted = emit(graph, output, program.wrt_nodes(wrt))
     return render(emitted, target, graph.file, graph.source, mode)

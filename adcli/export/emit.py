@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..graph import CONST, FLOAT, LEAVES, Graph
-from ..registry import OPS, fill, source_text
-from ..reverse import depends_on, feeds
-from .names import Namer, identifier, private_locals
+from adcli.engine.reverse import depends_on, feeds
+from adcli.export.names import Namer, private_locals
+from adcli.language.graph import CONST, FLOAT, LEAVES, Graph
+from adcli.operations import OPS, fill, source_text
 
 SCALAR_TYPES = {"f": "float64", "i": "int64", "u": "int64", "b": "bool_"}
 
@@ -174,7 +174,7 @@ class Emitter:
         return statements, [(label, self.operand(index)) for label, index in graph.assigned]
 
     def backward(self) -> tuple[list[Statement], dict[str, str]]:
-        """The reverse sweep, statement by statement in the engine's order (adcli.reverse.backward)."""
+        """The reverse sweep, statement by statement in the engine's order (adcli.engine.reverse.backward)."""
         graph, out = self.graph, self.output
         active = depends_on(graph, self.wrt, out)
         statements: list[Statement] = []
@@ -217,7 +217,7 @@ class Emitter:
         return statements, gradients
 
     def share(self, op, k: int, names: dict, a: int) -> str:
-        """Operand k's share of ḡ as adcli.registry.core.Op.vjp makes it: g·∂ₖ (an exact zero factor
+        """Operand k's share of ḡ as adcli.operations.core.Op.vjp makes it: g·∂ₖ (an exact zero factor
         wins) summed back to the operand's shape, or the vjp template, zero where ḡ is all zero."""
         operand = self.operand(a)
         if op.elementwise:
@@ -227,7 +227,7 @@ class Emitter:
         return f"strong_vjp({share}, {names['g']}, np.shape({operand}))"
 
     def tangents(self) -> tuple[list[Statement], str]:
-        """Forward mode: every value's tangent along the input tangents (adcli.forward.tangents)."""
+        """Forward mode: every value's tangent along the input tangents (adcli.engine.forward.tangents)."""
         graph, out = self.graph, self.output
         need = feeds(graph, out)
         has: dict[int, str] = {w: self.namer.tangent(w) for w in self.wrt}
@@ -246,7 +246,7 @@ class Emitter:
                 for k, t in enumerate(ts):
                     if t is None:
                         continue
-                    # an exact zero factor wins: 0·∞ is 0 (adcli.registry.core.Op.jvp)
+                    # an exact zero factor wins: 0·∞ is 0 (adcli.operations.core.Op.jvp)
                     terms.append(f"chain({t}, {code(op.deriv_code[k], names)})")
                 text = " + ".join(terms)
                 text = f"np.broadcast_to({text}, np.shape({names['ans']}))"
@@ -260,7 +260,7 @@ class Emitter:
 
 
     def structural_tangent(self, op, n, ts: list, names: dict) -> str:
-        """A tangent by the jvp template as adcli.registry.core.Op.jvp applies it: a constant
+        """A tangent by the jvp template as adcli.operations.core.Op.jvp applies it: a constant
         operand's tangent is zeros, zero tangents give zero, and a bilinear rule's terms are taken
         apart (each a lambda, called only where the whole has an infinity or NaN)."""
         zeros = [f"np.zeros(np.shape({self.operand(a)}))" for a in n.args]

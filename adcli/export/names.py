@@ -9,10 +9,9 @@ import inspect
 import keyword
 import re
 
-from .. import kernels
-from ..graph import Graph
-from ..registry import OPS
-from .targets import TARGETS
+from adcli.export.targets import TARGETS
+from adcli.language.graph import Graph
+from adcli.operations import OPS, kernels
 
 # What every generated module defines for its callers.
 MODULE_API = ("f", "grad_f", "jvp_f", "values", "INPUTS", "WRT", "OUTPUT", "SOURCE", "SHA256")
@@ -24,7 +23,7 @@ PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 @functools.lru_cache(maxsize=1)
 def kernel_names() -> frozenset[str]:
-    """adcli's kernels: the functions of adcli.kernels and the constants it assigns at its top level."""
+    """adcli's kernels: the functions of adcli.operations.kernels and the constants it assigns at its top level."""
     assigned = {line.split(" =")[0] for line in inspect.getsource(kernels).splitlines()
                 if re.match(r"[A-Za-z_]\w* = ", line)}
     return frozenset(name for name, obj in vars(kernels).items()

@@ -16,11 +16,11 @@ import re
 
 import numpy as np
 
-from .. import __version__, kernels
-from ..registry import index_text
-from .emit import Emitted, Statement
-from .names import kernel_names
-from .targets import TARGETS, Target
+from adcli import __version__
+from adcli.export.emit import Emitted, Statement
+from adcli.export.names import kernel_names
+from adcli.export.targets import TARGETS, Target
+from adcli.operations import index_text, kernels
 
 NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 

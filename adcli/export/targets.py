@@ -40,7 +40,7 @@ class Target:
 
 
 # ---------------------------------------------------------------------------------------------
-# The engine's strong zero for rules that are not elementwise (adcli.registry.core.Op.vjp, Op.jvp)
+# The engine's strong zero for rules that are not elementwise (adcli.operations.core.Op.vjp, Op.jvp)
 # ---------------------------------------------------------------------------------------------
 
 def framework_strong(ns: str, shim: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ Generators, picked at random per case:
 
 - programs: shape-aware random programs using every construct of the language (inputs and data,
   indexing, slices, gathers with int labels, where and comparisons, def one-line and block, for
-  loops and nested loops, einsum, constructors, every function of adcli.registry.FUNCTIONS with
+  loops and nested loops, einsum, constructors, every function of adcli.operations.FUNCTIONS with
   random arities, keywords and axes), usually valid so the evaluator and both modes run;
 - samples: samples/*.ad with the values their .json gives or --set values;
 - mutations (applied to either): token-level and line-level edits that keep most of the grammar
@@ -122,7 +122,7 @@ def load_functions() -> tuple[dict, list]:
     """name -> [FunctionInfo], and the constructor names; a fallback table if adcli cannot be imported
     (the developer may be in the middle of an edit)."""
     try:
-        from adcli.registry import CONSTRUCTORS, FUNCTIONS
+        from adcli.operations import CONSTRUCTORS, FUNCTIONS
         table = {}
         for name, ops in FUNCTIONS.items():
             table[name] = [FunctionInfo(name, op.name, op.nargs, tuple(op.params), tuple(op.kinds) or (),

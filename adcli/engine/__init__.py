@@ -1,0 +1,8 @@
+"""The engine: values and derivatives of a graph.
+
+Owns evaluation with numpy, reverse mode (gradient accumulators filled in reverse topological
+order), forward mode and dual numbers, higher orders (Taylor series, Jacobians, Hessians), batch,
+checkpointing, gradient checking, cost estimates, diagnosis of non-finite values and kinks, input
+values, and the Python API's Program. It may import the language and the operations, never what
+explains or prints a result.
+"""

@@ -1,0 +1,136 @@
+"""The Python API: a parsed program that evaluates and differentiates itself."""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+
+from adcli.engine.evaluate import bind_inputs, evaluate
+from adcli.engine.results import Gradient, plain, require_scalar
+from adcli.engine.reverse import backward, backward_reads
+from adcli.engine.scalar import scalar_pass
+from adcli.errors import InputError
+from adcli.language.graph import Graph, paused_gc
+
+
+class Program:
+    """A parsed .ad file: `.eval(**values)` and `.grad(of=None, wrt=None, **values)`."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    @property
+    def inputs(self) -> list[str]:
+        """Input names, declared ones first, then in order of first use."""
+        return self.graph.input_names()
+
+    def output_node(self, of: str | None = None) -> tuple[str, int]:
+        """The (name, node) of the output: `of`, or the last assigned name."""
+        graph = self.graph
+        if of is None:
+            return graph.output_name, graph.output
+        if of in graph.names:
+            return of, graph.names[of]
+        labels = {node.label: i for i, node in enumerate(graph.nodes) if node.label}
+        if of in labels:
+            return of, labels[of]
+        close = difflib.get_close_matches(of, list(graph.names), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise InputError(f"--of {of}: the file has no value named '{of}'{hint}")
+
+    def wrt_nodes(self, wrt) -> list[int]:
+        """Input nodes to differentiate with respect to: `wrt` names, or every parameter (each float
+        input not declared as data)."""
+        graph = self.graph
+        if not wrt:
+            return graph.parameters()
+        if isinstance(wrt, str):
+            wrt = [wrt]
+        by_name = {graph.nodes[i].label: i for i in graph.inputs}
+        chosen = []
+        for name in wrt:
+            if name not in by_name:
+                # the candidates are what --wrt can take: integer and data inputs never are
+                candidates = [graph.nodes[i].label for i in graph.parameters()]
+                close = difflib.get_close_matches(name, candidates, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else \
+                    f" (the inputs it can differentiate are {', '.join(candidates)})" if candidates else \
+                    " (it has no input that can be differentiated)"
+                raise InputError(f"--wrt {name}: '{name}' is not an input of this file{hint}")
+            node = graph.nodes[by_name[name]]
+            if not graph.differentiable(by_name[name]):
+                why = "integer data has no derivative" if node.dtype != "f" else \
+                    "it is declared as data, which is not differentiated (declare it with 'input' to differentiate it)"
+                raise InputError(f"--wrt {name}: '{name}' cannot be differentiated: {why}", graph.span(by_name[name]))
+            if by_name[name] not in chosen:
+                chosen.append(by_name[name])
+        return sorted(chosen, key=graph.inputs.index)
+
+    def values(self, given: dict, upto: int | None = None) -> list:
+        """Every node's value (up to node `upto`) for the given input values."""
+        bound = bind_inputs(self.graph, given)
+        with paused_gc():
+            return evaluate(self.graph, bound, upto)
+
+    def where(self) -> dict[str, str]:
+        """For each assignment made inside a loop or a function call, which iteration and call made
+        it, briefly: {"h'": "t=1", "cell.z": "t=0, cell@7:9"}."""
+        from adcli.language.graph import context_short
+        graph = self.graph
+        return {label: context_short(graph.contexts[graph.nodes[index].ctx]) for label, index in graph.assigned
+                if graph.nodes[index].ctx}
+
+    def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:
+        """The value of every assignment by label (h, h', ...) in file order, or only of `of`."""
+        if of is not None:
+            name, index = self.output_node(of)
+            return {name: plain(self.values(given, upto=index)[index])}
+        values = self.values(given)
+        return {label: plain(values[index]) for label, index in self.graph.assigned}
+
+    def batch(self, *names: str, chunk: int | None = None, progress=None):
+        """The program at many points at once: the named inputs hold B points along a first axis.
+        `program.batch("x").grad(W=w, x=xs)` gives values [B] and gradients [B, ...]."""
+        from adcli.engine.batch import BatchedProgram
+        return BatchedProgram(self, names, chunk, progress)
+
+    def checkpointed(self, kind="auto", budget=None):
+        """The program's gradients by checkpointing: `program.checkpointed("sqrt").grad(**values)`
+        equals `program.grad(**values)` bit for bit, keeping about 2√n values instead of n. `kind`
+        is "auto", "sqrt" or N nodes per segment; `budget` ("200MB") bounds the predicted peak."""
+        from adcli.engine.checkpoint import Checkpointed
+        return Checkpointed(self, kind, budget)
+
+    def grad(self, of: str | None = None, wrt=None, **given) -> Gradient:
+        """The output's value and its gradient with respect to each input (reverse mode)."""
+        name, out = self.output_node(of)
+        wrt_nodes = self.wrt_nodes(wrt)
+        bound = bind_inputs(self.graph, given)
+        with paused_gc():
+            fast = scalar_pass(self.graph, bound, out, wrt_nodes)
+            values, grads = fast if fast is not None else (None, None)
+            if fast is None:  # arrays, or a case only numpy handles: the general engine
+                reads = self.graph.memo(("reads", out, tuple(wrt_nodes)),
+                                        lambda: backward_reads(self.graph, out, wrt_nodes))
+                values = evaluate(self.graph, bound, out, keep=reads)
+                require_scalar(self.graph, name, out, values[out])
+                grads = backward(self.graph, values, out, wrt_nodes, release=True)
+        nodes = self.graph.nodes
+        return Gradient(name, plain(values[out]), {nodes[w].label: plain(grads[w]) for w in wrt_nodes},
+                        values if fast is not None else None)
+
+
+def parse(source: str, file: str = "<input>") -> Program:
+    """Parse .ad source text into a Program."""
+    from adcli.language.parser import parse_source
+    return Program(parse_source(source, file))
+
+
+def load(path: str) -> Program:
+    """Read and parse a .ad file ('-' for standard input); an unchanged file's graph comes from the
+    program cache, without parsing."""
+    from adcli.language.program_cache import cached_graph
+    from adcli.language.source import read_source
+    source, name = read_source(path)
+    return Program(cached_graph(source, name))

@@ -1,0 +1,845 @@
+"""Expansion: run the parser's instructions to build the graph, unrolling loops and inlining calls.
+
+The instructions are postfix (`name x`, `num 2`, `binary *`, `assign y`), so one loop with a value
+stack builds the graph without recursion, however deep the nesting. A `for` runs its body once per
+value of its range, a call runs the function's body with its parameters bound, and every node
+remembers which iteration and which call made it (Graph.contexts), for traces and errors.
+
+Values on the stack are graph nodes (their indices) or things not yet in the graph: literals,
+`[a, b]` displays, `None` (a new axis), strings (einsum's spec). A loop variable is a literal that
+folds: arithmetic on it is done here, so `x[t - 1]` indexes with a number known before anything is
+evaluated. Shapes never depend on values.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from adcli.errors import AdError, NameResolutionError, ParseError, ShapeError, Span
+from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries, versioned
+from adcli.language.syntax_errors import (KEYWORD_AS_NAME, KEYWORDS, abbreviate, arity_message,
+                                          nothing_assigned_message, unknown_function_message)
+from adcli.limits import MAX_DIMENSIONS, operation_limit
+from adcli.numbers import format_number, format_short
+from adcli.operations import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS, Mismatch, fmt_shape
+
+# ---------------------------------------------------------------------------------------------
+# Values not yet in the graph
+# ---------------------------------------------------------------------------------------------
+
+
+class Literal:
+    """A constant not yet placed in the graph, so `-3` and `[1, 2]` fold into one constant.
+
+    A whole number written in the file (3, not 3.0), a loop variable and `+ - * @` on them hold a
+    Python int: exact however large, until it is placed in the graph. `static` marks a loop
+    variable or arithmetic on one: folded here, never a node of its own.
+    """
+
+    __slots__ = ("value", "line", "col", "text", "static")
+
+    def __init__(self, value, line, col, text=None, static=False):
+        self.value, self.line, self.col, self.text, self.static = value, line, col, text, static
+
+
+class Display:
+    """`[a, b, ...]` before it is known whether it is an array or a list of operands."""
+
+    __slots__ = ("items", "line", "col", "depth")
+
+    def __init__(self, items, line, col, depth):
+        self.items, self.line, self.col, self.depth = items, line, col, depth
+
+
+class Marker:
+    """`None` (a new axis in a subscript) or a string (einsum's spec): meaningful only in one place."""
+
+    __slots__ = ("kind", "value", "line", "col")
+
+    def __init__(self, kind, value, line, col):
+        self.kind, self.value, self.line, self.col = kind, value, line, col
+
+
+class Function:
+    """A `def`: its parameters and where its body's instructions are."""
+
+    __slots__ = ("name", "params", "positions", "start", "end", "line", "col", "size")
+
+    def __init__(self, name, params, positions, start, end, line, col, size=0):
+        self.name, self.params, self.positions = name, params, positions
+        self.start, self.end, self.line, self.col = start, end, line, col
+        self.size = size  # about how many operations one call makes (its body, and the calls in it)
+
+
+class Call:
+    """A function call being expanded: its local names, and where to go on when it returns."""
+
+    __slots__ = ("function", "env", "back", "line", "col")
+
+    def __init__(self, function, env, back, line, col):
+        self.function, self.env, self.back, self.line, self.col = function, env, back, line, col
+
+
+class Loop:
+    """A `for` being unrolled: the variable, the values still to come, where the body starts, and
+    how many nodes there were when it began (to foresee the whole loop's size)."""
+
+    __slots__ = ("var", "values", "at", "start", "nodes_before", "line", "col")
+
+    def __init__(self, var, values, start, nodes_before, line, col):
+        self.var, self.values, self.at, self.start = var, values, 0, start
+        self.nodes_before, self.line, self.col = nodes_before, line, col
+
+
+def iterations(*bounds) -> int:
+    """len(range(*bounds)), for bounds too large for a range's length."""
+    start, stop, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds, 1)[:3]
+    if step > 0:
+        return max(0, (stop - start + step - 1) // step)
+    return max(0, (start - stop - step - 1) // -step)
+
+
+INT64 = (-2**63, 2**63 - 1)
+EXACT_FLOAT = 2**53  # from here on float64 skips whole numbers: a float this large may not be the one meant
+# Integer arithmetic done while the file is read: exact on Python ints (`@` of scalars multiplies).
+INTEGER_FOLDS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "matmul": operator.matmul}
+FOLD_WORDS = {"add": "sum", "sub": "difference", "mul": "product", "matmul": "product"}
+
+
+def is_integer(x) -> bool:
+    """Held as an integer (a Python int, or numpy integers), not as a float or a boolean."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "iu" or x.dtype.kind == "O" and all(type(v) is int for v in x.flat)
+    return type(x) is int or isinstance(x, np.integer)
+
+
+def is_whole(x) -> bool:
+    if is_integer(x):
+        return np.ndim(x) == 0
+    return np.ndim(x) == 0 and np.isfinite(x) and float(x).is_integer()
+
+
+def dtype_of(value) -> str:
+    kind = np.asarray(value).dtype.kind
+    return BOOL if kind == "b" else INT if kind in "iu" else FLOAT
+
+
+# ---------------------------------------------------------------------------------------------
+# The expander
+# ---------------------------------------------------------------------------------------------
+
+class Expander:
+    """Runs the instructions of one file, building its graph."""
+
+    def __init__(self, code: list[tuple], file: str, source: str):
+        self.code, self.file, self.source = code, file, source
+        self.nodes: list[Node] = []
+        self.env: dict[str, int] = {}  # the file's names -> node of their latest version
+        self.versions: dict[str, int] = {}
+        self.declared: list[int] = []
+        self.used: list[int] = []
+        self.assigned: list[tuple[str, int]] = []
+        self.dims: dict[str, tuple[int, int]] = {}  # declared dimension -> (input node, axis)
+        self.dim_nodes: dict[str, int] = {}
+        self.functions: dict[str, Function] = {}
+        self.calls: list[Call] = []
+        self.loops: list[Loop] = []
+        self.loop_values: dict[str, Literal] = {}
+        self.frames: list[tuple] = []  # ("call", name, line, col) and ("for", var, value, line)
+        self.contexts: list[tuple] = [()]
+        self.context_ids: dict[tuple, int] = {(): 0}
+        self.ctx = 0
+        self.stack: list = []
+        self.at: list[tuple[int, int]] = []  # where each value on the stack is written (a use, not a definition)
+        self.later = {ins[1]: ins for ins in code if ins[0] == "def"}  # every def, to say "defined later"
+        self.limit = operation_limit()
+
+    # ---- errors and positions ---------------------------------------------------------------
+    def span(self, line, col) -> Span:
+        return Span(line, col, self.file, self.source, self.where())
+
+    def error(self, cls, message, line, col) -> AdError:
+        return cls(message, self.span(line, col))
+
+    def where(self) -> str:
+        from adcli.language.graph import context_text
+        return context_text(tuple(self.frames))
+
+    def set_context(self) -> None:
+        key = tuple(self.frames)
+        ctx = self.context_ids.get(key)
+        if ctx is None:
+            ctx = self.context_ids[key] = len(self.contexts)
+            self.contexts.append(key)
+        self.ctx = ctx
+
+    # ---- nodes ------------------------------------------------------------------------------
+    def add(self, op, args, line, col, params=None, dtype=FLOAT, **kw) -> int:
+        if len(self.nodes) >= self.limit:  # loops and calls unrolled without end (f(f(...)) 40 deep)
+            raise self.error(ShapeError, f"unrolling the loops and calls makes more than {self.limit:,} "
+                             "operations (the limit follows ADCLI_MAX_BYTES); this one is made here", line, col)
+        self.nodes.append(Node(op, tuple(args), params, line=line, col=col, dtype=dtype, ctx=self.ctx, **kw))
+        return len(self.nodes) - 1
+
+    def add_op(self, name, values, line, col, params=None, as_int=False) -> int:
+        """A node applying registry operation `name` to the values (placed in the graph first)."""
+        op = OPS[name]
+        ints = as_int or any(isinstance(v, int) and self.nodes[v].dtype != FLOAT for v in values)
+        args = [self.operand(v, as_int=ints and op.dtype == "same") for v in values]
+        kinds = [self.nodes[a].dtype for a in args]
+        for k, (need, a) in enumerate(zip(op.kinds, args)):
+            if need == "bool" and kinds[k] != BOOL:
+                al, ac = self.nodes[a].line, self.nodes[a].col
+                raise self.error(ShapeError, f"{op.func}() needs a condition such as x > 0 (a comparison) as its "
+                                 "first argument, not a number", al, ac)
+            if need == "int" and kinds[k] != INT:
+                al, ac = self.nodes[a].line, self.nodes[a].col
+                raise self.error(ShapeError, f"{op.func}() needs integer labels (an input declared int[...]), "
+                                 "not float values", al, ac)
+        if op.dtype == "same":
+            dtype = FLOAT if FLOAT in kinds or not kinds else INT if INT in kinds else BOOL
+        else:
+            dtype = {"float": FLOAT, "bool": BOOL, "int": INT, "constant": SHAPED}[op.dtype]
+        return self.add(name, args, line, col, params, dtype=dtype)
+
+    def operand(self, value, as_int: bool = False) -> int:
+        """A node index for a value, placing a literal or a display in the graph first."""
+        if isinstance(value, int):
+            return value
+        if isinstance(value, Display):
+            value = self.display(value)
+            if isinstance(value, int):
+                return value
+        if isinstance(value, Marker):
+            if value.kind == "none":
+                raise self.error(NameResolutionError, "None makes a new axis, and only inside a subscript: "
+                                 "x[:, None]", value.line, value.col)
+            raise self.error(NameResolutionError, "adcli has no strings, except the spec of "
+                             "einsum(\"ij,jk->ik\", A, B)", value.line, value.col)
+        data = self.literal_data(value, as_int)
+        label = (value.text or format_number(data)) if data.ndim == 0 else None
+        self.nodes.append(Node(CONST, (), None, None, label, value.line, value.col, data, dtype_of(data), self.ctx))
+        return len(self.nodes) - 1
+
+    def literal_data(self, value: Literal, as_int: bool = False) -> np.ndarray:
+        """A literal as numpy data: numbers are float64, as in numpy, but a whole number beside
+        integer data (`as_int`), a loop variable and arithmetic on one stay integers (int64)."""
+        v = value.value
+        if type(v) is int:
+            if as_int or value.static:
+                return np.asarray(self.int64(v, value.line, value.col), dtype=np.int64)
+            return np.asarray(float(v))  # in range: the parser refused numbers too large for float64
+        data = np.asarray(v)
+        if data.dtype.kind == "f" or not (as_int or data.dtype.kind in "biu"):
+            data = data.astype(np.float64)
+        return data
+
+    def int64(self, value: int, line: int, col: int) -> int:
+        """An exact integer that must be held in 64 bits, or an error at its place: never wrapped."""
+        if not INT64[0] <= value <= INT64[1]:
+            raise self.error(ShapeError, f"the integer {abbreviate(str(value))} is beyond the range of 64-bit "
+                             "integers (-2**63 to 2**63 - 1)", line, col)
+        return value
+
+    def display(self, value: Display):
+        """`[a, b]`: one literal array when every item is a literal, else a stack of the items."""
+        items = [self.display(v) if isinstance(v, Display) else v for v in value.items]
+        if all(isinstance(v, Literal) for v in items):
+            arrays = [self.literal_data(v) for v in items]
+            shapes = {a.shape for a in arrays}
+            if len(shapes) > 1:
+                other = next(a.shape for a in arrays if a.shape != arrays[0].shape)
+                raise self.error(ShapeError, "array literal items must have one shape, but found "
+                                 f"{fmt_shape(arrays[0].shape)} and {fmt_shape(other)}", value.line, value.col)
+            dtype = np.float64 if any(a.dtype.kind == "f" for a in arrays) or not arrays else None
+            return Literal(np.array(arrays, dtype=dtype), value.line, value.col,
+                           static=any(v.static for v in items))
+        return self.add_op("stack", items, value.line, value.col, {"axis": 0})
+
+    def static(self, value):
+        """A value known before evaluation (a literal, a constant node), or None."""
+        if isinstance(value, Literal):
+            return value.value
+        if isinstance(value, int) and self.nodes[value].op == CONST:
+            return self.nodes[value].data
+        if isinstance(value, Display):
+            items = [self.static(v) for v in value.items]
+            return None if any(i is None for i in items) else np.array(items)
+        return None
+
+    def whole(self, value, at, what: str) -> int:
+        """A whole number written in the file (or a loop variable), for an index, bound or axis."""
+        x = self.static(value)
+        if x is None or not is_whole(x):
+            raise self.error(NameResolutionError, f"{what} must be a whole number written in the file, or an "
+                             "integer expression of loop variables", *at)
+        if not is_integer(x) and abs(float(x)) >= EXACT_FLOAT:
+            raise self.error(NameResolutionError, f"{what} is {format_short(x)}, a float: beyond 2**53 a float "
+                             "may not be the whole number meant; write the integer itself (integer arithmetic on "
+                             "loop variables, + - * and @, is exact)", *at)
+        return int(x)
+
+    # ---- running ----------------------------------------------------------------------------
+    def handlers(self) -> dict:
+        """Instruction kind -> the method that runs it (`do_assign` for "assign")."""
+        return {name[3:]: getattr(self, name) for name in dir(self) if name.startswith("do_")}
+
+    def run(self) -> Graph:
+        code, pc = self.code, 0
+        handlers = self.handlers()
+        while pc < len(code):
+            ins = code[pc]
+            pc = handlers[ins[0]](ins, pc)
+        if not self.assigned:
+            raise ParseError(nothing_assigned_message(self.source, self.declared), Span(1, 1, self.file, self.source))
+        graph = Graph(self.nodes, self.declared + self.used, self.assigned, dict(self.env), self.file, self.source,
+                      self.contexts)
+        label_temporaries(graph)
+        return graph
+
+    def push(self, value, line, col) -> None:
+        self.stack.append(value)
+        self.at.append((line, col))
+
+    def pop(self, n: int) -> tuple[list, list]:
+        """The top n values and where each is written, in order."""
+        if not n:
+            return [], []
+        values, where = self.stack[-n:], self.at[-n:]
+        del self.stack[-n:], self.at[-n:]
+        return values, where
+
+    def do_num(self, ins, pc):
+        _, value, _, line, col = ins
+        self.push(Literal(value, line, col), line, col)
+        return pc + 1
+
+    def do_str(self, ins, pc):
+        _, value, line, col = ins
+        self.push(Marker("str", value, line, col), line, col)
+        return pc + 1
+
+    def do_name(self, ins, pc):
+        _, name, line, col = ins
+        self.push(self.lookup(name, line, col), line, col)
+        return pc + 1
+
+    def lookup(self, name, line, col):
+        """A name's value: a local, a loop variable, a file name, a constant, a dimension, or a new input."""
+        if self.calls and name in self.calls[-1].env:
+            return self.calls[-1].env[name]
+        if name in self.loop_values:
+            value = self.loop_values[name]
+            return Literal(value.value, line, col, value.text, static=True)
+        if name in self.env:  # a file's own e, pi or inf shadows the constant
+            return self.env[name]
+        if name in CONSTANTS:
+            return Literal(CONSTANTS[name], line, col, text=name)
+        if name in ("True", "False"):
+            return Literal(name == "True", line, col, text=name)
+        if name == "None":
+            return Marker("none", None, line, col)
+        if name in KEYWORDS:
+            raise self.error(NameResolutionError, KEYWORD_AS_NAME.replace("'input'", f"'{name}'"), line, col)
+        if name in FUNCTIONS or name in CONSTRUCTORS or name in self.functions:
+            raise self.error(NameResolutionError, f"'{name}' is a function; call it as {name}(...)", line, col)
+        if name in self.dims:
+            if name not in self.dim_nodes:
+                node, axis = self.dims[name]
+                self.dim_nodes[name] = self.add("size", (node,), line, col, {"axis": axis}, dtype=INT, label=name)
+            return self.dim_nodes[name]
+        index = self.add(INPUT, (), line, col, name=name, label=name)
+        self.env[name], self.versions[name] = index, 1
+        self.used.append(index)
+        return index
+
+    def do_array(self, ins, pc):
+        _, n, line, col = ins
+        items, _ = self.pop(n)
+        depth = 1 + max((v.depth if isinstance(v, Display) else self.literal_depth(v) for v in items), default=0)
+        if depth > MAX_DIMENSIONS:
+            raise self.error(ShapeError, f"array literals are nested more than {MAX_DIMENSIONS} levels deep; "
+                             f"arrays have at most {MAX_DIMENSIONS} dimensions", line, col)
+        self.push(Display(items, line, col, depth), line, col)
+        return pc + 1
+
+    def literal_depth(self, value) -> int:
+        """How many dimensions a value has at least, looking through stacks (at most 33 levels)."""
+        depth = 0
+        while isinstance(value, int) and self.nodes[value].op == "stack" and depth <= MAX_DIMENSIONS:
+            depth, value = depth + 1, self.nodes[value].args[0]
+        if isinstance(value, Literal):
+            return depth + np.ndim(value.value)
+        if isinstance(value, int) and self.nodes[value].op == CONST:
+            return depth + np.ndim(self.nodes[value].data)
+        return depth
+
+    # ---- operators --------------------------------------------------------------------------
+    def do_binary(self, ins, pc):
+        _, symbol, line, col = ins
+        (a, b), _ = self.pop(2)
+        name = BINARY_SYMBOLS[symbol]
+        if isinstance(a, Literal) and isinstance(b, Literal) and (a.static or b.static):
+            self.push(self.fold(name, [a, b], line, col), line, col)
+        else:
+            self.push(self.add_op(name, [a, b], line, col), line, col)
+        return pc + 1
+
+    def fold(self, name, values, line, col) -> Literal:
+        """Arithmetic on loop variables, done now: the result is known before evaluation. `+ - * @`
+        on integers is exact (on Python ints) and refused, not wrapped, beyond 64 bits; `/` and `**`
+        give floats."""
+        try:
+            OPS[name].shape(*(np.shape(v.value) for v in values))
+        except Mismatch as e:
+            raise self.error(ShapeError, str(e), line, col) from None
+        if name in INTEGER_FOLDS and all(is_integer(v.value) for v in values):
+            xs = [v.value if type(v.value) is int else np.asarray(v.value, dtype=object) for v in values]
+            scalar = not (np.ndim(xs[0]) and np.ndim(xs[1]))  # a scalar on either side of @ multiplies
+            exact = operator.mul(*xs) if name == "matmul" and scalar else INTEGER_FOLDS[name](*xs)
+            for item in np.ravel(np.asarray(exact, dtype=object)):
+                if not INT64[0] <= item <= INT64[1]:
+                    raise self.error(ShapeError, f"this {FOLD_WORDS[name]} is {abbreviate(str(item))}, beyond the "
+                                     "range of 64-bit integers (-2**63 to 2**63 - 1): integer arithmetic on loop "
+                                     "variables is exact, never wrapped", line, col)
+            value = int(exact) if np.ndim(exact) == 0 else np.asarray(exact, dtype=np.int64)
+            return Literal(value, line, col, static=True)
+        xs = [self.literal_data(v) for v in values]
+        if name == "div" or name == "pow":
+            xs = [x.astype(np.float64) for x in xs]
+        with np.errstate(all="ignore"):
+            value = OPS[name].forward(*xs)
+        return Literal(value, line, col, static=True)
+
+    def do_neg(self, ins, pc):
+        _, line, col = ins
+        (value,), _ = self.pop(1)
+        if isinstance(value, Display):
+            value = self.display(value)
+        if isinstance(value, Literal):  # -3 is a literal, not an operation
+            text = None if value.text is None else "-" + value.text
+            negated = -np.asarray(value.value)[()] if np.ndim(value.value) else -value.value
+            if value.static and type(negated) is int:
+                self.int64(negated, line, col)
+            self.push(Literal(negated, line, col, text, value.static), line, col)
+        else:
+            self.push(self.add_op("neg", [value], line, col), line, col)
+        return pc + 1
+
+    def do_transpose(self, ins, pc):
+        _, line, col = ins
+        (value,), _ = self.pop(1)
+        self.push(self.add_op("transpose", [value], line, col, {"axes": None}), line, col)
+        return pc + 1
+
+    # ---- subscripts -------------------------------------------------------------------------
+    def do_index(self, ins, pc):
+        _, layout, line, col = ins
+        count = sum(1 if item is None else sum(item) for item in layout)
+        values, where = self.pop(count)
+        (base,), _ = self.pop(1)
+        items, positions, arrays = [], [], []
+        it = iter(zip(values, where))
+        for item in layout:
+            if item is None:
+                value, at = next(it)
+                positions.append(at)
+                items.append(self.subscript(value, arrays, at))
+                if items[-1] is Ellipsis and items.count(Ellipsis) > 1:
+                    raise self.error(ShapeError, "a subscript can hold only one ...", *at)
+            else:
+                parts = [self.whole(*next(it), "a slice bound") if given else None for given in item]
+                if parts[2] == 0:
+                    raise self.error(ShapeError, "a slice step cannot be 0", line, col)
+                positions.append((line, col))
+                items.append(slice(*parts))
+        if arrays:
+            layout = tuple(("array", k + 1) if isinstance(i, Marker) else i for i, k in
+                           zip(items, self.array_numbers(items)))
+            node = self.add_op("gather", [base] + arrays, line, col, {"layout": layout})
+        else:
+            node = self.add_op("getitem", [base], line, col, {"index": tuple(items)})
+        self.nodes[node].extra = tuple(positions)
+        self.push(node, line, col)
+        return pc + 1
+
+    @staticmethod
+    def array_numbers(items):
+        k = 0
+        for item in items:
+            yield k
+            if isinstance(item, Marker):
+                k += 1
+
+    def do_ellipsis(self, ins, pc):
+        _, line, col = ins
+        self.push(Marker("ellipsis", None, line, col), line, col)
+        return pc + 1
+
+    def subscript(self, value, arrays: list, at):
+        """One item of a subscript: an int, None (a new axis), ... (every axis not named), or an
+        integer array (a gather)."""
+        if isinstance(value, Marker) and value.kind in ("none", "ellipsis"):
+            return None if value.kind == "none" else Ellipsis
+        x = self.static(value)
+        if x is not None and np.ndim(x) == 0:
+            return self.whole(value, at, "an index")
+        if isinstance(value, Display):
+            value = self.display(value)
+        if isinstance(value, Literal):
+            value = self.operand(value, as_int=True)
+        if isinstance(value, int):
+            kind = self.nodes[value].dtype
+            if kind == INT:
+                arrays.append(value)
+                return Marker("array", None, 0, 0)
+            line, col = at
+            if kind == BOOL:
+                raise self.error(ShapeError, "a boolean mask cannot index: its result's shape would depend on "
+                                 "values; use where(cond, x, 0) instead", line, col)
+            raise self.error(ShapeError, "an index must be a whole number, an integer expression of loop "
+                             "variables, or integer data (declare the input as int[...])", line, col)
+        raise self.error(ShapeError, "this cannot be an index", *at)
+
+    # ---- calls ------------------------------------------------------------------------------
+    def do_call(self, ins, pc):
+        _, name, layout, kw_positions, line, col = ins
+        args, where = self.pop(len(layout))
+        if name in self.functions:
+            return self.call_function(self.functions[name], args, layout, kw_positions, line, col, pc)
+        if name in CONSTRUCTORS:
+            self.push(self.construct(name, args, where, layout, line, col), line, col)
+        elif name in FUNCTIONS:
+            self.push(self.call_op(name, args, where, layout, kw_positions, line, col), line, col)
+        elif name in self.later:
+            later = self.later[name]
+            raise self.error(NameResolutionError, f"function '{name}' is used before its definition at line "
+                             f"{later[-2]}; define functions before they are used", line, col)
+        elif name == "range":
+            raise self.error(NameResolutionError, "range() gives the values of a loop: for t in range(3):",
+                             line, col)
+        else:
+            raise self.error(NameResolutionError, unknown_function_message(name, list(self.functions)), line, col)
+        return pc + 1
+
+    def construct(self, name, args, where, layout, line, col):
+        """zeros([2, 3]), eye(3), arange(4): a constant array of sizes written in the file; with a
+        declared dimension's name among the sizes (eye(n)), a node that reads that dimension."""
+        maker = CONSTRUCTORS[name]
+        if len(args) != 1 or layout[0] is not None:
+            raise self.error(NameResolutionError, f"{maker.signature} takes one argument", line, col)
+        (value,), (at,) = args, where
+        sized = self.sized_by_dimensions(value, maker.sizes == "count")
+        if sized is not None:
+            owners, shape = sized
+            return self.add("filled", owners, line, col, {"kind": name, "shape": shape},
+                            dtype=INT if name == "arange" else SHAPED)
+        if maker.sizes == "count":
+            size = self.whole(value, at, f"the size in {name}()")
+            sizes = (size,)
+        else:
+            x = self.static(value)
+            if x is None or np.ndim(x) > 1 or not all(is_whole(d) for d in np.ravel(x)):
+                raise self.error(NameResolutionError, f"the shape in {name}() must be a list of whole numbers "
+                                 "such as [2, 3]", *at)
+            sizes = (tuple(int(d) for d in np.ravel(x)),)
+        flat = sizes[0] if isinstance(sizes[0], tuple) else sizes
+        if any(d < 0 for d in flat):
+            raise self.error(ShapeError, f"{name}() cannot make a negative size", line, col)
+        from adcli.limits import check_size
+        check_size(flat if name != "eye" else (flat[0], flat[0]), lambda m: self.error(ShapeError, m, line, col))
+        return Literal(maker.build(*sizes), line, col)
+
+    def sized_by_dimensions(self, value, count: bool):
+        """(input nodes, shape spec) when some size is a dimension (n, or size(x, 0)); else None."""
+        items = [value] if count else value.items if isinstance(value, Display) else None
+        if items is None or not any(self.dimension(v) for v in items):
+            return None
+        owners, shape = [], []
+        for v in items:
+            if self.dimension(v):
+                node = self.nodes[v]
+                owner = node.args[0]
+                if owner not in owners:
+                    owners.append(owner)
+                shape.append(("dim", owners.index(owner), node.params["axis"], node.label or ""))
+            else:
+                x = self.static(v)
+                if x is None or not is_whole(x) or x < 0:
+                    vl, vc = (v.line, v.col) if not isinstance(v, int) else (self.nodes[v].line, self.nodes[v].col)
+                    raise self.error(NameResolutionError, "a size must be a whole number or a declared dimension's "
+                                     "name", vl, vc)
+                shape.append(int(x))
+        return owners, tuple(shape)
+
+    def dimension(self, value) -> bool:
+        """Whether a value reads one axis of an input's shape: a dimension's name, or size(x, k)."""
+        return isinstance(value, int) and self.nodes[value].op == "size" and \
+            (self.nodes[value].params or {}).get("axis") is not None
+
+    def call_op(self, name, args, where, layout, kw_positions, line, col) -> int:
+        """A registry function: operands from the positional arguments, parameters from the rest."""
+        candidates = FUNCTIONS[name]
+        positional = [(v, at) for v, at, k in zip(args, where, layout) if k is None]
+        keywords = {k: (v, at) for v, at, k in zip(args, where, layout) if k is not None}
+        named_at = {k: pos for k, pos in zip(layout, kw_positions) if k is not None}
+        op = self.choose(name, candidates, [v for v, _ in positional], keywords, named_at, line, col)
+        params = dict(op.params)
+        if op.variadic:
+            if op.name == "einsum":
+                spec, at = positional.pop(0)
+                if not (isinstance(spec, Marker) and spec.kind == "str"):
+                    raise self.error(NameResolutionError, "einsum() takes its spec first, as a string: "
+                                     "einsum(\"ij,jk->ik\", A, B)", *at)
+                params["spec"] = "".join(spec.value.split())  # "ij, jk -> ik": one spelling for every rule
+                operands, extras = [v for v, _ in positional], []
+            else:
+                first, at = positional[0]
+                if not isinstance(first, Display):
+                    raise self.error(NameResolutionError, f"{name}() takes a list of arrays: {name}([a, b], ...)", *at)
+                operands, extras = first.items, positional[1:]
+        else:
+            operands, extras = [v for v, _ in positional[:op.nargs]], positional[op.nargs:]
+        names = [p for p in op.param_names if p != "spec"]
+        for pname, (value, at) in zip(names, extras):
+            params[pname] = self.param(op, pname, value, at)
+        for pname, (value, at) in keywords.items():
+            params[pname] = self.param(op, pname, value, at)
+        if not operands:
+            raise self.error(NameResolutionError, f"{name}() needs at least one array", line, col)
+        return self.add_op(op.name, operands, line, col, params or None)
+
+    def choose(self, name, candidates, positional, keywords, named_at, line, col):
+        """Which operation a call means: max(a, b) is the elementwise maximum, max(x, axis=0) the reduction."""
+        for kw in keywords:
+            if not any(kw in op.param_names for op in candidates):
+                raise self.error(NameResolutionError, f"{name}() has no argument '{kw}'", *named_at[kw])
+        n = len(positional)
+        for op in candidates:
+            operands = 1 if op.variadic and op.name != "einsum" else op.nargs
+            if op.name == "einsum":
+                if n >= 2 and not keywords:
+                    return op
+                continue
+            extra = n - operands
+            statics = all(self.static(v) is not None or isinstance(v, Marker) for v in positional[operands:])
+            if 0 <= extra <= len(op.params) and statics and set(keywords) <= set(op.param_names) and \
+                    not set(op.param_names[:extra]) & set(keywords):
+                exact = extra == 0
+                if exact or not any(o.nargs == n for o in candidates if not o.variadic):
+                    return op
+        raise self.error(NameResolutionError, arity_message(name, candidates, n + len(keywords)), line, col)
+
+    def param(self, op, pname, value, at):
+        """A parameter's value, which the file must write out (shapes never depend on values)."""
+        default = dict(op.params)[pname]
+        line, col = at
+        what = f"the {pname} of {op.func or op.name}()"
+        if pname in ("axis", "axes", "shape"):
+            x = self.static(value)
+            if pname in ("axis", "axes") and isinstance(value, Marker) and value.kind == "none":
+                return None  # every axis (axis=None), or transpose's reversed order (axes=None)
+            if x is None or np.ndim(x) > 1 or not all(is_whole(d) for d in np.ravel(x)):
+                raise self.error(NameResolutionError, f"{what} must be a whole number such as 0 or -1"
+                                 if pname == "axis" else f"{what} must be a list of whole numbers such as [2, 3]",
+                                 line, col)
+            limit = 2 ** 31 if pname == "shape" else MAX_DIMENSIONS
+            if any(abs(float(d)) > limit for d in np.ravel(x)):
+                raise self.error(NameResolutionError, f"{what} is out of range: arrays have at most "
+                                 f"{MAX_DIMENSIONS} dimensions" if pname != "shape" else f"{what} is too large",
+                                 line, col)
+            if np.ndim(x) == 0 and pname == "axis":
+                return int(x)
+            return tuple(int(d) for d in np.ravel(x))
+        if isinstance(default, bool):
+            x = self.static(value)
+            if x is None or np.asarray(x).dtype.kind != "b" or np.ndim(x):
+                raise self.error(NameResolutionError, f"{what} must be True or False", line, col)
+            return bool(x)
+        if isinstance(default, int):
+            return self.whole(value, at, what)
+        if isinstance(default, float):
+            x = self.static(value)
+            if x is None or np.ndim(x) or not np.isfinite(float(x)):
+                raise self.error(NameResolutionError, f"{what} must be a number written in the file", line, col)
+            return float(x)
+        raise self.error(NameResolutionError, f"{what} cannot be given here", line, col)
+
+    # ---- user functions ---------------------------------------------------------------------
+    def call_function(self, function, args, layout, kw_positions, line, col, pc):
+        name = function.name
+        if any(k is not None for k in layout):
+            kl, kc = next(p for p in kw_positions if p is not None)
+            raise self.error(NameResolutionError, f"{name}() takes its arguments by position", kl, kc)
+        if len(args) != len(function.params):
+            expected = len(function.params)
+            raise self.error(NameResolutionError, f"{name}() takes {expected} argument{'s' * (expected != 1)} "
+                             f"({', '.join(function.params)}; defined at line {function.line}), but {len(args)} "
+                             f"{'was' if len(args) == 1 else 'were'} given", line, col)
+        if any(c.function is function for c in self.calls):
+            raise self.error(NameResolutionError, f"'{name}' calls itself: recursion is not supported (the graph is "
+                             "unrolled, so it would never end)", line, col)
+        if len(self.nodes) + function.size > self.limit:  # f(f(...)) chains grow exponentially
+            raise self.error(ShapeError, f"calling {name}() makes about {function.size:,} operations (its body, and "
+                             f"the calls in it, unrolled), more than the limit of {self.limit:,} (it follows "
+                             "ADCLI_MAX_BYTES)", line, col)
+        self.calls.append(Call(function, dict(zip(function.params, args)), pc + 1, line, col))
+        self.frames.append(("call", name, line, col))
+        self.set_context()
+        return function.start + 1
+
+    def do_return(self, ins, pc):
+        call = self.calls.pop()
+        self.frames.pop()
+        self.set_context()
+        return call.back
+
+    def do_def(self, ins, pc):
+        _, name, params, positions, end, line, col = ins
+        if name in FUNCTIONS or name in CONSTRUCTORS:
+            raise self.error(NameResolutionError, f"cannot define '{name}': it is the name of a built-in function",
+                             line, col)
+        if name in CONSTANTS or name in KEYWORDS or name in ("True", "False", "None", "range"):
+            raise self.error(NameResolutionError, f"cannot define '{name}': it is a reserved name", line, col)
+        if name in self.functions:
+            raise self.error(NameResolutionError, f"function '{name}' is defined twice (first at line "
+                             f"{self.functions[name].line})", line, col)
+        if name in self.env:
+            raise self.error(NameResolutionError, f"cannot define '{name}': it already names a value", line, col)
+        for p, (pl, pc_) in zip(params, positions):
+            if p in CONSTANTS or p in FUNCTIONS or p in KEYWORDS:
+                raise self.error(NameResolutionError, f"'{p}' cannot be a parameter: it is a reserved name", pl, pc_)
+        for ins_ in self.code[pc + 1:end]:  # calls in the body must name functions defined before it
+            if ins_[0] == "call":
+                callee = ins_[1]
+                if callee == name:
+                    raise self.error(NameResolutionError, f"'{name}' calls itself: recursion is not supported "
+                                     "(the graph is unrolled, so it would never end)", ins_[-2], ins_[-1])
+                if callee in self.later and callee not in self.functions:
+                    raise self.error(NameResolutionError, f"function '{callee}' is used before its definition at "
+                                     f"line {self.later[callee][-2]}; define functions before they are used",
+                                     ins_[-2], ins_[-1])
+        size = sum(self.functions[i[1]].size if i[0] == "call" and i[1] in self.functions else 1
+                   for i in self.code[pc + 1:end])
+        self.functions[name] = Function(name, params, positions, pc, end, line, col, size)
+        return end + 1
+
+    def do_enddef(self, ins, pc):
+        return pc + 1
+
+    # ---- loops ------------------------------------------------------------------------------
+    def do_for(self, ins, pc):
+        _, var, nargs, end, line, col = ins
+        bounds, where = self.pop(nargs)
+        numbers = [self.whole(b, at, "a bound of range()") for b, at in zip(bounds, where)]
+        for number, at in zip(numbers, where):
+            if abs(number) > 2**62:
+                raise self.error(ShapeError, f"a bound of range() must be a 64-bit integer, not {number:.3g}", *at)
+        if len(numbers) == 3 and numbers[2] == 0:
+            raise self.error(ShapeError, "range() step cannot be 0", *where[2])
+        if var in self.loop_values or var in self.env or (self.calls and var in self.calls[-1].env) or \
+                var in CONSTANTS or var in FUNCTIONS or var in self.functions:
+            raise self.error(NameResolutionError, f"the loop variable '{var}' already names a value; choose "
+                             "another name", line, col)
+        values = range(*numbers)
+        count = iterations(*numbers)
+        if count == 0:
+            return end + 1
+        if count > self.limit:
+            raise self.error(ShapeError, f"this loop runs {count:,} times: unrolled, the program would have more "
+                             f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)
+        loop = Loop(var, values, pc + 1, len(self.nodes), line, col)
+        self.loops.append(loop)
+        self.loop_values[var] = Literal(values[0], line, col, str(values[0]), static=True)
+        self.frames.append(("for", var, values[0], line))
+        self.set_context()
+        return pc + 1
+
+    def do_endfor(self, ins, pc):
+        loop = self.loops[-1]
+        if loop.at == 0:  # one iteration done: foresee this loop's size, times the loops around it
+            each = len(self.nodes) - loop.nodes_before
+            runs = len(loop.values)
+            for outer in self.loops[:-1]:
+                runs *= len(outer.values) - outer.at
+            if each and len(self.nodes) + each * (runs - 1) > self.limit:
+                raise self.error(ShapeError, f"this loop's body runs {runs:,} times (with the loops around it), "
+                                 f"making {each:,} operation{'s' * (each != 1)} each: about {each * runs:,} in all, "
+                                 f"more than the limit of {self.limit:,} (it follows ADCLI_MAX_BYTES)",
+                                 loop.line, loop.col)
+        loop.at += 1
+        if loop.at < len(loop.values):
+            value = loop.values[loop.at]
+            self.loop_values[loop.var] = Literal(value, 0, 0, str(value), static=True)
+            self.frames[-1] = self.frames[-1][:2] + (value,) + self.frames[-1][3:]
+            self.set_context()
+            return loop.start
+        self.loops.pop()
+        del self.loop_values[loop.var]
+        self.frames.pop()
+        self.set_context()
+        return pc + 1
+
+    # ---- statements -------------------------------------------------------------------------
+    def do_assign(self, ins, pc):
+        _, name, line, col = ins
+        (value,), _ = self.pop(1)
+        self.check_assignable(name, line, col, "assign to")
+        if name in self.loop_values:
+            raise self.error(NameResolutionError, f"cannot assign to the loop variable '{name}'", line, col)
+        call = self.calls[-1] if self.calls else None
+        key = f"{call.function.name}.{name}" if call else name
+        index = self.operand(value)
+        version = self.versions.get(key, 0) + 1
+        label = versioned(key, version)
+        node = self.nodes[index]
+        if node.name is None:  # a value computed by this statement (or a literal) takes the name
+            node.name, node.label = key, label
+        (call.env if call else self.env)[name] = index
+        self.versions[key] = version
+        self.assigned.append((label, index))
+        return pc + 1
+
+    def check_assignable(self, name, line, col, verb):
+        if name in KEYWORDS:
+            raise self.error(NameResolutionError, KEYWORD_AS_NAME.replace("'input'", f"'{name}'"), line, col)
+        if name in ("True", "False", "None"):
+            raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is a built-in constant", line, col)
+        if name in FUNCTIONS or name in CONSTRUCTORS or name in self.functions:
+            raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is the name of a function", line, col)
+
+    def do_declare(self, ins, pc):
+        _, name, dtype, shape, data, line, col = ins
+        self.check_assignable(name, line, col, "declare")
+        if name in self.env:
+            used = [self.nodes[i] for i in self.used if self.nodes[i].name == name]
+            first = self.nodes[self.env[name]]
+            if used:
+                where = f"its first use at line {used[0].line}, col {used[0].col}"
+            elif self.env[name] in self.declared:
+                raise self.error(NameResolutionError, f"input '{name}' is declared twice (first at line "
+                                 f"{first.line})", line, col)
+            else:
+                where = f"it is assigned at line {first.line}"
+            raise self.error(NameResolutionError, f"input '{name}' is declared after {where}; "
+                             "declare inputs before any statement uses them", line, col)
+        if shape is not None and len(shape) > MAX_DIMENSIONS:  # refused where it is written, not at a first use
+            raise self.error(ShapeError, f"input '{name}' is declared with {len(shape)} dimensions; arrays have at "
+                             f"most {MAX_DIMENSIONS}", line, col)
+        index = self.add(INPUT, (), line, col, name=name, label=name, data=shape,
+                         dtype=INT if dtype == "int" else FLOAT, extra="data" if data else None)
+        self.env[name], self.versions[name] = index, 1
+        self.declared.append(index)
+        for axis, dim in enumerate(shape or ()):
+            if isinstance(dim, str):
+                self.dims.setdefault(dim, (index, axis))
+        return pc + 1
+
+
+def expand(code: list[tuple], file: str, source: str) -> Graph:
+    """The graph the instructions describe."""
+    return Expander(code, file, source).run()
+
+

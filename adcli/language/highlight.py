@@ -1,0 +1,98 @@
+"""A Pygments lexer for .ad files, found by Pygments (pygmentize, Sphinx, MkDocs) through an entry point.
+
+Only this module imports Pygments, and nothing in adcli imports this module. The word lists are
+written out rather than read from the registry at import: the registry imports numpy, and Pygments
+loads every plugin lexer whenever it looks one up by name or file name. tests/test_editors.py
+checks the lists against the grammar and the registry, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from pygments.lexer import RegexLexer, bygroups, words
+from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace
+
+# ---------------------------------------------------------------------------------------------
+# The words of the language
+# ---------------------------------------------------------------------------------------------
+
+KEYWORDS = ("def", "for", "in", "return")
+DECLARATIONS = ("input", "data")
+# Element types, written before a declaration's shape: input y: int[n].
+TYPES = ("int", "float")
+# Syntax that reads as a call: `for t in range(4):` is the only place range() may appear.
+SYNTAX_FUNCTIONS = ("range",)
+# The registry's FUNCTIONS and CONSTRUCTORS.
+FUNCTIONS = (
+    "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "broadcast_to", "cbrt", "ceil",
+    "cholesky", "clip", "concat", "concatenate", "cos", "cosh", "cumsum", "det", "diag", "dot", "eigvalsh",
+    "einsum", "elu", "erf", "erfc", "exp", "exp2", "expand_dims", "expm1", "flip", "floor", "gelu", "hypot",
+    "inv", "leaky_relu", "log", "log10", "log1p", "log2", "log_softmax", "logaddexp", "logdet", "logsumexp",
+    "max", "mean", "min", "norm", "one_hot", "outer", "prod", "reciprocal", "relu", "reshape", "round",
+    "sigmoid", "sign", "silu", "sin", "sinh", "size", "softmax", "softplus", "solve", "solve_triangular",
+    "sqrt", "square", "squeeze", "stack", "std", "sum", "tan", "tanh", "trace", "transpose", "tril", "triu",
+    "var", "where",
+)
+CONSTRUCTORS = ("zeros", "ones", "eye", "arange")
+BUILTINS = FUNCTIONS + CONSTRUCTORS + SYNTAX_FUNCTIONS
+# The registry's CONSTANTS; then the names the expander gives a meaning of their own (None: a new axis).
+CONSTANTS = ("pi", "e", "inf")
+PSEUDO_CONSTANTS = ("True", "False", "None")
+
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+SPACE = r"[ \t\f]*"
+# A line ends with LF, CRLF or a lone CR, as for the parser. Pygments turns every one into LF before
+# lexing; these patterns keep the lexer right when it is given raw text (get_tokens_unprocessed).
+NEWLINE = r"\r\n?|\n"
+LINE_START = r"(?:^|(?<=\r))"  # `^` (MULTILINE) starts a line after LF only
+
+
+def word_list(names, suffix=r"(?![A-Za-z0-9_])"):
+    """A regex for any of `names` as a whole word (longest first, so log10 is not read as log)."""
+    return words(sorted(names, key=lambda name: (-len(name), name)), suffix=suffix)
+
+
+# ---------------------------------------------------------------------------------------------
+# The lexer
+# ---------------------------------------------------------------------------------------------
+
+class AdLexer(RegexLexer):
+    """Tokens of adcli's .ad language: the grammar's terminals, with names sorted by what they mean."""
+
+    name = "adcli"
+    aliases = ["ad", "adcli"]
+    filenames = ["*.ad"]
+    mimetypes = ["text/x-adcli"]
+
+    tokens = {
+        "root": [
+            # An assignment's target: first on a line or after a `;` (`==` is a comparison).
+            (rf"{LINE_START}({SPACE})({NAME})({SPACE})(=)(?!=)",
+             bygroups(Whitespace, Name.Variable, Whitespace, Operator)),
+            (rf"(;)({SPACE})({NAME})({SPACE})(=)(?!=)",
+             bygroups(Punctuation, Whitespace, Name.Variable, Whitespace, Operator)),
+            (NEWLINE, Whitespace),
+            (r"[ \t\f]+", Whitespace),
+            (rf"\\[ \t\f]*(?:{NEWLINE})", Text),  # a continuation line
+            (r"#[^\r\n]*", Comment.Single),
+            (r'"[^"\r\n]*"', String.Double),
+            (rf"(def)([ \t\f]+)({NAME})", bygroups(Keyword, Whitespace, Name.Function)),
+            (rf"(input|data)([ \t\f]+)({NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
+            (word_list(KEYWORDS), Keyword),
+            (word_list(DECLARATIONS), Keyword.Declaration),
+            (word_list(TYPES, suffix=rf"(?={SPACE}\[)"), Keyword.Type),
+            (word_list(BUILTINS), Name.Builtin),
+            (word_list(CONSTANTS), Name.Constant),
+            (word_list(PSEUDO_CONSTANTS), Keyword.Constant),
+            (NAME, Name),
+            # The grammar's NUMBER: 3, 3., .5, 1e-3, 2.5E+1.
+            (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+", Number.Float),
+            (r"[0-9]+", Number.Integer),
+            (r"\.\.\.", Punctuation),  # an ellipsis in a subscript: x[..., 0]
+            (r"\.T", Operator),  # transpose
+            (r"\*\*|<=|>=|==|!=|[-+*/@<>=]", Operator),
+            (r"[()\[\],:;]", Punctuation),
+        ],
+    }
+
+
+__all__ = ["AdLexer", "BUILTINS", "CONSTANTS", "DECLARATIONS", "KEYWORDS", "PSEUDO_CONSTANTS", "TYPES"]

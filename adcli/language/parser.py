@@ -1,0 +1,324 @@
+"""Parsing: the Lark LALR parser's reductions write a flat list of instructions (no parse tree, no
+recursion), which adcli.language.expand then runs to build the graph, unrolling loops and function calls."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from functools import lru_cache
+
+from lark import Lark, Token, Transformer
+from lark import __version__ as lark_version
+from lark.exceptions import UnexpectedInput
+
+from adcli.cachedir import cache_folder
+from adcli.errors import AdError, NameResolutionError, ParseError, Span
+from adcli.language.graph import Graph, paused_gc
+from adcli.language.layout import Layout
+from adcli.language.source import grammar_path, lf_lines, plain_source  # noqa: F401 - shared with the cache
+from adcli.language.syntax_errors import abbreviate, syntax_error
+
+# ---------------------------------------------------------------------------------------------
+# Loading the grammar (from the checkout, or from inside an installed wheel)
+# ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def lark_parser(strict: bool = False):
+    """The LALR parser with its compiler and post-lexer; `strict` makes grammar conflicts errors."""
+    compiler, layout = Compiler(), Layout()
+    # Given at construction, the compiler runs inside the LALR reductions: no tree is ever built.
+    parser = Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="contextual",
+                  postlex=layout, transformer=compiler, maybe_placeholders=True, strict=strict,
+                  cache=False if strict else grammar_cache())
+    return parser, compiler, layout
+
+
+def grammar_cache() -> str | bool:
+    """A file for Lark's analysed grammar, in a directory only this user can write: the cache is a
+    pickle, so a shared temporary directory would let someone else plant one. False if there is
+    no such directory, or if something other than a regular file stands at the path (a FIFO or a
+    link to /dev/zero would hang every run); the grammar is then analysed at every start."""
+    folder = cache_folder()
+    if folder is None:
+        return False
+    # Lark checks the grammar and options against the file's own digest; the name keeps versions apart.
+    path = os.path.join(folder, f"grammar-v2-lark{lark_version}.cache")
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError:
+        return False
+    import stat
+    return path if stat.S_ISREG(info.st_mode) and info.st_size < 4 << 20 else False
+
+
+# ---------------------------------------------------------------------------------------------
+# Instructions, written while the parser reduces
+# ---------------------------------------------------------------------------------------------
+
+class Keyword:
+    """A `name=value` function argument (the value is already among the instructions)."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token):
+        self.token = token
+
+
+class Slice:
+    """A slice `a:b:c` in a subscript: which of its three parts are given."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts):
+        self.parts = parts
+
+
+class Block:
+    """An open `for` or `def` while its body is being read."""
+
+    __slots__ = ("kind", "name", "start", "token", "returns")
+
+    def __init__(self, kind, name, start, token):
+        self.kind, self.name, self.start, self.token = kind, name, start, token
+        self.returns: list[int] = []  # instruction indices of its `return`s
+
+
+EXPR = object()  # what an expression's reduction returns: its instructions are already written
+
+
+class Compiler(Transformer):
+    """LALR reduction callbacks: each appends instructions in evaluation order (postfix)."""
+
+    def __init__(self):
+        super().__init__(visit_tokens=False)
+        self.reset("<input>", "")
+
+    def reset(self, file: str, source: str):
+        """Start a new parse of `source`."""
+        self.file, self.source = file, source
+        self.code: list[tuple] = []
+        self.blocks: list[Block] = []
+
+    def error(self, cls, message, line, col):
+        return cls(message, Span(line, col, self.file, self.source))
+
+    def emit(self, *instruction) -> object:
+        self.code.append(instruction)
+        return EXPR
+
+    # ---- statements -------------------------------------------------------------------------
+    def start(self, children):
+        return None
+
+    def simple_line(self, children):
+        return None
+
+    def assign(self, children):
+        tok, _ = children
+        self.emit("assign", tok.value, tok.line, tok.column)
+
+    def declare(self, children, data=False):
+        tok, declared = children
+        if self.blocks:
+            raise self.error(ParseError, f"declare inputs at the top level of the file, not inside a "
+                             f"{'loop' if self.blocks[-1].kind == 'for' else 'function'}", tok.line, tok.column)
+        dtype, shape = declared if declared is not None else (None, None)
+        self.emit("declare", tok.value, dtype, shape, data, tok.line, tok.column)
+
+    def declare_data(self, children):
+        self.declare(children, data=True)
+
+    def type(self, children):
+        kind, shape = children
+        if kind is not None and kind.value not in ("int", "float"):
+            raise self.error(ParseError, f"unknown element type '{kind.value}'; write int[...] for integer data, "
+                             "or just the shape for float64", kind.line, kind.column)
+        return ("int" if kind is not None and kind.value == "int" else "float"), shape
+
+    def shape(self, children):
+        dims = []
+        for tok in children[1:]:
+            if tok is None:
+                continue
+            if tok.type == "NUMBER":
+                if not tok.value.isdigit():
+                    raise self.error(ParseError, f"a dimension must be a whole number or a name, not {tok.value}",
+                                     tok.line, tok.column)
+                if len(tok.value.lstrip("0")) > 12:  # int() refuses over 4300 digits; no array is this large
+                    raise self.error(ParseError, f"the dimension {abbreviate(tok.value)} is too large", tok.line,
+                                     tok.column)
+                dims.append(int(tok.value))
+            else:
+                dims.append(tok.value)
+        return tuple(dims)
+
+    def return_(self, children):
+        tok, _ = children
+        if not self.blocks or self.blocks[0].kind != "def":
+            raise self.error(ParseError, "'return' outside a function: it ends a def's body", tok.line, tok.column)
+        if self.blocks[-1].kind != "def":
+            raise self.error(ParseError, "'return' inside a loop: a function returns once, as its last statement",
+                             tok.line, tok.column)
+        self.blocks[-1].returns.append(len(self.code))
+        self.emit("return", tok.line, tok.column)
+
+    # ---- loops and functions ----------------------------------------------------------------
+    def for_head(self, children):
+        var, range_tok, *bounds = children
+        bounds = [] if bounds == [None] else bounds
+        if not 1 <= len(bounds) <= 3:
+            raise self.error(ParseError, f"range() takes 1 to 3 whole numbers (stop; start, stop; or start, stop, "
+                             f"step), not {len(bounds)}", range_tok.line, range_tok.column)
+        self.blocks.append(Block("for", var.value, len(self.code), var))
+        self.emit("for", var.value, len(bounds), None, var.line, var.column)
+
+    def for_stmt(self, children):
+        block = self.blocks.pop()
+        self.code[block.start] = self.code[block.start][:3] + (len(self.code),) + self.code[block.start][4:]
+        self.emit("endfor", block.start)
+
+    def def_head(self, children):
+        name, *params = children
+        params = [] if params == [None] else params
+        if self.blocks:
+            raise self.error(ParseError, "functions are defined at the top level of the file, not inside a "
+                             f"{'loop' if self.blocks[-1].kind == 'for' else 'function'}", name.line, name.column)
+        seen = set()
+        for p in params:
+            if p.value in seen:
+                raise self.error(ParseError, f"parameter '{p.value}' appears twice in the definition of "
+                                 f"'{name.value}'", p.line, p.column)
+            seen.add(p.value)
+        self.blocks.append(Block("def", name.value, len(self.code), name))
+        self.emit("def", name.value, tuple(p.value for p in params), tuple((p.line, p.column) for p in params),
+                  None, name.line, name.column)
+
+    def def_inline(self, children):
+        block = self.blocks.pop()
+        self.emit("return", block.token.line, block.token.column)
+        self.close_def(block)
+
+    def def_block(self, children):
+        block = self.blocks.pop()
+        name, tok = block.name, block.token
+        if not block.returns:
+            raise self.error(ParseError, f"the body of '{name}' has no 'return': a function body ends with "
+                             "return EXPRESSION", tok.line, tok.column)
+        if block.returns[-1] != len(self.code) - 1 or len(block.returns) > 1:
+            _, line, col = self.code[block.returns[0]]
+            raise self.error(ParseError, f"'return' must be the last statement of '{name}'", line, col)
+        self.close_def(block)
+
+    def close_def(self, block):
+        self.code[block.start] = self.code[block.start][:4] + (len(self.code),) + self.code[block.start][5:]
+        self.emit("enddef", block.start)
+
+    def block(self, children):
+        return None
+
+    # ---- atoms ------------------------------------------------------------------------------
+    def number(self, children):
+        (tok,) = children
+        value = float(tok.value)
+        if math.isinf(value):
+            raise self.error(ParseError, f"the number {abbreviate(tok.value)} is too large for float64",
+                             tok.line, tok.column)
+        if tok.value.isdigit():  # a whole number stays a Python int: exact, as a bound or an index must be
+            value = int(tok.value.lstrip("0") or "0")  # float64 holds it, so it has at most 309 digits
+        return self.emit("num", value, tok.value, tok.line, tok.column)
+
+    def name(self, children):
+        (tok,) = children
+        return self.emit("name", tok.value, tok.line, tok.column)
+
+    def ellipsis(self, children):
+        (tok,) = children
+        return self.emit("ellipsis", tok.line, tok.column)
+
+    def string(self, children):
+        (tok,) = children
+        return self.emit("str", tok.value[1:-1], tok.line, tok.column)
+
+    def array(self, children):
+        tok, *items = children
+        items = [] if items == [None] else items
+        return self.emit("array", len(items), tok.line, tok.column)
+
+    # ---- operators --------------------------------------------------------------------------
+    def binary(self, children):
+        _, tok, _ = children
+        return self.emit("binary", tok.value, tok.line, tok.column)
+
+    def unary(self, children):
+        tok, _ = children
+        if tok.value == "+":
+            return EXPR
+        return self.emit("neg", tok.line, tok.column)
+
+    def transpose(self, children):
+        _, tok = children
+        return self.emit("transpose", tok.line, tok.column)
+
+    def slice(self, children):
+        start, stop, step = children
+        return Slice((start is not None, stop is not None, step is not None))
+
+    def index(self, children):
+        _, tok, *items = children
+        layout = tuple(item.parts if isinstance(item, Slice) else None for item in items)
+        return self.emit("index", layout, tok.line, tok.column)
+
+    def keyword(self, children):
+        tok, _ = children
+        return Keyword(tok)
+
+    def call(self, children):
+        tok, *args = children
+        args = [] if args == [None] else args
+        layout = tuple(a.token.value if isinstance(a, Keyword) else None for a in args)
+        positions = tuple((a.token.line, a.token.column) if isinstance(a, Keyword) else None for a in args)
+        for i, name in enumerate(layout):
+            if name is not None and name in layout[:i]:
+                line, col = positions[i]
+                raise self.error(NameResolutionError, f"{tok.value}() got '{name}' twice", line, col)
+        return self.emit("call", tok.value, layout, positions, tok.line, tok.column)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------
+
+_LOCK = threading.Lock()
+
+
+def compile_source(source: str, file: str = "<input>") -> list[tuple]:
+    """The instructions of .ad source text (every line end made LF), or an AdError pointing into
+    the text."""
+    source = lf_lines(source)
+    parser, compiler, layout = lark_parser()
+    with _LOCK, paused_gc():  # the compiler and post-lexer hold one parse's state
+        compiler.reset(file, source)
+        layout.reset(file, source)
+        try:
+            parser.parse(source)
+        except UnexpectedInput as e:
+            raise syntax_error(e, layout.open, file, source) from None
+        except AdError:
+            raise
+        return compiler.code
+
+
+def parse_source(source: str, file: str = "<input>") -> Graph:
+    """Parse .ad source text into a Graph, or raise an AdError pointing into the text."""
+    from adcli.language.expand import expand
+    source = plain_source(source)  # no byte-order mark; LF, CRLF and a lone CR all end a line
+    code = compile_source(source, file)
+    with paused_gc():
+        return expand(code, file, source)
+
+
+__all__ = ["Token", "compile_source", "grammar_path", "lark_parser", "parse_source"]
