@@ -10,8 +10,14 @@ from typer.testing import CliRunner
 
 import adcli
 from adcli.cli.main import app
-from adcli.engine.diagnose import (NonFiniteWatch, find_kinks, first_nonfinite_gradient, first_nonfinite_value,
-                                   inspect_grad, require_finite)
+from adcli.engine.diagnose import (
+    NonFiniteWatch,
+    find_kinks,
+    first_nonfinite_gradient,
+    first_nonfinite_value,
+    inspect_grad,
+    require_finite,
+)
 from adcli.engine.program import parse
 from adcli.engine.reverse import backward
 from adcli.errors import NonFiniteError
@@ -243,3 +249,15 @@ def test_diagnostics_read_the_scalar_passes_values_as_a_second_pass_would(source
         except AdError as e:
             return type(e).__name__, str(e)
     assert outcome(result) == outcome(dataclasses.replace(result, values=None))
+
+
+def test_a_nan_before_a_where_that_feeds_nodes_past_the_output(tmp_path):
+    """The where-branch diagnosis followed a NaN's consumers past the output, whose values were
+    never computed (an IndexError in `check`, found by the fuzzer): it stops there instead."""
+    source = ("input v1: [3]\nh5 = where(std(1.0, axis=None, keepdims=True) != 3.0, min(v1), 2.27) + var(sum(v1), None, 1)\n"
+              "acc = [[2.0, 0.5], [1.0, 0.25]]\nfor t in range(1, 4, 2):\n    acc = acc * 0.1 + acc\nH = erfc(h5)\nout = h5\n")
+    path = tmp_path / "m.ad"
+    path.write_text(source)
+    result = CliRunner().invoke(app, ["check", str(path), "--set", "v1=[-1.0, 0.5, 2.0]"])
+    assert result.exit_code == 3, result.output  # the function is NaN at the point: nothing checked
+    assert "internal error" not in result.output and "not defined at this point" in result.output

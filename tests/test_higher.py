@@ -250,3 +250,26 @@ def test_hessian_command():
     assert code == 0 and ["∂²y/∂x²", "scalar", "2"] in [line.split() for line in out.splitlines()]
     code, _, err = run("hessian", SAMPLES / "product.ad", "--of", "q", "--set", "x=17")
     assert code == 2 and "q" in err
+
+
+@pytest.mark.parametrize("x, expected", [
+    ([1.0, 2.0, 3.0], [[0, 3, 2], [3, 0, 1], [2, 1, 0]]),
+    ([0.0, 2.0, 0.0], [[0, 0, 2], [0, 0, 0], [2, 0, 0]]),  # zeros: products of the others, no 0/0
+    ([0.0, 0.0, 0.0], [[0, 0, 0], [0, 0, 0], [0, 0, 0]]),
+    ([-1.5, 4.0, -2.0], [[0, -2, 4], [-2, 0, -1.5], [4, -1.5, 0]]),
+])
+def test_prod_has_second_derivatives_exact_at_zeros(x, expected):
+    """∂²Πx/∂xᵢ∂xⱼ is the product of the others: by running products, never Πx / (xᵢxⱼ)."""
+    program = adcli.parse("input x: [3]\ny = prod(x)\n")
+    assert hessian(program, x=np.array(x)).blocks[("x", "x")].tolist() == np.array(expected, dtype=float).tolist()
+
+
+def test_prod_runs_on_taylor_series_and_nested_duals():
+    """prod's rule runs on Taylor series (the fuzzer's `derivative` of a prod, which had no cumprod
+    for series) and agrees with the closed form x³ sin x to order 4."""
+    program = adcli.parse("input x\ny = prod(stack([x, x * x, sin(x)]))\n")
+    got = derivatives(program, "x", 4, x=0.7).derivatives
+    s, c, x = math.sin(0.7), math.cos(0.7), 0.7
+    closed = [3 * x**2 * s + x**3 * c, 6 * x * s + 6 * x**2 * c - x**3 * s,
+              6 * s + 18 * x * c - 9 * x**2 * s - x**3 * c, 24 * c - 36 * x * s - 12 * x**2 * c + x**3 * s]
+    assert np.allclose([float(v) for v in got], closed, rtol=1e-13, atol=0)

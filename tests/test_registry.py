@@ -422,3 +422,15 @@ def test_kinks_flag_exactly_the_points_without_a_derivative():
     assert OPS["maximum"].kink(None, np.array([1.0, 2.0]), np.array([1.0, 3.0])).tolist() == [True, False]
     x = np.array([[3.0, 3.0, 1.0], [1.0, 2.0, 3.0]])
     assert OPS["amax"].kink(np.max(x, axis=1), x, axis=1).tolist() == [True, False]
+
+
+def test_adcli_functions_lists_every_function_a_file_can_call():
+    """Every name FUNCTIONS resolves appears in `adcli functions` (as itself or as the operation it
+    is an alias of): the indexing family's entries were registered before the families were
+    counted, so size, getitem and gather were missing from the list."""
+    from adcli.operations import FAMILIES, function_table
+    rows = function_table()
+    listed = {row["name"] for row in rows} | {row["operation"] for row in rows}
+    assert all(any(op.name in listed for op in FUNCTIONS[name]) for name in FUNCTIONS), \
+        sorted(name for name in FUNCTIONS if not any(op.name in listed for op in FUNCTIONS[name]))
+    assert sorted(n for family in FAMILIES.values() for n in family) == sorted(OPS)

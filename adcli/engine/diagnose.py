@@ -285,8 +285,8 @@ def unchosen_branch(graph: Graph, values: list, node: int, index: tuple) -> str:
             if at is None or not cond.size or bool(cond[at]) == (branch == 1):
                 return ""
             return masked_advice(graph, j, branch, node)
-        if not op.elementwise or np.shape(values[j]) != shape:
-            return ""
+        if not op.elementwise or j >= len(values) or values[j] is None or np.shape(values[j]) != shape:
+            return ""  # values past the output were never computed
         current = j
     return ""
 

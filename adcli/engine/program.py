@@ -67,11 +67,12 @@ class Program:
                 chosen.append(by_name[name])
         return sorted(chosen, key=graph.inputs.index)
 
-    def values(self, given: dict, upto: int | None = None) -> list:
-        """Every node's value (up to node `upto`) for the given input values."""
+    def values(self, given: dict, upto: int | None = None, keep: list[bool] | None = None) -> list:
+        """Every node's value (up to node `upto`) for the given input values; with `keep`, only the
+        marked ones stay whole (the others are released after their last use)."""
         bound = bind_inputs(self.graph, given)
         with paused_gc():
-            return evaluate(self.graph, bound, upto)
+            return evaluate(self.graph, bound, upto, keep=keep)
 
     def where(self) -> dict[str, str]:
         """For each assignment made inside a loop or a function call, which iteration and call made
@@ -83,10 +84,15 @@ class Program:
 
     def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:
         """The value of every assignment by label (h, h', ...) in file order, or only of `of`."""
+        # Only what is returned is held: a long chain of temporaries costs one or two at a time.
+        keep = [False] * len(self.graph.nodes)
         if of is not None:
             name, index = self.output_node(of)
-            return {name: plain(self.values(given, upto=index)[index])}
-        values = self.values(given)
+            keep[index] = True
+            return {name: plain(self.values(given, upto=index, keep=keep)[index])}
+        for _, index in self.graph.assigned:
+            keep[index] = True
+        values = self.values(given, keep=keep)
         return {label: plain(values[index]) for label, index in self.graph.assigned}
 
     def batch(self, *names: str, chunk: int | None = None, progress=None):

@@ -85,6 +85,10 @@ def transpose_back(g, axes=None):
 def plain_value(x):
     """The array itself: the framework's own transformations carry no dual numbers here."""
     return x''',
+        "exclusive_products": f'''
+def exclusive_products(x):
+    """Running products along the last axis: the framework's own cumprod (no dual numbers here)."""
+    return {shim}.cumprod(x, axis=-1)''',
     }
 
 

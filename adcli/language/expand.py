@@ -19,8 +19,14 @@ import numpy as np
 
 from adcli.errors import AdError, NameResolutionError, ParseError, ShapeError, Span
 from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries, versioned
-from adcli.language.syntax_errors import (KEYWORD_AS_NAME, KEYWORDS, abbreviate, arity_message,
-                                          nothing_assigned_message, unknown_function_message)
+from adcli.language.syntax_errors import (
+    KEYWORD_AS_NAME,
+    KEYWORDS,
+    abbreviate,
+    arity_message,
+    nothing_assigned_message,
+    unknown_function_message,
+)
 from adcli.limits import MAX_DIMENSIONS, operation_limit
 from adcli.numbers import format_number, format_short
 from adcli.operations import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS, Mismatch, fmt_shape
@@ -266,7 +272,9 @@ class Expander:
             return self.nodes[value].data
         if isinstance(value, Display):
             items = [self.static(v) for v in value.items]
-            return None if any(i is None for i in items) else np.array(items)
+            if any(i is None for i in items) or len({np.shape(i) for i in items}) > 1:
+                return None  # not one array: the display itself says why, where it is built
+            return np.array(items)
         return None
 
     def whole(self, value, at, what: str) -> int:

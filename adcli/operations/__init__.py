@@ -17,7 +17,6 @@ import re
 from adcli.operations.constructors import CONSTRUCTORS, Constructor
 from adcli.operations.core import (OPS, Mismatch, Op, along_axis_shape, broadcast_shape, check_axis, fill, fmt_shape,
                                    mentions, reduce_shape, same_shape)
-from adcli.operations.indexing import IndexMismatch, index_text
 
 # The families, in the order `adcli functions` lists them: each module registers its own entries.
 FAMILIES: dict[str, list[str]] = {}
@@ -25,6 +24,10 @@ for _family in ("arithmetic", "elementwise", "reductions", "shape", "linalg", "i
     _before = set(OPS)
     importlib.import_module(f".{_family}", __name__)
     FAMILIES[_family] = [name for name in OPS if name not in _before]
+
+# Only after the loop: imported before it, indexing's entries would be registered outside any family
+# (and `adcli functions` would not list getitem, gather or size).
+from adcli.operations.indexing import IndexMismatch, index_text  # noqa: E402
 
 # Operator symbols, for the parser.
 BINARY_SYMBOLS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "**": "pow",

@@ -166,9 +166,20 @@ def prod_others(x, axis=None):
     moved = np.moveaxis(x, axes, ends)
     x = np.reshape(moved, np.shape(moved)[:len(shape) - len(axes)] + (-1,))
     ones = np.ones(np.shape(x)[:-1] + (1,))
-    left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
-    right = np.flip(np.cumprod(np.concatenate([ones, np.flip(x, -1)[..., :-1]], axis=-1), axis=-1), -1)
+    left = exclusive_products(np.concatenate([ones, x[..., :-1]], axis=-1))
+    right = np.flip(exclusive_products(np.concatenate([ones, np.flip(x, -1)[..., :-1]], axis=-1)), -1)
     return np.moveaxis(np.reshape(left * right, np.shape(moved)), ends, axes)
+
+
+def exclusive_products(x):
+    """Running products along the last axis: numpy's cumprod on arrays; on dual numbers and Taylor
+    series (which have no cumprod) a product at a time, so higher orders of prod run too."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.cumprod(x, axis=-1)
+    running = [x[..., 0]]
+    for k in range(1, np.shape(x)[-1]):
+        running.append(running[-1] * x[..., k])
+    return np.stack(running, axis=-1)
 
 
 def centered(x, axis=None):

@@ -5,8 +5,15 @@ and `keepdims`."""
 from __future__ import annotations
 
 from adcli.operations import batching
-from adcli.operations.core import (Op, along_axis_shape, check_axis, operand_elements, per_operand_element,
-                                   reduce_shape, register)
+from adcli.operations.core import (
+    Op,
+    along_axis_shape,
+    check_axis,
+    operand_elements,
+    per_operand_element,
+    reduce_shape,
+    register,
+)
 
 REDUCE = (("axis", None), ("keepdims", False))
 
@@ -43,7 +50,7 @@ for _name, _np, _word in (("amax", "max", "max"), ("amin", "min", "min")):
 reduction("prod", "np.prod({x}, axis={axis}, keepdims={keepdims})", "Π{0}", "Π of the others",
           "ḡ ⊙ the product of the other elements",
           "expand({g}, {x.shape}, {axis}, {keepdims}) * prod_others({x}, {axis})", cost=(1, 4),
-          jvp_code="np.sum(chain({dx}, prod_others({x}, {axis})), axis={axis}, keepdims={keepdims})", second_order=False,
+          jvp_code="np.sum(chain({dx}, prod_others({x}, {axis})), axis={axis}, keepdims={keepdims})",
           doc="the product of the elements; its gradient exact where elements are 0 (no division)")
 reduction("var", "np.var({x}, axis={axis}, ddof={ddof}, keepdims={keepdims})", "var({0})",
           "2({0} - mean)/({n} - {ddof})", "ḡ ⊙ 2({0} - mean)/({n} - {ddof})",

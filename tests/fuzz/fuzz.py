@@ -59,7 +59,7 @@ COMMAND_LINE_MESSAGES = [
     r"^--", r"^-o ", r"^ADCLI_MAX_BYTES", r"^'[^']*' is not an input of this file", r"^give a direction with --tangent",
     r"^forward mode traces one input", r"^the shape of input", r"^dimension '[^']*' of input '[^']*' is unknown",
     r"^input '[^']*' has \d+ dimensions", r"^drawing a \.", r"^Graphviz", r"^cannot write output",
-    r"^unknown function or operator", r"^no function or operator", r"^'[^']*' is not a function",
+    r"^unknown function or operator", r"^unknown function '", r"^no function or operator", r"^'[^']*' is not a function",
 ]
 FILE_MESSAGES = [r": no such file", r": is a directory", r": is not a regular file", r": cannot read it",
                  r": the file has .* over the limit", r"more than .* to read, over the limit", r": not UTF-8",
@@ -384,7 +384,8 @@ def streams_problem(case: Case, plain: dict, odd: dict) -> str | None:
         return None
     streams, p_rc, o_rc = case.streams, plain["rc"], odd["rc"]
     printed = bool(plain["stdout"])
-    if streams == "all-closed" and case.file_mode == "stdin":
+    helping = any(a in ("--help", "-h", "-V", "--version") for a in case.args)
+    if streams == "all-closed" and case.file_mode == "stdin" and not helping:
         if o_rc != 2:
             return f"all-closed with FILE '-': exit {o_rc}, not 2 (standard input is closed)"
     elif streams in ("stdout-closed", "stdout-full", "all-closed"):
@@ -511,6 +512,9 @@ def classify(case: Case, run: dict) -> tuple[str, str, str]:
         return "FAILURE", f"killed by {sig}", f"signal {sig}; stderr: {err[-300:]}"
     memory_markers = ("MemoryError", "Unable to allocate", "Cannot allocate memory", "bad_alloc", "out of memory",
                       "OpenBLAS blas_thread_init")
+    if rc == 2 and err.startswith("adcli: error: out of memory:") and "Traceback" not in err:
+        # adcli's own answer when the machine (here RLIMIT_AS) gives less than its limit allows
+        return "ERROR", "out of memory, said", ""
     if any(m in err for m in memory_markers):
         line = exception_line(err)
         return "FAILURE", f"memory exhaustion: {pattern(line)}", err[-600:]
