@@ -164,7 +164,7 @@ def test_pygments_finds_the_lexer_by_name_and_file_name():
     assert type(get_lexer_by_name("adcli")) is lexer.AdLexer
     assert find_lexer_class_for_filename("x.ad") is lexer.AdLexer
     html = highlight("H = relu(W @ x + b)  # hidden\n", get_lexer_by_name("ad"), HtmlFormatter())
-    assert '<span class="nb">relu</span>' in html and '<span class="c1"># hidden</span>' in html
+    assert '<span class="nf">relu</span>' in html and '<span class="c1"># hidden</span>' in html
 
 
 def test_the_core_does_not_import_the_lexer():
@@ -190,13 +190,13 @@ def test_every_good_program_lexes_without_an_error_token():
 def allowed(terminal: str, value: str):
     """The Pygments token types a Lark terminal may become."""
     if terminal == "NAME":
-        return (Name, Keyword.Constant, Keyword.Type)
+        return (Name, Keyword.Constant, Keyword.Type)  # Name.Function (a call) is a Name
     if terminal == "NUMBER":
         return (Number,)
     if terminal == "STRING":
         return (String,)
     if WORD.fullmatch(value):
-        return (Keyword, Name.Builtin)
+        return (Keyword, Name.Function)
     return (Operator, Punctuation)
 
 
@@ -223,17 +223,14 @@ def test_the_lexer_splits_programs_as_the_grammar_does():
 def test_the_lexer_knows_the_grammar_keywords():
     assert set(lexer.KEYWORDS) | set(lexer.DECLARATIONS) == grammar_words() - call_like_words()
     assert set(lexer.DECLARATIONS) == declaration_words()
-    assert set(lexer.SYNTAX_FUNCTIONS) == call_like_words()
     assert set(lexer.KEYWORDS) | set(lexer.DECLARATIONS) == set(RESERVED)
 
 
-def test_the_lexer_knows_every_function_and_constant():
-    assert set(lexer.FUNCTIONS) == set(registry.FUNCTIONS), "update FUNCTIONS in adcli/lexer.py"
-    assert set(lexer.CONSTRUCTORS) == set(registry.CONSTRUCTORS)
-    assert set(lexer.BUILTINS) == expected_functions()
+def test_the_lexer_knows_every_constant_and_lists_no_operation():
+    """Calls are found by their parenthesis, so a new operation needs no word added to the lexer."""
     assert set(lexer.CONSTANTS) == set(registry.CONSTANTS)
-    words = [*lexer.KEYWORDS, *lexer.DECLARATIONS, *lexer.BUILTINS, *lexer.CONSTANTS, *lexer.PSEUDO_CONSTANTS,
-             *lexer.TYPES]
+    assert not hasattr(lexer, "FUNCTIONS") and not hasattr(lexer, "BUILTINS")
+    words = [*lexer.KEYWORDS, *lexer.DECLARATIONS, *lexer.CONSTANTS, *lexer.PSEUDO_CONSTANTS, *lexer.TYPES]
     assert len(words) == len(set(words)), "a word in two lists"
 
 
@@ -255,7 +252,11 @@ def kind_of(text: str, word: str):
 
 def test_the_lexer_highlights_each_word_by_its_meaning():
     for name in expected_functions():
-        assert kind_of(f"y = {name}(x)\n", name) in Name.Builtin, name
+        assert kind_of(f"y = {name}(x)\n", name) in Name.Function, name
+        assert kind_of(f"y = {name} (x)\n", name) in Name.Function, name
+    for name in ("cell", "my_function", "np"):  # the file's own functions too: a call is a call
+        assert kind_of(f"y = {name}(x)\n", name) in Name.Function, name
+    assert kind_of("y = sum + 1\n", "sum") is Name  # not a call: a name
     for word in lexer.KEYWORDS:
         assert kind_of(f"{word} x\n", word) in Keyword
     for word in declaration_words():
@@ -329,8 +330,6 @@ def test_textmate_grammar_is_valid():
 
 
 def test_textmate_words_agree_with_the_grammar_and_registry():
-    assert alternatives("support.function.builtin.adcli") == expected_functions(), \
-        "update the support.function pattern in grammars/adcli.tmLanguage.json"
     assert alternatives("keyword.control.adcli") | {"def"} == grammar_words() - call_like_words() - declaration_words()
     assert alternatives("storage.type.declaration.adcli") == declaration_words()
     assert alternatives("constant.language.adcli") == set(registry.CONSTANTS) | set(lexer.PSEUDO_CONSTANTS)
@@ -338,7 +337,9 @@ def test_textmate_words_agree_with_the_grammar_and_registry():
 
 def test_textmate_scopes_each_word_by_its_meaning():
     for name in expected_functions():
-        assert scope_of(f"y = {name}(x)", name) == "support.function.builtin.adcli", name
+        assert scope_of(f"y = {name}(x)", name) == "entity.name.function.call.adcli", name
+    assert scope_of("y = cell(h, x)", "cell") == "entity.name.function.call.adcli"
+    assert scope_of("y = sum + 1", "sum") is None
     for word in grammar_words() - call_like_words():
         assert scope_of(f"{word} x", word).startswith(("keyword.", "storage.type.")), word
     for name in ("index", "x_in", "inputs", "define", "summary", "e1", "logs"):
@@ -346,13 +347,13 @@ def test_textmate_scopes_each_word_by_its_meaning():
     line = "def cell(h, x) = tanh(Wh @ h + Wx @ x + b)"
     assert scope_of(line, "def") == "storage.type.function.adcli"
     assert scope_of(line, "cell") == "entity.name.function.adcli"
-    assert scope_of(line, "tanh") == "support.function.builtin.adcli"
+    assert scope_of(line, "tanh") == "entity.name.function.call.adcli"
     line = "    h = cell(h, Xs[t])   # a new h at every step"
     assert scope_of(line, "h") == "variable.other.assignment.adcli"
     assert scope_of(line, "#") == "comment.line.number-sign.adcli"
     line = "for t in range(4):"
     assert [scope_of(line, w) for w in ("for", "in", "range")] == \
-        ["keyword.control.adcli", "keyword.control.adcli", "support.function.builtin.adcli"]
+        ["keyword.control.adcli", "keyword.control.adcli", "entity.name.function.call.adcli"]
     line = "input y: int[n]          # the class of each row"
     assert [scope_of(line, w) for w in ("input", "y", "int")] == \
         ["storage.type.declaration.adcli", "variable.other.declaration.adcli", "support.type.adcli"]
@@ -369,7 +370,7 @@ def category(kind_or_scope) -> str | None:
         for prefix, name in (("comment.", "comment"), ("string.", "string"), ("storage.type.declaration", "declaration"),
                              ("storage.type.function", "keyword"), ("keyword.control", "keyword"),
                              ("support.type", "type"), ("support.function", "function"),
-                             ("entity.name.function", "definition"), ("constant.language", "constant"),
+                             ("entity.name.function", "function"), ("constant.language", "constant"),
                              ("constant.numeric", "number"), ("variable.other", "target"),
                              ("keyword.operator", "operator"), ("punctuation.", "punctuation")):
             if scope.startswith(prefix):
@@ -377,7 +378,7 @@ def category(kind_or_scope) -> str | None:
         return None
     for parent, name in ((Comment, "comment"), (String, "string"), (Keyword.Declaration, "declaration"),
                          (Keyword.Type, "type"), (Keyword.Constant, "constant"), (Keyword, "keyword"),
-                         (Name.Builtin, "function"), (Name.Function, "definition"), (Name.Constant, "constant"),
+                         (Name.Function, "function"), (Name.Constant, "constant"),
                          (Name.Variable, "target"), (Number, "number"), (Operator, "operator"),
                          (Punctuation, "punctuation")):
         if kind_or_scope in parent:

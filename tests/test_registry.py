@@ -434,3 +434,31 @@ def test_adcli_functions_lists_every_function_a_file_can_call():
     assert all(any(op.name in listed for op in FUNCTIONS[name]) for name in FUNCTIONS), \
         sorted(name for name in FUNCTIONS if not any(op.name in listed for op in FUNCTIONS[name]))
     assert sorted(n for family in FAMILIES.values() for n in family) == sorted(OPS)
+
+
+@pytest.mark.parametrize("field, template, says", [
+    ("forward_code", "np.exp({xx})", "np.exp({xx})"),  # a placeholder that is no operand
+    ("forward_code", "np.exp({x}", "unbalanced bracket"),
+    ("vjp_code", ("{g} * {y}",), "{g} * {y}"),  # an operand the operation does not have
+    ("jvp_code", "np.sum({dx}, axis={axes})", "axis={axes}"),  # a parameter misspelt
+    ("text", "f({1})", "f({1})"),  # a trace text naming a second operand of a one-operand function
+])
+def test_a_template_typo_fails_at_registration(field, template, says):
+    """A template's placeholders and brackets are checked when the entry is registered (at import),
+    so a typo fails here rather than when a user first reaches the rule."""
+    from adcli.operations import batching
+    from adcli.operations.core import Op, register, same_shape
+    entry = dict(forward_code="np.exp({x})", shape=same_shape, text="f({0})", partials=("1",), vjp_text=("ḡ",),
+                 params=(("axis", None),), vjp_code=("{g}",), batch=batching.elementwise)
+    entry[field] = template
+    with pytest.raises(ValueError, match="operation typo") as caught:
+        register(Op("typo", **entry))
+    assert says in str(caught.value) or says == "unbalanced bracket"
+    assert "typo" not in OPS
+
+
+def test_every_registered_template_compiles():
+    """Every rule's filled template is Python that compiles (the import-time check covers names only)."""
+    for op in OPS.values():
+        for rule in ("forward", "derivs", "vjps", "common", "jvp_fn", "kink"):
+            getattr(op, rule)  # compiling raises SyntaxError for a template that is not Python

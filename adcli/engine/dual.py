@@ -43,13 +43,8 @@ LINEAR_FUNCTIONS = frozenset([
     np.diag, np.take, np.rot90,
 ])
 
-# Numpy functions that are registry operations: (operation, how many leading arrays are operands).
-FUNCTION_OPS = {
-    np.prod: ("prod", 1), np.var: ("var", 1), np.std: ("std", 1), np.clip: ("clip", 3), np.dot: ("dot", 2),
-    np.outer: ("outer", 2), np.linalg.solve: ("solve", 2), np.linalg.inv: ("inv", 1),
-    np.linalg.det: ("det", 1), np.linalg.cholesky: ("cholesky", 1), np.linalg.eigvalsh: ("eigvalsh", 1),
-    np.round: ("round", 1),
-}
+# Numpy functions that are registry operations (np.prod -> "prod"), read off the registry's entries.
+FUNCTION_OPS = {function: name for name, op in OPS.items() for function in op.array_functions}
 
 # Functions linear in every array of their first argument, a sequence.
 SEQUENCE_FUNCTIONS = frozenset([np.stack, np.concatenate])
@@ -59,9 +54,6 @@ VALUE_FUNCTIONS = frozenset([
     np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
     np.argmax, np.argmin, np.argsort, np.isclose, np.allclose, np.array_equal, np.count_nonzero,
 ])
-
-# Reductions that are registry operations (max and min, with their ties rule).
-EXTREMA = {np.max: "amax", np.amax: "amax", np.min: "amin", np.amin: "amin"}
 
 # What an arithmetic operator may meet on its other side.
 OPERANDS = (numbers.Number, np.ndarray, np.generic, list, tuple)
@@ -132,11 +124,8 @@ class Lifted:
             return cls.choose(base(args[0]), args[1], args[2])
         if func in VALUE_FUNCTIONS:
             return func(*(base(a) for a in args), **kwargs)
-        if func in EXTREMA:
-            return extremum(cls, EXTREMA[func], *args, **kwargs)
         if func in FUNCTION_OPS:
-            name, count = FUNCTION_OPS[func]
-            return cls.lift(name, args[:count], {**dict(zip(OPS[name].param_names, args[count:])), **kwargs})
+            return registered(cls, OPS[FUNCTION_OPS[func]], args, kwargs)
         if func is np.einsum and isinstance(args[0], str):
             return cls.lift("einsum", args[1:], {"spec": args[0]})
         return NotImplemented
@@ -206,11 +195,14 @@ class Lifted:
         return type(self).linear(np.transpose, self, (), {})
 
 
-def extremum(cls, name, x, axis=None, keepdims=False, **rest):
-    """np.max / np.min on a lifted number: the registry's amax/amin."""
-    if rest:
+def registered(cls, op, args, kwargs):
+    """A numpy function that is registry operation `op` (np.max is amax), on lifted numbers: its
+    operands first, then its parameters by position or name; NotImplemented for an argument the
+    operation does not take (np.max's initial=, out=)."""
+    params = dict(zip(op.param_names, args[op.nargs:]))
+    if len(args) > op.nargs + len(op.params) or not set(kwargs) <= set(op.param_names) - set(params):
         return NotImplemented
-    return cls.lift(name, (x,), {"axis": axis, "keepdims": keepdims})
+    return cls.lift(op.name, args[:op.nargs], {**params, **kwargs})
 
 
 # ---------------------------------------------------------------------------------------------

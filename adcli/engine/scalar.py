@@ -33,13 +33,15 @@ def _float_derivs(op) -> list:
     return [d if "(" not in code else _as_float(d) for d, code in zip(op.derivs, op.deriv_code)]
 
 
-# Elementwise operations of one or two operands without parameters; a scalar matmul is a
-# multiplication (see kernels.matmul), so it takes mul's rules.
+# Elementwise operations of one or two operands without parameters, and those that on scalars
+# take another's rules (Op.scalar_as: a scalar matmul is a multiplication, see kernels.matmul).
 _SCALAR = [name for name, op in OPS.items() if op.elementwise and op.nargs in (1, 2) and not op.params]
 _FORWARD = {name: OPS[name].pyfunc or _as_float(OPS[name].forward) for name in _SCALAR}
 _DERIVS = {name: _float_derivs(OPS[name]) for name in _SCALAR}
 _ONES = {name: OPS[name].ones for name in _SCALAR}  # ḡ passes on unchanged where a partial is exactly 1
-_FORWARD["matmul"], _DERIVS["matmul"], _ONES["matmul"] = _FORWARD["mul"], _DERIVS["mul"], _ONES["mul"]
+for _name, _op in OPS.items():
+    if _op.scalar_as is not None:
+        _FORWARD[_name], _DERIVS[_name], _ONES[_name] = (table[_op.scalar_as] for table in (_FORWARD, _DERIVS, _ONES))
 ONE = object()  # in a backward step: this operand's partial is exactly 1, so ḡ passes on as it is
 
 

@@ -201,7 +201,17 @@ def tensors(function):
     return staticmethod(call)
 
 
-class xp:
+class same_names(type):
+    """A numpy function the namespace does not spell out is torch's function of the same name, its
+    array first as a float64 tensor: torch's roll(x, shifts, dims) reads as numpy's roll(x, shift,
+    axis), so an operation written with such a function exports with no line added here."""
+
+    def __getattr__(cls, name):
+        function = getattr(torch, name)  # an AttributeError names what neither has
+        return lambda x, *rest, **kw: function(t(x), *rest, **kw)
+
+
+class xp(metaclass=same_names):
     """numpy's names over torch, float64, for the expressions and kernels below."""
 
     nan, inf, float64, int64 = math.nan, math.inf, torch.float64, torch.int64

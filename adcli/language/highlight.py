@@ -1,9 +1,11 @@
 """A Pygments lexer for .ad files, found by Pygments (pygmentize, Sphinx, MkDocs) through an entry point.
 
-Only this module imports Pygments, and nothing in adcli imports this module. The word lists are
-written out rather than read from the registry at import: the registry imports numpy, and Pygments
-loads every plugin lexer whenever it looks one up by name or file name. tests/test_editors.py
-checks the lists against the grammar and the registry, so they cannot drift.
+Only this module imports Pygments, and nothing in adcli imports this module. A name written as a
+call is a function, whether the registry's, a constructor, range() or one the file defines: so the
+lexer keeps no list of operations (a new operation is highlighted without touching it) and never
+imports the registry, which imports numpy (Pygments loads every plugin lexer whenever it looks one
+up by name or file name). The words it does list are the grammar's and the constants;
+tests/test_editors.py checks them against the grammar and the registry, so they cannot drift.
 """
 
 from __future__ import annotations
@@ -19,21 +21,6 @@ KEYWORDS = ("def", "for", "in", "return")
 DECLARATIONS = ("input", "data")
 # Element types, written before a declaration's shape: input y: int[n].
 TYPES = ("int", "float")
-# Syntax that reads as a call: `for t in range(4):` is the only place range() may appear.
-SYNTAX_FUNCTIONS = ("range",)
-# The registry's FUNCTIONS and CONSTRUCTORS.
-FUNCTIONS = (
-    "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "broadcast_to", "cbrt", "ceil",
-    "cholesky", "clip", "concat", "concatenate", "cos", "cosh", "cumsum", "det", "diag", "dot", "eigvalsh",
-    "einsum", "elu", "erf", "erfc", "exp", "exp2", "expand_dims", "expm1", "flip", "floor", "gelu", "hypot",
-    "inv", "leaky_relu", "log", "log10", "log1p", "log2", "log_softmax", "logaddexp", "logdet", "logsumexp",
-    "max", "mean", "min", "norm", "one_hot", "outer", "prod", "reciprocal", "relu", "reshape", "round",
-    "sigmoid", "sign", "silu", "sin", "sinh", "size", "softmax", "softplus", "solve", "solve_triangular",
-    "sqrt", "square", "squeeze", "stack", "std", "sum", "tan", "tanh", "trace", "transpose", "tril", "triu",
-    "var", "where",
-)
-CONSTRUCTORS = ("zeros", "ones", "eye", "arange")
-BUILTINS = FUNCTIONS + CONSTRUCTORS + SYNTAX_FUNCTIONS
 # The registry's CONSTANTS; then the names the expander gives a meaning of their own (None: a new axis).
 CONSTANTS = ("pi", "e", "inf")
 PSEUDO_CONSTANTS = ("True", "False", "None")
@@ -80,7 +67,7 @@ class AdLexer(RegexLexer):
             (word_list(KEYWORDS), Keyword),
             (word_list(DECLARATIONS), Keyword.Declaration),
             (word_list(TYPES, suffix=rf"(?={SPACE}\[)"), Keyword.Type),
-            (word_list(BUILTINS), Name.Builtin),
+            (rf"{NAME}(?={SPACE}\()", Name.Function),  # a call: f(x), range(4), cell(h, x)
             (word_list(CONSTANTS), Name.Constant),
             (word_list(PSEUDO_CONSTANTS), Keyword.Constant),
             (NAME, Name),
@@ -95,4 +82,4 @@ class AdLexer(RegexLexer):
     }
 
 
-__all__ = ["AdLexer", "BUILTINS", "CONSTANTS", "DECLARATIONS", "KEYWORDS", "PSEUDO_CONSTANTS", "TYPES"]
+__all__ = ["AdLexer", "CONSTANTS", "DECLARATIONS", "KEYWORDS", "PSEUDO_CONSTANTS", "TYPES"]

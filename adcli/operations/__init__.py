@@ -113,6 +113,6 @@ def derivative_text(op: Op) -> str:
     return "; ".join(f"{a}: {t}" for a, t in zip(names, texts) if t not in ("0",)) if len(texts) > 1 else texts[0]
 
 
-__all__ = ["FAMILIES", "function_table", "BINARY_SYMBOLS", "CONSTANTS", "CONSTRUCTORS", "Constructor", "FUNCTIONS", "IndexMismatch", "Mismatch",
-           "OPS", "Op", "along_axis_shape", "broadcast_shape", "check_axis", "fill", "fmt_shape", "index_text",
-           "mentions", "param_text", "reduce_shape", "same_shape", "source_text"]
+__all__ = ["FAMILIES", "function_table", "BINARY_SYMBOLS", "CONSTANTS", "CONSTRUCTORS", "Constructor", "FUNCTIONS",
+           "IndexMismatch", "Mismatch", "OPS", "Op", "along_axis_shape", "broadcast_shape", "check_axis", "fill",
+           "fmt_shape", "index_text", "mentions", "param_text", "reduce_shape", "same_shape", "source_text"]

@@ -7,32 +7,45 @@ import operator
 import numpy as np
 
 from adcli.operations import batching, kernels
-from adcli.operations.core import (Mismatch, Op, broadcast_shape, broadcast_shapes, fmt_shape, local_partial, no_flops,
-                                   per_element, register, same_shape)
+from adcli.operations.core import (
+    Mismatch,
+    Op,
+    broadcast_shape,
+    broadcast_shapes,
+    fmt_shape,
+    local_partial,
+    no_flops,
+    per_element,
+    register,
+    same_shape,
+)
 
 
 def binary(name, symbol, forward, derivs, text, partials, vjp_text, **kw):
     """An elementwise operation of two broadcast operands, given by its local partials."""
-    return register(Op(name, forward, broadcast_shape(symbol), text, partials, vjp_text, args=("x", "y"),
-                       deriv_code=derivs, batch=batching.elementwise, **kw))
+    return register(Op(name, forward_code=forward, shape=broadcast_shape(symbol), text=text, partials=partials,
+                       vjp_text=vjp_text, args=("x", "y"), deriv_code=derivs, batch=batching.elementwise, **kw))
 
 
-binary("add", "+", "{x} + {y}", ("1", "1"), "{0} + {1}", ("1", "1"), ("ḡ", "ḡ"), pyfunc=operator.add,
-       dtype="same", ufunc=np.add, linear=True, doc="addition, with numpy broadcasting")
-binary("sub", "-", "{x} - {y}", ("1", "-1.0"), "{0} - {1}", ("1", "-1"), ("ḡ", "-ḡ"), pyfunc=operator.sub,
-       dtype="same", ufunc=np.subtract, linear=True, doc="subtraction, with numpy broadcasting")
-binary("mul", "*", "{x} * {y}", ("{y}", "{x}"), "{0}·{1}", ("{1}", "{0}"), ("ḡ ⊙ {1}", "ḡ ⊙ {0}"),
-       pyfunc=operator.mul, dtype="same", ufunc=np.multiply, bilinear=True, chain_product=kernels.chain,
-       doc="elementwise multiplication, with numpy broadcasting")
-binary("div", "/", "{x} / {y}", ("1.0 / {y}", "-{ans} / {y}"), "{0}/{1}", ("1/{1}", "-{0}/{1}²"),
-       ("ḡ / {1}", "-ḡ ⊙ {0}/{1}²"), pyfunc=operator.truediv, ufunc=np.divide,
+binary("add", symbol="+", forward="{x} + {y}", derivs=("1", "1"), text="{0} + {1}", partials=("1", "1"),
+       vjp_text=("ḡ", "ḡ"), pyfunc=operator.add, dtype="same", ufunc=np.add, linear=True,
+       doc="addition, with numpy broadcasting")
+binary("sub", symbol="-", forward="{x} - {y}", derivs=("1", "-1.0"), text="{0} - {1}", partials=("1", "-1"),
+       vjp_text=("ḡ", "-ḡ"), pyfunc=operator.sub, dtype="same", ufunc=np.subtract, linear=True,
+       doc="subtraction, with numpy broadcasting")
+binary("mul", symbol="*", forward="{x} * {y}", derivs=("{y}", "{x}"), text="{0}·{1}", partials=("{1}", "{0}"),
+       vjp_text=("ḡ ⊙ {1}", "ḡ ⊙ {0}"), pyfunc=operator.mul, dtype="same", ufunc=np.multiply, bilinear=True,
+       chain_product=kernels.chain, doc="elementwise multiplication, with numpy broadcasting")
+binary("div", symbol="/", forward="{x} / {y}", derivs=("1.0 / {y}", "-{ans} / {y}"), text="{0}/{1}",
+       partials=("1/{1}", "-{0}/{1}²"), vjp_text=("ḡ / {1}", "-ḡ ⊙ {0}/{1}²"), pyfunc=operator.truediv, ufunc=np.divide,
        deriv_flops=local_partial(2), doc="elementwise division")
-binary("pow", "**", "np.power({x}, {y})", ("pow_dbase({x}, {y})", "pow_dexp({ans}, {x}, {y})"),
-       "{0}^{1}", ("{1}·{0}^({1}-1)", "log({0})·{0}^{1}"), ("ḡ ⊙ {1}·{0}^({1}-1)", "ḡ ⊙ log({0})·{0}^{1}"),
-       ufunc=np.power, deriv_flops=local_partial(3),
+binary("pow", symbol="**", forward="np.power({x}, {y})", derivs=("pow_dbase({x}, {y})", "pow_dexp({ans}, {x}, {y})"),
+       text="{0}^{1}", partials=("{1}·{0}^({1}-1)", "log({0})·{0}^{1}"),
+       vjp_text=("ḡ ⊙ {1}·{0}^({1}-1)", "ḡ ⊙ log({0})·{0}^{1}"), ufunc=np.power, deriv_flops=local_partial(3),
        doc="power; ∂/∂x taken as 0 where the exponent is 0, ∂/∂y as 0 at x = 0 for y ≥ 0")
-register(Op("neg", "-{x}", same_shape, "-{0}", ("-1",), ("-ḡ",), deriv_code=("-1.0",), pyfunc=operator.neg,
-            dtype="same", ufunc=np.negative, linear=True, doc="negation", batch=batching.elementwise))
+register(Op("neg", forward_code="-{x}", shape=same_shape, text="-{0}", partials=("-1",), vjp_text=("-ḡ",),
+            deriv_code=("-1.0",), pyfunc=operator.neg, dtype="same", ufunc=np.negative, linear=True, doc="negation",
+            batch=batching.elementwise))
 
 
 def matmul_shape(a, b):
@@ -67,32 +80,30 @@ def matmul_flops(out, args, params):
     return 2 * a[-1] * int(np.prod(out))  # 2·m·k·n: k multiply-adds per result element
 
 
-register(Op(
-    "matmul", "matmul({x}, {y})", matmul_shape, "{0} @ {1}", ("{1}", "{0}"), ("ḡ {1}ᵀ", "{0}ᵀ ḡ"),
-    args=("x", "y"), vjp_code=("matmul_vjp_left({g}, {y}, {x.shape})", "matmul_vjp_right({g}, {x}, {y.shape})"),
-    jvp_code="chain_matmul({dx}, {y}) + chain_matmul({x}, {dy})", scalar_text="{0}·{1}", pyfunc=operator.mul,
-    ufunc=np.matmul, bilinear=True, chain_product=kernels.chain_matmul, flops=matmul_flops,
-    deriv_flops=lambda k, out, args, params: matmul_flops(out, args, params),
-    doc="matrix product (numpy's matmul); a scalar on either side multiplies", batch=batching.matmul,
-))
+register(Op("matmul", forward_code="matmul({x}, {y})", shape=matmul_shape, text="{0} @ {1}", partials=("{1}", "{0}"),
+            vjp_text=("ḡ {1}ᵀ", "{0}ᵀ ḡ"), args=("x", "y"),
+            vjp_code=("matmul_vjp_left({g}, {y}, {x.shape})", "matmul_vjp_right({g}, {x}, {y.shape})"),
+            jvp_code="chain_matmul({dx}, {y}) + chain_matmul({x}, {dy})", scalar_text="{0}·{1}", pyfunc=operator.mul,
+            ufunc=np.matmul, bilinear=True, chain_product=kernels.chain_matmul, scalar_as="mul", flops=matmul_flops,
+            deriv_flops=lambda k, out, args, params: matmul_flops(out, args, params),
+            doc="matrix product (numpy's matmul); a scalar on either side multiplies", batch=batching.matmul))
 
 # ---- comparisons: boolean results, with no derivative ------------------------------------------
 for _name, _symbol, _ufunc in (("less", "<", np.less), ("less_equal", "<=", np.less_equal),
                                ("greater", ">", np.greater), ("greater_equal", ">=", np.greater_equal),
                                ("equal", "==", np.equal), ("not_equal", "!=", np.not_equal)):
-    register(Op(_name, f"{{x}} {_symbol} {{y}}", broadcast_shape(_symbol), f"{{0}} {_symbol} {{1}}", ("0", "0"),
-                ("0", "0"), args=("x", "y"), vjp_code=("np.zeros({x.shape})", "np.zeros({y.shape})"),
-                jvp_code="None", dtype="bool", ufunc=_ufunc, flops=per_element(1), deriv_flops=no_flops,
+    register(Op(_name, forward_code=f"{{x}} {_symbol} {{y}}", shape=broadcast_shape(_symbol),
+                text=f"{{0}} {_symbol} {{1}}", partials=("0", "0"), vjp_text=("0", "0"), args=("x", "y"),
+                vjp_code=("np.zeros({x.shape})", "np.zeros({y.shape})"), jvp_code="None", dtype="bool", ufunc=_ufunc,
+                flops=per_element(1), deriv_flops=no_flops,
                 doc=f"comparison {_symbol}: a boolean array, with no derivative", batch=batching.elementwise))
 
 # ---- where: the gradient goes to the selected branch ----------------------------------------------
-register(Op(
-    "where", "np.where({cond}, {x}, {y})", broadcast_shape("where"), "where({0}, {1}, {2})",
-    ("0", "[{0}]", "[not {0}]"), ("0", "ḡ ⊙ [{0}]", "ḡ ⊙ [not {0}]"), args=("cond", "x", "y"), func="where",
-    vjp_code=("np.zeros({cond.shape})", "unbroadcast(np.where({cond}, {g}, 0.0), {x.shape})",
-              "unbroadcast(np.where({cond}, 0.0, {g}), {y.shape})"),
-    jvp_code="np.where({cond}, {dx}, {dy})", flops=per_element(1), deriv_flops=local_partial(1),
-    doc="elementwise choice: x where cond holds, else y (broadcast); the gradient follows the choice",
-    kinds=("bool", None, None),
-    signature="where(cond, x, y)", batch=batching.elementwise,
-))
+register(Op("where", forward_code="np.where({cond}, {x}, {y})", shape=broadcast_shape("where"),
+            text="where({0}, {1}, {2})", partials=("0", "[{0}]", "[not {0}]"),
+            vjp_text=("0", "ḡ ⊙ [{0}]", "ḡ ⊙ [not {0}]"), args=("cond", "x", "y"), func="where",
+            vjp_code=("np.zeros({cond.shape})", "unbroadcast(np.where({cond}, {g}, 0.0), {x.shape})",
+                      "unbroadcast(np.where({cond}, 0.0, {g}), {y.shape})"),
+            jvp_code="np.where({cond}, {dx}, {dy})", flops=per_element(1), deriv_flops=local_partial(1),
+            doc="elementwise choice: x where cond holds, else y (broadcast); the gradient follows the choice",
+            kinds=("bool", None, None), signature="where(cond, x, y)", batch=batching.elementwise))

@@ -175,6 +175,8 @@ class Op:
     doc: str = ""  # one line of meaning, for `adcli functions`
     signature: str = ""  # as a file writes the call: clip(x, lo, hi)
     ufunc: Any = None  # the numpy ufunc it implements, for dual numbers
+    array_functions: tuple = ()  # numpy functions that compute it (np.prod), for dual numbers and series
+    scalar_as: str | None = None  # on scalars alone, the operation whose rules it takes (a scalar matmul is a mul)
     linear: bool = False  # linear in its operands: Taylor coefficients map one to one (higher orders)
     bilinear: bool = False  # linear in each operand: a vjp's term holds the other operand still
     chain_product: Callable | None = None  # bilinear: the product the chain rule takes (the strong zero),
@@ -369,16 +371,52 @@ OPS: dict[str, Op] = {}
 
 
 def register(op: Op) -> Op:
-    """Add an operation to the registry (one entry per operation)."""
+    """Add an operation to the registry (one entry per operation), its templates checked first."""
     if op.name in OPS:
         raise ValueError(f"operation {op.name} is registered twice")
     if op.batch is None:
         raise ValueError(f"operation {op.name} has no batching rule")
+    check_templates(op)
     if op.func and not op.signature:
         op.signature = f"{op.func}({', '.join(('[a, b, ...]',) if op.variadic else op.args)}" + \
             "".join(f", {name}={default!r}" for name, default in op.params) + ")"
     OPS[op.name] = op
     return op
+
+
+CODE_FIELDS = ("forward_code", "deriv_code", "vjp_code", "common_code", "jvp_code", "kink_code")
+TEXT_FIELDS = ("text", "partials", "vjp_text", "scalar_text")
+TEXT_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def check_templates(op: Op) -> None:
+    """A ValueError, at import, for a template that cannot be what its author meant: a code
+    template's placeholder that is no operand, tangent, parameter or ans/g/c/k, an unbalanced
+    bracket, or a trace text's operand {k} beyond the operands (a typo fails a test, not a user).
+    Whether the filled code parses is checked where it is compiled, once, on first use."""
+    code = [t for f in CODE_FIELDS for t in as_list(getattr(op, f))]
+    text = [t for f in TEXT_FIELDS for t in as_list(getattr(op, f))]
+    joined = "\n".join(code)
+    operands = ("xs",) if op.variadic else op.args
+    known = {"ans", "g", "c", "k", *operands, *("d" + a for a in operands), *op.param_names}
+    bare = PLACEHOLDER.sub("", joined)
+    if not {m[1] for m in PLACEHOLDER.finditer(joined)} <= known or any(
+            bare.count(a) != bare.count(b) for a, b in ("{}", "()", "[]")):
+        bad = [t for t in code if not {m[1] for m in PLACEHOLDER.finditer(t)} <= known or any(
+            PLACEHOLDER.sub("", t).count(a) != PLACEHOLDER.sub("", t).count(b) for a, b in ("{}", "()", "[]"))]
+        raise ValueError(f"operation {op.name}: the code template {bad[0]!r} names a placeholder the rule "
+                         f"does not have ({', '.join(sorted(known))}) or has an unbalanced bracket")
+    words = {*op.param_names, "n", "ddof", *(str(k) for k in range(10 if op.variadic else len(op.args)))}
+    if not set(TEXT_PLACEHOLDER.findall("\n".join(text))) <= words:
+        raise ValueError(f"operation {op.name}: a trace text of {text} names an operand or parameter it "
+                         f"does not have ({', '.join(sorted(words))})")
+
+
+def as_list(value) -> list[str]:
+    """A template field as a list of templates (None: none; one string: one)."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def wrap(text: str) -> str:

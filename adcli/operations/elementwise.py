@@ -12,91 +12,98 @@ def unary(name, forward, deriv, text, partial, vjp_text=None, cost=(1, 2), **kw)
     """An elementwise function of one operand, given by its local derivative ∂ = `deriv`."""
     vjp_text = vjp_text or ("ḡ" if partial == "1" else f"ḡ ⊙ {wrap(partial)}")
     flops, deriv_flops = cost
-    return register(Op(name, forward, same_shape, text, (partial,), (vjp_text,), func=kw.pop("func", name),
-                       deriv_code=(deriv,), flops=kw.pop("flops", None) or (lambda out, args, params: flops *
-                                                                           int(np.prod(out))),
+    return register(Op(name, forward_code=forward, shape=same_shape, text=text, partials=(partial,),
+                       vjp_text=(vjp_text,), func=kw.pop("func", name), deriv_code=(deriv,),
+                       flops=kw.pop("flops", None) or (lambda out, args, params: flops * int(np.prod(out))),
                        deriv_flops=local_partial(deriv_flops), batch=batching.elementwise, **kw))
 
 
 def binary(name, forward, derivs, text, partials, vjp_text, args=("x", "y"), cost=(1, 4), **kw):
     """An elementwise function of two broadcast operands, given by its local partials."""
     flops, deriv_flops = cost
-    return register(Op(name, forward, broadcast_shape(name if "func" not in kw else kw["func"]), text, partials,
-                       vjp_text, args=args, func=kw.pop("func", name), deriv_code=derivs,
-                       flops=lambda out, a, p: flops * int(np.prod(out)), deriv_flops=local_partial(deriv_flops),
-                       batch=batching.elementwise, **kw))
+    return register(Op(name, forward_code=forward, shape=broadcast_shape(name if "func" not in kw else kw["func"]),
+                       text=text, partials=partials, vjp_text=vjp_text, args=args, func=kw.pop("func", name),
+                       deriv_code=derivs, flops=lambda out, a, p: flops * int(np.prod(out)),
+                       deriv_flops=local_partial(deriv_flops), batch=batching.elementwise, **kw))
 
 
 # ---- the first set: the lecture's and the everyday ones -----------------------------------------
-unary("relu", "np.maximum({x}, 0.0)", "np.sign({ans})",  # 1, 0, or NaN at NaN
-      "ReLU({0})", "ReLU′({0})", "ḡ ⊙ [{0} > 0]", kink_code="{x} == 0", convention="relu′(0) taken as 0",
+unary("relu", forward="np.maximum({x}, 0.0)", deriv="np.sign({ans})",  # 1, 0, or NaN at NaN
+      text="ReLU({0})", partial="ReLU′({0})", vjp_text="ḡ ⊙ [{0} > 0]", kink_code="{x} == 0",
+      convention="relu′(0) taken as 0",
       pyfunc=kernels.relu_float, pyderivs=(lambda ans, x: kernels.relu_slope_float(ans),),
       doc="max(x, 0); relu′(0) = 0")
-unary("exp", "np.exp({x})", "{ans}", "exp({0})", "exp({0})", ufunc=np.exp, cost=(1, 1), doc="eˣ")
-unary("log", "np.log({x})", "1.0 / {x}", "log({0})", "1/{0}", "ḡ / {0}", ufunc=np.log, doc="natural logarithm")
-unary("sin", "np.sin({x})", "np.cos({x})", "sin({0})", "cos({0})", ufunc=np.sin, doc="sine")
-unary("cos", "np.cos({x})", "-np.sin({x})", "cos({0})", "-sin({0})", "-ḡ ⊙ sin({0})", ufunc=np.cos, doc="cosine")
-unary("tan", "np.tan({x})", "1.0 + {ans} * {ans}", "tan({0})", "1 + tan²({0})", ufunc=np.tan, cost=(1, 3),
-      doc="tangent")
-unary("tanh", "np.tanh({x})", "sech2({x})", "tanh({0})", "1 - tanh²({0})", ufunc=np.tanh,
+unary("exp", forward="np.exp({x})", deriv="{ans}", text="exp({0})", partial="exp({0})", ufunc=np.exp, cost=(1, 1),
+      doc="eˣ")
+unary("log", forward="np.log({x})", deriv="1.0 / {x}", text="log({0})", partial="1/{0}", vjp_text="ḡ / {0}",
+      ufunc=np.log, doc="natural logarithm")
+unary("sin", forward="np.sin({x})", deriv="np.cos({x})", text="sin({0})", partial="cos({0})", ufunc=np.sin, doc="sine")
+unary("cos", forward="np.cos({x})", deriv="-np.sin({x})", text="cos({0})", partial="-sin({0})",
+      vjp_text="-ḡ ⊙ sin({0})", ufunc=np.cos, doc="cosine")
+unary("tan", forward="np.tan({x})", deriv="1.0 + {ans} * {ans}", text="tan({0})", partial="1 + tan²({0})", ufunc=np.tan,
+      cost=(1, 3), doc="tangent")
+unary("tanh", forward="np.tanh({x})", deriv="sech2({x})", text="tanh({0})", partial="1 - tanh²({0})", ufunc=np.tanh,
       doc="hyperbolic tangent; its derivative exact in the tails")
-unary("sigmoid", "sigmoid({x})", "logistic_slope({x})", "σ({0})", "σ({0})(1 - σ({0}))",
-      "ḡ ⊙ σ({0})(1 - σ({0}))", doc="the logistic function 1/(1 + e⁻ˣ), without overflow")
-unary("sqrt", "np.sqrt({x})", "0.5 / {ans}", "√{0}", "1/(2√{0})", "ḡ / (2√{0})", ufunc=np.sqrt,
-      doc="square root; sqrt′(0) = inf")
-unary("abs", "np.abs({x})", "np.sign({x})", "|{0}|", "sign({0})", kink_code="{x} == 0",
+unary("sigmoid", forward="sigmoid({x})", deriv="logistic_slope({x})", text="σ({0})", partial="σ({0})(1 - σ({0}))",
+      vjp_text="ḡ ⊙ σ({0})(1 - σ({0}))", doc="the logistic function 1/(1 + e⁻ˣ), without overflow")
+unary("sqrt", forward="np.sqrt({x})", deriv="0.5 / {ans}", text="√{0}", partial="1/(2√{0})", vjp_text="ḡ / (2√{0})",
+      ufunc=np.sqrt, doc="square root; sqrt′(0) = inf")
+unary("abs", forward="np.abs({x})", deriv="np.sign({x})", text="|{0}|", partial="sign({0})", kink_code="{x} == 0",
       convention="abs′(0) taken as 0", ufunc=np.absolute, doc="absolute value; abs′(0) = 0")
 
 # ---- logarithms and exponentials --------------------------------------------------------------
-unary("log1p", "np.log1p({x})", "1.0 / (1.0 + {x})", "log1p({0})", "1/(1 + {0})", ufunc=np.log1p,
-      doc="log(1 + x), exact for small x")
-unary("expm1", "np.expm1({x})", "{ans} + 1.0", "expm1({0})", "exp({0})", ufunc=np.expm1,
+unary("log1p", forward="np.log1p({x})", deriv="1.0 / (1.0 + {x})", text="log1p({0})", partial="1/(1 + {0})",
+      ufunc=np.log1p, doc="log(1 + x), exact for small x")
+unary("expm1", forward="np.expm1({x})", deriv="{ans} + 1.0", text="expm1({0})", partial="exp({0})", ufunc=np.expm1,
       doc="eˣ - 1, exact for small x")
-unary("log2", "np.log2({x})", "1.0 / ({x} * LN2)", "log₂({0})", "1/({0} ln 2)", ufunc=np.log2,
-      doc="base-2 logarithm")
-unary("log10", "np.log10({x})", "1.0 / ({x} * LN10)", "log₁₀({0})", "1/({0} ln 10)", ufunc=np.log10,
-      doc="base-10 logarithm")
-unary("exp2", "np.exp2({x})", "{ans} * LN2", "2^{0}", "2^{0} ln 2", ufunc=np.exp2, doc="2ˣ")
-unary("square", "np.square({x})", "2.0 * {x}", "{0}²", "2{0}", ufunc=np.square, doc="x²")
-unary("cbrt", "np.cbrt({x})", "1.0 / (3.0 * {ans} * {ans})", "∛{0}", "1/(3∛{0}²)", ufunc=np.cbrt,
-      doc="cube root (real, also for negative x); cbrt′(0) = inf")
-unary("reciprocal", "1.0 / {x}", "-{ans} * {ans}", "1/{0}", "-1/{0}²", ufunc=np.reciprocal, doc="1/x")
+unary("log2", forward="np.log2({x})", deriv="1.0 / ({x} * LN2)", text="log₂({0})", partial="1/({0} ln 2)",
+      ufunc=np.log2, doc="base-2 logarithm")
+unary("log10", forward="np.log10({x})", deriv="1.0 / ({x} * LN10)", text="log₁₀({0})", partial="1/({0} ln 10)",
+      ufunc=np.log10, doc="base-10 logarithm")
+unary("exp2", forward="np.exp2({x})", deriv="{ans} * LN2", text="2^{0}", partial="2^{0} ln 2", ufunc=np.exp2, doc="2ˣ")
+unary("square", forward="np.square({x})", deriv="2.0 * {x}", text="{0}²", partial="2{0}", ufunc=np.square, doc="x²")
+unary("cbrt", forward="np.cbrt({x})", deriv="1.0 / (3.0 * {ans} * {ans})", text="∛{0}", partial="1/(3∛{0}²)",
+      ufunc=np.cbrt, doc="cube root (real, also for negative x); cbrt′(0) = inf")
+unary("reciprocal", forward="1.0 / {x}", deriv="-{ans} * {ans}", text="1/{0}", partial="-1/{0}²", ufunc=np.reciprocal,
+      doc="1/x")
 
 # ---- trigonometric and hyperbolic ---------------------------------------------------------------
-unary("sinh", "np.sinh({x})", "np.cosh({x})", "sinh({0})", "cosh({0})", ufunc=np.sinh, doc="hyperbolic sine")
-unary("cosh", "np.cosh({x})", "np.sinh({x})", "cosh({0})", "sinh({0})", ufunc=np.cosh, doc="hyperbolic cosine")
-unary("asinh", "np.arcsinh({x})", "1.0 / np.hypot({x}, 1.0)", "asinh({0})", "1/√(1 + {0}²)", ufunc=np.arcsinh,
-      doc="inverse hyperbolic sine")
-unary("acosh", "np.arccosh({x})", "1.0 / (np.sqrt({x} - 1.0) * np.sqrt({x} + 1.0))", "acosh({0})",
-      "1/√({0}² - 1)", ufunc=np.arccosh, doc="inverse hyperbolic cosine (x ≥ 1); acosh′(1) = inf")
-unary("atanh", "np.arctanh({x})", "1.0 / ((1.0 - {x}) * (1.0 + {x}))", "atanh({0})", "1/(1 - {0}²)",
-      ufunc=np.arctanh, doc="inverse hyperbolic tangent (|x| < 1)")
-unary("asin", "np.arcsin({x})", "1.0 / np.sqrt((1.0 - {x}) * (1.0 + {x}))", "asin({0})", "1/√(1 - {0}²)",
-      ufunc=np.arcsin, doc="inverse sine (|x| ≤ 1); asin′(±1) = inf")
-unary("acos", "np.arccos({x})", "-1.0 / np.sqrt((1.0 - {x}) * (1.0 + {x}))", "acos({0})", "-1/√(1 - {0}²)",
-      ufunc=np.arccos, doc="inverse cosine (|x| ≤ 1); acos′(±1) = -inf")
-unary("atan", "np.arctan({x})", "1.0 / (1.0 + {x} * {x})", "atan({0})", "1/(1 + {0}²)", ufunc=np.arctan,
-      doc="inverse tangent")
+unary("sinh", forward="np.sinh({x})", deriv="np.cosh({x})", text="sinh({0})", partial="cosh({0})", ufunc=np.sinh,
+      doc="hyperbolic sine")
+unary("cosh", forward="np.cosh({x})", deriv="np.sinh({x})", text="cosh({0})", partial="sinh({0})", ufunc=np.cosh,
+      doc="hyperbolic cosine")
+unary("asinh", forward="np.arcsinh({x})", deriv="1.0 / np.hypot({x}, 1.0)", text="asinh({0})", partial="1/√(1 + {0}²)",
+      ufunc=np.arcsinh, doc="inverse hyperbolic sine")
+unary("acosh", forward="np.arccosh({x})", deriv="1.0 / (np.sqrt({x} - 1.0) * np.sqrt({x} + 1.0))", text="acosh({0})",
+      partial="1/√({0}² - 1)", ufunc=np.arccosh, doc="inverse hyperbolic cosine (x ≥ 1); acosh′(1) = inf")
+unary("atanh", forward="np.arctanh({x})", deriv="1.0 / ((1.0 - {x}) * (1.0 + {x}))", text="atanh({0})",
+      partial="1/(1 - {0}²)", ufunc=np.arctanh, doc="inverse hyperbolic tangent (|x| < 1)")
+unary("asin", forward="np.arcsin({x})", deriv="1.0 / np.sqrt((1.0 - {x}) * (1.0 + {x}))", text="asin({0})",
+      partial="1/√(1 - {0}²)", ufunc=np.arcsin, doc="inverse sine (|x| ≤ 1); asin′(±1) = inf")
+unary("acos", forward="np.arccos({x})", deriv="-1.0 / np.sqrt((1.0 - {x}) * (1.0 + {x}))", text="acos({0})",
+      partial="-1/√(1 - {0}²)", ufunc=np.arccos, doc="inverse cosine (|x| ≤ 1); acos′(±1) = -inf")
+unary("atan", forward="np.arctan({x})", deriv="1.0 / (1.0 + {x} * {x})", text="atan({0})", partial="1/(1 + {0}²)",
+      ufunc=np.arctan, doc="inverse tangent")
 
 # ---- special functions and activations ----------------------------------------------------------
-unary("erf", "erf({x})", "TWO_OVER_SQRT_PI * np.exp(-{x} * {x})", "erf({0})", "(2/√π) exp(-{0}²)",
-      ufunc=kernels._ERF, cost=(10, 3), doc="the error function")
-unary("erfc", "erfc({x})", "-TWO_OVER_SQRT_PI * np.exp(-{x} * {x})", "erfc({0})", "-(2/√π) exp(-{0}²)",
-      ufunc=kernels._ERFC, cost=(10, 3), doc="1 - erf(x), exact in the tail")
-unary("softplus", "softplus({x})", "sigmoid({x})", "softplus({0})", "σ({0})", cost=(4, 4),
+unary("erf", forward="erf({x})", deriv="TWO_OVER_SQRT_PI * np.exp(-{x} * {x})", text="erf({0})",
+      partial="(2/√π) exp(-{0}²)", ufunc=kernels._ERF, cost=(10, 3), doc="the error function")
+unary("erfc", forward="erfc({x})", deriv="-TWO_OVER_SQRT_PI * np.exp(-{x} * {x})", text="erfc({0})",
+      partial="-(2/√π) exp(-{0}²)", ufunc=kernels._ERFC, cost=(10, 3), doc="1 - erf(x), exact in the tail")
+unary("softplus", forward="softplus({x})", deriv="sigmoid({x})", text="softplus({0})", partial="σ({0})", cost=(4, 4),
       doc="log(1 + eˣ), stable for large |x|")
-unary("gelu", "gelu({x})", "gelu_slope({x})", "GELU({0})", "Φ({0}) + {0}φ({0})", cost=(12, 14),
-      doc="x·Φ(x) with the exact normal CDF (erf-based, PyTorch's default)")
-unary("silu", "{x} * sigmoid({x})", "silu_slope({x})", "SiLU({0})", "σ({0})(1 + {0}(1 - σ({0})))", cost=(5, 8),
-      doc="x·σ(x) (also called swish)")
-register(Op("elu", "np.where({x} > 0, {x}, {alpha} * np.expm1({x}))", same_shape, "ELU({0})", ("ELU′({0})",),
-            ("ḡ ⊙ ELU′({0})",), params=(("alpha", 1.0),), func="elu",
+unary("gelu", forward="gelu({x})", deriv="gelu_slope({x})", text="GELU({0})", partial="Φ({0}) + {0}φ({0})",
+      cost=(12, 14), doc="x·Φ(x) with the exact normal CDF (erf-based, PyTorch's default)")
+unary("silu", forward="{x} * sigmoid({x})", deriv="silu_slope({x})", text="SiLU({0})",
+      partial="σ({0})(1 + {0}(1 - σ({0})))", cost=(5, 8), doc="x·σ(x) (also called swish)")
+register(Op("elu", forward_code="np.where({x} > 0, {x}, {alpha} * np.expm1({x}))", shape=same_shape, text="ELU({0})",
+            partials=("ELU′({0})",), vjp_text=("ḡ ⊙ ELU′({0})",), params=(("alpha", 1.0),), func="elu",
             deriv_code=("step({x}, 1.0, {alpha} * np.exp({x}))",), kink_code="({x} == 0) & ({alpha} != 1.0)",
             convention="elu′(0) taken as alpha (the slope on the left)", deriv_flops=local_partial(3),
             doc="x for x > 0, alpha·(eˣ - 1) otherwise; elu′(0) = alpha", batch=batching.elementwise))
-register(Op("leaky_relu", "np.where({x} > 0, {x}, {slope} * {x})", same_shape, "LeakyReLU({0})",
-            ("LeakyReLU′({0})",), ("ḡ ⊙ LeakyReLU′({0})",), params=(("slope", 0.01),), func="leaky_relu",
-            deriv_code=("step({x}, 1.0, {slope})",), kink_code="({x} == 0) & ({slope} != 1.0)",
+register(Op("leaky_relu", forward_code="np.where({x} > 0, {x}, {slope} * {x})", shape=same_shape, text="LeakyReLU({0})",
+            partials=("LeakyReLU′({0})",), vjp_text=("ḡ ⊙ LeakyReLU′({0})",), params=(("slope", 0.01),),
+            func="leaky_relu", deriv_code=("step({x}, 1.0, {slope})",), kink_code="({x} == 0) & ({slope} != 1.0)",
             convention="leaky_relu′(0) taken as the slope", deriv_flops=local_partial(2),
             doc="x for x > 0, slope·x otherwise (slope 0.01 unless given); leaky_relu′(0) = slope",
             batch=batching.elementwise))
@@ -106,45 +113,51 @@ for _name, _np, _kink, _where in (("sign", "sign", "{x} == 0", "at 0"),
                                   ("floor", "floor", "{x} == np.floor({x})", "at a whole number"),
                                   ("ceil", "ceil", "{x} == np.floor({x})", "at a whole number"),
                                   ("round", "round", "np.abs({x} - np.floor({x})) == 0.5", "halfway between")):
-    unary(_name, f"np.{_np}({{x}})", "zeros_like({x})", f"{_name}({{0}})", "0", "0", kink_code=_kink,
-          convention=f"{_name} jumps {_where}: its derivative taken as 0",
+    unary(_name, forward=f"np.{_np}({{x}})", deriv="zeros_like({x})", text=f"{_name}({{0}})", partial="0", vjp_text="0",
+          kink_code=_kink, convention=f"{_name} jumps {_where}: its derivative taken as 0",
           ufunc=getattr(np, "rint" if _name == "round" else _np), cost=(1, 0),
+          array_functions=(np.round,) if _name == "round" else (),
           doc=f"{_name} (derivative 0: it is constant between its jumps)"
           + (", halves to even as numpy" if _name == "round" else ""))
 
 # ---- elementwise functions of two or three operands -----------------------------------------------
-binary("maximum", "np.maximum({x}, {y})", ("tie_weight({x}, {y})", "tie_weight({y}, {x})"),
-       "max({0}, {1})", ("[{0} > {1}] + ½[{0} = {1}]", "[{1} > {0}] + ½[{0} = {1}]"),
-       ("ḡ ⊙ ([{0} > {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} > {0}] + ½[{0} = {1}])"),
+binary("maximum", forward="np.maximum({x}, {y})", derivs=("tie_weight({x}, {y})", "tie_weight({y}, {x})"),
+       text="max({0}, {1})", partials=("[{0} > {1}] + ½[{0} = {1}]", "[{1} > {0}] + ½[{0} = {1}]"),
+       vjp_text=("ḡ ⊙ ([{0} > {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} > {0}] + ½[{0} = {1}])"),
        func="max", kink_code="{x} == {y}", convention="a tie in max splits the gradient evenly", ufunc=np.maximum,
        doc="elementwise maximum (the lecture's max(0, W@x + b)); a tie splits the gradient evenly",
        signature="max(a, b)")
-binary("minimum", "np.minimum({x}, {y})", ("tie_weight({y}, {x})", "tie_weight({x}, {y})"),
-       "min({0}, {1})", ("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"),
-       ("ḡ ⊙ ([{0} < {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} < {0}] + ½[{0} = {1}])"),
+binary("minimum", forward="np.minimum({x}, {y})", derivs=("tie_weight({y}, {x})", "tie_weight({x}, {y})"),
+       text="min({0}, {1})", partials=("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"),
+       vjp_text=("ḡ ⊙ ([{0} < {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} < {0}] + ½[{0} = {1}])"),
        func="min", kink_code="{x} == {y}", convention="a tie in min splits the gradient evenly", ufunc=np.minimum,
        doc="elementwise minimum; a tie splits the gradient evenly", signature="min(a, b)")
-binary("atan2", "np.arctan2({y}, {x})", ("atan2_slope({x}, {x}, {y})", "atan2_slope(-{y}, {x}, {y})"),
-       "atan2({0}, {1})", ("{1}/({0}² + {1}²)", "-{0}/({0}² + {1}²)"),
-       ("ḡ ⊙ {1}/({0}² + {1}²)", "-ḡ ⊙ {0}/({0}² + {1}²)"), args=("y", "x"), ufunc=np.arctan2,
-       kink_code="({y} == 0) & ({x} <= 0)", convention="atan2 at the origin (∂ taken as 0) or on its cut y = 0 > x (a jump)",
+binary("atan2", forward="np.arctan2({y}, {x})", derivs=("atan2_slope({x}, {x}, {y})", "atan2_slope(-{y}, {x}, {y})"),
+       text="atan2({0}, {1})", partials=("{1}/({0}² + {1}²)", "-{0}/({0}² + {1}²)"),
+       vjp_text=("ḡ ⊙ {1}/({0}² + {1}²)", "-ḡ ⊙ {0}/({0}² + {1}²)"), args=("y", "x"), ufunc=np.arctan2,
+       kink_code="({y} == 0) & ({x} <= 0)",
+       convention="atan2 at the origin (∂ taken as 0) or on its cut y = 0 > x (a jump)",
        doc="the angle of the point (x, y), as numpy's arctan2(y, x); its derivative at the origin taken as 0",
        signature="atan2(y, x)")
-binary("hypot", "np.hypot({x}, {y})", ("{x} / {ans}", "{y} / {ans}"), "hypot({0}, {1})",
-       ("{0}/hypot({0}, {1})", "{1}/hypot({0}, {1})"), ("ḡ ⊙ {0}/hypot({0}, {1})", "ḡ ⊙ {1}/hypot({0}, {1})"),
-       ufunc=np.hypot, doc="√(x² + y²) without overflow")
-binary("logaddexp", "np.logaddexp({x}, {y})", ("logaddexp_weight({x}, {y})", "logaddexp_weight({y}, {x})"),
-       "logaddexp({0}, {1})", ("e^({0} - logaddexp({0}, {1}))", "e^({1} - logaddexp({0}, {1}))"),
-       ("ḡ ⊙ e^({0} - logaddexp({0}, {1}))", "ḡ ⊙ e^({1} - logaddexp({0}, {1}))"), ufunc=np.logaddexp,
+binary("hypot", forward="np.hypot({x}, {y})", derivs=("{x} / {ans}", "{y} / {ans}"), text="hypot({0}, {1})",
+       partials=("{0}/hypot({0}, {1})", "{1}/hypot({0}, {1})"),
+       vjp_text=("ḡ ⊙ {0}/hypot({0}, {1})", "ḡ ⊙ {1}/hypot({0}, {1})"), ufunc=np.hypot,
+       doc="√(x² + y²) without overflow")
+binary("logaddexp", forward="np.logaddexp({x}, {y})",
+       derivs=("logaddexp_weight({x}, {y})", "logaddexp_weight({y}, {x})"), text="logaddexp({0}, {1})",
+       partials=("e^({0} - logaddexp({0}, {1}))", "e^({1} - logaddexp({0}, {1}))"),
+       vjp_text=("ḡ ⊙ e^({0} - logaddexp({0}, {1}))", "ḡ ⊙ e^({1} - logaddexp({0}, {1}))"), ufunc=np.logaddexp,
        doc="log(eˣ + eʸ), stable")
-register(Op("clip", "np.clip({x}, {lo}, {hi})", broadcast_shape("clip"), "clip({0}, {1}, {2})",
-            ("[{1} ≤ {0} ≤ {2}]", "[{0} < {1} ≤ {2}]", "[max({0}, {1}) > {2}]"),
-            ("ḡ ⊙ [{1} ≤ {0} ≤ {2}]", "ḡ ⊙ [{0} < {1} ≤ {2}]", "ḡ ⊙ [max({0}, {1}) > {2}]"), args=("x", "lo", "hi"),
+register(Op("clip", forward_code="np.clip({x}, {lo}, {hi})", shape=broadcast_shape("clip"), text="clip({0}, {1}, {2})",
+            partials=("[{1} ≤ {0} ≤ {2}]", "[{0} < {1} ≤ {2}]", "[max({0}, {1}) > {2}]"),
+            vjp_text=("ḡ ⊙ [{1} ≤ {0} ≤ {2}]", "ḡ ⊙ [{0} < {1} ≤ {2}]", "ḡ ⊙ [max({0}, {1}) > {2}]"),
+            args=("x", "lo", "hi"), array_functions=(np.clip,),
             func="clip",
             # numpy's clip is min(max(x, lo), hi): with lo > hi the result is hi, and so is the gradient's
             deriv_code=("clip_inside({x}, {lo}, {hi})", "np.where(({x} < {lo}) & ({lo} <= {hi}), 1.0, 0.0)",
                         "np.where(np.maximum({x}, {lo}) > {hi}, 1.0, 0.0)"),
-            kink_code="({x} == {lo}) & ({lo} <= {hi}) | (np.maximum({x}, {lo}) == {hi})", convention="clip at a bound: the gradient goes to x",
+            kink_code="({x} == {lo}) & ({lo} <= {hi}) | (np.maximum({x}, {lo}) == {hi})",
+            convention="clip at a bound: the gradient goes to x",
             ufunc=None, deriv_flops=local_partial(3),
             doc="x limited to [lo, hi]; at a bound the gradient goes to x, as PyTorch's clamp",
             batch=batching.elementwise))

@@ -63,15 +63,14 @@ def basic_index_shape(s, index=()):
     return tuple(out) + tuple(s[axis:])
 
 
-register(Op(
-    "getitem", "{x}[{index}]", basic_index_shape, "{0}[…]", ("1 at the indexed elements",),
-    ("ḡ placed at the indexed elements",), params=(("index", ()),),
-    vjp_code=("index_vjp({g}, {x.shape}, {index})",), jvp_code="{dx}[{index}]", dtype="same", linear=True,
-    show=lambda labels, params: f"{labels[0]}[{index_text(params.get('index', ()))}]",
-    flops=no_flops, deriv_flops=operand_elements(1),
-    doc="basic indexing and slicing, as numpy: x[0], x[-1], x[1:], x[::-1], A[:, 1], x[:, None], X[..., 0]",
-    signature="x[i, j:k:s, None, ...]", batch=batching.getitem,
-))
+register(Op("getitem", forward_code="{x}[{index}]", shape=basic_index_shape, text="{0}[…]",
+            partials=("1 at the indexed elements",), vjp_text=("ḡ placed at the indexed elements",),
+            params=(("index", ()),), vjp_code=("index_vjp({g}, {x.shape}, {index})",), jvp_code="{dx}[{index}]",
+            dtype="same", linear=True,
+            show=lambda labels, params: f"{labels[0]}[{index_text(params.get('index', ()))}]", flops=no_flops,
+            deriv_flops=operand_elements(1),
+            doc="basic indexing and slicing, as numpy: x[0], x[-1], x[1:], x[::-1], A[:, 1], x[:, None], X[..., 0]",
+            signature="x[i, j:k:s, None, ...]", batch=batching.getitem))
 
 
 def gather_shape(*shapes, layout=()):
@@ -110,16 +109,15 @@ def gather_shape(*shapes, layout=()):
     return middle + tuple(before) + tuple(after) + tuple(rest)
 
 
-register(Op(
-    "gather", "gather({xs}, {layout})", gather_shape, "{0}[…]", ("1 at each gathered element",),
-    ("ḡ added at each gathered element (repeats summed)", "0"), args=("*xs",), params=(("layout", ()),),
-    vjp_code=("gather_vjp({g}, {xs}, {layout})", "np.zeros(np.shape({xs}[{k}]))"),
-    jvp_code="gather([{dxs}[0]] + list({xs}[1:]), {layout})", dtype="same",
-    show=lambda labels, params: f"{labels[0]}[{index_text(params.get('layout', ())).format(*labels)}]",
-    flops=no_flops, deriv_flops=operand_elements(1),
-    doc="indexing with integer arrays (labels, permutations): E[idx], Z[arange(4), y]; repeats add up",
-    signature="x[idx, ...] with int arrays", batch=batching.gather,
-))
+register(Op("gather", forward_code="gather({xs}, {layout})", shape=gather_shape, text="{0}[…]",
+            partials=("1 at each gathered element",),
+            vjp_text=("ḡ added at each gathered element (repeats summed)", "0"), args=("*xs",),
+            params=(("layout", ()),), vjp_code=("gather_vjp({g}, {xs}, {layout})", "np.zeros(np.shape({xs}[{k}]))"),
+            jvp_code="gather([{dxs}[0]] + list({xs}[1:]), {layout})", dtype="same",
+            show=lambda labels, params: f"{labels[0]}[{index_text(params.get('layout', ())).format(*labels)}]",
+            flops=no_flops, deriv_flops=operand_elements(1),
+            doc="indexing with integer arrays (labels, permutations): E[idx], Z[arange(4), y]; repeats add up",
+            signature="x[idx, ...] with int arrays", batch=batching.gather))
 
 
 def size_shape(s, axis=None):
@@ -128,14 +126,15 @@ def size_shape(s, axis=None):
     return ()
 
 
-register(Op(
-    "size", "size_of({x.shape}, {axis})", size_shape, "size({0})", ("0",), ("0",), params=(("axis", None),),
-    func="size", vjp_code=("np.zeros({x.shape})",), jvp_code="None", dtype="int", flops=no_flops,
-    show=lambda labels, params: f"size({labels[0]}" + ("" if params.get("axis") is None else f", {params['axis']}") + ")",
-    deriv_flops=no_flops,
-    doc="the length of an axis (or the number of elements) as a number; a declared dimension's name reads "
-        "the same", signature="size(x, axis)", batch=batching.constant,
-))
+register(Op("size", forward_code="size_of({x.shape}, {axis})", shape=size_shape, text="size({0})", partials=("0",),
+            vjp_text=("0",), params=(("axis", None),), func="size", vjp_code=("np.zeros({x.shape})",), jvp_code="None",
+            dtype="int", flops=no_flops,
+            show=lambda labels, params: f"size({labels[0]}"
+            + ("" if params.get("axis") is None else f", {params['axis']}") + ")",
+            deriv_flops=no_flops,
+            doc="the length of an axis (or the number of elements) as a number; a declared dimension's name reads "
+                "the same",
+            signature="size(x, axis)", batch=batching.constant))
 
 
 def filled_shape(*shapes, kind="zeros", shape=()):
@@ -144,14 +143,13 @@ def filled_shape(*shapes, kind="zeros", shape=()):
     return (sizes[0], sizes[0]) if kind == "eye" else sizes
 
 
-register(Op(
-    "filled", "filled({xs}, {kind}, {shape})", filled_shape, "filled(…)", ("0",), ("0",), args=("*xs",),
-    params=(("kind", "zeros"), ("shape", ())), vjp_code=("np.zeros(np.shape({xs}[{k}]))",), jvp_code="None",
-    dtype="constant", flops=no_flops, deriv_flops=no_flops,
-    show=lambda labels, params: f"{params.get('kind', 'zeros')}({dims_text(labels, params)})",
-    doc="zeros, ones, eye or arange sized by a declared dimension (zeros([n, 3]), eye(n)): a constant",
-    signature="zeros([n, 3]), eye(n), arange(n)", batch=batching.constant,
-))
+register(Op("filled", forward_code="filled({xs}, {kind}, {shape})", shape=filled_shape, text="filled(…)",
+            partials=("0",), vjp_text=("0",), args=("*xs",), params=(("kind", "zeros"), ("shape", ())),
+            vjp_code=("np.zeros(np.shape({xs}[{k}]))",), jvp_code="None", dtype="constant", flops=no_flops,
+            deriv_flops=no_flops,
+            show=lambda labels, params: f"{params.get('kind', 'zeros')}({dims_text(labels, params)})",
+            doc="zeros, ones, eye or arange sized by a declared dimension (zeros([n, 3]), eye(n)): a constant",
+            signature="zeros([n, 3]), eye(n), arange(n)", batch=batching.constant))
 
 
 def dims_text(labels, params) -> str:

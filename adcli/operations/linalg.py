@@ -9,6 +9,8 @@ equal numpy's for a symmetric A); the gradient is symmetric, as PyTorch's and JA
 
 from __future__ import annotations
 
+import numpy as np
+
 from adcli.operations import batching
 from adcli.operations.core import Mismatch, Op, cubic, fmt_shape, register
 
@@ -51,54 +53,45 @@ def eig_shape(a):
     return square("eigvalsh")(a)[:-1]
 
 
-register(Op(
-    "solve", "solve({A}, {b})", solve_shape("solve"), "solve({0}, {1})", ("-A⁻ᵀḡ xᵀ", "A⁻ᵀ"),
-    ("-(A⁻ᵀḡ) xᵀ", "A⁻ᵀ ḡ"), args=("A", "b"), func="solve", common_code="solve_vjp_common({g}, {A})",
-    vjp_code=("solve_vjp_a({c}, {ans}, {A.shape})", "{c}"),
-    jvp_code="solve({A}, {db} - matmul_any({dA}, {ans}, {b.shape}))", flops=cubic(2 / 3),
-    deriv_flops=cubic(2 / 3), doc="x with A x = b (b a vector or a matrix); A singular gives NaN",
-    signature="solve(A, b)", batch=batching.stacked,
-))
-register(Op(
-    "inv", "inv({A})", square("inv"), "{0}⁻¹", ("-A⁻¹ · A⁻¹",), ("-A⁻ᵀ ḡ A⁻ᵀ",), args=("A",), func="inv",
-    vjp_code=("inv_vjp({g}, {ans})",), jvp_code="-np.matmul(np.matmul({ans}, {dA}), {ans})", flops=cubic(2),
-    deriv_flops=cubic(4), doc="the inverse matrix; singular gives NaN", batch=batching.stacked,
-))
-register(Op(
-    "det", "det({A})", reduce_matrix("det"), "det({0})", ("adj(A)ᵀ",), ("ḡ adj(A)ᵀ",), args=("A",),
-    func="det", vjp_code=("det_vjp({g}, {A})",),
-    jvp_code="np.sum(cofactors({A}) * {dA}, axis=(-2, -1))", flops=cubic(2 / 3), deriv_flops=cubic(2),
-    doc="the determinant", batch=batching.stacked,
-))
-register(Op(
-    "logdet", "logdet({A})", reduce_matrix("logdet"), "log|det {0}|", ("A⁻ᵀ",), ("ḡ A⁻ᵀ",), args=("A",),
-    func="logdet", vjp_code=("logdet_vjp({g}, {A})",),
-    jvp_code="np.trace(solve({A}, {dA}), axis1=-2, axis2=-1)", flops=cubic(2 / 3), deriv_flops=cubic(2),
-    doc="log |det A| (numpy's slogdet: no overflow); -inf for a singular A", batch=batching.stacked,
-))
-register(Op(
-    "cholesky", "cholesky({A})", square("cholesky"), "chol({0})", ("∂chol",),
-    ("½ sym(L⁻ᵀ Φ(Lᵀ ḡ) L⁻¹)",), args=("A",), func="cholesky", vjp_code=("cholesky_vjp({g}, {ans})",),
-    jvp_code="cholesky_jvp({dA}, {ans})", flops=cubic(1 / 3), deriv_flops=cubic(2),
-    doc="the lower Cholesky factor L (A = L Lᵀ) of the symmetric part of A; NaN if not positive definite",
-    batch=batching.stacked,
-))
-register(Op(
-    "eigvalsh", "eigvalsh({A})", eig_shape, "eigvalsh({0})", ("vᵢvᵢᵀ",), ("V diag(ḡ) Vᵀ",), args=("A",),
-    func="eigvalsh", vjp_code=("eigvalsh_vjp({g}, {A})",), jvp_code="eigvalsh_jvp({dA}, {A})",
-    kink_code="eigvalsh_ties({ans}) > 0", convention="a repeated eigenvalue: numpy's eigenvectors are used "
-    "(exact when ḡ is equal across the repeated eigenvalues)", second_order=False, flops=cubic(4),
-    deriv_flops=cubic(6),
-    doc="the eigenvalues of a symmetric matrix, ascending", batch=batching.stacked,
-))
-register(Op(
-    "solve_triangular", "solve_triangular({A}, {b}, {lower})", solve_shape("solve_triangular"),
-    "solve_triangular({0}, {1})", ("-tri(A⁻ᵀḡ xᵀ)", "A⁻ᵀ"), ("-tri((A⁻ᵀḡ) xᵀ)", "A⁻ᵀ ḡ"), args=("A", "b"),
-    params=(("lower", True),), func="solve_triangular",
-    common_code="solve_triangular_vjp_common({g}, {A}, {lower})",
-    vjp_code=("solve_triangular_vjp_a({c}, {ans}, {A.shape}, {lower})", "{c}"),
-    jvp_code="solve_triangular({A}, {db} - matmul_any(tri({dA}, {lower}), {ans}, {b.shape}), {lower})",
-    flops=cubic(1 / 3), deriv_flops=cubic(1 / 3),
-    doc="x with A x = b for a triangular A (only its lower, or with lower=False upper, triangle is read)",
-    signature="solve_triangular(A, b, lower=True)", batch=batching.stacked,
-))
+register(Op("solve", forward_code="solve({A}, {b})", shape=solve_shape("solve"), text="solve({0}, {1})",
+            partials=("-A⁻ᵀḡ xᵀ", "A⁻ᵀ"), vjp_text=("-(A⁻ᵀḡ) xᵀ", "A⁻ᵀ ḡ"), args=("A", "b"), func="solve",
+            array_functions=(np.linalg.solve,), common_code="solve_vjp_common({g}, {A})",
+            vjp_code=("solve_vjp_a({c}, {ans}, {A.shape})", "{c}"),
+            jvp_code="solve({A}, {db} - matmul_any({dA}, {ans}, {b.shape}))", flops=cubic(2 / 3),
+            deriv_flops=cubic(2 / 3), doc="x with A x = b (b a vector or a matrix); A singular gives NaN",
+            signature="solve(A, b)", batch=batching.stacked))
+register(Op("inv", forward_code="inv({A})", shape=square("inv"), text="{0}⁻¹", partials=("-A⁻¹ · A⁻¹",),
+            vjp_text=("-A⁻ᵀ ḡ A⁻ᵀ",), args=("A",), func="inv", array_functions=(np.linalg.inv,),
+            vjp_code=("inv_vjp({g}, {ans})",), jvp_code="-np.matmul(np.matmul({ans}, {dA}), {ans})", flops=cubic(2),
+            deriv_flops=cubic(4), doc="the inverse matrix; singular gives NaN", batch=batching.stacked))
+register(Op("det", forward_code="det({A})", shape=reduce_matrix("det"), text="det({0})", partials=("adj(A)ᵀ",),
+            vjp_text=("ḡ adj(A)ᵀ",), args=("A",), func="det", array_functions=(np.linalg.det,),
+            vjp_code=("det_vjp({g}, {A})",), jvp_code="np.sum(cofactors({A}) * {dA}, axis=(-2, -1))",
+            flops=cubic(2 / 3), deriv_flops=cubic(2), doc="the determinant", batch=batching.stacked))
+register(Op("logdet", forward_code="logdet({A})", shape=reduce_matrix("logdet"), text="log|det {0}|", partials=("A⁻ᵀ",),
+            vjp_text=("ḡ A⁻ᵀ",), args=("A",), func="logdet", vjp_code=("logdet_vjp({g}, {A})",),
+            jvp_code="np.trace(solve({A}, {dA}), axis1=-2, axis2=-1)", flops=cubic(2 / 3), deriv_flops=cubic(2),
+            doc="log |det A| (numpy's slogdet: no overflow); -inf for a singular A", batch=batching.stacked))
+register(Op("cholesky", forward_code="cholesky({A})", shape=square("cholesky"), text="chol({0})", partials=("∂chol",),
+            vjp_text=("½ sym(L⁻ᵀ Φ(Lᵀ ḡ) L⁻¹)",), args=("A",), func="cholesky", array_functions=(np.linalg.cholesky,),
+            vjp_code=("cholesky_vjp({g}, {ans})",), jvp_code="cholesky_jvp({dA}, {ans})", flops=cubic(1 / 3),
+            deriv_flops=cubic(2),
+            doc="the lower Cholesky factor L (A = L Lᵀ) of the symmetric part of A; NaN if not positive definite",
+            batch=batching.stacked))
+register(Op("eigvalsh", forward_code="eigvalsh({A})", shape=eig_shape, text="eigvalsh({0})", partials=("vᵢvᵢᵀ",),
+            vjp_text=("V diag(ḡ) Vᵀ",), args=("A",), func="eigvalsh", array_functions=(np.linalg.eigvalsh,),
+            vjp_code=("eigvalsh_vjp({g}, {A})",), jvp_code="eigvalsh_jvp({dA}, {A})",
+            kink_code="eigvalsh_ties({ans}) > 0",
+            convention="a repeated eigenvalue: numpy's eigenvectors are used "
+                       "(exact when ḡ is equal across the repeated eigenvalues)",
+            second_order=False, flops=cubic(4), deriv_flops=cubic(6),
+            doc="the eigenvalues of a symmetric matrix, ascending", batch=batching.stacked))
+register(Op("solve_triangular", forward_code="solve_triangular({A}, {b}, {lower})",
+            shape=solve_shape("solve_triangular"), text="solve_triangular({0}, {1})", partials=("-tri(A⁻ᵀḡ xᵀ)", "A⁻ᵀ"),
+            vjp_text=("-tri((A⁻ᵀḡ) xᵀ)", "A⁻ᵀ ḡ"), args=("A", "b"), params=(("lower", True),), func="solve_triangular",
+            common_code="solve_triangular_vjp_common({g}, {A}, {lower})",
+            vjp_code=("solve_triangular_vjp_a({c}, {ans}, {A.shape}, {lower})", "{c}"),
+            jvp_code="solve_triangular({A}, {db} - matmul_any(tri({dA}, {lower}), {ans}, {b.shape}), {lower})",
+            flops=cubic(1 / 3), deriv_flops=cubic(1 / 3),
+            doc="x with A x = b for a triangular A (only its lower, or with lower=False upper, triangle is read)",
+            signature="solve_triangular(A, b, lower=True)", batch=batching.stacked))

@@ -6,9 +6,20 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 from adcli.operations import batching
-from adcli.operations.core import (Mismatch, Op, broadcast_shapes, check_axis, fmt_shape, no_flops, operand_elements,
-                                   per_element, register)
+from adcli.operations.core import (
+    Mismatch,
+    Op,
+    broadcast_shapes,
+    check_axis,
+    fmt_shape,
+    no_flops,
+    operand_elements,
+    per_element,
+    register,
+)
 
 # ---- transpose and stacking -----------------------------------------------------------------------
 
@@ -23,12 +34,10 @@ def transpose_shape(s, axes=None):
     return tuple(s[a] for a in axes)
 
 
-register(Op(
-    "transpose", "np.transpose({x}, {axes})", transpose_shape, "{0}ᵀ", ("1",), ("ḡᵀ",), params=(("axes", None),),
-    func="transpose", vjp_code=("transpose_back({g}, {axes})",),
-    jvp_code="np.transpose({dx}, {axes})", linear=True, flops=no_flops, deriv_flops=no_flops,
-    doc="reverses the axes (as x.T), or permutes them as `axes` says", batch=batching.transpose,
-))
+register(Op("transpose", forward_code="np.transpose({x}, {axes})", shape=transpose_shape, text="{0}ᵀ", partials=("1",),
+            vjp_text=("ḡᵀ",), params=(("axes", None),), func="transpose", vjp_code=("transpose_back({g}, {axes})",),
+            jvp_code="np.transpose({dx}, {axes})", linear=True, flops=no_flops, deriv_flops=no_flops,
+            doc="reverses the axes (as x.T), or permutes them as `axes` says", batch=batching.transpose))
 
 
 def stack_shape(*shapes, axis=0):
@@ -41,13 +50,12 @@ def stack_shape(*shapes, axis=0):
     return out[:k] + (len(shapes),) + out[k:]
 
 
-register(Op(
-    "stack", "np.stack({xs}, axis={axis})", stack_shape, "[…]", ("1",), ("ḡ[k]",), args=("*xs",),
-    params=(("axis", 0),), func="stack", vjp_code=("stack_part({g}, {k}, {axis})",),
-    jvp_code="np.stack({dxs}, axis={axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
-    doc="arrays of one shape stacked along a new axis; [a, b] in a file stacks along axis 0",
-    signature="stack([a, b, ...], axis=0)", batch=batching.joined,
-))
+register(Op("stack", forward_code="np.stack({xs}, axis={axis})", shape=stack_shape, text="[…]", partials=("1",),
+            vjp_text=("ḡ[k]",), args=("*xs",), params=(("axis", 0),), func="stack",
+            vjp_code=("stack_part({g}, {k}, {axis})",), jvp_code="np.stack({dxs}, axis={axis})", linear=True,
+            flops=no_flops, deriv_flops=no_flops,
+            doc="arrays of one shape stacked along a new axis; [a, b] in a file stacks along axis 0",
+            signature="stack([a, b, ...], axis=0)", batch=batching.joined))
 
 
 def concat_shape(*shapes, axis=0):
@@ -63,14 +71,12 @@ def concat_shape(*shapes, axis=0):
     return tuple(shapes[0][:k]) + (sum(s[k] for s in shapes),) + tuple(shapes[0][k + 1:])
 
 
-register(Op(
-    "concat", "np.concatenate({xs}, axis={axis})", concat_shape, "concat(…)", ("1",), ("ḡ's block k",),
-    args=("*xs",), params=(("axis", 0),), func="concat", aliases=("concatenate",),
-    vjp_code=("concat_part({g}, {k}, [np.shape(x)[{axis}] for x in {xs}], {axis})",),
-    jvp_code="np.concatenate({dxs}, axis={axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
-    doc="arrays joined along an existing axis (also called concatenate)",
-    signature="concat([a, b, ...], axis=0)", batch=batching.joined,
-))
+register(Op("concat", forward_code="np.concatenate({xs}, axis={axis})", shape=concat_shape, text="concat(…)",
+            partials=("1",), vjp_text=("ḡ's block k",), args=("*xs",), params=(("axis", 0),), func="concat",
+            aliases=("concatenate",), vjp_code=("concat_part({g}, {k}, [np.shape(x)[{axis}] for x in {xs}], {axis})",),
+            jvp_code="np.concatenate({dxs}, axis={axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
+            doc="arrays joined along an existing axis (also called concatenate)",
+            signature="concat([a, b, ...], axis=0)", batch=batching.joined))
 
 # ---- reshaping ------------------------------------------------------------------------------------
 
@@ -93,13 +99,11 @@ def reshape_shape(s, shape=()):
     return shape
 
 
-register(Op(
-    "reshape", "np.reshape({x}, {shape})", reshape_shape, "reshape({0})", ("1",), ("ḡ in the shape of {0}",),
-    params=(("shape", ()),), func="reshape", vjp_code=("np.reshape({g}, {x.shape})",),
-    jvp_code="np.reshape({dx}, {shape})", linear=True, flops=no_flops, deriv_flops=no_flops,
-    doc="the same elements in a new shape (C order; one -1 stands for the rest)",
-    signature="reshape(x, [d1, d2, ...])", batch=batching.reshape,
-))
+register(Op("reshape", forward_code="np.reshape({x}, {shape})", shape=reshape_shape, text="reshape({0})",
+            partials=("1",), vjp_text=("ḡ in the shape of {0}",), params=(("shape", ()),), func="reshape",
+            vjp_code=("np.reshape({g}, {x.shape})",), jvp_code="np.reshape({dx}, {shape})", linear=True, flops=no_flops,
+            deriv_flops=no_flops, doc="the same elements in a new shape (C order; one -1 stands for the rest)",
+            signature="reshape(x, [d1, d2, ...])", batch=batching.reshape))
 
 
 def expand_dims_shape(s, axis=0):
@@ -107,12 +111,10 @@ def expand_dims_shape(s, axis=0):
     return tuple(s[:k]) + (1,) + tuple(s[k:])
 
 
-register(Op(
-    "expand_dims", "np.expand_dims({x}, {axis})", expand_dims_shape, "expand_dims({0})", ("1",),
-    ("ḡ without the new axis",), params=(("axis", 0),), func="expand_dims",
-    vjp_code=("np.reshape({g}, {x.shape})",), jvp_code="np.expand_dims({dx}, {axis})", linear=True,
-    flops=no_flops, deriv_flops=no_flops, doc="a new axis of length 1 at `axis`", batch=batching.expand_dims,
-))
+register(Op("expand_dims", forward_code="np.expand_dims({x}, {axis})", shape=expand_dims_shape, text="expand_dims({0})",
+            partials=("1",), vjp_text=("ḡ without the new axis",), params=(("axis", 0),), func="expand_dims",
+            vjp_code=("np.reshape({g}, {x.shape})",), jvp_code="np.expand_dims({dx}, {axis})", linear=True,
+            flops=no_flops, deriv_flops=no_flops, doc="a new axis of length 1 at `axis`", batch=batching.expand_dims))
 
 
 def squeeze_shape(s, axis=None):
@@ -125,12 +127,10 @@ def squeeze_shape(s, axis=None):
     return tuple(s[:k]) + tuple(s[k + 1:])
 
 
-register(Op(
-    "squeeze", "np.squeeze({x}, {axis})", squeeze_shape, "squeeze({0})", ("1",), ("ḡ in the shape of {0}",),
-    params=(("axis", None),), func="squeeze", vjp_code=("np.reshape({g}, {x.shape})",),
-    jvp_code="np.squeeze({dx}, {axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
-    doc="removes axes of length 1 (all of them, or `axis`)", batch=batching.squeeze,
-))
+register(Op("squeeze", forward_code="np.squeeze({x}, {axis})", shape=squeeze_shape, text="squeeze({0})",
+            partials=("1",), vjp_text=("ḡ in the shape of {0}",), params=(("axis", None),), func="squeeze",
+            vjp_code=("np.reshape({g}, {x.shape})",), jvp_code="np.squeeze({dx}, {axis})", linear=True, flops=no_flops,
+            deriv_flops=no_flops, doc="removes axes of length 1 (all of them, or `axis`)", batch=batching.squeeze))
 
 
 def flip_shape(s, axis=None):
@@ -140,12 +140,10 @@ def flip_shape(s, axis=None):
     return tuple(s)
 
 
-register(Op(
-    "flip", "np.flip({x}, {axis})", flip_shape, "flip({0})", ("1",), ("ḡ flipped back",),
-    params=(("axis", None),), func="flip", vjp_code=("np.flip({g}, {axis})",), jvp_code="np.flip({dx}, {axis})",
-    linear=True, flops=no_flops, deriv_flops=no_flops, doc="the elements in reverse order along `axis` (all axes)",
-    batch=batching.flip,
-))
+register(Op("flip", forward_code="np.flip({x}, {axis})", shape=flip_shape, text="flip({0})", partials=("1",),
+            vjp_text=("ḡ flipped back",), params=(("axis", None),), func="flip", vjp_code=("np.flip({g}, {axis})",),
+            jvp_code="np.flip({dx}, {axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
+            doc="the elements in reverse order along `axis` (all axes)", batch=batching.flip))
 
 
 def broadcast_to_shape(s, shape=()):
@@ -160,13 +158,12 @@ def broadcast_to_shape(s, shape=()):
     raise Mismatch(f"broadcast_to() cannot broadcast shape {fmt_shape(s)} to {fmt_shape(shape)}")
 
 
-register(Op(
-    "broadcast_to", "np.broadcast_to({x}, {shape})", broadcast_to_shape, "broadcast_to({0})", ("1",),
-    ("ḡ summed back to the shape of {0}",), params=(("shape", ()),), func="broadcast_to",
-    vjp_code=("unbroadcast({g}, {x.shape})",), jvp_code="np.broadcast_to({dx}, {shape})", linear=True,
-    flops=no_flops, deriv_flops=operand_elements(1), doc="x repeated to a larger shape, as numpy broadcasts",
-    signature="broadcast_to(x, [d1, d2, ...])", batch=batching.broadcast_to,
-))
+register(Op("broadcast_to", forward_code="np.broadcast_to({x}, {shape})", shape=broadcast_to_shape,
+            text="broadcast_to({0})", partials=("1",), vjp_text=("ḡ summed back to the shape of {0}",),
+            params=(("shape", ()),), func="broadcast_to", vjp_code=("unbroadcast({g}, {x.shape})",),
+            jvp_code="np.broadcast_to({dx}, {shape})", linear=True, flops=no_flops, deriv_flops=operand_elements(1),
+            doc="x repeated to a larger shape, as numpy broadcasts", signature="broadcast_to(x, [d1, d2, ...])",
+            batch=batching.broadcast_to))
 
 # ---- diagonals, triangles, traces -----------------------------------------------------------------
 
@@ -183,12 +180,11 @@ def diag_shape(s, k=0):
                    f"not shape {fmt_shape(s)}")
 
 
-register(Op(
-    "diag", "np.diag({x}, {k})", diag_shape, "diag({0})", ("1",), ("ḡ's diagonal",), params=(("k", 0),),
-    func="diag", vjp_code=("diag_vjp({g}, {x.shape}, {k})",), jvp_code="np.diag({dx}, {k})", linear=True,
-    flops=no_flops, deriv_flops=no_flops,
-    doc="a vector's diagonal matrix, or a matrix's diagonal (as numpy; k picks an off-diagonal)", batch=batching.diag,
-))
+register(Op("diag", forward_code="np.diag({x}, {k})", shape=diag_shape, text="diag({0})", partials=("1",),
+            vjp_text=("ḡ's diagonal",), params=(("k", 0),), func="diag", vjp_code=("diag_vjp({g}, {x.shape}, {k})",),
+            jvp_code="np.diag({dx}, {k})", linear=True, flops=no_flops, deriv_flops=no_flops,
+            doc="a vector's diagonal matrix, or a matrix's diagonal (as numpy; k picks an off-diagonal)",
+            batch=batching.diag))
 
 
 def square_shape(name, keep=True):
@@ -205,18 +201,17 @@ def trace_shape(s):
     return ()
 
 
-register(Op(
-    "trace", "np.trace({x})", trace_shape, "tr({0})", ("I",), ("ḡ I",), func="trace",
-    vjp_code=("trace_vjp({g}, {x.shape})",), jvp_code="np.trace({dx})", linear=True,
-    flops=lambda out, args, params: min(args[0]), deriv_flops=operand_elements(1),
-    doc="the sum of a matrix's diagonal", batch=batching.trace,
-))
+register(Op("trace", forward_code="np.trace({x})", shape=trace_shape, text="tr({0})", partials=("I",),
+            vjp_text=("ḡ I",), func="trace", vjp_code=("trace_vjp({g}, {x.shape})",), jvp_code="np.trace({dx})",
+            linear=True, flops=lambda out, args, params: min(args[0]), deriv_flops=operand_elements(1),
+            doc="the sum of a matrix's diagonal", batch=batching.trace))
 for _name, _which in (("tril", "lower"), ("triu", "upper")):
-    register(Op(
-        _name, f"np.{_name}({{x}}, {{k}})", square_shape(_name), f"{_name}({{0}})", ("1",),
-        (f"{_name}(ḡ)",), params=(("k", 0),), func=_name, vjp_code=(f"np.{_name}({{g}}, {{k}})",),
-        jvp_code=f"np.{_name}({{dx}}, {{k}})", linear=True, flops=no_flops, deriv_flops=operand_elements(1),
-        doc=f"the {_which} triangle of a matrix (k shifts the diagonal), zeros elsewhere", batch=batching.stacked))
+    register(Op(_name, forward_code=f"np.{_name}({{x}}, {{k}})", shape=square_shape(_name), text=f"{_name}({{0}})",
+                partials=("1",), vjp_text=(f"{_name}(ḡ)",), params=(("k", 0),), func=_name,
+                vjp_code=(f"np.{_name}({{g}}, {{k}})",), jvp_code=f"np.{_name}({{dx}}, {{k}})", linear=True,
+                flops=no_flops, deriv_flops=operand_elements(1),
+                doc=f"the {_which} triangle of a matrix (k shifts the diagonal), zeros elsewhere",
+                batch=batching.stacked))
 
 # ---- products -------------------------------------------------------------------------------------
 
@@ -225,14 +220,12 @@ def outer_shape(a, b):
     return (math.prod(a), math.prod(b))
 
 
-register(Op(
-    "outer", "outer({x}, {y})", outer_shape, "outer({0}, {1})", ("{1}", "{0}"), ("ḡ {1}", "ḡᵀ {0}"),
-    args=("x", "y"), func="outer",
-    vjp_code=("outer_vjp_left({g}, {y}, {x.shape})", "outer_vjp_right({g}, {x}, {y.shape})"),
-    jvp_code="outer({dx}, {y}) + outer({x}, {dy})", bilinear=True, flops=per_element(1),
-    deriv_flops=lambda k, out, args, params: 2 * math.prod(out),
-    doc="the outer product of two vectors (flattened first, as numpy)", batch=batching.outer,
-))
+register(Op("outer", forward_code="outer({x}, {y})", shape=outer_shape, text="outer({0}, {1})", partials=("{1}", "{0}"),
+            vjp_text=("ḡ {1}", "ḡᵀ {0}"), args=("x", "y"), func="outer", array_functions=(np.outer,),
+            vjp_code=("outer_vjp_left({g}, {y}, {x.shape})", "outer_vjp_right({g}, {x}, {y.shape})"),
+            jvp_code="outer({dx}, {y}) + outer({x}, {dy})", bilinear=True, flops=per_element(1),
+            deriv_flops=lambda k, out, args, params: 2 * math.prod(out),
+            doc="the outer product of two vectors (flattened first, as numpy)", batch=batching.outer))
 
 
 def dot_shape(a, b):
@@ -246,14 +239,15 @@ def dot_shape(a, b):
         raise Mismatch(f"dot() cannot multiply shapes {fmt_shape(a)} and {fmt_shape(b)}") from None
 
 
-register(Op(
-    "dot", "dot({x}, {y})", dot_shape, "{0}·{1}", ("{1}", "{0}"), ("ḡ {1}ᵀ", "{0}ᵀ ḡ"), args=("x", "y"),
-    func="dot", vjp_code=("dot_vjp_left({g}, {y}, {x.shape})", "dot_vjp_right({g}, {x}, {y.shape})"),
-    jvp_code="dot({dx}, {y}) + dot({x}, {dy})", bilinear=True,
-    flops=lambda out, args, params: 2 * (args[0][-1] if args[0] and args[1] else 1) * max(math.prod(out), 1),
-    deriv_flops=lambda k, out, args, params: 2 * (args[0][-1] if args[0] and args[1] else 1) * max(math.prod(out), 1),
-    doc="numpy's dot: the inner product of vectors, a matrix product, or a scalar multiple", batch=batching.matmul,
-))
+register(Op("dot", forward_code="dot({x}, {y})", shape=dot_shape, text="{0}·{1}", partials=("{1}", "{0}"),
+            vjp_text=("ḡ {1}ᵀ", "{0}ᵀ ḡ"), args=("x", "y"), func="dot", array_functions=(np.dot,),
+            vjp_code=("dot_vjp_left({g}, {y}, {x.shape})", "dot_vjp_right({g}, {x}, {y.shape})"),
+            jvp_code="dot({dx}, {y}) + dot({x}, {dy})", bilinear=True,
+            flops=lambda out, args, params: 2 * (args[0][-1] if args[0] and args[1] else 1) * max(math.prod(out), 1),
+            deriv_flops=lambda k, out, args, params: 2 * (args[0][-1] if args[0] and args[1] else 1)
+            * max(math.prod(out), 1),
+            doc="numpy's dot: the inner product of vectors, a matrix product, or a scalar multiple",
+            batch=batching.matmul))
 
 EINSUM_SPEC = re.compile(r"^([a-zA-Z]*(?:,[a-zA-Z]*)*)->([a-zA-Z]*)$")
 
@@ -293,17 +287,15 @@ def einsum_flops(out, args, params):
     return 2 * math.prod(sizes.values())
 
 
-register(Op(
-    "einsum", "np.einsum({spec}, *{xs}, optimize=True)", einsum_shape, "einsum(…)", ("∂einsum",),
-    ("einsum of ḡ with the other operands",), args=("*xs",), params=(("spec", ""),), func="einsum",
-    vjp_code=("einsum_vjp({g}, {k}, {spec}, *{xs})",),
-    jvp_code="sum(np.einsum({spec}, *[d if j == i else x for j, x in enumerate({xs})], optimize=True) "
-             "for i, d in enumerate({dxs}))",
-    flops=einsum_flops, deriv_flops=lambda k, out, args, params: einsum_flops(out, args, params),
-    doc="Einstein summation over named indices, e.g. einsum(\"ij,jk->ik\", A, B) (contraction order optimised)",
-    show=lambda labels, params: f'einsum("{params.get("spec", "")}", {", ".join(labels)})',
-    signature="einsum(\"ij,jk->ik\", A, B, ...)", batch=batching.einsum,
-))
+register(Op("einsum", forward_code="np.einsum({spec}, *{xs}, optimize=True)", shape=einsum_shape, text="einsum(…)",
+            partials=("∂einsum",), vjp_text=("einsum of ḡ with the other operands",), args=("*xs",),
+            params=(("spec", ""),), func="einsum", vjp_code=("einsum_vjp({g}, {k}, {spec}, *{xs})",),
+            jvp_code="sum(np.einsum({spec}, *[d if j == i else x for j, x in enumerate({xs})], optimize=True) "
+                     "for i, d in enumerate({dxs}))",
+            flops=einsum_flops, deriv_flops=lambda k, out, args, params: einsum_flops(out, args, params),
+            doc="Einstein summation over named indices, e.g. einsum(\"ij,jk->ik\", A, B) (contraction order optimised)",
+            show=lambda labels, params: f'einsum("{params.get("spec", "")}", {", ".join(labels)})',
+            signature="einsum(\"ij,jk->ik\", A, B, ...)", batch=batching.einsum))
 
 # ---- integer labels to floats ---------------------------------------------------------------------
 
@@ -314,11 +306,8 @@ def one_hot_shape(s, k=1):
     return tuple(s) + (k,)
 
 
-register(Op(
-    "one_hot", "one_hot({y}, {k})", one_hot_shape, "one_hot({0})", ("0",), ("0",), args=("y",),
-    params=(("k", 1),), func="one_hot", vjp_code=("np.zeros({y.shape})",), jvp_code="None", dtype="float",
-    kinds=("int",),
-    flops=per_element(1), deriv_flops=no_flops,
-    doc="integer labels y to rows of k floats, 1.0 at each label (the labels are data: no derivative)",
-    signature="one_hot(y, k)", batch=batching.elementwise,
-))
+register(Op("one_hot", forward_code="one_hot({y}, {k})", shape=one_hot_shape, text="one_hot({0})", partials=("0",),
+            vjp_text=("0",), args=("y",), params=(("k", 1),), func="one_hot", vjp_code=("np.zeros({y.shape})",),
+            jvp_code="None", dtype="float", kinds=("int",), flops=per_element(1), deriv_flops=no_flops,
+            doc="integer labels y to rows of k floats, 1.0 at each label (the labels are data: no derivative)",
+            signature="one_hot(y, k)", batch=batching.elementwise))
