@@ -508,6 +508,8 @@ def linear(op, *points, **params):
 ARRAY_FACTS = (
     linear("transpose", (V,)) + linear("reshape", (V,), shape=(3, 2)) + linear("expand_dims", (V,), axis=0)
     + linear("squeeze", ((ROW,),)) + linear("flip", (V,), axis=None) + linear("broadcast_to", (ROW,), shape=(2, 3))
+    + linear("roll", (V,), shift=1, axis=None) + linear("roll", (V,), shift=-4, axis=1)
+    + linear("roll", (V,), shift=7, axis=-2)
     + linear("diag", (M,), k=0) + linear("diag", (ROW,), k=0) + linear("trace", (M,)) + linear("tril", (M,), k=0)
     + linear("triu", (M,), k=0) + linear("getitem", (V,), index=(slice(None), 1))
     + linear("gather", ((0.0, HUGE, TINY, -1.0), (1, 1, 3)), layout=(("array", 1),))

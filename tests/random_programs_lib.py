@@ -559,6 +559,17 @@ def gen_flip(draw, ctx, shape, pos, depth, op=None):
     return ("call", "flip", [sub(draw, ctx, shape, pos, depth)], params)
 
 
+def gen_roll(draw, ctx, shape, pos, depth, op=None):
+    """roll by any whole number of places (past the length too), flat or along an axis."""
+    shift = draw(st.integers(-7, 7))
+    if shape and draw(st.booleans()):
+        k = draw(st.integers(0, len(shape) - 1))
+        params = params_of(draw, [("shift", shift), ("axis", k - len(shape) if draw(st.booleans()) else k)])
+    else:
+        params = params_of(draw, [("shift", shift)])
+    return ("call", "roll", [sub(draw, ctx, shape, pos, depth)], params)
+
+
 def gen_broadcast_to(draw, ctx, shape, pos, depth, op=None):
     operand = broadcast_partner(draw, shape)
     return ("call", "broadcast_to", [sub(draw, ctx, operand, pos, depth)], params_of(draw, [("shape", shape)]))
@@ -982,7 +993,7 @@ GENERATORS = {
     "pow": gen_pow, "clip": gen_clip, "where": gen_where, "mask": gen_mask, "matmul": gen_matmul,
     "dot": gen_dot, "outer": gen_outer, "einsum": gen_einsum, "transpose": gen_transpose, "stack": gen_stack,
     "concat": gen_concat, "reshape": gen_reshape, "expand_dims": gen_expand_dims, "squeeze": gen_squeeze,
-    "flip": gen_flip, "broadcast_to": gen_broadcast_to, "diag": gen_diag, "trace": gen_trace,
+    "flip": gen_flip, "roll": gen_roll, "broadcast_to": gen_broadcast_to, "diag": gen_diag, "trace": gen_trace,
     "triangle": gen_triangle, "cumsum": gen_cumsum, "reduce": gen_reduce, "softmax": gen_softmax,
     "logsumexp": gen_logsumexp, "solve": gen_solve, "inverse": gen_inverse, "det": gen_det,
     "eigvalsh": gen_eigvalsh, "getitem": gen_getitem, "gather": gen_gather, "one_hot": gen_one_hot,
@@ -996,7 +1007,7 @@ KINDS = ([f"unary:{name}" for name in sorted(UNARY)]
          + ["neg", "neg", "neg", "pow", "pow", "clip", "clip", "where", "where"] + [f"mask:{c}" for c in COMPARISONS]
          + ["matmul", "matmul", "dot", "outer", "einsum", "einsum", "transpose", "transpose", "stack", "stack",
             "concat", "concat", "reshape", "expand_dims", "expand_dims", "expand_dims", "squeeze", "flip",
-            "broadcast_to", "diag", "diag", "trace", "trace", "trace", "triangle:tril", "triangle:tril",
+            "roll", "broadcast_to", "diag", "diag", "trace", "trace", "trace", "triangle:tril", "triangle:tril",
             "triangle:triu", "triangle:triu", "cumsum"]
          + [f"reduce:{f}" for f in REDUCTIONS] + ["reduce"]
          + ["softmax:softmax", "softmax:log_softmax", "softmax:log_softmax", "logsumexp", "logsumexp"]
@@ -1522,6 +1533,7 @@ FUNCTIONS = {
     "concatenate": lambda xs, axis=0: np.concatenate(xs, axis=axis),
     "reshape": lambda x, shape: np.reshape(x, shape), "expand_dims": lambda x, axis=0: np.expand_dims(x, axis),
     "squeeze": lambda x, axis=None: np.squeeze(x, axis), "flip": lambda x, axis=None: np.flip(x, axis),
+    "roll": lambda x, shift=0, axis=None: np.roll(x, shift, axis),
     "broadcast_to": lambda x, shape: np.broadcast_to(x, shape), "diag": lambda x, k=0: np.diag(x, k),
     "trace": np.trace, "tril": lambda x, k=0: np.tril(x, k), "triu": lambda x, k=0: np.triu(x, k),
     "cumsum": lambda x, axis=None: np.cumsum(x, axis=axis),
@@ -1543,7 +1555,7 @@ BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, 
 PARAM_ORDER = {"var": ["axis", "ddof", "keepdims"], "std": ["axis", "ddof", "keepdims"],
                "logsumexp": ["axis", "keepdims"], "elu": ["alpha"], "leaky_relu": ["slope"],
                "solve_triangular": ["lower"], "one_hot": ["k"], "diag": ["k"], "tril": ["k"], "triu": ["k"],
-               "reshape": ["shape"], "broadcast_to": ["shape"], "transpose": ["axes"]}
+               "reshape": ["shape"], "broadcast_to": ["shape"], "transpose": ["axes"], "roll": ["shift", "axis"]}
 
 
 class Reference:

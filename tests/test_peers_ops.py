@@ -260,6 +260,7 @@ TORCH = {
     "reshape": lambda xs, p: xs[0].reshape(p["shape"]),
     "expand_dims": lambda xs, p: xs[0].unsqueeze(p.get("axis", 0)),
     "squeeze": lambda xs, p: xs[0].squeeze() if p.get("axis") is None else xs[0].squeeze(p["axis"]),
+    "roll": lambda xs, p: torch.roll(xs[0], p.get("shift", 0), p.get("axis")),
     "flip": lambda xs, p: torch.flip(xs[0], dims=dims(xs[0], p) if p.get("axis") is None else (p["axis"],)),
     "broadcast_to": lambda xs, p: torch.broadcast_to(xs[0], p["shape"]),
     "diag": lambda xs, p: torch.diag(xs[0], p.get("k", 0)),

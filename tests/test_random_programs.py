@@ -140,7 +140,7 @@ GENERATED_OPS = {
     "atan", "erf", "erfc", "softplus", "gelu", "silu", "elu", "leaky_relu", "sign", "floor", "ceil", "round",
     "maximum", "minimum", "atan2", "hypot", "logaddexp", "clip",
     "sum", "mean", "amax", "amin", "prod", "var", "std", "norm", "cumsum", "softmax", "log_softmax", "logsumexp",
-    "transpose", "stack", "concat", "reshape", "expand_dims", "squeeze", "flip", "broadcast_to", "diag", "trace",
+    "transpose", "stack", "concat", "reshape", "expand_dims", "squeeze", "flip", "roll", "broadcast_to", "diag", "trace",
     "tril", "triu", "outer", "dot", "einsum", "one_hot",
     "solve", "inv", "det", "logdet", "cholesky", "eigvalsh", "solve_triangular",
     "getitem", "gather", "size", "filled",

@@ -128,6 +128,7 @@ BAD_SHAPES = {
     "expand_dims": [(((2, 3),), {"axis": 3}, ["axis 3"])],
     "squeeze": [(((2, 3),), {"axis": 0}, ["length 1", "length 2"])],
     "flip": [(((2, 3),), {"axis": 2}, ["axis 2"])],
+    "roll": [(((2, 3),), {"shift": 1, "axis": 2}, ["axis 2"]), (((3,),), {"shift": 1, "axis": (0, 0)}, ["one axis"])],
     "broadcast_to": [(((3,),), {"shape": (2, 4)}, ["[3]", "[2, 4]"]), (((2, 3),), {"shape": (3,)}, ["[2, 3]"])],
     "diag": [(((2, 3, 4),), {"k": 0}, ["vector", "[2, 3, 4]"])],
     "trace": [(((3,),), {}, ["matrix", "[3]"])],

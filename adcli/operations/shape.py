@@ -146,6 +146,40 @@ register(Op("flip", forward_code="np.flip({x}, {axis})", shape=flip_shape, text=
             doc="the elements in reverse order along `axis` (all axes)", batch=batching.flip))
 
 
+# ---- rolling ---------------------------------------------------------------------------------------
+
+def roll_shape(s, shift=0, axis=None):
+    """The shape kept; one axis, checked (none: the flattened array)."""
+    if isinstance(axis, tuple):  # numpy rolls each by the same shift; PyTorch refuses: one at a time is clearer
+        raise Mismatch(f"roll() takes one axis, not {len(axis)}: roll along each in turn")
+    if axis is not None:
+        check_axis("roll", s, axis)
+    return tuple(s)
+
+
+def roll_batched(b, node, xs):
+    """roll on a batch: the axes shifted past the batch axis; without an axis, each point's elements
+    roll as one flat row (numpy's roll of the flattened array), then take the point's shape back."""
+    (x,) = xs
+    params = dict(node.params or {})
+    if params.get("axis") is None:
+        flat = b.op("reshape", [x.node], {"shape": (b.size, -1)})
+        rolled = b.op("roll", [flat], {**params, "axis": 1})
+        return b.op("reshape", [rolled], {"shape": (b.size,) + tuple(x.shape)})
+    return b.op("roll", [x.node], {**params, "axis": batching.shift(params["axis"], len(x.shape))})
+
+
+register(Op("roll", forward_code="np.roll({x}, {shift}, {axis})", shape=roll_shape, text="roll({0})", partials=("1",),
+            vjp_text=("ḡ rolled back",), params=(("shift", 0), ("axis", None)), func="roll",
+            vjp_code=("np.roll({g}, -{shift}, {axis})",),
+            jvp_code="np.roll({dx}, {shift}, {axis})", linear=True, array_functions=(np.roll,), flops=no_flops,
+            deriv_flops=no_flops, doc="the elements moved `shift` places along `axis` (of the flattened array "
+            "without one), those pushed off one end coming back at the other, as numpy's roll",
+            show=lambda labels, params: f"roll({labels[0]}, {params.get('shift', 0)}"
+            + ("" if params.get("axis") is None else f", axis={params['axis']}") + ")",
+            signature="roll(x, shift, axis=None)", batch=roll_batched))
+
+
 def broadcast_to_shape(s, shape=()):
     shape = tuple(shape)
     try:
