@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import (ANNOTATIONS, Ascii, File, FormatOption, Full, Inputs, Json, Set, Strict, Style, Wrt, app,
-                           console_for_stdout, emit_json, given_values, notify, reporting, write_file)
+from adcli.cli.app import Ascii, File, FormatOption, Full, Inputs, Json, Set, Strict, Wrt, app
+from adcli.cli.support import (ANNOTATIONS, Style, console_for_stdout, emit_json, given_values, notify, reporting,
+                               write_file)
 from adcli.errors import EXIT_CHECK_FAILED, EXIT_UNDEFINED, InputError
 
 # Some input had nothing compared (every probe at a kink with no one-sided derivatives, not finite,

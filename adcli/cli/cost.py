@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import (ANNOTATIONS, Ascii, Checkpoint, File, FormatOption, Inputs, Json, MemoryBudget, Of, Set,
-                           Style, Wrt, app, console_for_stdout, emit_json, given_values, reporting)
+from adcli.cli.app import Ascii, Checkpoint, File, FormatOption, Inputs, Json, MemoryBudget, Of, Set, Wrt, app
+from adcli.cli.support import ANNOTATIONS, Style, console_for_stdout, emit_json, given_values, reporting
 from adcli.errors import InputError
 
 Dim = Annotated[Optional[list[str]], typer.Option(

@@ -1,10 +1,13 @@
-"""The console script: `--version`, and `--help` typer printed before, answered without loading the CLI.
+"""The console script: `--version`, `--help` typer printed before, and the plain forms of `grad` and
+`eval`, answered without loading typer.
 
 Importing typer and building every command's options costs several times what printing a version
-does. `--version` needs neither; a help text is what typer printed for the same request the last
-time, kept in adcli's cache folder under a key of adcli's version, the command modules, typer's and
-click's, the terminal's width and the name adcli was started by, so that any change to what could
-alter the text makes typer print it anew.
+does, and a third of a whole `adcli grad` on a small file. `--version` needs neither; a help text
+is what typer printed for the same request the last time, kept in adcli's cache folder under a key
+of adcli's version, the command modules, typer's and click's, the terminal's width and the name adcli
+was started by, so that any change to what could alter the text makes typer print it anew. `grad`
+and `eval` with nothing but a file, `--set` items, `--json` and `--full` run the very functions the
+typer commands call (adcli.cli.grad_eval); any other form, a usage error included, goes to typer.
 """
 
 from __future__ import annotations
@@ -35,8 +38,42 @@ def main() -> None:
             finish(text[len(STAMP):])
         remember_help(path)
         return
+    request = plain_request(args)
+    if request is not None:
+        from adcli.cli.grad_eval import run_plain
+        run_plain(*request)
     from adcli.cli.main import main as run
     run()
+
+
+PLAIN_FLAGS = {"--json": "json_", "--full": "full"}
+
+
+def plain_request(args: list[str]):
+    """(command, file, --set items, flags) for `grad` or `eval` written with nothing but a file,
+    `--set`/`-s` NAME=VALUE items, `--json` and `--full`, read as typer reads them; None otherwise."""
+    if not args or args[0] not in ("grad", "eval"):
+        return None
+    file, items, flags, setting = None, [], set(), None
+    for arg in args[1:]:
+        is_item = "=" in arg and not arg.startswith("-")
+        if setting == "first" and not is_item:
+            return None  # typer takes --set's first value whatever it is: let it say what is wrong
+        if arg in ("--set", "-s"):
+            setting = "first"
+        elif arg in PLAIN_FLAGS:
+            flags.add(PLAIN_FLAGS[arg])
+            setting = None
+        elif setting and is_item:
+            items.append(arg)
+            setting = "more"  # typer's reading too: one --set takes every NAME=VALUE after it
+        elif file is None and (arg == "-" or not arg.startswith("-")):
+            file, setting = arg, None
+        else:
+            return None
+    if file is None or setting == "first":
+        return None
+    return args[0], file, items, sorted(flags)
 
 
 STAMP = "adcli help\n"  # a complete entry starts with it; anything else is printed afresh

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import ANNOTATIONS, Ascii, File, FormatOption, Of, Style, Wrt, app, reporting, write_file
+from adcli.cli.app import Ascii, File, FormatOption, Of, Wrt, app
+from adcli.cli.support import ANNOTATIONS, Style, reporting, write_file
 from adcli.errors import InputError
 from adcli.symbols import ASCII, can_encode
 

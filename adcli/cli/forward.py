@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import (ANNOTATIONS, Ascii, Batch, Chunk, File, FormatOption, Full, Inputs, Json, Of, Set, Strict,
-                           Style, Wrt, app, console_for_stdout, emit_json, given_values, notify, reporting)
+from adcli.cli.app import Ascii, Batch, Chunk, File, FormatOption, Full, Inputs, Json, Of, Set, Strict, Wrt, app
+from adcli.cli.support import ANNOTATIONS, Style, console_for_stdout, emit_json, given_values, notify, reporting
 
 Tangent = Annotated[Optional[list[str]], typer.Option(
     "--tangent", metavar="NAME=VALUE",

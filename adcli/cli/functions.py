@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import Ascii, Json, app, emit_json, reporting
+from adcli.cli.app import Ascii, Json, app
+from adcli.cli.support import emit_json, reporting
 from adcli.errors import InputError
 
 WIDTH = 80

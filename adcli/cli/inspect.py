@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import (ANNOTATIONS, Ascii, File, Inputs, Of, Set, app, console_for_stdout, given_values, reporting,
-                           write_file)
+from adcli.cli.app import Ascii, File, Inputs, Of, Set, app
+from adcli.cli.support import ANNOTATIONS, console_for_stdout, given_values, reporting, write_file
 from adcli.errors import AdError
 
 

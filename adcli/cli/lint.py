@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from adcli.cli.app import ANNOTATIONS, FormatOption, Json, Style, app, emit_json, write_error
+from adcli.cli.app import FormatOption, Json, app
+from adcli.cli.support import ANNOTATIONS, Style, emit_json, write_error
 from adcli.errors import EXIT_ERROR
 
 
@@ -44,7 +45,7 @@ def lint(files: Annotated[list[str], typer.Argument(
                     "col": e.span.col if e.span else None, "message": e.message, "kind": error_kind(e)}
                    for path, e in found])
     else:
-        from adcli.cli.app import printable
+        from adcli.cli.support import printable
         sys.stdout.write("".join(printable(format_error(e)) + "\n" for _, e in found))
         if found:
             sys.stdout.flush()  # the summary comes last, also when both streams go to one place (2>&1)

@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import (ANNOTATIONS, Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, Strict, app,
-                           given_values, kink_notes, notify, reporting, write_file)
+from adcli.cli.app import Ascii, Checkpoint, File, Inputs, Json, MemoryBudget, Of, Set, Strict, app
+from adcli.cli.grad_eval import GradMode as Mode
+from adcli.cli.support import ANNOTATIONS, given_values, kink_notes, notify, reporting, write_file
 from adcli.errors import InputError
 from adcli.symbols import can_encode
 
@@ -27,11 +28,6 @@ class Format(str, Enum):
 class Phase(str, Enum):
     forward = "forward"
     backward = "backward"
-
-
-class Mode(str, Enum):
-    reverse = "reverse"
-    forward = "forward"
 
 
 FormatOption = Annotated[Optional[Format], typer.Option(
@@ -110,8 +106,7 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
             with reporting():
                 raise InputError("--format rich is for a terminal: write a file with --format plain, markdown, "
                                  "latex, json or html")
-        from adcli.cli.terminal import make_console, show
-        from adcli.cli.terminal import trace_renderables
+        from adcli.cli.terminal import make_console, show, trace_renderables
         ascii_only = ascii_ or not can_encode(sys.stdout)
         show(make_console(ascii_only), *trace_renderables(result, ascii_only, full, only_phase))
         return
