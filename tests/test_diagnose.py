@@ -10,14 +10,9 @@ from typer.testing import CliRunner
 
 import adcli
 from adcli.cli.main import app
-from adcli.engine.diagnose import (
-    NonFiniteWatch,
-    find_kinks,
-    first_nonfinite_gradient,
-    first_nonfinite_value,
-    inspect_grad,
-    require_finite,
-)
+from adcli.engine.diagnose import (NonFiniteWatch, first_nonfinite_gradient, first_nonfinite_value, inspect_grad,
+                                   require_finite)
+from adcli.engine.kinks import find_kinks
 from adcli.engine.program import parse
 from adcli.engine.reverse import backward
 from adcli.errors import NonFiniteError

@@ -200,7 +200,8 @@ def check(file: File, set_: Set = None, inputs: Inputs = None,
 
     Example: adcli check samples/mlp.ad --inputs samples/mlp.json
     """
-    from adcli.engine.check import check_gradients, report_json
+    from adcli.engine.check import check_gradients
+    from adcli.engine.check_report import report_json
     from adcli.engine.program import load
     ANNOTATIONS.start(format_, json_)
     with reporting():

@@ -45,7 +45,7 @@ def require_or_warn_finite(program, given: dict, of, results: dict, strict: bool
 def strong_zeros_at(program, given: dict, of, strict: bool) -> list[str]:
     """Where the computation took 0·∞ as 0 and the derivative depends on it: warnings (an error
     under --strict), located by one reverse pass at the point."""
-    from adcli.engine.diagnose import strong_zero_report
+    from adcli.engine.strong_zero import strong_zero_report
     from adcli.operations.core import STRONG_ZEROS
     if not STRONG_ZEROS.count:
         return []

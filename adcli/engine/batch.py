@@ -310,7 +310,7 @@ def joined(parts: list[tuple]) -> tuple:
 
 def kinkable(graph: Graph, out: int, wrt: list[int]) -> list[int]:
     """The nodes whose operation can kink, on a path from `wrt` to `out`."""
-    from adcli.engine.diagnose import on_path
+    from adcli.engine.kinks import on_path
     path = on_path(graph, out, wrt)
     return [i for i in range(out + 1) if path[i] and graph.nodes[i].op not in (INPUT, CONST)
             and OPS[graph.nodes[i].op].kink_code is not None]

@@ -6,18 +6,18 @@ from __future__ import annotations
 import heapq
 import importlib
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adcli.engine.diagnose import kink_mask, nonfinite_warning, on_path, require_finite
+from adcli.engine.check_report import (BETWEEN, BOTH, FAIL, JUMPS, KINK, LEFT, OUTSIDE, PASS, RIGHT, SKIPPED, UNSURE,
+                                       CheckReport, DotTest, InputCheck, KinkHit, OneSided, Probe)
+from adcli.engine.diagnose import nonfinite_warning, require_finite
 from adcli.engine.evaluate import bind_inputs, evaluate
 from adcli.engine.results import require_scalar
 from adcli.engine.reverse import backward
+from adcli.engine.stencil import kink_nodes, node_state, touched
 from adcli.errors import InputError
-from adcli.language.graph import LEAVES, Graph
-from adcli.numbers import to_json
 from adcli.operations import OPS
 
 if TYPE_CHECKING:  # only in annotations: the engine's modules do not import the Program they serve
@@ -35,197 +35,6 @@ SHOW = 5  # the worst elements listed per input
 ROUNDING_ULPS = 32
 UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 DOT_RTOL = 1e-10  # forward and reverse mode are exact up to rounding: their dot-product test is tight
-# A local derivative that changes across a stencil by less than this fraction of its size is not
-# a kink (see slope_jumps); a value whose change misses its derivatives' prediction by more than
-# this fraction of its size jumps (see value_jumps). Both lie far above rounding (1e-16) and far
-# below any effect a central difference could notice at the default rtol.
-SLOPE_JUMP = VALUE_JUMP = 1e-8
-
-PASS, FAIL, KINK, UNSURE = "pass", "fail", "not differentiable", "inconclusive"
-SKIPPED = "nothing compared"  # every probe skipped: the input's gradient was not checked at all
-UNDEFINED = "not defined at this point"
-# What reverse mode's value at a kink is, next to the one-sided derivatives there.
-LEFT, RIGHT, BOTH, BETWEEN, OUTSIDE, JUMPS = "= left", "= right", "= both", "between", "outside", "jumps"
-
-# ---------------------------------------------------------------------------------------------
-# Plain-data results
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class KinkHit:
-    """A kink that a finite-difference stencil sat on or straddled, and how often."""
-
-    node: str  # its label
-    op: str
-    convention: str
-    line: int
-    col: int
-    probes: int = 0  # how many elements (or directions) of this input it touched
-    first: object = None  # the first such element index, or direction number
-    at_centre: int = 0  # of those, how many sat exactly on it (the others straddled it)
-
-    def to_json(self) -> dict:
-        return {"node": self.node, "op": self.op, "convention": self.convention, "line": self.line,
-                "col": self.col, "probes": self.probes, "at_point": self.at_centre,
-                "first": where_json(self.first)}
-
-
-def where_json(where):
-    """An element index as a list, a direction number as is."""
-    return list(where) if isinstance(where, tuple) else where
-
-
-@dataclass
-class OneSided:
-    """At a kink: the derivatives from the left and from the right, and where reverse mode's value lies."""
-
-    where: object  # element index (tuple) or direction number (int)
-    left: float | None  # (f(x) - f(x - h·v)) / h, extrapolated to h → 0 (Richardson, from h and h/2)
-    right: float | None  # (f(x + h·v) - f(x)) / h, the same (None: the function jumps on that side)
-    reverse: float  # reverse mode's value along v: the registry's conventions at work
-    verdict: str  # LEFT, RIGHT, BOTH, BETWEEN, OUTSIDE, or JUMPS (the function jumps: no one-sided slope)
-    nodes: tuple = ()  # the labels of the kinks the point sits on
-
-    @property
-    def compared(self) -> bool:
-        return self.verdict != JUMPS
-
-    def to_json(self) -> dict:
-        key = "index" if isinstance(self.where, tuple) else "direction"
-        return {key: where_json(self.where), "left": None if self.left is None else to_json(self.left),
-                "right": None if self.right is None else to_json(self.right),
-                "reverse": to_json(self.reverse), "reverse_is": self.verdict, "kinks": list(self.nodes)}
-
-
-@dataclass(order=True)
-class Probe:
-    """One element (or direction) compared: reverse mode against the finite difference."""
-
-    ratio: float  # the error over what the tolerance allows: above 1 fails
-    where: object = field(compare=False)  # element index (tuple) or direction number (int)
-    reverse: float = field(compare=False)
-    numeric: float = field(compare=False)
-    abs_error: float = field(compare=False)
-    rel_error: float | None = field(compare=False)  # None where both values are too near 0 to relate
-    step: float = field(compare=False)
-
-    def to_json(self) -> dict:
-        key = "index" if isinstance(self.where, tuple) else "direction"
-        return {key: list(self.where) if isinstance(self.where, tuple) else self.where,
-                "reverse": to_json(self.reverse), "numeric": to_json(self.numeric),
-                "abs_error": to_json(self.abs_error),
-                "rel_error": None if self.rel_error is None else to_json(self.rel_error),
-                "step": to_json(self.step)}
-
-
-@dataclass
-class InputCheck:
-    """One input's comparison: largest errors, the worst elements, and the verdict."""
-
-    name: str
-    shape: tuple
-    mode: str  # "elements" or "directions"
-    probes: int  # elements or directions compared
-    max_abs: float = 0.0
-    max_rel: float = 0.0
-    worst: list[Probe] = field(default_factory=list)  # the worst first, at most --show of them
-    forward_max_abs: float | None = None  # |forward - reverse|, when forward mode exists
-    forward_failed: bool = False
-    compared: int = 0  # probes away from any kink, whose errors count
-    unsure: int = 0  # probes no step could decide (rounding noise, a step lost to rounding, an edge)
-    status: str = PASS
-    kinks: list[KinkHit] = field(default_factory=list)
-    one_sided: list[OneSided] = field(default_factory=list)  # probes sitting exactly on a kink
-    skipped_at_kinks: int = 0  # probes near a kink with no one-sided comparison: straddled, or a jump
-    skipped_not_finite: int = 0  # probes with a step lost to rounding, or a non-finite value or gradient
-    widened: bool = False  # given as float32 (from an .npz) and widened to float64
-    output: str = ""
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def failures(self) -> list[Probe]:
-        return [p for p in self.worst if p.ratio > 1]
-
-    @property
-    def one_sided_compared(self) -> int:
-        return sum(o.compared for o in self.one_sided)
-
-    @property
-    def skipped(self) -> int:
-        """Probes compared neither centrally nor one-sidedly."""
-        return self.skipped_at_kinks + self.skipped_not_finite
-
-    @property
-    def outside(self) -> list[OneSided]:
-        return [o for o in self.one_sided if o.verdict == OUTSIDE]
-
-    def coverage(self) -> str:
-        """How much was compared and why the rest was not: `compared 1 of 3 elements; 2 of 3 elements
-        skipped (2 at or across a kink, ...)`, or `nothing compared; ...`."""
-        unit = "elements" if self.mode == "elements" else "directions"
-        if not self.probes:
-            return "nothing compared: it has no elements"
-        why = [f"{n} {reason}" for n, reason in (
-            (self.skipped_at_kinks, "at or across a kink, with no one-sided derivatives to compare"),
-            (self.skipped_not_finite, "with a value or gradient not finite, or the step lost to rounding")) if n]
-        done = self.compared + self.one_sided_compared
-        head = "nothing compared" if not done else f"compared {done} of {self.probes} {unit}"
-        return f"{head}; {self.skipped} of {self.probes} {unit} skipped ({', '.join(why)})"
-
-
-@dataclass
-class DotTest:
-    """⟨ȳ, J ẋ⟩ by forward mode against ⟨Jᵀ ȳ, ẋ⟩ by reverse mode, for random ẋ and ȳ."""
-
-    forward: float
-    reverse: float
-    passed: bool
-
-    @property
-    def relative(self) -> float:
-        scale = max(abs(self.forward), abs(self.reverse))
-        gap = abs(self.forward - self.reverse)
-        return 0.0 if gap == 0 else gap / scale if scale and math.isfinite(gap) else math.inf
-
-
-@dataclass
-class CheckReport:
-    """Every input's check, with the settings used."""
-
-    output: str
-    value: float
-    eps: float
-    rtol: float
-    atol: float
-    forward: bool  # whether forward mode was compared
-    inputs: list[InputCheck]
-    warning: str | None = None  # non-finite values or gradients, without --strict
-    dot: DotTest | None = None
-    undefined: bool = False  # the function itself is NaN or infinite at the point: nothing to compare
-    data: list[str] = field(default_factory=list)  # inputs declared as data (or integers): never checked
-
-    @property
-    def failed(self) -> bool:
-        return any(c.status == FAIL for c in self.inputs) or (self.dot is not None and not self.dot.passed)
-
-    @property
-    def skipped(self) -> list[str]:
-        """The inputs with nothing compared at all."""
-        return [c.name for c in self.inputs if c.status == SKIPPED]
-
-    @property
-    def status(self) -> str:
-        """pass, fail, "nothing compared" (for some input), "not defined at this point", or "no inputs"."""
-        if self.undefined:
-            return UNDEFINED
-        if not self.inputs:
-            return "no inputs"
-        return FAIL if self.failed else SKIPPED if self.skipped else PASS
-
 
 # ---------------------------------------------------------------------------------------------
 # Forward mode, if present
@@ -249,120 +58,6 @@ def forward_mode(program: Program, given: dict, of: str | None):
         return lambda values, out, seeds: jvp(program, {graph.nodes[w].label: t for w, t in seeds.items()},
                                               of, **given).tangent
     return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Kinks touched by a stencil
-# ---------------------------------------------------------------------------------------------
-
-def kink_nodes(graph: Graph, output: int, wrt: list[int]) -> list[int]:
-    """Operations with a kink through which the derivative flows."""
-    path = on_path(graph, output, wrt)
-    return [i for i in range(output + 1)
-            if path[i] and graph.nodes[i].op not in LEAVES and OPS[graph.nodes[i].op].kink is not None]
-
-
-@dataclass
-class NodeState:
-    """One kinked node at one point of a stencil: its value, local derivatives, kink mask and operands."""
-
-    value: np.ndarray
-    slopes: list  # elementwise: ∂ₖ in the result's shape; otherwise operand k's vjp of fixed weights (None: an int)
-    mask: np.ndarray  # where the registry's kink rule holds
-    operands: list | None  # elementwise only: each operand broadcast to the result's shape
-
-
-def node_state(graph: Graph, values: list, index: int) -> NodeState:
-    """What `touched` compares between the centre and the two ends of a stencil."""
-    node = graph.nodes[index]
-    op = OPS[node.op]
-    xs = [values[a] for a in node.args]
-    ans = np.asarray(values[index])
-    params = node.params or {}
-    with np.errstate(all="ignore"):
-        mask = np.asarray(kink_mask(graph, values, index), dtype=bool)
-        if op.elementwise:
-            slopes = [np.broadcast_to(d(ans, *xs, **params), ans.shape) for d in op.derivs]
-            operands = [np.broadcast_to(x, ans.shape) for x in xs]
-            return NodeState(ans, slopes, mask, operands)
-        # Unequal weights, so a vjp tells apart which element gets which share (eigenvectors swapping).
-        weights = (1.0 + np.arange(ans.size) / max(ans.size, 1)).reshape(ans.shape)
-        slopes = [op.vjp(k, weights, ans, xs, params) if np.asarray(xs[k]).dtype.kind == "f" else None
-                  for k in range(len(xs))]
-        return NodeState(ans, slopes, mask, None)
-
-
-def differs(a, b) -> np.ndarray:
-    """Elementwise a != b, NaN equal to NaN."""
-    a, b = np.asarray(a), np.asarray(b)
-    return (a != b) & ~(np.isnan(a) & np.isnan(b)) if a.dtype.kind in "fc" else a != b
-
-
-def where_on(mask: np.ndarray, moved: np.ndarray) -> bool:
-    """Whether the kink rule holds at an element the probe moves (a reduction's mask may be
-    shaped differently from its value: then anywhere at all)."""
-    try:
-        return bool(np.any(np.broadcast_to(mask, np.broadcast_shapes(mask.shape, moved.shape)) & moved))
-    except ValueError:
-        return bool(mask.any() and moved.any())
-
-
-def slope_jumps(minus: list, centre: list, plus: list) -> bool:
-    """Whether a local derivative jumps inside the stencil rather than varying smoothly across it.
-
-    A smooth derivative changes by about the same amount from x - h to x as from x to x + h (the
-    second difference is O(h²), the first ones O(h)); a kink between two of the points puts the
-    whole jump into one of the two. Changes below SLOPE_JUMP of the derivative's size are rounding
-    and curvature, too small to move a central difference past any tolerance the check uses.
-    """
-    with np.errstate(all="ignore"):
-        for dm, d0, dp in zip(minus, centre, plus):
-            if d0 is None:
-                continue
-            dm, d0, dp = (np.asarray(d, dtype=np.float64) for d in (dm, d0, dp))
-            second = np.abs(dp - 2 * d0 + dm)
-            first = np.abs(dp - d0) + np.abs(d0 - dm)
-            size = np.maximum(np.maximum(np.abs(dm), np.abs(d0)), np.abs(dp))
-            if np.any((second > 0.5 * first) & (second > SLOPE_JUMP * size)):
-                return True
-    return False
-
-
-def value_jumps(centre: NodeState, end: NodeState) -> bool:
-    """Whether an elementwise value jumps between the centre and one end of the stencil (floor,
-    sign, atan2's cut): the change the local derivatives predict (trapezoid rule, exact to O(h³))
-    misses the change seen by more than VALUE_JUMP of the values."""
-    with np.errstate(all="ignore"):
-        predicted = sum(0.5 * (d0 + d1) * (x1 - x0) for d0, d1, x0, x1 in
-                        zip(centre.slopes, end.slopes, centre.operands, end.operands))
-        missed = np.abs((end.value - centre.value) - predicted)
-        return bool(np.any(missed > VALUE_JUMP * (np.abs(end.value) + np.abs(centre.value))))
-
-
-def touched(graph: Graph, nodes: list[int], centre: dict, plus: list, minus: list) -> list[tuple[int, bool]]:
-    """The kink nodes the stencil x - h·v, x, x + h·v sits on or straddles, each with whether the
-    kink is at the centre itself (then one-sided differences can still be compared).
-
-    A kink is touched where its registry rule holds at the centre at an element the probe moves,
-    or where it lies between the points: a local derivative jumps (relu, max, a tie) or a
-    value jumps (floor, sign, atan2's cut) inside the stencil. Elsewhere a node's derivative may
-    change from point to point (elu for x < 0, norm, atan2) without any kink being near.
-    """
-    hits = []
-    for i in nodes:
-        c = centre[i]
-        p, m = node_state(graph, plus, i), node_state(graph, minus, i)
-        moved = differs(p.value, c.value) | differs(m.value, c.value)
-        if c.operands is not None:
-            for x0, xp, xm in zip(c.operands, p.operands, m.operands):
-                moved = moved | differs(xp, x0) | differs(xm, x0)
-        at_centre = where_on(c.mask, moved)
-        # A kink exactly at x ± h is harmless unless a value jumps there: the stencil then spans one
-        # smooth piece, continued to its end.
-        if (at_centre or slope_jumps(m.slopes, c.slopes, p.slopes)
-                or (c.operands is not None and (value_jumps(c, p) or value_jumps(c, m)))):
-            hits.append((i, at_centre))
-    return hits
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,25 +281,3 @@ def dot_test(graph, values, out, wrt_nodes, grads, jvp, rng) -> DotTest:
     same = forward == reverse or (math.isnan(forward) and math.isnan(reverse))
     passed = same or (math.isfinite(forward - reverse) and abs(forward - reverse) <= DOT_RTOL * scale)
     return DotTest(forward, reverse, passed)
-
-
-def report_json(report: CheckReport) -> dict:
-    """The report as JSON-ready data (numbers through values.to_json by the caller's writer)."""
-    rows = []
-    for c in report.inputs:
-        rows.append({"name": c.name, "shape": list(c.shape), "size": c.size, "mode": c.mode, "probes": c.probes,
-                     "compared": c.compared, "max_abs_error": to_json(c.max_abs) if c.compared else None,
-                     "max_rel_error": to_json(c.max_rel) if c.compared else None,
-                     "worst": [p.to_json() for p in c.worst],
-                     "forward_max_abs_error": None if c.forward_max_abs is None else to_json(c.forward_max_abs),
-                     "status": c.status, "inconclusive_probes": c.unsure, "kinks": [k.to_json() for k in c.kinks],
-                     "one_sided_compared": c.one_sided_compared, "one_sided": [o.to_json() for o in c.one_sided],
-                     "skipped": c.skipped, "skipped_at_kinks": c.skipped_at_kinks,
-                     "skipped_not_finite": c.skipped_not_finite, "widened_from_float32": c.widened})
-    out = {"output": report.output, "value": to_json(report.value), "status": report.status, "eps": report.eps,
-           "rtol": report.rtol, "atol": report.atol, "forward": report.forward, "passed": not report.failed,
-           "nothing_compared": report.skipped, "inputs": rows, "not_checked": report.data}
-    if report.dot is not None:
-        out["dot_product_test"] = {"forward": to_json(report.dot.forward), "reverse": to_json(report.dot.reverse),
-                                   "relative_difference": to_json(report.dot.relative), "passed": report.dot.passed}
-    return out

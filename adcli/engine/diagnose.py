@@ -1,17 +1,20 @@
-"""Diagnosis: where a NaN or infinity first appeared, and which kinks a derivative passed through."""
+"""Diagnosis: where a NaN or infinity first appeared, and what eval and grad report after computing
+(the kinks met are found by adcli.engine.kinks, the strong zero's decisions by adcli.engine.strong_zero)."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from adcli.engine.reverse import backward, depends_on, feeds
+from adcli.engine.describe import at, distinct, expression, first_bad, numpy_cause, suffix
+from adcli.engine.kinks import Kink, find_kinks, has_kinked_ops
+from adcli.engine.reverse import backward, feeds
+from adcli.engine.strong_zero import strong_zero_report
 from adcli.errors import Located, NonFiniteError, Span
-from adcli.language.graph import CONST, INPUT, LEAVES, Graph
-from adcli.numbers import format_number, format_value
-from adcli.operations import OPS, kernels, source_text
+from adcli.language.graph import CONST, INPUT, Graph
+from adcli.numbers import format_number
+from adcli.operations import OPS, source_text
 from adcli.operations.core import STRONG_ZEROS
 
 # ---------------------------------------------------------------------------------------------
@@ -59,104 +62,6 @@ class NonFinite:
         s = self.span
         return Located(f"adcli: warning: {names} {verb} not finite; the first non-finite {self.phase} appeared at "
                        f"{s.file}:{s.line}:{s.col}: {self.summary()} (use --strict to stop there)", s)
-
-
-@dataclass(frozen=True)
-class Kink:
-    """An operation evaluated where its derivative does not exist, and the convention applied."""
-
-    node: int
-    label: str  # "H"
-    op: str
-    expression: str  # "H = ReLU(U2)"
-    convention: str  # from the registry: "relu′(0) taken as 0"
-    line: int
-    col: int
-    count: int  # how many elements sit exactly on the kink
-    size: int  # out of how many
-
-    def note(self) -> str:
-        """`relu′(0) taken as 0 at line 2, col 5 (H = ReLU(U2))`."""
-        where = f"{self.count} of {self.size} elements, " if self.size > 1 else ""
-        return f"{self.convention} at line {self.line}, col {self.col} ({where}{self.expression})"
-
-    def to_json(self) -> dict:
-        """The `kinks` entry of `grad --json`."""
-        return {"op": self.op, "node": self.label, "expression": self.expression,
-                "convention": self.convention, "line": self.line, "col": self.col,
-                "count": self.count, "size": self.size}
-
-
-# ---------------------------------------------------------------------------------------------
-# Describing nodes
-# ---------------------------------------------------------------------------------------------
-
-def expression(graph: Graph, index: int, values: list | None = None) -> str:
-    """`label = formula` for an operation (W·x when `values` shows scalars), the label for a leaf."""
-    node = graph.nodes[index]
-    if node.op in LEAVES:
-        return node.label or format_value(node.data, full=True)
-    labels = [graph.nodes[a].label for a in node.args]
-    scalar = values is not None and all(np.ndim(values[a]) == 0 for a in node.args)
-    return f"{node.label} = {OPS[node.op].formula(labels, scalar=scalar)}"
-
-
-def first_bad(value) -> tuple[tuple, float]:
-    """The index and value of the first non-finite element, in C order."""
-    a = np.asarray(value, dtype=np.float64)
-    if a.ndim == 0:
-        return (), float(a)
-    index = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
-    return index, float(a[index])
-
-
-def at(value, shape, index) -> str:
-    """One operand's value at the element `index` of a result of `shape`, or the whole value."""
-    v = np.asarray(value, dtype=np.float64)
-    if v.ndim == 0:
-        return format_number(v)
-    if v.shape == tuple(shape):
-        return format_number(v[index])
-    if v.size <= 6:
-        return format_value(v, full=True)
-    return f"an array of shape {list(v.shape)}"
-
-
-def suffix(value, shape, index) -> str:
-    """`[1]` after an operand's name when a single element of it is shown."""
-    v = np.asarray(value)
-    return f"[{', '.join(map(str, index))}]" if v.ndim and v.shape == tuple(shape) else ""
-
-
-def distinct(args) -> list[int]:
-    """Operand indices without repeats, in order: x/x shows x once."""
-    seen: list[int] = []
-    for a in args:
-        if a not in seen:
-            seen.append(a)
-    return seen
-
-
-CAUSES = {"divide by zero": "division by zero", "overflow": "overflow: beyond float64's range, about 1.8e308",
-          "invalid value": "no value: such as 0/0, inf - inf or sqrt of a negative number"}
-
-
-def numpy_cause(compute, empty: bool = False) -> str:
-    """Why a step gave NaN or inf, in adcli's words ("division by zero", "overflow: ..."), found by
-    redoing the step with numpy's floating-point errors raised; `empty` when an operand had no
-    elements (the mean of nothing is 0/0)."""
-    if empty:
-        return "an empty array: its mean (0/0) has no value"
-    with np.errstate(all="raise", under="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            compute()
-        except FloatingPointError as e:
-            kind = next((k for k in CAUSES if str(e).startswith(k)), None)
-            return CAUSES[kind] if kind else ""
-        except (ValueError, ArithmeticError, TypeError):
-            return ""
-    return ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,195 +240,6 @@ def nonfinite_warning(graph: Graph, values: list, results: dict, output: int | N
     if problem is None:
         return f"adcli: warning: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not finite"
     return problem.warning(bad)
-
-
-# ---------------------------------------------------------------------------------------------
-# Kinks
-# ---------------------------------------------------------------------------------------------
-
-def on_path(graph: Graph, output: int, wrt: list[int]) -> list[bool]:
-    """Nodes through which a derivative of `output` with respect to `wrt` flows."""
-    return [a and n for a, n in zip(depends_on(graph, wrt, output), feeds(graph, output))]
-
-
-def kink_mask(graph: Graph, values: list, index: int):
-    """Where node `index` sits exactly on its operation's kink (None if the op has none)."""
-    node = graph.nodes[index]
-    op = OPS[node.op]
-    if op.kink is None:
-        return None
-    with np.errstate(all="ignore"):
-        return np.asarray(op.kink(values[index], *(values[a] for a in node.args), **(node.params or {})))
-
-
-def has_kinked_ops(graph: Graph, output: int) -> bool:
-    """Whether any operation up to `output` has points where its derivative does not exist."""
-    ops, _ = graph.flat()
-    return any(op not in LEAVES and OPS[op].kink is not None for op in set(ops[:output + 1]))
-
-
-def find_kinks(graph: Graph, values: list, output: int, wrt: list[int] | None = None) -> list[Kink]:
-    """Every kink the derivative of `output` passed through, in evaluation order."""
-    wrt = list(graph.inputs) if wrt is None else wrt
-    path = on_path(graph, output, wrt)
-    kinks = []
-    for i in range(output + 1):
-        node = graph.nodes[i]
-        if not path[i] or node.op in LEAVES:
-            continue
-        mask = kink_mask(graph, values, i)
-        if mask is None or not mask.any():
-            continue
-        kinks.append(Kink(i, node.label, node.op, expression(graph, i, values), OPS[node.op].convention,
-                          node.line, node.col, int(np.sum(mask)), int(mask.size)))
-    return kinks
-
-
-# ---------------------------------------------------------------------------------------------
-# The strong zero: where 0·∞ or 0·NaN was taken as 0, and whether the result depends on it
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StrongZero:
-    """A chain-rule product where an exact zero met a NaN or infinity and the convention decided."""
-
-    node: int
-    expression: str  # "U1 = x^3"
-    meeting: str  # "its local derivative ∂/∂x = 0 met the gradient ∂y/∂U1 = inf"
-    index: tuple  # the first such element
-    count: int
-    size: int
-    span: Span
-
-    def message(self, place: str = "") -> str:
-        at = "" if self.index == () else f" at index {list(self.index)}, {self.count} of {self.size} elements"
-        return (f"the derivative depends on the strong zero{place}: {self.expression}: {self.meeting}{at}; 0·∞ "
-                f"and 0·NaN are taken as 0 there (docs/conventions.md), and the true derivative may differ")
-
-    def warning(self) -> str:
-        s = self.span
-        return Located(f"adcli: warning: {self.message(f' at {s.file}:{s.line}:{s.col}')} (use --strict to stop "
-                       f"there)", s)
-
-    def error(self) -> NonFiniteError:
-        return NonFiniteError(self.message(), self.span)
-
-
-def consumers(graph: Graph, output: int) -> dict[int, list[int]]:
-    """For each node up to `output`, the operations that use it and feed the output (each once)."""
-    used = feeds(graph, output)
-    users: dict[int, list[int]] = {}
-    for j in range(output + 1):
-        if used[j]:
-            for a in distinct(graph.nodes[j].args):
-                users.setdefault(a, []).append(j)
-    return users
-
-
-def drops(graph: Graph, values: list, active: list, j: int, operand: int, index: tuple) -> bool:
-    """Whether operation j's result does not move with `operand` at element `index` (of j's shape)
-    anywhere near this point: where's unchosen branch, the flat side of a piecewise function (relu,
-    clip, a max's loser, floor), or a product with a constant zero (a mask such as x * eye(n))."""
-    n = graph.nodes[j]
-    shape = np.shape(values[j])
-    if n.op == "where":
-        chosen = n.args[1] if bool(np.broadcast_to(values[n.args[0]], shape)[index]) else n.args[2]
-        return chosen != operand
-    op = OPS[n.op]
-    if not op.elementwise:
-        return False
-    positions = [k for k, a in enumerate(n.args) if a == operand]
-    if n.op == "mul":
-        return all(not active[n.args[1 - k]] and np.broadcast_to(values[n.args[1 - k]], shape)[index] == 0
-                   for k in positions)
-    if op.kink is None or np.broadcast_to(kink_mask(graph, values, j), shape)[index]:
-        return False
-    xs = [values[a] for a in n.args]
-    with np.errstate(all="ignore"):
-        return all(np.broadcast_to(op.derivs[k](values[j], *xs, **(n.params or {})), shape)[index] == 0
-                   for k in positions)
-
-
-def selected_away(graph: Graph, values: list, users: dict, active: list, output: int, node: int,
-                  index: tuple) -> bool:
-    """Whether element `index` of node's value reaches the output only through operations that drop
-    it near this point (see `drops`), so a zero gradient there is exact and 0·∞ = 0 is the true
-    derivative, not a convention. Elements are followed while they keep their place."""
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        if current == output or current in seen or len(seen) > 256:
-            return False
-        seen.add(current)
-        shape = np.shape(values[current])
-        for j in users.get(current, []):
-            n = graph.nodes[j]
-            if np.shape(values[j]) != shape or not (OPS[n.op].elementwise or n.op == "where"):
-                return False  # the element changes place or mixes with others: not followed
-            if not drops(graph, values, active, j, current, index):
-                stack.append(j)  # the element moves on in place: follow it
-    return True
-
-
-def find_strong_zeros(graph: Graph, values: list, output: int, wrt: list[int]) -> list[StrongZero]:
-    """Each backward step where the strong zero decided an element the output depends on."""
-    users = consumers(graph, output)
-    active = depends_on(graph, wrt, output)
-    found: list[StrongZero] = []
-    out_label = graph.nodes[output].label
-
-    def watch(i, k, a, before, upstream, contribution, after):
-        n = graph.nodes[i]
-        op = OPS[n.op]
-        xs = [values[b] for b in n.args]
-        params = n.params or {}
-        shape = np.shape(values[i])
-        with np.errstate(all="ignore"):
-            if op.elementwise:
-                local = np.broadcast_to(op.derivs[k](values[i], *xs, **params), shape)
-                g = np.broadcast_to(upstream, shape)
-            elif kernels.all_zero(upstream):
-                share = np.asarray(op.vjp_rule(k, upstream, values[i], xs, params))
-                if share.size == 0 or np.all(np.isfinite(share)):
-                    return
-                if all(selected_away(graph, values, users, active, output, i, idx) for idx in np.ndindex(shape)):
-                    return
-                found.append(StrongZero(i, expression(graph, i, values), f"its gradient ∂{out_label}/∂{n.label} is 0 "
-                                        f"and its rule for {graph.nodes[a].label} is not finite there", (), 1, 1,
-                                        graph.span(i)))
-                return
-            else:
-                return
-            product = g * local
-        decided = ~np.isfinite(product) & ((g == 0) | (local == 0))
-        if not decided.any():
-            return
-        elements = [tuple(int(v) for v in idx) for idx in np.argwhere(decided)]
-        exact = (lambda idx: selected_away(graph, values, users, active, output, i, idx) if g[idx] == 0
-                 else drops(graph, values, active, i, a, idx))  # the zero is the gradient's, or the rule's
-        elements = [idx for idx in elements if not exact(idx)]
-        if not elements:
-            return
-        first = elements[0]
-        partial = f"its local derivative ∂/∂{graph.nodes[a].label} = {format_number(local[first])}"
-        gradient = f"the gradient ∂{out_label}/∂{n.label} = {format_number(g[first])}"
-        meeting = f"{partial} met {gradient}" if local[first] == 0 else f"{gradient} met {partial}"
-        found.append(StrongZero(i, expression(graph, i, values), meeting, first if shape else (), len(elements),
-                                int(np.prod(shape)), graph.span(i)))
-
-    backward(graph, values, output, wrt, on_update=watch)
-    return found
-
-
-def strong_zero_report(graph: Graph, values: list, output: int, wrt: list[int], strict: bool) -> list[str]:
-    """After a command whose computation took 0·∞ as 0 somewhere: a warning for each place the
-    derivative depends on it (an error under --strict); nothing where the zero was exact."""
-    if not STRONG_ZEROS.count:
-        return []
-    found = find_strong_zeros(graph, values, output, wrt)
-    if found and strict:
-        raise found[0].error()
-    return [z.warning() for z in found]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,243 @@
+"""The expander's calls: a registry function or constructor with its static parameters chosen
+and checked, and a user function's body run with its parameters bound (a mixin of Expander)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adcli.errors import NameResolutionError, ShapeError
+from adcli.language.expand_values import Call, Display, Function, Literal, Marker, is_whole
+from adcli.language.graph import INT, SHAPED
+from adcli.language.syntax_errors import KEYWORDS, arity_message, unknown_function_message
+from adcli.limits import MAX_DIMENSIONS
+from adcli.operations import CONSTANTS, CONSTRUCTORS, FUNCTIONS
+
+
+class Calls:
+    """Expander methods for calls (see adcli.language.expand.Expander for the state they use)."""
+
+    # ---- calls ------------------------------------------------------------------------------
+    def do_call(self, ins, pc):
+        _, name, layout, kw_positions, line, col = ins
+        args, where = self.pop(len(layout))
+        if name in self.functions:
+            return self.call_function(self.functions[name], args, layout, kw_positions, line, col, pc)
+        if name in CONSTRUCTORS:
+            self.push(self.construct(name, args, where, layout, line, col), line, col)
+        elif name in FUNCTIONS:
+            self.push(self.call_op(name, args, where, layout, kw_positions, line, col), line, col)
+        elif name in self.later:
+            later = self.later[name]
+            raise self.error(NameResolutionError, f"function '{name}' is used before its definition at line "
+                             f"{later[-2]}; define functions before they are used", line, col)
+        elif name == "range":
+            raise self.error(NameResolutionError, "range() gives the values of a loop: for t in range(3):",
+                             line, col)
+        else:
+            raise self.error(NameResolutionError, unknown_function_message(name, list(self.functions)), line, col)
+        return pc + 1
+
+    def construct(self, name, args, where, layout, line, col):
+        """zeros([2, 3]), eye(3), arange(4): a constant array of sizes written in the file; with a
+        declared dimension's name among the sizes (eye(n)), a node that reads that dimension."""
+        maker = CONSTRUCTORS[name]
+        if len(args) != 1 or layout[0] is not None:
+            raise self.error(NameResolutionError, f"{maker.signature} takes one argument", line, col)
+        (value,), (at,) = args, where
+        sized = self.sized_by_dimensions(value, maker.sizes == "count")
+        if sized is not None:
+            owners, shape = sized
+            return self.add("filled", owners, line, col, {"kind": name, "shape": shape},
+                            dtype=INT if name == "arange" else SHAPED)
+        if maker.sizes == "count":
+            size = self.whole(value, at, f"the size in {name}()")
+            sizes = (size,)
+        else:
+            x = self.static(value)
+            if x is None or np.ndim(x) > 1 or not all(is_whole(d) for d in np.ravel(x)):
+                raise self.error(NameResolutionError, f"the shape in {name}() must be a list of whole numbers "
+                                 "such as [2, 3]", *at)
+            sizes = (tuple(int(d) for d in np.ravel(x)),)
+        flat = sizes[0] if isinstance(sizes[0], tuple) else sizes
+        if any(d < 0 for d in flat):
+            raise self.error(ShapeError, f"{name}() cannot make a negative size", line, col)
+        from adcli.limits import check_size
+        check_size(flat if name != "eye" else (flat[0], flat[0]), lambda m: self.error(ShapeError, m, line, col))
+        return Literal(maker.build(*sizes), line, col)
+
+    def sized_by_dimensions(self, value, count: bool):
+        """(input nodes, shape spec) when some size is a dimension (n, or size(x, 0)); else None."""
+        items = [value] if count else value.items if isinstance(value, Display) else None
+        if items is None or not any(self.dimension(v) for v in items):
+            return None
+        owners, shape = [], []
+        for v in items:
+            if self.dimension(v):
+                node = self.nodes[v]
+                owner = node.args[0]
+                if owner not in owners:
+                    owners.append(owner)
+                shape.append(("dim", owners.index(owner), node.params["axis"], node.label or ""))
+            else:
+                x = self.static(v)
+                if x is None or not is_whole(x) or x < 0:
+                    vl, vc = (v.line, v.col) if not isinstance(v, int) else (self.nodes[v].line, self.nodes[v].col)
+                    raise self.error(NameResolutionError, "a size must be a whole number or a declared dimension's "
+                                     "name", vl, vc)
+                shape.append(int(x))
+        return owners, tuple(shape)
+
+    def dimension(self, value) -> bool:
+        """Whether a value reads one axis of an input's shape: a dimension's name, or size(x, k)."""
+        return isinstance(value, int) and self.nodes[value].op == "size" and \
+            (self.nodes[value].params or {}).get("axis") is not None
+
+    def call_op(self, name, args, where, layout, kw_positions, line, col) -> int:
+        """A registry function: operands from the positional arguments, parameters from the rest."""
+        candidates = FUNCTIONS[name]
+        positional = [(v, at) for v, at, k in zip(args, where, layout) if k is None]
+        keywords = {k: (v, at) for v, at, k in zip(args, where, layout) if k is not None}
+        named_at = {k: pos for k, pos in zip(layout, kw_positions) if k is not None}
+        op = self.choose(name, candidates, [v for v, _ in positional], keywords, named_at, line, col)
+        params = dict(op.params)
+        if op.variadic:
+            if op.name == "einsum":
+                spec, at = positional.pop(0)
+                if not (isinstance(spec, Marker) and spec.kind == "str"):
+                    raise self.error(NameResolutionError, "einsum() takes its spec first, as a string: "
+                                     "einsum(\"ij,jk->ik\", A, B)", *at)
+                params["spec"] = "".join(spec.value.split())  # "ij, jk -> ik": one spelling for every rule
+                operands, extras = [v for v, _ in positional], []
+            else:
+                first, at = positional[0]
+                if not isinstance(first, Display):
+                    raise self.error(NameResolutionError, f"{name}() takes a list of arrays: {name}([a, b], ...)", *at)
+                operands, extras = first.items, positional[1:]
+        else:
+            operands, extras = [v for v, _ in positional[:op.nargs]], positional[op.nargs:]
+        names = [p for p in op.param_names if p != "spec"]
+        for pname, (value, at) in zip(names, extras):
+            params[pname] = self.param(op, pname, value, at)
+        for pname, (value, at) in keywords.items():
+            params[pname] = self.param(op, pname, value, at)
+        if not operands:
+            raise self.error(NameResolutionError, f"{name}() needs at least one array", line, col)
+        return self.add_op(op.name, operands, line, col, params or None)
+
+    def choose(self, name, candidates, positional, keywords, named_at, line, col):
+        """Which operation a call means: max(a, b) is the elementwise maximum, max(x, axis=0) the reduction."""
+        for kw in keywords:
+            if not any(kw in op.param_names for op in candidates):
+                raise self.error(NameResolutionError, f"{name}() has no argument '{kw}'", *named_at[kw])
+        n = len(positional)
+        for op in candidates:
+            operands = 1 if op.variadic and op.name != "einsum" else op.nargs
+            if op.name == "einsum":
+                if n >= 2 and not keywords:
+                    return op
+                continue
+            extra = n - operands
+            statics = all(self.static(v) is not None or isinstance(v, Marker) for v in positional[operands:])
+            if 0 <= extra <= len(op.params) and statics and set(keywords) <= set(op.param_names) and \
+                    not set(op.param_names[:extra]) & set(keywords):
+                exact = extra == 0
+                if exact or not any(o.nargs == n for o in candidates if not o.variadic):
+                    return op
+        raise self.error(NameResolutionError, arity_message(name, candidates, n + len(keywords)), line, col)
+
+    def param(self, op, pname, value, at):
+        """A parameter's value, which the file must write out (shapes never depend on values)."""
+        default = dict(op.params)[pname]
+        line, col = at
+        what = f"the {pname} of {op.func or op.name}()"
+        if pname in ("axis", "axes", "shape"):
+            x = self.static(value)
+            if pname in ("axis", "axes") and isinstance(value, Marker) and value.kind == "none":
+                return None  # every axis (axis=None), or transpose's reversed order (axes=None)
+            if x is None or np.ndim(x) > 1 or not all(is_whole(d) for d in np.ravel(x)):
+                raise self.error(NameResolutionError, f"{what} must be a whole number such as 0 or -1"
+                                 if pname == "axis" else f"{what} must be a list of whole numbers such as [2, 3]",
+                                 line, col)
+            limit = 2 ** 31 if pname == "shape" else MAX_DIMENSIONS
+            if any(abs(float(d)) > limit for d in np.ravel(x)):
+                raise self.error(NameResolutionError, f"{what} is out of range: arrays have at most "
+                                 f"{MAX_DIMENSIONS} dimensions" if pname != "shape" else f"{what} is too large",
+                                 line, col)
+            if np.ndim(x) == 0 and pname == "axis":
+                return int(x)
+            return tuple(int(d) for d in np.ravel(x))
+        if isinstance(default, bool):
+            x = self.static(value)
+            if x is None or np.asarray(x).dtype.kind != "b" or np.ndim(x):
+                raise self.error(NameResolutionError, f"{what} must be True or False", line, col)
+            return bool(x)
+        if isinstance(default, int):
+            return self.whole(value, at, what)
+        if isinstance(default, float):
+            x = self.static(value)
+            if x is None or np.ndim(x) or not np.isfinite(float(x)):
+                raise self.error(NameResolutionError, f"{what} must be a number written in the file", line, col)
+            return float(x)
+        raise self.error(NameResolutionError, f"{what} cannot be given here", line, col)
+
+    # ---- user functions ---------------------------------------------------------------------
+    def call_function(self, function, args, layout, kw_positions, line, col, pc):
+        name = function.name
+        if any(k is not None for k in layout):
+            kl, kc = next(p for p in kw_positions if p is not None)
+            raise self.error(NameResolutionError, f"{name}() takes its arguments by position", kl, kc)
+        if len(args) != len(function.params):
+            expected = len(function.params)
+            raise self.error(NameResolutionError, f"{name}() takes {expected} argument{'s' * (expected != 1)} "
+                             f"({', '.join(function.params)}; defined at line {function.line}), but {len(args)} "
+                             f"{'was' if len(args) == 1 else 'were'} given", line, col)
+        if any(c.function is function for c in self.calls):
+            raise self.error(NameResolutionError, f"'{name}' calls itself: recursion is not supported (the graph is "
+                             "unrolled, so it would never end)", line, col)
+        if len(self.nodes) + function.size > self.limit:  # f(f(...)) chains grow exponentially
+            raise self.error(ShapeError, f"calling {name}() makes about {function.size:,} operations (its body, and "
+                             f"the calls in it, unrolled), more than the limit of {self.limit:,} (it follows "
+                             "ADCLI_MAX_BYTES)", line, col)
+        self.calls.append(Call(function, dict(zip(function.params, args)), pc + 1, line, col))
+        self.frames.append(("call", name, line, col))
+        self.set_context()
+        return function.start + 1
+
+    def do_return(self, ins, pc):
+        call = self.calls.pop()
+        self.frames.pop()
+        self.set_context()
+        return call.back
+
+    def do_def(self, ins, pc):
+        _, name, params, positions, end, line, col = ins
+        if name in FUNCTIONS or name in CONSTRUCTORS:
+            raise self.error(NameResolutionError, f"cannot define '{name}': it is the name of a built-in function",
+                             line, col)
+        if name in CONSTANTS or name in KEYWORDS or name in ("True", "False", "None", "range"):
+            raise self.error(NameResolutionError, f"cannot define '{name}': it is a reserved name", line, col)
+        if name in self.functions:
+            raise self.error(NameResolutionError, f"function '{name}' is defined twice (first at line "
+                             f"{self.functions[name].line})", line, col)
+        if name in self.env:
+            raise self.error(NameResolutionError, f"cannot define '{name}': it already names a value", line, col)
+        for p, (pl, pc_) in zip(params, positions):
+            if p in CONSTANTS or p in FUNCTIONS or p in KEYWORDS:
+                raise self.error(NameResolutionError, f"'{p}' cannot be a parameter: it is a reserved name", pl, pc_)
+        for ins_ in self.code[pc + 1:end]:  # calls in the body must name functions defined before it
+            if ins_[0] == "call":
+                callee = ins_[1]
+                if callee == name:
+                    raise self.error(NameResolutionError, f"'{name}' calls itself: recursion is not supported "
+                                     "(the graph is unrolled, so it would never end)", ins_[-2], ins_[-1])
+                if callee in self.later and callee not in self.functions:
+                    raise self.error(NameResolutionError, f"function '{callee}' is used before its definition at "
+                                     f"line {self.later[callee][-2]}; define functions before they are used",
+                                     ins_[-2], ins_[-1])
+        size = sum(self.functions[i[1]].size if i[0] == "call" and i[1] in self.functions else 1
+                   for i in self.code[pc + 1:end])
+        self.functions[name] = Function(name, params, positions, pc, end, line, col, size)
+        return end + 1
+
+    def do_enddef(self, ins, pc):
+        return pc + 1
