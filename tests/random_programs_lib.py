@@ -1509,8 +1509,15 @@ def ref_reduce(f):
 
 
 def ref_norm(x, axis=None, keepdims=False):
+    """√Σx² without the overflow (or underflow) of squaring huge (or tiny) elements, as adcli's norm
+    promises, by another scaling than adcli's: the largest magnitude itself, not a power of two."""
     axis = tuple(axis) if isinstance(axis, (tuple, list)) else axis
-    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        big = np.max(np.abs(x), axis=axis, keepdims=True, initial=0.0)
+        scale = np.where((big > 0) & np.isfinite(big), big, 1.0)  # 0, inf and NaN: as they are
+        out = np.sqrt(np.sum((x / scale) ** 2, axis=axis, keepdims=True)) * scale
+    return out if keepdims else np.sum(out, axis=axis)  # a sum over axes of length 1 drops them
 
 
 FUNCTIONS = {
