@@ -13,26 +13,26 @@ evaluated. Shapes never depend on values.
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
 from adcli.errors import AdError, NameResolutionError, ParseError, ShapeError, Span
 from adcli.language.expand_calls import Calls
-from adcli.language.expand_values import (EXACT_FLOAT, FOLD_WORDS, INT64, INTEGER_FOLDS, Call, Display, Function,
-                                          Literal, Loop, Marker, dtype_of, is_integer, is_whole, iterations)
-from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries, versioned
-from adcli.language.syntax_errors import KEYWORD_AS_NAME, KEYWORDS, abbreviate, nothing_assigned_message
+from adcli.language.expand_statements import Statements
+from adcli.language.expand_static import StaticValues, dtype_of
+from adcli.language.expand_values import Call, Display, Function, Literal, Loop, Marker
+from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries
+from adcli.language.syntax_errors import KEYWORD_AS_NAME, KEYWORDS, nothing_assigned_message
 from adcli.limits import MAX_DIMENSIONS, operation_limit
-from adcli.numbers import format_number, format_short
-from adcli.operations import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS, Mismatch, fmt_shape
+from adcli.numbers import format_number
+from adcli.operations import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS
 
 # ---------------------------------------------------------------------------------------------
 # The expander
 # ---------------------------------------------------------------------------------------------
 
-class Expander(Calls):
-    """Runs the instructions of one file, building its graph."""
+class Expander(Calls, Statements, StaticValues):
+    """Runs the instructions of one file, building its graph: names, operators and subscripts here; calls,
+    statements and values known before evaluation in the mixins it inherits."""
 
     def __init__(self, code: list[tuple], file: str, source: str):
         self.code, self.file, self.source = code, file, source
@@ -123,66 +123,6 @@ class Expander(Calls):
         label = (value.text or format_number(data)) if data.ndim == 0 else None
         self.nodes.append(Node(CONST, (), None, None, label, value.line, value.col, data, dtype_of(data), self.ctx))
         return len(self.nodes) - 1
-
-    def literal_data(self, value: Literal, as_int: bool = False) -> np.ndarray:
-        """A literal as numpy data: numbers are float64, as in numpy, but a whole number beside
-        integer data (`as_int`), a loop variable and arithmetic on one stay integers (int64)."""
-        v = value.value
-        if type(v) is int:
-            if as_int or value.static:
-                return np.asarray(self.int64(v, value.line, value.col), dtype=np.int64)
-            return np.asarray(float(v))  # in range: the parser refused numbers too large for float64
-        data = np.asarray(v)
-        if data.dtype.kind == "f" or not (as_int or data.dtype.kind in "biu"):
-            data = data.astype(np.float64)
-        return data
-
-    def int64(self, value: int, line: int, col: int) -> int:
-        """An exact integer that must be held in 64 bits, or an error at its place: never wrapped."""
-        if not INT64[0] <= value <= INT64[1]:
-            raise self.error(ShapeError, f"the integer {abbreviate(str(value))} is beyond the range of 64-bit "
-                             "integers (-2**63 to 2**63 - 1)", line, col)
-        return value
-
-    def display(self, value: Display):
-        """`[a, b]`: one literal array when every item is a literal, else a stack of the items."""
-        items = [self.display(v) if isinstance(v, Display) else v for v in value.items]
-        if all(isinstance(v, Literal) for v in items):
-            arrays = [self.literal_data(v) for v in items]
-            shapes = {a.shape for a in arrays}
-            if len(shapes) > 1:
-                other = next(a.shape for a in arrays if a.shape != arrays[0].shape)
-                raise self.error(ShapeError, "array literal items must have one shape, but found "
-                                 f"{fmt_shape(arrays[0].shape)} and {fmt_shape(other)}", value.line, value.col)
-            dtype = np.float64 if any(a.dtype.kind == "f" for a in arrays) or not arrays else None
-            return Literal(np.array(arrays, dtype=dtype), value.line, value.col,
-                           static=any(v.static for v in items))
-        return self.add_op("stack", items, value.line, value.col, {"axis": 0})
-
-    def static(self, value):
-        """A value known before evaluation (a literal, a constant node), or None."""
-        if isinstance(value, Literal):
-            return value.value
-        if isinstance(value, int) and self.nodes[value].op == CONST:
-            return self.nodes[value].data
-        if isinstance(value, Display):
-            items = [self.static(v) for v in value.items]
-            if any(i is None for i in items) or len({np.shape(i) for i in items}) > 1:
-                return None  # not one array: the display itself says why, where it is built
-            return np.array(items)
-        return None
-
-    def whole(self, value, at, what: str) -> int:
-        """A whole number written in the file (or a loop variable), for an index, bound or axis."""
-        x = self.static(value)
-        if x is None or not is_whole(x):
-            raise self.error(NameResolutionError, f"{what} must be a whole number written in the file, or an "
-                             "integer expression of loop variables", *at)
-        if not is_integer(x) and abs(float(x)) >= EXACT_FLOAT:
-            raise self.error(NameResolutionError, f"{what} is {format_short(x)}, a float: beyond 2**53 a float "
-                             "may not be the whole number meant; write the integer itself (integer arithmetic on "
-                             "loop variables, + - * and @, is exact)", *at)
-        return int(x)
 
     # ---- running ----------------------------------------------------------------------------
     def handlers(self) -> dict:
@@ -290,32 +230,6 @@ class Expander(Calls):
             self.push(self.add_op(name, [a, b], line, col), line, col)
         return pc + 1
 
-    def fold(self, name, values, line, col) -> Literal:
-        """Arithmetic on loop variables, done now: the result is known before evaluation. `+ - * @`
-        on integers is exact (on Python ints) and refused, not wrapped, beyond 64 bits; `/` and `**`
-        give floats."""
-        try:
-            OPS[name].shape(*(np.shape(v.value) for v in values))
-        except Mismatch as e:
-            raise self.error(ShapeError, str(e), line, col) from None
-        if name in INTEGER_FOLDS and all(is_integer(v.value) for v in values):
-            xs = [v.value if type(v.value) is int else np.asarray(v.value, dtype=object) for v in values]
-            scalar = not (np.ndim(xs[0]) and np.ndim(xs[1]))  # a scalar on either side of @ multiplies
-            exact = operator.mul(*xs) if name == "matmul" and scalar else INTEGER_FOLDS[name](*xs)
-            for item in np.ravel(np.asarray(exact, dtype=object)):
-                if not INT64[0] <= item <= INT64[1]:
-                    raise self.error(ShapeError, f"this {FOLD_WORDS[name]} is {abbreviate(str(item))}, beyond the "
-                                     "range of 64-bit integers (-2**63 to 2**63 - 1): integer arithmetic on loop "
-                                     "variables is exact, never wrapped", line, col)
-            value = int(exact) if np.ndim(exact) == 0 else np.asarray(exact, dtype=np.int64)
-            return Literal(value, line, col, static=True)
-        xs = [self.literal_data(v) for v in values]
-        if name == "div" or name == "pow":
-            xs = [x.astype(np.float64) for x in xs]
-        with np.errstate(all="ignore"):
-            value = OPS[name].forward(*xs)
-        return Literal(value, line, col, static=True)
-
     def do_neg(self, ins, pc):
         _, line, col = ins
         (value,), _ = self.pop(1)
@@ -405,114 +319,6 @@ class Expander(Calls):
             raise self.error(ShapeError, "an index must be a whole number, an integer expression of loop "
                              "variables, or integer data (declare the input as int[...])", line, col)
         raise self.error(ShapeError, "this cannot be an index", *at)
-
-    # ---- loops ------------------------------------------------------------------------------
-    def do_for(self, ins, pc):
-        _, var, nargs, end, line, col = ins
-        bounds, where = self.pop(nargs)
-        numbers = [self.whole(b, at, "a bound of range()") for b, at in zip(bounds, where)]
-        for number, at in zip(numbers, where):
-            if abs(number) > 2**62:
-                raise self.error(ShapeError, f"a bound of range() must be a 64-bit integer, not {number:.3g}", *at)
-        if len(numbers) == 3 and numbers[2] == 0:
-            raise self.error(ShapeError, "range() step cannot be 0", *where[2])
-        if var in self.loop_values or var in self.env or (self.calls and var in self.calls[-1].env) or \
-                var in CONSTANTS or var in FUNCTIONS or var in self.functions:
-            raise self.error(NameResolutionError, f"the loop variable '{var}' already names a value; choose "
-                             "another name", line, col)
-        values = range(*numbers)
-        count = iterations(*numbers)
-        if count == 0:
-            return end + 1
-        if count > self.limit:
-            raise self.error(ShapeError, f"this loop runs {count:,} times: unrolled, the program would have more "
-                             f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)
-        loop = Loop(var, values, pc + 1, len(self.nodes), line, col)
-        self.loops.append(loop)
-        self.loop_values[var] = Literal(values[0], line, col, str(values[0]), static=True)
-        self.frames.append(("for", var, values[0], line))
-        self.set_context()
-        return pc + 1
-
-    def do_endfor(self, ins, pc):
-        loop = self.loops[-1]
-        if loop.at == 0:  # one iteration done: foresee this loop's size, times the loops around it
-            each = len(self.nodes) - loop.nodes_before
-            runs = len(loop.values)
-            for outer in self.loops[:-1]:
-                runs *= len(outer.values) - outer.at
-            if each and len(self.nodes) + each * (runs - 1) > self.limit:
-                raise self.error(ShapeError, f"this loop's body runs {runs:,} times (with the loops around it), "
-                                 f"making {each:,} operation{'s' * (each != 1)} each: about {each * runs:,} in all, "
-                                 f"more than the limit of {self.limit:,} (it follows ADCLI_MAX_BYTES)",
-                                 loop.line, loop.col)
-        loop.at += 1
-        if loop.at < len(loop.values):
-            value = loop.values[loop.at]
-            self.loop_values[loop.var] = Literal(value, 0, 0, str(value), static=True)
-            self.frames[-1] = self.frames[-1][:2] + (value,) + self.frames[-1][3:]
-            self.set_context()
-            return loop.start
-        self.loops.pop()
-        del self.loop_values[loop.var]
-        self.frames.pop()
-        self.set_context()
-        return pc + 1
-
-    # ---- statements -------------------------------------------------------------------------
-    def do_assign(self, ins, pc):
-        _, name, line, col = ins
-        (value,), _ = self.pop(1)
-        self.check_assignable(name, line, col, "assign to")
-        if name in self.loop_values:
-            raise self.error(NameResolutionError, f"cannot assign to the loop variable '{name}'", line, col)
-        call = self.calls[-1] if self.calls else None
-        key = f"{call.function.name}.{name}" if call else name
-        index = self.operand(value)
-        version = self.versions.get(key, 0) + 1
-        label = versioned(key, version)
-        node = self.nodes[index]
-        if node.name is None:  # a value computed by this statement (or a literal) takes the name
-            node.name, node.label = key, label
-        (call.env if call else self.env)[name] = index
-        self.versions[key] = version
-        self.assigned.append((label, index))
-        return pc + 1
-
-    def check_assignable(self, name, line, col, verb):
-        if name in KEYWORDS:
-            raise self.error(NameResolutionError, KEYWORD_AS_NAME.replace("'input'", f"'{name}'"), line, col)
-        if name in ("True", "False", "None"):
-            raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is a built-in constant", line, col)
-        if name in FUNCTIONS or name in CONSTRUCTORS or name in self.functions:
-            raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is the name of a function", line, col)
-
-    def do_declare(self, ins, pc):
-        _, name, dtype, shape, data, line, col = ins
-        self.check_assignable(name, line, col, "declare")
-        if name in self.env:
-            used = [self.nodes[i] for i in self.used if self.nodes[i].name == name]
-            first = self.nodes[self.env[name]]
-            if used:
-                where = f"its first use at line {used[0].line}, col {used[0].col}"
-            elif self.env[name] in self.declared:
-                raise self.error(NameResolutionError, f"input '{name}' is declared twice (first at line "
-                                 f"{first.line})", line, col)
-            else:
-                where = f"it is assigned at line {first.line}"
-            raise self.error(NameResolutionError, f"input '{name}' is declared after {where}; "
-                             "declare inputs before any statement uses them", line, col)
-        if shape is not None and len(shape) > MAX_DIMENSIONS:  # refused where it is written, not at a first use
-            raise self.error(ShapeError, f"input '{name}' is declared with {len(shape)} dimensions; arrays have at "
-                             f"most {MAX_DIMENSIONS}", line, col)
-        index = self.add(INPUT, (), line, col, name=name, label=name, data=shape,
-                         dtype=INT if dtype == "int" else FLOAT, extra="data" if data else None)
-        self.env[name], self.versions[name] = index, 1
-        self.declared.append(index)
-        for axis, dim in enumerate(shape or ()):
-            if isinstance(dim, str):
-                self.dims.setdefault(dim, (index, axis))
-        return pc + 1
 
 
 def expand(code: list[tuple], file: str, source: str) -> Graph:

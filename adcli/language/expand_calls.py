@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from adcli.errors import NameResolutionError, ShapeError
-from adcli.language.expand_values import Call, Display, Function, Literal, Marker, is_whole
+from adcli.language.expand_static import is_whole
+from adcli.language.expand_values import Call, Display, Function, Literal, Marker
 from adcli.language.graph import INT, SHAPED
 from adcli.language.syntax_errors import KEYWORDS, arity_message, unknown_function_message
 from adcli.limits import MAX_DIMENSIONS

@@ -1,14 +1,7 @@
 """The values the expander holds before they become graph nodes (literals, `[a, b]` displays,
-markers such as None and strings, functions, calls and loops being run), and the integer
-arithmetic done while a file is read."""
+markers such as None and strings), and the functions, calls and loops it runs: plain data."""
 
 from __future__ import annotations
-
-import operator
-
-import numpy as np
-
-from adcli.language.graph import BOOL, FLOAT, INT
 
 # ---------------------------------------------------------------------------------------------
 # Values not yet in the graph
@@ -76,36 +69,3 @@ class Loop:
     def __init__(self, var, values, start, nodes_before, line, col):
         self.var, self.values, self.at, self.start = var, values, 0, start
         self.nodes_before, self.line, self.col = nodes_before, line, col
-
-
-def iterations(*bounds) -> int:
-    """len(range(*bounds)), for bounds too large for a range's length."""
-    start, stop, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds, 1)[:3]
-    if step > 0:
-        return max(0, (stop - start + step - 1) // step)
-    return max(0, (start - stop - step - 1) // -step)
-
-
-INT64 = (-2**63, 2**63 - 1)
-EXACT_FLOAT = 2**53  # from here on float64 skips whole numbers: a float this large may not be the one meant
-# Integer arithmetic done while the file is read: exact on Python ints (`@` of scalars multiplies).
-INTEGER_FOLDS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "matmul": operator.matmul}
-FOLD_WORDS = {"add": "sum", "sub": "difference", "mul": "product", "matmul": "product"}
-
-
-def is_integer(x) -> bool:
-    """Held as an integer (a Python int, or numpy integers), not as a float or a boolean."""
-    if isinstance(x, np.ndarray):
-        return x.dtype.kind in "iu" or x.dtype.kind == "O" and all(type(v) is int for v in x.flat)
-    return type(x) is int or isinstance(x, np.integer)
-
-
-def is_whole(x) -> bool:
-    if is_integer(x):
-        return np.ndim(x) == 0
-    return np.ndim(x) == 0 and np.isfinite(x) and float(x).is_integer()
-
-
-def dtype_of(value) -> str:
-    kind = np.asarray(value).dtype.kind
-    return BOOL if kind == "b" else INT if kind in "iu" else FLOAT

@@ -1,0 +1,125 @@
+"""The expander's statements: a `for` loop unrolled one iteration at a time, an assignment binding
+a name to a node, and an input's declaration (a mixin of Expander)."""
+
+from __future__ import annotations
+
+from adcli.errors import NameResolutionError, ShapeError
+from adcli.language.expand_static import iterations
+from adcli.language.expand_values import Literal, Loop
+from adcli.language.graph import FLOAT, INPUT, INT, versioned
+from adcli.language.syntax_errors import KEYWORD_AS_NAME, KEYWORDS
+from adcli.limits import MAX_DIMENSIONS
+from adcli.operations import CONSTANTS, CONSTRUCTORS, FUNCTIONS
+
+
+class Statements:
+    """Expander methods for loops and statements (see adcli.language.expand.Expander for the state
+    they use)."""
+
+    # ---- loops ------------------------------------------------------------------------------
+    def do_for(self, ins, pc):
+        _, var, nargs, end, line, col = ins
+        bounds, where = self.pop(nargs)
+        numbers = [self.whole(b, at, "a bound of range()") for b, at in zip(bounds, where)]
+        for number, at in zip(numbers, where):
+            if abs(number) > 2**62:
+                raise self.error(ShapeError, f"a bound of range() must be a 64-bit integer, not {number:.3g}", *at)
+        if len(numbers) == 3 and numbers[2] == 0:
+            raise self.error(ShapeError, "range() step cannot be 0", *where[2])
+        if var in self.loop_values or var in self.env or (self.calls and var in self.calls[-1].env) or \
+                var in CONSTANTS or var in FUNCTIONS or var in self.functions:
+            raise self.error(NameResolutionError, f"the loop variable '{var}' already names a value; choose "
+                             "another name", line, col)
+        values = range(*numbers)
+        count = iterations(*numbers)
+        if count == 0:
+            return end + 1
+        if count > self.limit:
+            raise self.error(ShapeError, f"this loop runs {count:,} times: unrolled, the program would have more "
+                             f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)
+        loop = Loop(var, values, pc + 1, len(self.nodes), line, col)
+        self.loops.append(loop)
+        self.loop_values[var] = Literal(values[0], line, col, str(values[0]), static=True)
+        self.frames.append(("for", var, values[0], line))
+        self.set_context()
+        return pc + 1
+
+    def do_endfor(self, ins, pc):
+        loop = self.loops[-1]
+        if loop.at == 0:  # one iteration done: foresee this loop's size, times the loops around it
+            each = len(self.nodes) - loop.nodes_before
+            runs = len(loop.values)
+            for outer in self.loops[:-1]:
+                runs *= len(outer.values) - outer.at
+            if each and len(self.nodes) + each * (runs - 1) > self.limit:
+                raise self.error(ShapeError, f"this loop's body runs {runs:,} times (with the loops around it), "
+                                 f"making {each:,} operation{'s' * (each != 1)} each: about {each * runs:,} in all, "
+                                 f"more than the limit of {self.limit:,} (it follows ADCLI_MAX_BYTES)",
+                                 loop.line, loop.col)
+        loop.at += 1
+        if loop.at < len(loop.values):
+            value = loop.values[loop.at]
+            self.loop_values[loop.var] = Literal(value, 0, 0, str(value), static=True)
+            self.frames[-1] = self.frames[-1][:2] + (value,) + self.frames[-1][3:]
+            self.set_context()
+            return loop.start
+        self.loops.pop()
+        del self.loop_values[loop.var]
+        self.frames.pop()
+        self.set_context()
+        return pc + 1
+
+    # ---- statements -------------------------------------------------------------------------
+    def do_assign(self, ins, pc):
+        _, name, line, col = ins
+        (value,), _ = self.pop(1)
+        self.check_assignable(name, line, col, "assign to")
+        if name in self.loop_values:
+            raise self.error(NameResolutionError, f"cannot assign to the loop variable '{name}'", line, col)
+        call = self.calls[-1] if self.calls else None
+        key = f"{call.function.name}.{name}" if call else name
+        index = self.operand(value)
+        version = self.versions.get(key, 0) + 1
+        label = versioned(key, version)
+        node = self.nodes[index]
+        if node.name is None:  # a value computed by this statement (or a literal) takes the name
+            node.name, node.label = key, label
+        (call.env if call else self.env)[name] = index
+        self.versions[key] = version
+        self.assigned.append((label, index))
+        return pc + 1
+
+    def check_assignable(self, name, line, col, verb):
+        if name in KEYWORDS:
+            raise self.error(NameResolutionError, KEYWORD_AS_NAME.replace("'input'", f"'{name}'"), line, col)
+        if name in ("True", "False", "None"):
+            raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is a built-in constant", line, col)
+        if name in FUNCTIONS or name in CONSTRUCTORS or name in self.functions:
+            raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is the name of a function", line, col)
+
+    def do_declare(self, ins, pc):
+        _, name, dtype, shape, data, line, col = ins
+        self.check_assignable(name, line, col, "declare")
+        if name in self.env:
+            used = [self.nodes[i] for i in self.used if self.nodes[i].name == name]
+            first = self.nodes[self.env[name]]
+            if used:
+                where = f"its first use at line {used[0].line}, col {used[0].col}"
+            elif self.env[name] in self.declared:
+                raise self.error(NameResolutionError, f"input '{name}' is declared twice (first at line "
+                                 f"{first.line})", line, col)
+            else:
+                where = f"it is assigned at line {first.line}"
+            raise self.error(NameResolutionError, f"input '{name}' is declared after {where}; "
+                             "declare inputs before any statement uses them", line, col)
+        if shape is not None and len(shape) > MAX_DIMENSIONS:  # refused where it is written, not at a first use
+            raise self.error(ShapeError, f"input '{name}' is declared with {len(shape)} dimensions; arrays have at "
+                             f"most {MAX_DIMENSIONS}", line, col)
+        index = self.add(INPUT, (), line, col, name=name, label=name, data=shape,
+                         dtype=INT if dtype == "int" else FLOAT, extra="data" if data else None)
+        self.env[name], self.versions[name] = index, 1
+        self.declared.append(index)
+        for axis, dim in enumerate(shape or ()):
+            if isinstance(dim, str):
+                self.dims.setdefault(dim, (index, axis))
+        return pc + 1

@@ -1,0 +1,151 @@
+"""Values known before evaluation: literals as numpy data, `[a, b]` displays folded into one
+constant, arithmetic on loop variables done while the file is read, and the whole numbers an
+index, bound or axis must be (a mixin of Expander, with the integer helpers they use)."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from adcli.errors import NameResolutionError, ShapeError
+from adcli.language.expand_values import Display, Literal
+from adcli.language.graph import BOOL, CONST, FLOAT, INT
+from adcli.language.syntax_errors import abbreviate
+from adcli.numbers import format_short
+from adcli.operations import OPS, Mismatch, fmt_shape
+
+# ---------------------------------------------------------------------------------------------
+# Integers and whole numbers
+# ---------------------------------------------------------------------------------------------
+
+
+def iterations(*bounds) -> int:
+    """len(range(*bounds)), for bounds too large for a range's length."""
+    start, stop, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds, 1)[:3]
+    if step > 0:
+        return max(0, (stop - start + step - 1) // step)
+    return max(0, (start - stop - step - 1) // -step)
+
+
+INT64 = (-2**63, 2**63 - 1)
+EXACT_FLOAT = 2**53  # from here on float64 skips whole numbers: a float this large may not be the one meant
+# Integer arithmetic done while the file is read: exact on Python ints (`@` of scalars multiplies).
+INTEGER_FOLDS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "matmul": operator.matmul}
+FOLD_WORDS = {"add": "sum", "sub": "difference", "mul": "product", "matmul": "product"}
+
+
+def is_integer(x) -> bool:
+    """Held as an integer (a Python int, or numpy integers), not as a float or a boolean."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "iu" or x.dtype.kind == "O" and all(type(v) is int for v in x.flat)
+    return type(x) is int or isinstance(x, np.integer)
+
+
+def is_whole(x) -> bool:
+    if is_integer(x):
+        return np.ndim(x) == 0
+    return np.ndim(x) == 0 and np.isfinite(x) and float(x).is_integer()
+
+
+def dtype_of(value) -> str:
+    kind = np.asarray(value).dtype.kind
+    return BOOL if kind == "b" else INT if kind in "iu" else FLOAT
+
+
+# ---------------------------------------------------------------------------------------------
+# The expander's static values
+# ---------------------------------------------------------------------------------------------
+
+
+class StaticValues:
+    """Expander methods for values known before evaluation (see adcli.language.expand.Expander for
+    the state they use)."""
+
+    # ---- literals ---------------------------------------------------------------------------
+    def literal_data(self, value: Literal, as_int: bool = False) -> np.ndarray:
+        """A literal as numpy data: numbers are float64, as in numpy, but a whole number beside
+        integer data (`as_int`), a loop variable and arithmetic on one stay integers (int64)."""
+        v = value.value
+        if type(v) is int:
+            if as_int or value.static:
+                return np.asarray(self.int64(v, value.line, value.col), dtype=np.int64)
+            return np.asarray(float(v))  # in range: the parser refused numbers too large for float64
+        data = np.asarray(v)
+        if data.dtype.kind == "f" or not (as_int or data.dtype.kind in "biu"):
+            data = data.astype(np.float64)
+        return data
+
+    def int64(self, value: int, line: int, col: int) -> int:
+        """An exact integer that must be held in 64 bits, or an error at its place: never wrapped."""
+        if not INT64[0] <= value <= INT64[1]:
+            raise self.error(ShapeError, f"the integer {abbreviate(str(value))} is beyond the range of 64-bit "
+                             "integers (-2**63 to 2**63 - 1)", line, col)
+        return value
+
+    def display(self, value: Display):
+        """`[a, b]`: one literal array when every item is a literal, else a stack of the items."""
+        items = [self.display(v) if isinstance(v, Display) else v for v in value.items]
+        if all(isinstance(v, Literal) for v in items):
+            arrays = [self.literal_data(v) for v in items]
+            shapes = {a.shape for a in arrays}
+            if len(shapes) > 1:
+                other = next(a.shape for a in arrays if a.shape != arrays[0].shape)
+                raise self.error(ShapeError, "array literal items must have one shape, but found "
+                                 f"{fmt_shape(arrays[0].shape)} and {fmt_shape(other)}", value.line, value.col)
+            dtype = np.float64 if any(a.dtype.kind == "f" for a in arrays) or not arrays else None
+            return Literal(np.array(arrays, dtype=dtype), value.line, value.col,
+                           static=any(v.static for v in items))
+        return self.add_op("stack", items, value.line, value.col, {"axis": 0})
+
+    def static(self, value):
+        """A value known before evaluation (a literal, a constant node), or None."""
+        if isinstance(value, Literal):
+            return value.value
+        if isinstance(value, int) and self.nodes[value].op == CONST:
+            return self.nodes[value].data
+        if isinstance(value, Display):
+            items = [self.static(v) for v in value.items]
+            if any(i is None for i in items) or len({np.shape(i) for i in items}) > 1:
+                return None  # not one array: the display itself says why, where it is built
+            return np.array(items)
+        return None
+
+    def whole(self, value, at, what: str) -> int:
+        """A whole number written in the file (or a loop variable), for an index, bound or axis."""
+        x = self.static(value)
+        if x is None or not is_whole(x):
+            raise self.error(NameResolutionError, f"{what} must be a whole number written in the file, or an "
+                             "integer expression of loop variables", *at)
+        if not is_integer(x) and abs(float(x)) >= EXACT_FLOAT:
+            raise self.error(NameResolutionError, f"{what} is {format_short(x)}, a float: beyond 2**53 a float "
+                             "may not be the whole number meant; write the integer itself (integer arithmetic on "
+                             "loop variables, + - * and @, is exact)", *at)
+        return int(x)
+
+    # ---- folding ----------------------------------------------------------------------------
+    def fold(self, name, values, line, col) -> Literal:
+        """Arithmetic on loop variables, done now: the result is known before evaluation. `+ - * @`
+        on integers is exact (on Python ints) and refused, not wrapped, beyond 64 bits; `/` and `**`
+        give floats."""
+        try:
+            OPS[name].shape(*(np.shape(v.value) for v in values))
+        except Mismatch as e:
+            raise self.error(ShapeError, str(e), line, col) from None
+        if name in INTEGER_FOLDS and all(is_integer(v.value) for v in values):
+            xs = [v.value if type(v.value) is int else np.asarray(v.value, dtype=object) for v in values]
+            scalar = not (np.ndim(xs[0]) and np.ndim(xs[1]))  # a scalar on either side of @ multiplies
+            exact = operator.mul(*xs) if name == "matmul" and scalar else INTEGER_FOLDS[name](*xs)
+            for item in np.ravel(np.asarray(exact, dtype=object)):
+                if not INT64[0] <= item <= INT64[1]:
+                    raise self.error(ShapeError, f"this {FOLD_WORDS[name]} is {abbreviate(str(item))}, beyond the "
+                                     "range of 64-bit integers (-2**63 to 2**63 - 1): integer arithmetic on loop "
+                                     "variables is exact, never wrapped", line, col)
+            value = int(exact) if np.ndim(exact) == 0 else np.asarray(exact, dtype=np.int64)
+            return Literal(value, line, col, static=True)
+        xs = [self.literal_data(v) for v in values]
+        if name == "div" or name == "pow":
+            xs = [x.astype(np.float64) for x in xs]
+        with np.errstate(all="ignore"):
+            value = OPS[name].forward(*xs)
+        return Literal(value, line, col, static=True)
