@@ -82,6 +82,7 @@ NO_DERIVATIVE = {
     "greater_equal": "bool result", "equal": "bool result", "not_equal": "bool result",
     "size": "int result (a count)", "one_hot": "its operand is integer labels",
     "filled": "a constant (zeros, eye, arange of a shape)",
+    "argmax": "int result (an index)", "argmin": "int result (an index)",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -123,6 +124,8 @@ MATH = {
     "hypot": lambda m, x, y: m.hypot(x, y),
     "logaddexp": lambda m, x, y: m.log(m.exp(x) + m.exp(y)),
     "div": lambda m, x, y: x / y,
+    "log_sigmoid": lambda m, x: -m.log1p(m.exp(-x)),
+    "sinc": lambda m, x: m.sinc(m.pi * x),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +260,56 @@ def pow_facts(at):
 
 
 # ---------------------------------------------------------------------------------------------
+# Special functions: digamma and its derivatives by mpmath.polygamma at 50 digits (not differences)
+# ---------------------------------------------------------------------------------------------
+
+DIGAMMA_ROOT = 1.4616321449683622  # ψ's positive zero (the minimum of Γ), rounded to float64
+
+
+def polygamma(n, x):
+    """ψ⁽ⁿ⁾(x) by mpmath at 50 digits, as a float; at a pole the values adcli documents: at ±0 the
+    limit from that side, at -1, -2, … inf where ψ⁽ⁿ⁾ keeps one sign around the pole (odd n), NaN
+    where its two sides have infinities of opposite signs (even n)."""
+    if x == 0:
+        return INF if math.copysign(1.0, x) < 0 or n % 2 else -INF
+    if x < 0 and x == math.floor(x):
+        return INF if n % 2 else NAN
+    import mpmath  # a test dependency; this module is data, imported without it
+    with mpmath.workdps(50):
+        if x > 0:
+            return float(mpmath.polygamma(n, x))
+        # below 0 by the reflection: mpmath's own recurrence up from x takes |x| steps (-1e10: hours)
+        cot = mpmath.cot(mpmath.pi * x) if n == 0 else mpmath.diff(mpmath.cot, mpmath.pi * x, n)
+        return float((-1) ** n * mpmath.polygamma(n, 1 - mpmath.mpf(x)) - mpmath.pi ** (n + 1) * cot)
+
+
+def polygamma_orders(first):
+    """The derivatives of ψ⁽ᶠⁱʳˢᵗ⁻¹⁾ (log Γ for first = 0): [ψ⁽ᶠⁱʳˢᵗ⁾, ψ⁽ᶠⁱʳˢᵗ⁺¹⁾, ψ⁽ᶠⁱʳˢᵗ⁺²⁾]."""
+    return lambda at: {"a": [polygamma(first + k, float(at[0])) for k in range(3)]}
+
+
+GAMMA_POINTS = [1.0, 2.0, 0.5, 3.0, DIGAMMA_ROOT, 1e-8, SMALL, 10.0, 100.5, BIG, HUGE, -0.5, -1.5, -2.5, -1e-8,
+                -10.3, -10000000000.5, 0.0, -0.0, -1.0, -2.0]
+POLYGAMMA = "mpmath.polygamma at 50 digits; at a pole the one-sided limit at ±0, inf or NaN at -1, -2, …"
+
+
+def xlogy_facts(at, one=0.0):
+    """x·log(y + one) (one = 1: xlog1py): linear along x, so [log(y + one), 0, 0]; along y
+    [x/(y + one), -x/(y + one)², 2x/(y + one)³], each 0 wherever x = 0 (the function is 0 all along
+    x = 0, whatever y); the mixed ∂²/∂x∂y = 1/(y + one). Logs of negatives NaN, of 0 -inf."""
+    x, y = (np.float64(v) for v in at)
+    z = y + one if one == 0.0 or abs(y) > 0.5 else np.float64(1.0) + y  # 1 + y: exact enough beside log1p
+    log = np.log1p(y) if one else np.log(y)
+
+    def along_y(k):
+        return 0.0 if x == 0 else float(x * (-1.0) ** (k - 1) * math.factorial(k - 1) / z ** k)
+    return {"a": [float(log), 0.0, 0.0], "b": [along_y(1), along_y(2), along_y(3)], ("a", "b"): float(1.0 / z)}
+
+
+XLOGY_FORMULA = "xlogy_facts: ∂/∂x = log y, ∂ᵏ/∂yᵏ = x·(-1)ᵏ⁻¹(k-1)!/yᵏ (0 at x = 0), ∂²/∂x∂y = 1/y"
+AT_ZERO = "at x = 0: ∂/∂x = log y (PyTorch: 0) and ∂/∂y = 0 (the value is 0 all along x = 0; PyTorch: x/y)"
+
+# ---------------------------------------------------------------------------------------------
 # One operand: the points of each elementwise function (orders 1..3, mpmath where PyTorch is wrong)
 # ---------------------------------------------------------------------------------------------
 
@@ -299,6 +352,8 @@ UNARY_POINTS = {
     "floor": [0.0, 1.0, -1.0, 0.5, DOWN1, HUGE],
     "ceil": [0.0, 1.0, -1.0, 0.5, DOWN1, HUGE],
     "round": [0.0, 0.5, 1.5, 2.5, -0.5, float(np.nextafter(0.5, 0.0)), HUGE],
+    "log_sigmoid": [0.0, TINY, 1.0, -1.0, 40.0, -40.0, 800.0, -800.0, HUGE, -HUGE],
+    "sinc": [0.0, TINY, SMALL, 1e-8, 0.1, 0.25, 0.5, -0.5, 1.0, 1.5, 2.5, -3.0, 100.25],
 }
 
 UNARY_PARAM_POINTS = [("elu", {"alpha": 0.5}, [0.0, -1.0, 1.0]), ("leaky_relu", {"slope": 0.2}, [0.0, -1.0, 1.0])]
@@ -340,6 +395,12 @@ UNARY_TRUTH = {
                    "abs″ = abs‴ = 0 (derivatives of the sign)", ""),
     ("leaky_relu", 0.0): ("convention", constant_orders(0.01, 0.0, 0.0),
                           "leaky_relu = slope·x at 0: [slope, 0, 0]", LEFT),
+    **{("sinc", x): ("mpmath", None, "", "PyTorch's sinc′ cancels near 0, and its higher orders there are NaN")
+       for x in UNARY_POINTS["sinc"] if x != 0.0},
+    ("sinc", 0.0): ("closed", constant_orders(0.0, -np.pi ** 2 / 3, 0.0),
+                    "sinc(x) = 1 - (πx)²/6 + … is even: sinc′(0) = sinc‴(0) = 0, sinc″(0) = -π²/3",
+                    "PyTorch's sinc′ cancels near 0, and its higher orders there are NaN"),
+    **{("log_sigmoid", x): ("mpmath", None, "", CANCELS) for x in (40.0, 800.0)},
 }
 UNARY_PARAM_TRUTH = {
     ("leaky_relu", 0.0): ("convention", constant_orders(0.2, 0.0, 0.0), "leaky_relu = slope·x at 0: [slope, 0, 0]", LEFT),
@@ -365,9 +426,22 @@ def unary_facts() -> list[Fact]:
     return rows
 
 
+def special_facts() -> list[Fact]:
+    """log Γ and ψ⁽ⁿ⁾ at positive, tiny, huge and negative non-integer points, at ψ's zero, and at poles."""
+    rows = [Fact("gammaln", (x,), truth="closed", closed=polygamma_orders(0), formula=POLYGAMMA)
+            for x in GAMMA_POINTS]
+    rows += [Fact("digamma", (x,), truth="closed", closed=polygamma_orders(1), formula=POLYGAMMA)
+             for x in GAMMA_POINTS]
+    rows += [Fact("digamma", (x,), {"n": n}, truth="closed", closed=polygamma_orders(n + 1), formula=POLYGAMMA)
+             for n, points in ((1, [1.0, 0.5, 3.5, 1e-8, HUGE, -0.5, -2.5, 0.0, -0.0, -1.0]),
+                               (2, [2.0, 0.25, -1.5, 20.0, 0.0, -0.0, -3.0]), (5, [1.0, -0.5, 7.0]))
+             for x in points]
+    return rows
+
+
 def facts() -> list[Fact]:
     """The whole table."""
-    return unary_facts() + NARY_FACTS + ARRAY_FACTS
+    return unary_facts() + special_facts() + NARY_FACTS + ARRAY_FACTS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,6 +508,20 @@ NARY_FACTS = (
     + [Fact("logaddexp", at, truth="closed", closed=logaddexp_facts, formula="σ(a - b) and its derivatives")
        for at in [(MAXF, MAXF), (0.0, 0.0), (HUGE, -HUGE), (-HUGE, -HUGE), (1000.0, 1000.0), (-1000.0, -1000.0),
                   (1.0, 2.0), (800.0, -800.0), (MAXF, -MAXF), (-745.0, -745.0)]]
+    + [Fact(op, at, truth="convention", closed=tie_facts, formula="a tie splits the gradient ½/½",
+            source=f"{op}(a, b)", why="numpy's name for max(a, b) and min(a, b)")
+       for op in ("maximum", "minimum") for at in [(3.0, 3.0), (-HUGE, -HUGE)]]
+    + [Fact(op, (2.0, -1.0), source=f"{op}(a, b)") for op in ("maximum", "minimum")]
+    + [Fact("xlogy", at, truth="closed", closed=xlogy_facts, formula=XLOGY_FORMULA)
+       for at in [(2.0, 3.0), (-1.5, 0.5), (2.0, 0.0), (-2.0, 0.0), (1.0, -1.0), (TINY, 1.0), (HUGE, SMALL),
+                  (1.0, HUGE), (SMALL, SMALL)]]
+    + [Fact("xlogy", at, truth="convention", closed=xlogy_facts, formula=XLOGY_FORMULA, why=AT_ZERO)
+       for at in [(0.0, 2.0), (0.0, 0.0), (0.0, -1.0), (-0.0, SMALL), (0.0, HUGE)]]
+    + [Fact("xlog1py", at, truth="closed", closed=lambda at: xlogy_facts(at, 1.0), formula=XLOGY_FORMULA)
+       for at in [(2.0, 3.0), (-1.5, -0.5), (2.0, -1.0), (1.0, SMALL), (1.0, -SMALL), (HUGE, 1.0), (1.0, HUGE)]]
+    + [Fact("xlog1py", at, truth="convention", closed=lambda at: xlogy_facts(at, 1.0), formula=XLOGY_FORMULA,
+            why=AT_ZERO.replace("log y", "log(1 + y)").replace("x/y", "x/(1 + y)"))
+       for at in [(0.0, 2.0), (0.0, -1.0), (0.0, -2.0), (0.0, TINY)]]
     + [Fact("where", at) for at in [(1.0, 2.0, 3.0), (-1.0, 2.0, 3.0), (0.0, 2.0, 3.0), (1.0, HUGE, -HUGE)]]
     + [Fact("clip", at, why="at a bound the gradient goes to x (convention, as PyTorch's clamp)")
        for at in [(-1.0, -1.0, 1.0), (1.0, -1.0, 1.0), (2.0, 2.0, 2.0), (-3.0, -1.0, 1.0), (3.0, -1.0, 1.0),
@@ -514,6 +602,14 @@ ARRAY_FACTS = (
     + linear("triu", (M,), k=0) + linear("getitem", (V,), index=(slice(None), 1))
     + linear("gather", ((0.0, HUGE, TINY, -1.0), (1, 1, 3)), layout=(("array", 1),))
     + linear("sum", (V,)) + linear("mean", (V,)) + linear("mean", (V,), axis=1) + linear("cumsum", (V,), axis=1)
+    + linear("diff", (V,), n=1, axis=-1) + linear("diff", (V,), n=1, axis=0) + linear("diff", (M,), n=2, axis=1)
+    + [Fact("kron", at) for at in [(ROW, (1.0, -2.0)), (((1.0, 2.0), (0.0, -1.0)), ((TINY, HUGE),)), ((2.0,), V)]]
+    + [Fact("cumprod", at, {"axis": None}) for at in [((0.0, 2.0, 3.0),), ((2.0, 0.0, 0.0),), ((1.0, -2.0, 0.5),)]]
+    + [Fact("cumprod", (M,), {"axis": 0})]
+    + [Fact("logcumsumexp", at, {"axis": None}) for at in [((1.0, 2.0, 3.0),), ((1000.0, 1000.0, -1000.0),),
+                                                           ((0.0, TINY),), ((-1.0, 1.0, -1.0),)]]
+    + [Fact("sort", at, {"axis": -1}) for at in [((3.0, 1.0, 2.0),), ((HUGE, -HUGE, 0.0, TINY),), (V,)]]
+    + [Fact("sort", (V,), {"axis": None})]
     + linear("stack", (ROW, (1.0, -1.0, SMALL))) + linear("concat", (ROW, (1.0, -1.0)), axis=0)
     + linear("matmul", (((0.0, 1.0), (HUGE, TINY)), ((1.0, -1.0), (SMALL, 0.0))))
     + linear("dot", (ROW, (1.0, SMALL, HUGE))) + linear("outer", (ROW, (1.0, -1.0)))

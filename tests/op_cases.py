@@ -97,6 +97,27 @@ def away_from_halves(rng, shapes):
     return [rng.integers(-3, 3, size=s) + rng.uniform(-0.3, 0.3, size=s) for s in shapes]
 
 
+def off_the_poles(rng, shapes):
+    """Positive values, and negative ones at least 0.2 from a whole number: gammaln and digamma away
+    from their poles at 0, -1, -2, …"""
+    out = []
+    for s in shapes:
+        positive = rng.uniform(0.2, 4.0, size=s)
+        negative = -rng.integers(0, 4, size=s) - rng.uniform(0.2, 0.8, size=s)
+        out.append(np.where(rng.random(size=s) < 0.5, positive, negative))
+    return out
+
+
+def logarithm_of_positive(rng, shapes):
+    """xlogy(x, y): any x (never 0, where PyTorch's ∂/∂x differs), y > 0."""
+    return [away_from_zero(rng, shapes[:1])[0], rng.uniform(0.2, 3.0, size=shapes[1])]
+
+
+def logarithm_above_minus_one(rng, shapes):
+    """xlog1py(x, y): any x (never 0), y > -1."""
+    return [away_from_zero(rng, shapes[:1])[0], rng.uniform(-0.8, 3.0, size=shapes[1])]
+
+
 def clip_domain(rng, shapes):
     """x away from the bounds lo < hi."""
     x, lo, hi = shapes
@@ -206,6 +227,13 @@ CASES = {
     "silu": (normal, UNARY),
     "elu": (away_from_zero, UNARY + cases([((3,),)], {"alpha": 0.5})),
     "leaky_relu": (away_from_zero, UNARY + cases([((3,),)], {"slope": 0.2})),
+    "log_sigmoid": (normal, UNARY),
+    "gammaln": (off_the_poles, UNARY),
+    "digamma": (off_the_poles, UNARY + cases([((3,),)], {"n": 1}) + cases([((2, 3),)], {"n": 2})
+                + cases([((),)], {"n": 5})),
+    "xlogy": (logarithm_of_positive, cases(BINARY_SHAPES)),
+    "xlog1py": (logarithm_above_minus_one, cases(BINARY_SHAPES)),
+    "sinc": (normal, UNARY),
     "sign": (away_from_zero, UNARY),
     "floor": (between_jumps, UNARY),
     "ceil": (between_jumps, UNARY),
@@ -214,6 +242,8 @@ CASES = {
     "dot": (normal, cases([((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((), (2, 3)),
                            ((2, 3), ()), ((), ())])),
     "outer": (normal, cases([((3,), (4,)), ((2, 2), (3,)), ((), (2,))])),
+    "kron": (normal, cases([((2,), (3,)), ((2, 2), (2, 3)), ((3,), (2, 2)), ((2, 3), (2,)), ((), (2,)), ((), ()),
+                            ((1, 2), (3, 1))])),
     "einsum": (normal, [(((2, 3), (3, 4)), {"spec": "ij,jk->ik"}), (((2, 3),), {"spec": "ij->j"}),
                         (((3,), (3,)), {"spec": "i,i->"}), (((2, 3), (4,)), {"spec": "ij,k->ikj"}),
                         (((2, 3), (3, 4), (4,)), {"spec": "ij,jk,k->i"})]),
@@ -247,6 +277,19 @@ CASES = {
     "norm": (normal, [((s,), p) for s, p in REDUCTIONS] + [(((2, 3),), {"axis": 1, "keepdims": True})]),
     "cumsum": (normal, [(((3,),), {"axis": None}), (((2, 3),), {"axis": 1}), (((2, 3),), {"axis": None}),
                         (((2, 3),), {"axis": -2})]),
+    "cumprod": (normal, [(((3,),), {"axis": None}), (((2, 3),), {"axis": 1}), (((2, 3),), {"axis": None}),
+                         (((2, 3),), {"axis": -2}), (((2, 1, 3),), {"axis": 2})]),
+    "logcumsumexp": (normal, [(((3,),), {"axis": None}), (((2, 3),), {"axis": 1}), (((2, 3),), {"axis": None}),
+                              (((2, 3),), {"axis": -2}), (((2, 1, 3),), {"axis": 2})]),
+    "diff": (normal, [(((4,),), {"n": 1, "axis": -1}), (((2, 3),), {"n": 1, "axis": 0}),
+                      (((3, 4),), {"n": 2, "axis": -1}), (((2, 3),), {"n": 0, "axis": 1}),
+                      (((2, 4, 2),), {"n": 3, "axis": 1})]),
+    "sort": (distinct, [(((4,),), {"axis": -1}), (((2, 3),), {"axis": 0}), (((2, 3),), {"axis": -1}),
+                        (((2, 3),), {"axis": None}), (((2, 1, 3),), {"axis": 2})]),
+    "argmax": (distinct, [(((4,),), {}), (((2, 3),), {"axis": 1}), (((2, 3),), {"axis": None, "keepdims": True}),
+                          (((2, 3),), {"axis": -2, "keepdims": True}), (((),), {})]),
+    "argmin": (distinct, [(((4,),), {}), (((2, 3),), {"axis": 0}), (((2, 3),), {"axis": None, "keepdims": True}),
+                          (((2, 3, 2),), {"axis": -1})]),
     "softmax": (normal, [((s,), p) for s, p in ALONG_AXIS]),
     "log_softmax": (normal, [((s,), p) for s, p in ALONG_AXIS]),
     "logsumexp": (normal, [((s,), p) for s, p in ALONG_AXIS] + [(((2, 3),), {"axis": 1, "keepdims": True})]),
@@ -273,7 +316,8 @@ CASES = {
 }
 
 # Operations with no derivative at all: booleans and counts.
-NO_DERIVATIVE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "size", "one_hot", "filled"}
+NO_DERIVATIVE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "size", "one_hot", "filled",
+                 "argmax", "argmin"}
 # Operations whose vjp or jvp is zero, by design, where an element is not selected.
 SPARSE = {"where", "getitem", "gather", "tril", "triu", "diag", "clip", "solve_triangular", "amax", "amin"}
 

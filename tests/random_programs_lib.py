@@ -272,8 +272,10 @@ UNARY = {
     "acos": ("unit", True), "atan": ("any", False), "erf": ("any", False), "erfc": ("any", True),
     "softplus": ("any", True), "gelu": ("any", False), "silu": ("any", False), "elu": ("any", False),
     "leaky_relu": ("any", False), "sign": ("any", False), "floor": ("any", False), "ceil": ("any", False),
-    "round": ("any", False),
+    "round": ("any", False), "log_sigmoid": ("any", False), "gammaln": ("pos", False), "digamma": ("pos", False),
+    "sinc": ("any", False),
 }
+SPELLINGS = {"gammaln": "lgamma", "digamma": "psi", "log_sigmoid": "log_expit"}  # scipy's other names, now and then
 
 
 def operand_in(draw, ctx, shape, domain, depth):
@@ -302,6 +304,10 @@ def gen_unary(draw, ctx, shape, pos, depth, op=None):
         params = params_of(draw, [("alpha", draw(st.sampled_from([0.5, 1.0, 2.0])))])
     if name == "leaky_relu" and draw(st.booleans()):
         params = params_of(draw, [("slope", draw(st.sampled_from([0.2, 0.01, 1.0, -0.5])))])
+    if name == "digamma" and draw(st.booleans()):  # polygamma's orders
+        params = params_of(draw, [("n", draw(st.sampled_from([0, 1, 2, 3])))])
+    if name in SPELLINGS and draw(st.integers(0, 3)) == 0:
+        name = SPELLINGS[name]
     return ("call", name, [x], params)
 
 
@@ -324,12 +330,17 @@ def gen_arith(draw, ctx, shape, pos, depth, op=None):
     return ("bin", symbol, a, b)
 
 
+BINARY_FUNCTIONS = ["max", "min", "atan2", "hypot", "logaddexp", "xlogy", "xlog1py"]
+
+
 def gen_binary_function(draw, ctx, shape, pos, depth, op=None):
-    name = op or draw(st.sampled_from(["max", "min", "atan2", "hypot", "logaddexp"]))
-    if pos and name in ("atan2", "logaddexp"):
+    name = op or draw(st.sampled_from(BINARY_FUNCTIONS))
+    if pos and name in ("atan2", "logaddexp", "xlogy", "xlog1py"):
         return None
     left, right = partners(draw, shape, 2)
-    return ("call", name, [sub(draw, ctx, left, pos, depth), sub(draw, ctx, right, pos, depth)], [])
+    # xlogy's y inside log's domain (xlog1py's too), unless a hostile program leaves it anywhere
+    logarithm = name in ("xlogy", "xlog1py") and not (ctx.hostile and draw(st.integers(0, 2)) == 0)
+    return ("call", name, [sub(draw, ctx, left, pos, depth), sub(draw, ctx, right, pos or logarithm, depth)], [])
 
 
 def gen_pow(draw, ctx, shape, pos, depth, op=None):
@@ -441,6 +452,23 @@ def gen_outer(draw, ctx, shape, pos, depth, op=None):
         return draw(st.sampled_from(options))
     return ("call", "outer", [sub(draw, ctx, flat(shape[0]), pos, depth), sub(draw, ctx, flat(shape[1]), pos, depth)],
             [])
+
+
+def gen_kron(draw, ctx, shape, pos, depth, op=None):
+    """kron: each of the result's axes split into a's factor and b's (d·1 or 1·d), and now and then
+    an operand of lower rank, its leading axes of length 1 left out (numpy pads them back)."""
+    if len(shape) > 3:
+        return None
+    split = [draw(st.sampled_from([(d, 1), (1, d)])) for d in shape]
+    left, right = tuple(a for a, _ in split), tuple(b for _, b in split)
+    # numpy's result has the larger operand rank: only one operand may lose leading axes
+    shorten_left = draw(st.booleans())
+    for _ in range(2):
+        if shorten_left and left and left[0] == 1 and draw(st.booleans()):
+            left = left[1:]
+        if not shorten_left and right and right[0] == 1 and draw(st.booleans()):
+            right = right[1:]
+    return ("call", "kron", [sub(draw, ctx, left, pos, depth), sub(draw, ctx, right, pos, depth)], [])
 
 
 def gen_einsum(draw, ctx, shape, pos, depth, op=None):
@@ -613,16 +641,60 @@ def gen_triangle(draw, ctx, shape, pos, depth, op=None):
 
 
 def gen_cumsum(draw, ctx, shape, pos, depth, op=None):
+    """cumsum, cumprod or logcumsumexp (running along an axis, or of the flattened operand), or sort,
+    whose default axis is the last: of the flattened operand it is written axis=None."""
+    name = op or "cumsum"
+    if pos and name == "logcumsumexp":
+        return None
     if len(shape) == 1 and draw(st.booleans()):  # of the flattened operand
-        options = [s for s in SHAPES if prod(s) == shape[0] and s]
+        options = [s for s in SHAPES if prod(s) == shape[0] and s] or [shape]  # diff's operands: lengths 4 to 6
         operand = draw(st.sampled_from(options))
-        params = [("axis", None, "kw")] if draw(st.booleans()) else []
-        return ("call", "cumsum", [sub(draw, ctx, operand, pos, depth)], params)
+        params = [("axis", None, "kw")] if name == "sort" or draw(st.booleans()) else []
+        return ("call", name, [sub(draw, ctx, operand, pos, depth)], params)
     if not shape:
         return None
     k = draw(st.integers(0, len(shape) - 1))
-    return ("call", "cumsum", [sub(draw, ctx, shape, pos, depth)],
+    if name == "sort" and k == len(shape) - 1 and draw(st.booleans()):
+        return ("call", name, [sub(draw, ctx, shape, pos, depth)], [])
+    return ("call", name, [sub(draw, ctx, shape, pos, depth)],
             params_of(draw, [("axis", k - len(shape) if draw(st.booleans()) else k)]))
+
+
+def gen_diff(draw, ctx, shape, pos, depth, op=None):
+    """diff, n times (0 to 3) along an axis: the operand longer by n there (the last by default)."""
+    if not shape or pos:
+        return None
+    n, k = draw(st.integers(0, 3)), draw(st.integers(0, len(shape) - 1))
+    operand = shape[:k] + (shape[k] + n,) + shape[k + 1:]
+    pairs = [] if n == 1 and draw(st.booleans()) else [("n", n)]
+    if k != len(shape) - 1 or draw(st.booleans()):
+        pairs.append(("axis", k - len(shape) if draw(st.booleans()) else k))
+    # diff(x, n, axis): an axis without n goes by keyword
+    return ("call", "diff", [sub(draw, ctx, operand, False, depth)], params_of(draw, pairs, pairs[:1] != [] and
+                                                                               pairs[0][0] == "n"))
+
+
+def gen_argmax(draw, ctx, shape, pos, depth, op=None):
+    """A value plus (or times) the index of an operand's largest or smallest element: along an
+    inserted axis, kept (keepdims) where the result has a 1, or of the whole flattened operand."""
+    name = op or draw(st.sampled_from(["argmax", "argmin"]))
+    if len(shape) >= 3:
+        return None
+    form, pairs = draw(st.integers(0, 3)), []
+    ones = [k for k, d in enumerate(shape) if d == 1]
+    if shape == () and form == 0:
+        operand = draw(st.sampled_from(SHAPES[1:9]))
+        pairs = [("axis", None)] if draw(st.booleans()) else []
+    elif ones and form == 1:
+        k = draw(st.sampled_from(ones))
+        operand = shape[:k] + (draw(st.sampled_from([2, 3])),) + shape[k + 1:]
+        pairs = [("axis", k - len(shape) if draw(st.booleans()) else k), ("keepdims", True)]
+    else:
+        k = draw(st.integers(0, len(shape)))
+        operand = shape[:k] + (draw(st.sampled_from([1, 2, 3])),) + shape[k:]
+        pairs = [("axis", k - len(operand) if draw(st.booleans()) else k)]
+    index = ("call", name, [sub(draw, ctx, operand, False, depth)], params_of(draw, pairs))
+    return ("bin", "+" if pos or draw(st.booleans()) else "*", sub(draw, ctx, shape, pos, depth), index)
 
 
 # ---- reductions and the softmax family ------------------------------------------------------------
@@ -993,7 +1065,8 @@ GENERATORS = {
     "pow": gen_pow, "clip": gen_clip, "where": gen_where, "mask": gen_mask, "matmul": gen_matmul,
     "dot": gen_dot, "outer": gen_outer, "einsum": gen_einsum, "transpose": gen_transpose, "stack": gen_stack,
     "concat": gen_concat, "reshape": gen_reshape, "expand_dims": gen_expand_dims, "squeeze": gen_squeeze,
-    "flip": gen_flip, "roll": gen_roll, "broadcast_to": gen_broadcast_to, "diag": gen_diag, "trace": gen_trace,
+    "flip": gen_flip, "roll": gen_roll, "kron": gen_kron, "diff": gen_diff, "argmax": gen_argmax,
+    "broadcast_to": gen_broadcast_to, "diag": gen_diag, "trace": gen_trace,
     "triangle": gen_triangle, "cumsum": gen_cumsum, "reduce": gen_reduce, "softmax": gen_softmax,
     "logsumexp": gen_logsumexp, "solve": gen_solve, "inverse": gen_inverse, "det": gen_det,
     "eigvalsh": gen_eigvalsh, "getitem": gen_getitem, "gather": gen_gather, "one_hot": gen_one_hot,
@@ -1002,13 +1075,13 @@ GENERATORS = {
 # What the generator tries at a node: one entry per registry operation (or operator spelling),
 # so that each is drawn about as often as any other; shape-bound ones now and then more.
 KINDS = ([f"unary:{name}" for name in sorted(UNARY)]
-         + [f"arith:{c}" for c in "+-*/"] + [f"binary_function:{f}" for f in ("max", "min", "atan2", "hypot",
-                                                                              "logaddexp")]
+         + [f"arith:{c}" for c in "+-*/"] + [f"binary_function:{f}" for f in BINARY_FUNCTIONS]
          + ["neg", "neg", "neg", "pow", "pow", "clip", "clip", "where", "where"] + [f"mask:{c}" for c in COMPARISONS]
          + ["matmul", "matmul", "dot", "outer", "einsum", "einsum", "transpose", "transpose", "stack", "stack",
             "concat", "concat", "reshape", "expand_dims", "expand_dims", "expand_dims", "squeeze", "flip",
             "roll", "broadcast_to", "diag", "diag", "trace", "trace", "trace", "triangle:tril", "triangle:tril",
-            "triangle:triu", "triangle:triu", "cumsum"]
+            "triangle:triu", "triangle:triu", "cumsum", "cumsum:cumprod", "cumsum:logcumsumexp", "cumsum:sort",
+            "cumsum:sort", "diff", "diff", "kron", "kron", "argmax:argmax", "argmax:argmin"]
          + [f"reduce:{f}" for f in REDUCTIONS] + ["reduce"]
          + ["softmax:softmax", "softmax:log_softmax", "softmax:log_softmax", "logsumexp", "logsumexp"]
          + ["solve:solve", "solve:solve", "solve:solve_triangular", "solve:solve_triangular", "inverse:inv",
@@ -1029,7 +1102,7 @@ def producers(op: str) -> list[str]:
         made = {"arith": SYMBOL_OPS.get(name), "mask": SYMBOL_OPS.get(name),
                 "binary_function": SYMBOL_OPS.get(name, name), "reduce": REDUCTION_OPS.get(name, name),
                 "unary": name, "triangle": name, "softmax": name, "solve": name, "inverse": name,
-                "det": name}.get(kind, kind)
+                "det": name, "cumsum": name or kind, "argmax": name}.get(kind, kind)
         if made == op or (kind == "where" and op == "where") or (kind == "matmul" and op == "matmul"):
             out.append(entry)
     return out
@@ -1038,8 +1111,7 @@ def producers(op: str) -> list[str]:
 # Scalar programs: what runs on the scalar fast path (elementwise operations of one or two
 # operands without parameters, and a scalar @), with a few others now and then.
 SCALAR_KINDS = ([f"unary:{name}" for name in sorted(UNARY) if name not in ("elu", "leaky_relu")]
-                + [f"arith:{c}" for c in "+-*/"] * 2 + [f"binary_function:{f}" for f in ("max", "min", "atan2",
-                                                                                         "hypot", "logaddexp")]
+                + [f"arith:{c}" for c in "+-*/"] * 2 + [f"binary_function:{f}" for f in BINARY_FUNCTIONS]
                 + ["neg", "neg", "pow", "pow", "pow", "matmul", "matmul", "fcall", "fcall", "fcall", "loop_number",
                    "where", "clip"])
 
@@ -1462,6 +1534,49 @@ def logsumexp(x, axis=-1, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
+def lgamma(x):
+    """log |Γ(x)| by math.lgamma, inf at the poles (where it raises) and past float64's range."""
+    try:
+        return math.lgamma(x)
+    except (ValueError, OverflowError):
+        return math.inf
+
+
+def cot_derivative(n, u):
+    """dⁿ/duⁿ cot u at u, by mpmath."""
+    import mpmath
+    return mpmath.cot(u) if n == 0 else mpmath.diff(mpmath.cot, u, n)
+
+
+def polygamma(x, n=0):
+    """ψ⁽ⁿ⁾(x) by mpmath at 40 digits; below 0 by the reflection (-1)ⁿψ⁽ⁿ⁾(1 - x) - πⁿ⁺¹ cot⁽ⁿ⁾(πx)
+    (mpmath's own recurrence would take |x| steps). At ±0 the limit from that side, at -1, -2, …
+    inf where ψ⁽ⁿ⁾ keeps one sign around the pole (odd n), NaN where it does not, as adcli says."""
+    import mpmath  # a test dependency, as in tests/derivative_facts.py
+    if math.isnan(x) or x == -math.inf:
+        return math.nan
+    if x == math.inf:
+        return math.inf if n == 0 else 0.0
+    if x == 0:
+        return math.inf if math.copysign(1.0, x) < 0 or n % 2 else -math.inf
+    if x < 0 and x == math.floor(x):
+        return math.inf if n % 2 else math.nan
+    with mpmath.workdps(40):
+        v = mpmath.mpf(x)
+        if x > 0:
+            return float(mpmath.polygamma(n, v))
+        return float((-1) ** n * mpmath.polygamma(n, 1 - v) - mpmath.pi ** (n + 1) * cot_derivative(n, mpmath.pi * v))
+
+
+_lgamma = np.vectorize(lgamma, otypes=[np.float64])
+_polygamma = np.vectorize(polygamma, otypes=[np.float64])
+
+
+def xlogy(x, y, log=np.log):
+    """x·log y, 0 where x = 0 and y is a number (scipy's xlogy)."""
+    return np.where((x == 0) & ~np.isnan(y), 0.0, x * log(y))
+
+
 def linalg(f, shape, nan_in=False):
     """numpy.linalg's answer matrix by matrix, NaN for a matrix it refuses (a singular one) and,
     with `nan_in`, for a matrix holding NaN (whose eigenvalues numpy makes up)."""
@@ -1544,6 +1659,15 @@ FUNCTIONS = {
     "broadcast_to": lambda x, shape: np.broadcast_to(x, shape), "diag": lambda x, k=0: np.diag(x, k),
     "trace": np.trace, "tril": lambda x, k=0: np.tril(x, k), "triu": lambda x, k=0: np.triu(x, k),
     "cumsum": lambda x, axis=None: np.cumsum(x, axis=axis),
+    "log_sigmoid": lambda x: -np.logaddexp(0.0, -x), "log_expit": lambda x: -np.logaddexp(0.0, -x),
+    "gammaln": _lgamma, "lgamma": _lgamma, "digamma": _polygamma, "psi": _polygamma, "sinc": np.sinc,
+    "xlogy": xlogy, "xlog1py": lambda x, y: xlogy(x, y, np.log1p), "kron": np.kron,
+    "cumprod": lambda x, axis=None: np.cumprod(x, axis=axis),
+    "logcumsumexp": lambda x, axis=None: np.logaddexp.accumulate(np.ravel(x) if axis is None else x,
+                                                                 axis=0 if axis is None else axis),
+    "diff": lambda x, n=1, axis=-1: np.diff(x, n, axis), "sort": lambda x, axis=-1: np.sort(x, axis=axis),
+    "argmax": lambda x, axis=None, keepdims=False: np.argmax(x, axis=axis, keepdims=keepdims),
+    "argmin": lambda x, axis=None, keepdims=False: np.argmin(x, axis=axis, keepdims=keepdims),
     "sum": ref_reduce(np.sum), "mean": ref_reduce(np.mean), "max": ref_reduce(np.max), "min": ref_reduce(np.min),
     "prod": ref_reduce(np.prod), "var": ref_reduce(np.var), "std": ref_reduce(np.std), "norm": ref_norm,
     "softmax": lambda x, axis=-1: softmax(x, axis), "log_softmax": lambda x, axis=-1: log_softmax(x, axis),
@@ -1562,7 +1686,8 @@ BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, 
 PARAM_ORDER = {"var": ["axis", "ddof", "keepdims"], "std": ["axis", "ddof", "keepdims"],
                "logsumexp": ["axis", "keepdims"], "elu": ["alpha"], "leaky_relu": ["slope"],
                "solve_triangular": ["lower"], "one_hot": ["k"], "diag": ["k"], "tril": ["k"], "triu": ["k"],
-               "reshape": ["shape"], "broadcast_to": ["shape"], "transpose": ["axes"], "roll": ["shift", "axis"]}
+               "reshape": ["shape"], "broadcast_to": ["shape"], "transpose": ["axes"], "roll": ["shift", "axis"],
+               "digamma": ["n"], "psi": ["n"], "diff": ["n", "axis"]}
 
 
 class Reference:
@@ -1703,6 +1828,7 @@ def reference_values(statements, given) -> list[tuple[str, object]]:
 GRAPH_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "**", "less": "<",
                  "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==", "not_equal": "!="}
 GRAPH_FUNCTIONS = {"maximum": "max", "minimum": "min", "amax": "max", "amin": "min"}
+NONE_WRITTEN = {("sort", "axis")}  # a parameter whose None is not its default: written out
 
 
 def index_items(items, arrays) -> str:
@@ -1807,7 +1933,8 @@ def print_graph(graph) -> str:
             kind = params["kind"]
             text = f"{kind}({sizes[0] if kind in ('eye', 'arange') else '[' + ', '.join(sizes) + ']'})"
         else:
-            shown = "".join(f", {k}={value_text(v)}" for k, v in params.items() if v is not None)
+            shown = "".join(f", {k}={value_text(v)}" for k, v in params.items()
+                            if v is not None or (node.op, k) in NONE_WRITTEN)
             f = GRAPH_FUNCTIONS.get(node.op, node.op)
             if node.op in ("stack", "concat"):
                 text = f"{f}([{', '.join(args)}]{shown})"
@@ -1903,8 +2030,18 @@ def too_close(op, ans, xs, params) -> bool:
         return bool(np.any(np.hypot(x, y) < MARGIN) or np.any((x < MARGIN) & (np.abs(y) < MARGIN)))
     if op == "hypot":
         return bool(np.any(ans < MARGIN))
-    if op in ("amax", "amin"):
-        return ties(x, params.get("axis"), op == "amin")
+    if op in ("amax", "amin", "argmax", "argmin"):
+        return ties(x, params.get("axis"), op in ("amin", "argmin"))
+    if op in ("gammaln", "digamma"):  # the poles 0, -1, -2, …
+        return bool(np.any((x < MARGIN) & (whole_distance(x) < MARGIN)))
+    if op == "xlogy":
+        return bool(np.any(xs[1] < MARGIN))
+    if op == "xlog1py":
+        return bool(np.any(xs[1] < -1 + MARGIN))
+    if op == "sort":  # a tie anywhere along the axis swaps places
+        axis = params.get("axis", -1)
+        ordered = np.sort(np.ravel(x)) if axis is None else np.sort(x, axis=axis)
+        return bool(np.any(np.diff(ordered, axis=-1 if axis is None else axis) < MARGIN))
     if op in ("norm", "std"):
         return bool(np.any(ans < MARGIN))
     if op == "det":  # a polynomial: smooth at a singular matrix too, but not near one (det·A⁻¹ loses digits)

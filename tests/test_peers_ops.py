@@ -177,6 +177,23 @@ def gather(xs, layout):
     return xs[0][tuple(xs[item[1]] if isinstance(item, tuple) else item for item in layout)]
 
 
+def running(fn, x, p):
+    """numpy's running functions (cumprod, logcumsumexp): of the flattened array without an axis."""
+    return fn(x.reshape(-1), 0) if p.get("axis") is None else fn(x, p["axis"])
+
+
+def differences(x, p):
+    """numpy's diff: n = 0 is x itself (torch.diff wants n ≥ 1)."""
+    n = p.get("n", 1)
+    return x if n == 0 else torch.diff(x, n=n, dim=p.get("axis", -1))
+
+
+def digamma(x, p):
+    """ψ⁽ⁿ⁾: torch.polygamma, digamma itself for n = 0."""
+    n = p.get("n", 0)
+    return torch.polygamma(n, x) if n else torch.digamma(x)
+
+
 def solve_triangular(a, b, p):
     """PyTorch's solve_triangular takes matrices only: a vector b is a one-column matrix."""
     vector = b.ndim == a.ndim - 1
@@ -245,6 +262,12 @@ TORCH = {
     "silu": unary(F.silu),
     "elu": lambda xs, p: F.elu(xs[0], alpha=p.get("alpha", 1.0)),
     "leaky_relu": lambda xs, p: F.leaky_relu(xs[0], negative_slope=p.get("slope", 0.01)),
+    "log_sigmoid": unary(F.logsigmoid),
+    "gammaln": unary(torch.lgamma),
+    "digamma": lambda xs, p: digamma(xs[0], p),
+    "xlogy": binary(torch.xlogy),
+    "xlog1py": binary(torch.special.xlog1py),
+    "sinc": unary(torch.sinc),
     "sign": unary(torch.sign),
     "floor": unary(torch.floor),
     "ceil": unary(torch.ceil),
@@ -252,6 +275,7 @@ TORCH = {
     # products and structure
     "dot": binary(matmul),  # numpy's dot is matmul for scalars, vectors and matrices
     "outer": binary(lambda a, b: torch.outer(a.reshape(-1), b.reshape(-1))),
+    "kron": binary(torch.kron),
     "einsum": lambda xs, p: torch.einsum(p["spec"], *xs),
     "transpose": lambda xs, p: xs[0].permute(
         tuple(reversed(range(xs[0].ndim))) if p.get("axes") is None else tuple(p["axes"])),
@@ -277,6 +301,10 @@ TORCH = {
     "std": lambda xs, p: torch.std(xs[0], dim=dims(xs[0], p), correction=p.get("ddof", 0), keepdim=keep(p)),
     "norm": lambda xs, p: torch.linalg.vector_norm(xs[0], ord=2, dim=dims(xs[0], p), keepdim=keep(p)),
     "cumsum": lambda xs, p: cumsum(xs[0], p),
+    "cumprod": lambda xs, p: running(torch.cumprod, xs[0], p),
+    "logcumsumexp": lambda xs, p: running(torch.logcumsumexp, xs[0], p),
+    "diff": lambda xs, p: differences(xs[0], p),
+    "sort": lambda xs, p: running(lambda x, dim: torch.sort(x, dim=dim).values, xs[0], {"axis": -1, **p}),
     "softmax": lambda xs, p: torch.softmax(xs[0], dim=p.get("axis", -1)),
     "log_softmax": lambda xs, p: torch.log_softmax(xs[0], dim=p.get("axis", -1)),
     "logsumexp": lambda xs, p: torch.logsumexp(xs[0], dim=p.get("axis", -1), keepdim=keep(p)),
@@ -394,6 +422,11 @@ EDGE_UNARY = [
     ("elu", {"alpha": 0.5}, [0.0, -SMALL, -1000.0, 2.0]),
     ("leaky_relu", {}, [0.0, -0.0, SMALL, -SMALL, HUGE, -HUGE]),
     ("leaky_relu", {"slope": 0.2}, [0.0, -3.0, 3.0]),
+    ("log_sigmoid", {}, [0.0, SMALL, 2.0, -3.0, 40.0, -40.0, 800.0, -800.0, 1000.0, -1000.0, INF, -INF]),
+    ("gammaln", {}, [1.0, 2.0, 0.5, 1.5, 3.5, SMALL, 1e-8, HUGE, -0.5, -2.5, -1e-8, 0.0, -1.0, -3.0, INF]),
+    ("digamma", {}, [1.0, 2.0, 0.5, 3.5, 1e-8, 20.0, HUGE, -0.5, -2.5, -1e-8, 0.0, -1.0]),
+    ("digamma", {"n": 1}, [1.0, 0.5, 3.5, 1e-3, 20.0, -0.5, -2.5]),
+    ("sinc", {}, [0.0, SMALL, 0.25, 0.5, 1.0, -2.0, 2.5, 1e3]),  # near 0 PyTorch's sinc′ cancels (1e-8: 36% off)
     ("sign", {}, [0.0, -0.0, SMALL, -SMALL, HUGE, -HUGE]),
     ("floor", {}, [0.0, -0.5, 0.5, 2.0, -2.0, HUGE, -SMALL]),
     ("ceil", {}, [0.0, -0.5, 0.5, 2.0, -2.0, HUGE, -SMALL]),
@@ -430,6 +463,11 @@ ADCLI_DERIVATIVE = {
     # PyTorch has no cube root; the stand-in sign(x)·|x|^(1/3) has the derivative 0·inf = NaN at
     # 0, where cbrt′(0) = +inf (adcli's registry: "cbrt′(0) = inf").
     ("cbrt", 0.0): INF,
+    # At a pole PyTorch's polygamma(1, x) (digamma's derivative) is a large finite number; ψ′(x) =
+    # Σ 1/(x + k)² is +inf there, one term infinite and none negative.
+    ("digamma", -1.0): INF,
+    # sinc′(x) = -π²x/3 + … near 0: PyTorch's formula gives 0 for x this small.
+    ("sinc", SMALL): -math.pi ** 2 * SMALL / 3,
 }
 
 
@@ -501,6 +539,10 @@ EDGE_NARY = [
     ("clip", {}, [(-1.0, -1.0, 1.0), (1.0, -1.0, 1.0), (2.0, 2.0, 2.0), (-3.0, -1.0, 1.0), (3.0, -1.0, 1.0),
                   (0.0, -1.0, 1.0), (HUGE, -1.0, INF), (-INF, -INF, 0.0)]),
     ("where", {}, [(1.0, INF, NAN), (-1.0, NAN, -INF), (1.0, 0.0, HUGE)]),
+    # x = 0 is left to tests/test_derivative_facts.py: PyTorch takes ∂xlogy/∂x as 0 there (adcli: log y,
+    # the partial derivative), and ∂/∂y at (0, 0) as 0/0 = NaN (adcli: 0, as xlogy is 0 all along x = 0)
+    ("xlogy", {}, [(2.0, 3.0), (2.0, 0.0), (-1.0, 0.5), (HUGE, 2.0), (1.0, HUGE), (SMALL, SMALL), (1.0, INF)]),
+    ("xlog1py", {}, [(2.0, 3.0), (2.0, -1.0), (0.0, 2.0), (-1.0, SMALL), (HUGE, 2.0), (1.0, HUGE)]),
 ]
 
 

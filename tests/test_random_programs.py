@@ -29,16 +29,19 @@ A program is a list of statements, drawn as a small syntax tree and printed as .
 
 Expressions choose among every registry operation with about equal weight, written every way a
 file may write it: operators (+ - * / @ ** with numpy broadcasting, unary - and +, .T, the six
-comparisons); every elementwise function (elu's alpha, leaky_relu's slope); max/min of two
-operands; clip (bounds in order, constants, or in any order); where(comparison, a, b) and
+comparisons); every elementwise function (elu's alpha, leaky_relu's slope, digamma's n; gammaln,
+digamma and log_sigmoid also as lgamma, psi and log_expit); max/min of two operands; xlogy and
+xlog1py; clip (bounds in order, constants, or in any order); where(comparison, a, b) and
 comparisons used as numbers ((x > 0) * h), of floats or of integer labels; reductions (sum, mean,
 max, min, prod, var, std, norm) over everything, an axis, a negative axis, a list of axes or
-`axis=None`, with keepdims and ddof, by keyword or by position; cumsum; softmax, log_softmax and
+`axis=None`, with keepdims and ddof, by keyword or by position; cumsum, cumprod, logcumsumexp and
+sort (along an axis or flattened); diff (n from 0 to 3); argmax and argmin (along an axis, kept, or
+of everything) added to or multiplying a value; softmax, log_softmax and
 logsumexp along any axis; transpose (.T, transpose(x), transpose(x, axes=[...]) with negative axes,
 transpose(x, axes=None)); stacks (`[a, b]`, stack([...], axis=k)); concat/concatenate;
 reshape (with -1); expand_dims; squeeze; flip (an axis, a list, all); broadcast_to; diag (k);
-trace; tril/triu (k); dot; outer; einsum with random specs (1 to 3 operands, contracted and
-broadcast letters, scalar operands); one_hot(labels, k); size(x), size(x, axis) and declared
+trace; tril/triu (k); dot; outer; kron (operands of lower rank too); einsum with random specs (1
+to 3 operands, contracted and broadcast letters, scalar operands); one_hot(labels, k); size(x), size(x, axis) and declared
 dimensions read as numbers; zeros/ones/eye/arange sized by numbers, dimension names or
 size(x, k) (adcli's `filled`); indexing with ints, negative ints, slices with negative bounds and
 steps, None axes and loop variables; gathers E[lab], Z[arange(n), lab], Z[:, lab], E[lab, None],
@@ -58,9 +61,10 @@ Two modes, both run in CI:
   labels in range; a point is used when every value is finite and at most LIMIT = 1e4, and no
   operation is within MARGIN = 1e-3 of a kink, a jump, a pole or the edge of its domain (relu, abs,
   sign, cbrt, reciprocal, elu, leaky_relu at 0; floor/ceil/round at their jumps; ties of max/min,
-  of reductions' extremes and of comparisons; clip at its bounds; log, log2, log10 and sqrt near
-  0, log1p near -1, acosh near 1, atanh/asin/acos near ±1; divisors and powers' bases near 0; tan
-  near its poles; atan2 near the origin and its branch cut; hypot, norm and std near 0; matrices
+  of reductions' extremes, of argmax/argmin, of sort's neighbours and of comparisons; gammaln and
+  digamma near their poles 0, -1, -2, …; xlogy's y near 0 and xlog1py's near -1; clip at its
+  bounds; log, log2, log10 and sqrt near 0, log1p near -1, acosh near 1, atanh/asin/acos near
+  ±1; divisors and powers' bases near 0; tan near its poles; atan2 near the origin and its branch cut; hypot, norm and std near 0; matrices
   with condition number over 1e4 (but a det of an exactly singular matrix is checked), and for
   cholesky and eigvalsh near-singular or repeated eigenvalues); up to 4 value draws, then the program is rejected. 20% of programs are all scalars.
 * hostile: every element drawn from 0, -0.0, ±1, ±2, ±0.5, 3, -4, ±2.5, ±1e-300, 5e-324, 1e-8,
@@ -144,6 +148,8 @@ GENERATED_OPS = {
     "tril", "triu", "outer", "dot", "einsum", "one_hot",
     "solve", "inv", "det", "logdet", "cholesky", "eigvalsh", "solve_triangular",
     "getitem", "gather", "size", "filled",
+    "log_sigmoid", "gammaln", "digamma", "xlogy", "xlog1py", "sinc", "cumprod", "logcumsumexp", "diff", "sort",
+    "argmax", "argmin", "kron",
 }
 
 # Shrinking a failing program can take hypothesis minutes; a failure reports the program and its

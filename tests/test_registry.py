@@ -102,7 +102,7 @@ def test_shape_rule_examples():
 BROADCAST = [("add", "'+'"), ("sub", "'-'"), ("mul", "'*'"), ("div", "'/'"), ("pow", "'**'"), ("maximum", "max()"),
              ("minimum", "min()"), ("atan2", "atan2()"), ("hypot", "hypot()"), ("logaddexp", "logaddexp()"),
              ("less", "'<'"), ("less_equal", "'<='"), ("greater", "'>'"), ("greater_equal", "'>='"),
-             ("equal", "'=='"), ("not_equal", "'!='")]
+             ("equal", "'=='"), ("not_equal", "'!='"), ("xlogy", "xlogy()"), ("xlog1py", "xlog1py()")]
 AXIS = [(((2, 3),), {"axis": 2}, ["axis 2", "[2, 3]", "-2 to 1"]), (((2, 3),), {"axis": -3}, ["axis -3"]),
         (((),), {"axis": 0}, ["axis 0", "no axes"])]
 SQUARE = [(((2, 3),), {}, ["square", "[2, 3]"]), (((3,),), {}, ["square", "[3]"])]
@@ -137,7 +137,12 @@ BAD_SHAPES = {
     **{name: AXIS for name in ("sum", "mean", "prod", "var", "std", "norm")},
     **{name: AXIS + [(((0,),), {}, ["empty"]), (((2, 0),), {"axis": 1}, ["empty", "axis 1"])]
        for name in ("amax", "amin")},
-    "cumsum": [(((2, 3),), {"axis": 2}, ["axis 2"])],
+    **{name: [(((2, 3),), {"axis": 2}, ["axis 2", name])] for name in ("cumsum", "cumprod", "logcumsumexp")},
+    "diff": [(((),), {}, ["scalar"]), (((3,),), {"n": -1}, ["n = -1"]), (((2, 3),), {"axis": 2}, ["axis 2"])],
+    "sort": [(((2, 3),), {"axis": 2}, ["axis 2"]), (((),), {"axis": -1}, ["scalar"])],
+    **{name: AXIS + [(((0,),), {}, ["empty"]), (((2, 3),), {"axis": (0, 1)}, ["one axis"])]
+       for name in ("argmax", "argmin")},
+    "digamma": [(((2,),), {"n": -1}, ["n = -1", "0 to 170"]), (((),), {"n": 171}, ["n = 171"])],
     **{name: [(((),), {}, ["scalar"]), (((2, 3),), {"axis": 5}, ["axis 5", "[2, 3]"])]
        for name in ("softmax", "log_softmax", "logsumexp")},
     "solve": [(((2, 3), (2,)), {}, ["square", "[2, 3]"]), (((3, 3), (4,)), {}, ["[3, 3]", "[4]", "3 rows"])],
@@ -156,7 +161,7 @@ BAD_SHAPES = {
 ANY_SHAPE = {"neg", "relu", "abs", "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "transpose", "log1p",
              "expm1", "log2", "log10", "exp2", "square", "cbrt", "reciprocal", "sinh", "cosh", "asinh", "acosh",
              "atanh", "asin", "acos", "atan", "erf", "erfc", "softplus", "gelu", "silu", "elu", "leaky_relu", "sign",
-             "floor", "ceil", "round", "outer"}
+             "floor", "ceil", "round", "outer", "log_sigmoid", "gammaln", "sinc", "kron"}
 
 
 def test_every_op_is_in_one_shape_table():

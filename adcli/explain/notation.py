@@ -220,12 +220,12 @@ class AsciiNotation(Notation):
 # Registry text to LaTeX, applied to templates before labels are filled in.
 LATEX_WORDS = [(" broadcast to the shape of ", r"\text{ broadcast to the shape of }"),
                ("#ties", r"\#\text{ties}"), ("[…]", r"[\ldots]"), ("₁₀", "_{10}"), ("⁻ᵀ", r"^{-\top}"),
-               ("⁻¹", "^{-1}"), ("₂", "_2")]
+               ("⁻¹", "^{-1}"), ("₂", "_2"), ("⁽ⁿ⁺¹⁾", "^{(n+1)}"), ("⁽ⁿ⁾", "^{(n)}")]
 LATEX_SYMBOLS = str.maketrans({"·": r" \cdot ", "⊙": r" \odot ", "ᵀ": r"^{\top}", "ḡ": r"\bar{g}",
                                "√": r"\sqrt ", "σ": r"\sigma", "Σ": r"\sum ", "²": "^{2}", "³": "^{3}",
                                "½": r"\tfrac{1}{2}", "′": "'", "…": r"\ldots ", "@": " ", "∛": r"\sqrt[3]",
                                "π": r"\pi ", "‖": r"\|", "Π": r"\prod ", "≤": r"\le ", "Φ": r"\Phi ",
-                               "φ": r"\phi ", "ᵢ": "_i", "⊗": r"\otimes "})
+                               "φ": r"\phi ", "ᵢ": "_i", "⊗": r"\otimes ", "ψ": r"\psi ", "Γ": r"\Gamma "})
 LATEX_FUNCTIONS = re.compile(r"\b(" + "|".join(sorted(
     set(FUNCTIONS) | {"ReLU", "GELU", "SiLU", "ELU", "LeakyReLU", "chol", "sym", "tr", "diag", "logsumexp"},
     key=len, reverse=True)) + r")\b")

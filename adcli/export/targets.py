@@ -104,7 +104,16 @@ def chain(a, b):
     return {shim}.where((a == 0) | (b == 0), 0.0, a * b)''',
         "cofactors": f'''
 def cofactors(a):
-    """adj(A)ᵀ = ∂det(A)/∂A from A = U S Vᵀ: det(U) det(V) U diag(Πⱼ≠ᵢ sⱼ) Vᵀ (singular A included)."""
+    """adj(A)ᵀ = ∂det(A)/∂A: by minors up to 4×4, as adcli computes it (exact where A is singular or an
+    entry is infinite outside the minor); above, from A = U S Vᵀ: det(U) det(V) U diag(Πⱼ≠ᵢ sⱼ) Vᵀ."""
+    n = a.shape[-1]
+    if n <= 1:
+        return {ns}.ones_like(a)
+    if n <= 4:
+        others = [[k for k in range(n) if k != i] for i in range(n)]
+        rows = [{ns}.stack([(-1.0) ** (i + j) * {ns}.linalg.det(a[..., others[i], :][..., others[j]])
+                            for j in range(n)], -1) for i in range(n)]
+        return {ns}.stack(rows, -2)
     u, s, vh = {ns}.linalg.svd(a)
     sign = {ns}.linalg.det(u) * {ns}.linalg.det(vh)
     return sign[..., None, None] * matmul(u * {shim}.expand_dims(prod_others(s, -1), -2), vh)''',
@@ -377,6 +386,11 @@ class xp(metaclass=same_names):
     @staticmethod
     def argsort(axes):
         return sorted(range(len(axes)), key=lambda i: axes[i])
+
+    @staticmethod
+    def sort(x, axis=-1):
+        x = t(x)  # torch's sort gives (values, indices); numpy's the values
+        return torch.sort(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis).values
 
     @staticmethod
     def flip(x, axis=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from adcli.operations import batching, kernels
-from adcli.operations.core import Op, broadcast_shape, local_partial, register, same_shape, wrap
+from adcli.operations.core import Mismatch, Op, broadcast_shape, local_partial, per_element, register, same_shape, wrap
 
 
 def unary(name, forward, deriv, text, partial, vjp_text=None, cost=(1, 2), **kw):
@@ -108,6 +108,49 @@ register(Op("leaky_relu", forward_code="np.where({x} > 0, {x}, {slope} * {x})", 
             doc="x for x > 0, slope·x otherwise (slope 0.01 unless given); leaky_relu′(0) = slope",
             batch=batching.elementwise))
 
+# ---- special functions: scipy.special's, computed with numpy alone (kernels.py) --------------------
+unary("log_sigmoid", forward="-softplus(-{x})", deriv="sigmoid(-{x})", text="log σ({0})", partial="σ(-{0})",
+      cost=(4, 4), aliases=("log_expit",),
+      doc="log σ(x) = -softplus(-x), stable for large |x| (also log_expit, scipy's name); its derivative σ(-x)")
+unary("gammaln", forward="gammaln({x})", deriv="digamma({x})", text="log|Γ({0})|", partial="ψ({0})", cost=(60, 60),
+      aliases=("lgamma",), doc="log |Γ(x)| (scipy's gammaln, also lgamma), inf at the poles 0, -1, -2, …; its "
+      "derivative digamma ψ(x)")
+
+
+def digamma_shape(s, n=0):
+    """The shape kept; n, the order of the derivative, checked."""
+    if not 0 <= n <= MAX_POLYGAMMA:
+        raise Mismatch(f"digamma() takes n from 0 to {MAX_POLYGAMMA} (the order of its derivative), not n = {n}")
+    return tuple(s)
+
+
+MAX_POLYGAMMA = 170  # ψ⁽ⁿ⁾ near 1 is about n!, beyond float64 from n = 171 on
+
+
+register(Op("digamma", forward_code="digamma({x}, {n})", shape=digamma_shape, text="ψ({0})",
+            partials=("ψ⁽ⁿ⁺¹⁾({0})",), vjp_text=("ḡ ⊙ ψ⁽ⁿ⁺¹⁾({0})",), params=(("n", 0),), func="digamma",
+            aliases=("psi",), deriv_code=("digamma({x}, {n} + 1)",), flops=per_element(60), deriv_flops=local_partial(60),
+            show=lambda labels, params: f"digamma({labels[0]}" + (f", n={params['n']}" if params.get("n") else "") + ")",
+            doc="digamma ψ(x) = d/dx log Γ(x) (also psi); digamma(x, n=k) is its k-th derivative, scipy's "
+                "polygamma(k, x); ±inf at ±0 (the limit from that side), and at the poles -1, -2, … inf where ψ⁽ⁿ⁾ "
+                "keeps one sign (odd n), NaN where it does not",
+            signature="digamma(x, n=0)", batch=batching.elementwise))
+binary("xlogy", forward="xlogy({x}, {y})", derivs=("np.log({y})", "chain({x}, reciprocal({y}))"), text="{0}·log {1}",
+       partials=("log {1}", "{0}/{1}"), vjp_text=("ḡ ⊙ log {1}", "ḡ ⊙ {0}/{1}"), cost=(2, 4),
+       kink_code="({x} == 0) & ({y} <= 0)",
+       convention="xlogy at x = 0: ∂/∂y taken as 0 (its value is 0 for every y, as scipy's), ∂/∂x as log y",
+       doc="x·log y, and 0 where x = 0 whatever y is (scipy's xlogy: 0·log 0 = 0); at x = 0, ∂/∂y = 0 and "
+           "∂/∂x = log y")
+binary("xlog1py", forward="xlog1py({x}, {y})", derivs=("np.log1p({y})", "chain({x}, reciprocal(1.0 + {y}))"),
+       text="{0}·log1p({1})", partials=("log(1 + {1})", "{0}/(1 + {1})"),
+       vjp_text=("ḡ ⊙ log(1 + {1})", "ḡ ⊙ {0}/(1 + {1})"), cost=(2, 4), kink_code="({x} == 0) & ({y} <= -1)",
+       convention="xlog1py at x = 0: ∂/∂y taken as 0 (its value is 0 for every y, as scipy's), ∂/∂x as log(1 + y)",
+       doc="x·log(1 + y), and 0 where x = 0 whatever y is (scipy's xlog1py); at x = 0, ∂/∂y = 0 and "
+           "∂/∂x = log(1 + y)")
+unary("sinc", forward="np.sinc({x})", deriv="sinc_slope({x})", text="sinc({0})", partial="(cos π{0} - sinc {0})/{0}",
+      array_functions=(np.sinc,), cost=(4, 8),
+      doc="numpy's normalized sinc sin(πx)/(πx), 1 at 0; its derivatives at 0 from its Taylor series")
+
 # ---- piecewise constant: derivative 0 -------------------------------------------------------------
 for _name, _np, _kink, _where in (("sign", "sign", "{x} == 0", "at 0"),
                                   ("floor", "floor", "{x} == np.floor({x})", "at a whole number"),
@@ -124,14 +167,15 @@ for _name, _np, _kink, _where in (("sign", "sign", "{x} == 0", "at 0"),
 binary("maximum", forward="np.maximum({x}, {y})", derivs=("tie_weight({x}, {y})", "tie_weight({y}, {x})"),
        text="max({0}, {1})", partials=("[{0} > {1}] + ½[{0} = {1}]", "[{1} > {0}] + ½[{0} = {1}]"),
        vjp_text=("ḡ ⊙ ([{0} > {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} > {0}] + ½[{0} = {1}])"),
-       func="max", kink_code="{x} == {y}", convention="a tie in max splits the gradient evenly", ufunc=np.maximum,
-       doc="elementwise maximum (the lecture's max(0, W@x + b)); a tie splits the gradient evenly",
-       signature="max(a, b)")
+       func="max", aliases=("maximum",), kink_code="{x} == {y}", convention="a tie in max splits the gradient evenly",
+       ufunc=np.maximum, doc="elementwise maximum (the lecture's max(0, W@x + b); also maximum(a, b), numpy's name); "
+       "a tie splits the gradient evenly", signature="max(a, b)")
 binary("minimum", forward="np.minimum({x}, {y})", derivs=("tie_weight({y}, {x})", "tie_weight({x}, {y})"),
        text="min({0}, {1})", partials=("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"),
        vjp_text=("ḡ ⊙ ([{0} < {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} < {0}] + ½[{0} = {1}])"),
-       func="min", kink_code="{x} == {y}", convention="a tie in min splits the gradient evenly", ufunc=np.minimum,
-       doc="elementwise minimum; a tie splits the gradient evenly", signature="min(a, b)")
+       func="min", aliases=("minimum",), kink_code="{x} == {y}", convention="a tie in min splits the gradient evenly",
+       ufunc=np.minimum, doc="elementwise minimum (also minimum(a, b), numpy's name); a tie splits the gradient evenly",
+       signature="min(a, b)")
 binary("atan2", forward="np.arctan2({y}, {x})", derivs=("atan2_slope({x}, {x}, {y})", "atan2_slope(-{y}, {x}, {y})"),
        text="atan2({0}, {1})", partials=("{1}/({0}² + {1}²)", "-{0}/({0}² + {1}²)"),
        vjp_text=("ḡ ⊙ {1}/({0}² + {1}²)", "-ḡ ⊙ {0}/({0}² + {1}²)"), args=("y", "x"), ufunc=np.arctan2,

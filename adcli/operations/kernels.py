@@ -39,6 +39,22 @@ def product_rule(kernel):
         return kernel(a, b)
     return apply
 
+
+def operation(name, operands=1, params=()):
+    """Mark a kernel as the forward of registry operation `name` (its leading `operands`, then the
+    operation's `params` by position): on dual numbers and Taylor series, which cannot follow its
+    branches and series, it is the operation itself, whose rules give every order of derivative."""
+    def mark(kernel):
+        @functools.wraps(kernel)
+        def apply(*args):
+            for x in args[:operands]:
+                lift = getattr(type(x), "lift", None)
+                if lift is not None:
+                    return lift(name, args[:operands], dict(zip(params, args[operands:])))
+            return kernel(*args)
+        return apply
+    return mark
+
 # ---------------------------------------------------------------------------------------------
 # Broadcasting and reductions
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +350,195 @@ def gelu_slope(x):
 
 
 # ---------------------------------------------------------------------------------------------
+# Special functions: log Γ, digamma and its derivatives, xlogy, sinc (numpy alone, no scipy)
+# ---------------------------------------------------------------------------------------------
+
+HALF_LOG_2PI = 0.9189385332046728  # log √(2π)
+LOG_PI = 1.1447298858494002
+DIGAMMA_ROOT = 1.4616321449683622  # ψ's positive zero x₀ as x₀ + DIGAMMA_ROOT_LOW, to twice float64's digits
+DIGAMMA_ROOT_LOW = 9.549995429965697e-17
+
+
+def polynomial(coefficients, t):
+    """Σ cₖ tᵏ by Horner's rule, c₀ first."""
+    out = coefficients[-1]
+    for c in reversed(coefficients[:-1]):
+        out = out * t + c
+    return out
+
+
+def log_gamma_positive(z):
+    """log Γ(z) for z > 0: Stirling's series from 10 on; below it Γ's recurrence down (or up) to
+    [1.5, 2.5), where the Taylor series of log Γ about 2 keeps every digit near its zeros at 1 and 2
+    (the series' argument is formed exactly, never as z + 1 - 2)."""
+    big = z >= 10.0
+    far = np.where(big, z, 10.0)
+    t = 1.0 / far
+    # B₂ₖ/(2k(2k - 1)), k = 1..8: the last term left out is below 2e-18 at z = 10
+    tail = t * polynomial((1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156,
+                           -3617 / 122400), t * t)
+    stirling = (far - 0.5) * np.log(far) - far + HALF_LOG_2PI + tail
+    y = np.where(big, 2.0, z)
+    product = 1.0
+    for _ in range(8):  # log Γ(y) = log Γ(y - 1) + log(y - 1), from [9.5, 10) down to [1.5, 2.5)
+        down = y >= 2.5
+        product = np.where(down, product * (y - 1.0), product)
+        y = np.where(down, y - 1.0, y)
+    # and up from (0, 1.5): log Γ(y) = log Γ(y + 1) - log y (twice below 0.5, then log1p(y) for log(y + 1))
+    low, lower = y < 1.5, y < 0.5
+    e = np.where(lower, y, np.where(low, y - 1.0, y - 2.0))
+    up = np.where(low, np.log(np.where(low, y, 1.0)), 0.0) + np.where(lower, np.log1p(np.where(lower, y, 0.0)), 0.0)
+    # (-1)ᵏ(ζ(k) - 1)/k for k ≥ 2 after 1 - γ: log Γ(2 + e) = Σ cₖ eᵏ, |e| ≤ 0.5
+    series = e * polynomial((
+        0.42278433509846713, 0.3224670334241132, -0.0673523010531981, 0.020580808427784546, -0.007385551028673986,
+        0.0028905103307415234, -0.001192753911703261, 0.0005096695247430425, -0.00022315475845357939,
+        9.945751278180853e-05, -4.492623673813314e-05, 2.050721277567069e-05, -9.439488275268397e-06,
+        4.374866789907488e-06, -2.039215753801366e-06, 9.55141213040742e-07, -4.492469198764566e-07,
+        2.1207184805554665e-07, -1.0043224823968099e-07, 4.7698101693639804e-08, -2.2711094608943164e-08,
+        1.0838659214896955e-08, -5.183475041970047e-09, 2.4836745438024785e-09, -1.1921401405860912e-09,
+        5.731367241678862e-10, -2.7595228851242334e-10, 1.330476437424449e-10, -6.4229645638381e-11,
+        3.1044247747322276e-11), e)
+    return np.where(big, stirling, series + np.log(product) - up)
+
+
+def log_sin_pi(r):
+    """log |sin πr| - log π for |r| ≤ ½ (0 where r = 0): below 1e-9 as log |r|, since (πr)²/6 is
+    then below float64's rounding and πr itself may be a denormal, which keeps few digits."""
+    tiny = np.abs(r) < 1e-9
+    s = np.abs(np.sin(math.pi * np.where(tiny, 0.5, r)))
+    return np.where(tiny, np.log(np.where(r == 0, 1.0, np.abs(r))), np.log(s) - LOG_PI)
+
+
+@operation("gammaln")
+def gammaln(x):
+    """log |Γ(x)|, as scipy's gammaln: inf at the poles 0, -1, -2, … and at ±inf; below 0 by the
+    reflection Γ(x)Γ(1 - x) = π/sin πx, sin πx taken from x's distance to the nearest whole number
+    (exact), so the poles are found exactly even for huge x."""
+    positive = log_gamma_positive(np.where(x > 0, x, 1.0 - x))
+    r = x - np.round(x)
+    reflected = -log_sin_pi(r) - positive
+    pole = np.isinf(x) | ((x <= 0) & (r == 0))
+    return np.where(pole, np.inf, np.where(x > 0, positive, reflected))
+
+
+def digamma_positive(z):
+    """ψ(z) for z > 0: the asymptotic series from 10 on; below it ψ's recurrence to [1, 2), where
+    ψ(1 + u) = (1 + u - x₀)·S(u - ½), S a Taylor series, keeps full relative precision at the zero x₀."""
+    big = z >= 10.0
+    far = np.where(big, z, 10.0)
+    t = 1.0 / far
+    w = t * t
+    # B₂ₖ/(2k), k = 1..10: the first term left out is below 1e-19 at z = 10
+    tail = w * polynomial((1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12, -3617 / 8160,
+                           43867 / 14364, -174611 / 6600), w)
+    asymptotic = np.log(far) - 0.5 * t - tail
+    y = np.where(big, 1.5, z)
+    total = 0.0
+    for _ in range(8):  # ψ(y) = ψ(y - 1) + 1/(y - 1), from [9, 10) down to [1, 2)
+        down = y >= 2.0
+        total = total + np.where(down, 1.0 / np.where(down, y - 1.0, 1.0), 0.0)
+        y = np.where(down, y - 1.0, y)
+    low = y < 1.0  # ψ(y) = ψ(y + 1) - 1/y
+    total = total - np.where(low, 1.0 / np.where(low, y, 1.0), 0.0)
+    u = np.where(low, y, y - 1.0)  # exact: ψ(y) is ψ(1 + u) beside the total
+    # S: the Taylor coefficients of ψ(x)/(x - x₀) about 1.5 (radius 1.5, so |u - ½| ≤ ½ needs 36)
+    s = polynomial((
+        0.9510558760318328, -0.42362742128146047, 0.24054248424078692, -0.1484049230539173, 0.09498872445291465,
+        -0.06192213327171349, 0.040760833938329535, -0.026975796840077344, 0.017907248437506736,
+        -0.011908215333609005, 0.007927018615303358, -0.005280014185795069, 0.003518157850605974,
+        -0.002344701932661479, 0.0015628410937104098, -0.0010417769686899712, 0.0006944712314060526,
+        -0.00046296214730758635, 0.00030863396931739794, -0.00020575299671310953, 0.0001371674719282049,
+        -9.144450443342827e-05, 6.096281226237019e-05, -4.0641798577849375e-05, 2.7094501883612494e-05,
+        -1.806298905619866e-05, 1.2041987824630763e-05, -8.0279899313766e-06, 5.3519925069259e-06,
+        -3.567994692361215e-06, 2.3786630033404885e-06, -1.5857752856007968e-06, 1.0571835037502243e-06,
+        -7.047889945067422e-07, 4.6985932647381265e-07, -3.132395497036062e-07), u - 0.5)
+    core = ((u - (DIGAMMA_ROOT - 1.0)) - DIGAMMA_ROOT_LOW) * s
+    return np.where(big, asymptotic, core + total)
+
+
+def polygamma_positive(z, n):
+    """ψ⁽ⁿ⁾(z) for z > 0 and a whole n ≥ 1: the recurrence ψ⁽ⁿ⁾(z) = ψ⁽ⁿ⁾(z + 1) + (-1)ⁿ⁺¹ n!/zⁿ⁺¹ up
+    to 10 + 2n, then the asymptotic series (-1)ⁿ⁺¹(n - 1)!/zⁿ·(1 + n/(2z) + Σ B₂ₖ (2k + n - 1)!/((2k)!
+    (n - 1)!) z⁻²ᵏ). The terms of the recurrence all have one sign: nothing cancels."""
+    top = 10.0 + 2 * n
+    y, total = z, 0.0
+    for _ in range(int(top)):
+        up = y < top
+        total = total + np.where(up, np.where(up, y, 1.0) ** -(n + 1), 0.0)
+        y = np.where(up, y + 1.0, y)
+    ratios = []
+    for k, b in enumerate((1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798,
+                           -174611 / 330), start=1):
+        ratio = b / math.factorial(2 * k)
+        for j in range(n, 2 * k + n):
+            ratio *= j
+        ratios.append(ratio)
+    scale = 1.0
+    for j in range(1, n):  # (n - 1)! in floats: inf rather than an error for a huge n
+        scale *= j
+    t = 1.0 / y
+    w = t * t
+    value = scale * t ** n * (1.0 + 0.5 * n * t + w * polynomial(ratios, w)) + (scale * n) * total
+    return value if n % 2 else -value
+
+
+def cot_pi(r):
+    """cot πr for |r| ≤ ½, to full relative precision: near ±½ as tan π(½ - |r|) (½ - |r| exact),
+    where cos πr/sin πr would keep cos(π/2)'s rounding, 6e-17, in place of 0."""
+    far = np.abs(r) > 0.25
+    return np.where(far, np.sign(r) * np.tan(math.pi * (0.5 - np.abs(r))), 1.0 / np.tan(math.pi * np.where(far, 0.25, r)))
+
+
+@operation("digamma", params=("n",))
+def digamma(x, n=0):
+    """ψ⁽ⁿ⁾(x), digamma's n-th derivative: scipy's psi for n = 0, polygamma(n, x) above. Below 0 by
+    the reflection ψ(1 - x) - ψ(x) = π cot πx differentiated n times (dⁿ/duⁿ cot u a polynomial in
+    cot u); at ±0 the limit from that side, at -1, -2, … inf, or NaN where the two sides of the
+    pole have infinities of opposite signs (n even, digamma itself included)."""
+    z = np.where(x > 0, x, 1.0 - x)
+    positive = digamma_positive(z) if n == 0 else polygamma_positive(z, n)
+    r = x - np.round(x)
+    c = cot_pi(np.where(r == 0, 0.5, r))
+    p = [0.0, 1.0]  # cot itself; Pₖ₊₁(c) = -(1 + c²)·Pₖ′(c)
+    for _ in range(n):
+        d = [k * a for k, a in enumerate(p)][1:] + [0.0, 0.0]
+        p = [-d[k] - (d[k - 2] if k >= 2 else 0.0) for k in range(len(d))]
+    reflected = (-1.0) ** n * positive - math.pi ** (n + 1) * polynomial(p, c)
+    at_zero = np.where(np.signbit(x), np.inf, np.inf if n % 2 else -np.inf)
+    return np.where(x > 0, positive, np.where(x == 0, at_zero, np.where(r == 0, np.inf if n % 2 else np.nan,
+                                                                                 reflected)))
+
+
+@operation("reciprocal")
+def reciprocal(y):
+    """1/y; on dual numbers the registry's reciprocal, whose rule -1/y² keeps every order of 1/y at
+    0 an infinity (the quotient rule there makes 0/0 from the third order on)."""
+    return 1.0 / y
+
+
+@operation("xlogy", operands=2)
+def xlogy(x, y):
+    """x·log y, and 0 wherever x is 0, whatever y is (a NaN stays NaN), as scipy's xlogy."""
+    return x * np.log(np.where((x == 0) & ~np.isnan(y), 1.0, y))
+
+
+@operation("xlog1py", operands=2)
+def xlog1py(x, y):
+    """x·log(1 + y), and 0 wherever x is 0, whatever y is (a NaN stays NaN), as scipy's xlog1py."""
+    return x * np.log1p(np.where((x == 0) & ~np.isnan(y), 0.0, y))
+
+
+def sinc_slope(x):
+    """sinc′(x) = (cos πx - sinc x)/x, by its Taylor series Σₖ (-1)ᵏ 2k π²ᵏ x²ᵏ⁻¹/(2k + 1)! below
+    |x| = ½, where the difference cancels: exact at 0 to every order the series holds."""
+    near = np.abs(x) < 0.5
+    coefficients = [(-1) ** k * 2 * k * math.pi ** (2 * k) / math.factorial(2 * k + 1) for k in range(1, 13)]
+    series = x * polynomial(coefficients, x * x)
+    far = np.where(near, 1.0, x)
+    return np.where(near, series, (np.cos(math.pi * far) - np.sinc(far)) / far)
+
+
+# ---------------------------------------------------------------------------------------------
 # Along an axis: softmax and its relatives
 # ---------------------------------------------------------------------------------------------
 
@@ -363,6 +568,147 @@ def log_softmax(x, axis=-1):
     """x - logsumexp(x) along axis, computed from the shifted values so nothing overflows."""
     shifted = x - finite_max(x, axis)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running operations along an axis (cumprod, logcumsumexp), differences, sorting: the axis is
+# moved last (or the array flattened), and a loop runs along it, its length a shape: fixed
+# ---------------------------------------------------------------------------------------------
+
+
+def along_last(x, axis=None):
+    """x with `axis` moved last; without an axis, x flattened (numpy's running functions)."""
+    return np.reshape(x, (-1,)) if axis is None else np.moveaxis(x, axis, -1)
+
+
+def put_back(y, axis=None, shape=None):
+    """A result along the last axis moved back to `axis`; without an axis, flat (or in `shape`)."""
+    if axis is None:
+        return y if shape is None else np.reshape(y, shape)
+    return np.moveaxis(y, -1, axis)
+
+
+def cumprod_vjp(g, x, axis=None):
+    """The transpose of a running product, exact where x holds zeros (no division): element k's share
+    is Eₖ·Sₖ, Eₖ the product of the elements before it and Sₖ = ḡₖ + xₖ₊₁·Sₖ₊₁ (ḡ summed from the
+    end, each term times the elements in between)."""
+    xs, gs = along_last(x, axis), along_last(g, axis)
+    n = np.shape(xs)[-1]
+    if n == 0:
+        return np.zeros(np.shape(x))
+    before = exclusive_products(np.concatenate([np.ones(np.shape(xs)[:-1] + (1,)), xs[..., :-1]], axis=-1))
+    sums = [gs[..., n - 1]]
+    for k in range(n - 2, -1, -1):
+        sums.append(gs[..., k] + chain(xs[..., k + 1], sums[-1]))
+    return put_back(chain(before, np.stack(sums[::-1], axis=-1)), axis, np.shape(x))
+
+
+def cumprod_jvp(dx, x, ans, axis=None):
+    """The tangent of a running product, yₖ = yₖ₋₁xₖ: dyₖ = dyₖ₋₁·xₖ + yₖ₋₁·dxₖ (no division)."""
+    xs, ds, ys = along_last(x, axis), along_last(dx, axis), along_last(ans, axis)
+    n = np.shape(xs)[-1]
+    if n == 0:
+        return np.zeros(np.shape(ans))
+    out = [ds[..., 0]]
+    for k in range(1, n):
+        out.append(chain(out[-1], xs[..., k]) + chain(ys[..., k - 1], ds[..., k]))
+    return put_back(np.stack(out, axis=-1), axis)
+
+
+def logcumsumexp(x, axis=None):
+    """log Σⱼ≤ₖ exp(xⱼ) along `axis` (of the flattened array without one), one logaddexp at a time:
+    nothing overflows, and nothing small is lost next to something large that comes later."""
+    xs = along_last(x, axis)
+    n = np.shape(xs)[-1]
+    if n == 0:
+        return put_back(np.zeros(np.shape(xs)), axis)
+    out = [xs[..., 0]]
+    for k in range(1, n):
+        out.append(np.logaddexp(out[-1], xs[..., k]))
+    return put_back(np.stack(out, axis=-1), axis)
+
+
+def logcumsumexp_weights(x, ans, axis=None):
+    """(∂yₖ/∂yₖ₋₁, ∂yₖ/∂xₖ) for k ≥ 1 of yₖ = logaddexp(yₖ₋₁, xₖ): σ(yₖ₋₁ - xₖ) and σ(xₖ - yₖ₋₁),
+    logaddexp's own weights (½ each at equal infinities or huge equal values)."""
+    xs, ys = along_last(x, axis), along_last(ans, axis)
+    return logaddexp_weight(ys[..., :-1], xs[..., 1:]), logaddexp_weight(xs[..., 1:], ys[..., :-1])
+
+
+def logcumsumexp_vjp(g, x, ans, axis=None):
+    """The transpose of logcumsumexp, by the chain of logaddexps backwards: ḡ carried from yₖ₊₁ to yₖ
+    with weight σ(yₖ - xₖ₊₁), and passed to xₖ with weight σ(xₖ - yₖ₋₁) (x₀ takes it whole)."""
+    gs = along_last(g, axis)
+    n = np.shape(gs)[-1]
+    if n == 0:
+        return np.zeros(np.shape(x))
+    carry, take = logcumsumexp_weights(x, ans, axis)
+    sums = [gs[..., n - 1]]
+    for k in range(n - 2, -1, -1):
+        sums.append(gs[..., k] + chain(carry[..., k], sums[-1]))
+    total = np.stack(sums[::-1], axis=-1)
+    share = np.concatenate([total[..., :1], chain(take, total[..., 1:])], axis=-1)
+    return put_back(share, axis, np.shape(x))
+
+
+def logcumsumexp_jvp(dx, x, ans, axis=None):
+    """The tangent of logcumsumexp: dyₖ = σ(yₖ₋₁ - xₖ)·dyₖ₋₁ + σ(xₖ - yₖ₋₁)·dxₖ."""
+    ds = along_last(dx, axis)
+    n = np.shape(ds)[-1]
+    if n == 0:
+        return np.zeros(np.shape(ans))
+    carry, take = logcumsumexp_weights(x, ans, axis)
+    out = [ds[..., 0]]
+    for k in range(1, n):
+        out.append(chain(carry[..., k - 1], out[-1]) + chain(take[..., k - 1], ds[..., k]))
+    return put_back(np.stack(out, axis=-1), axis)
+
+
+def differences(x, n=1, axis=-1):
+    """numpy's diff: x[1:] - x[:-1] along `axis`, n times (by slices, the same in every framework)."""
+    y = np.moveaxis(x, axis, -1)
+    for _ in range(n):
+        y = y[..., 1:] - y[..., :-1]
+    return np.moveaxis(y, -1, axis)
+
+
+def differences_vjp(g, shape, n=1, axis=-1):
+    """The transpose of diff: each step's ḡ added to the later element of its pair and taken from
+    the earlier, steps undone last first (a step from no elements to none gives none back)."""
+    h = np.moveaxis(g, axis, -1)
+    for length in reversed([max(shape[axis] - k, 0) for k in range(n)]):
+        if length:
+            zero = np.zeros(np.shape(h)[:-1] + (1,))
+            h = np.concatenate([zero, h], axis=-1) - np.concatenate([h, zero], axis=-1)
+    return np.moveaxis(h, -1, axis)
+
+
+def sort_vjp(g, x, ans, axis=-1):
+    """The transpose of a sort: each element gets the gradient of its place in the sorted order;
+    tied elements share the mean of their places' gradients (as max splits a tie evenly), and a
+    NaN, equal to no place, gets NaN. Compares every element with every place: n² per row."""
+    xs, ys, gs = along_last(x, axis), along_last(ans, axis), along_last(g, axis)
+    same = xs[..., :, None] == ys[..., None, :]
+    count = np.sum(np.where(same, 1.0, 0.0), axis=-1)
+    total = np.sum(np.where(same, gs[..., None, :], 0.0), axis=-1)
+    return put_back(np.where(count == 0, np.nan, total / np.where(count == 0, 1.0, count)), axis, np.shape(x))
+
+
+def sort_jvp(dx, x, ans, axis=-1):
+    """The tangent of a sort: each place takes its element's tangent, the mean of them at a tie."""
+    xs, ys, ds = along_last(x, axis), along_last(ans, axis), along_last(dx, axis)
+    same = xs[..., :, None] == ys[..., None, :]
+    count = np.sum(np.where(same, 1.0, 0.0), axis=-2)
+    total = np.sum(np.where(same, ds[..., :, None], 0.0), axis=-2)
+    return put_back(np.where(count == 0, np.nan, total / np.where(count == 0, 1.0, count)), axis)
+
+
+def sort_ties(ans, axis=-1):
+    """The places of the sorted values that hold a tie (where sort has no derivative)."""
+    ys = along_last(ans, axis)
+    same = ys[..., 1:] == ys[..., :-1]
+    edge = np.zeros(np.shape(ys)[:-1] + (1,), dtype=bool)
+    return put_back(np.concatenate([same, edge], axis=-1) | np.concatenate([edge, same], axis=-1), axis)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,6 +806,36 @@ def outer_vjp_left(g, b, a_shape):
 
 def outer_vjp_right(g, a, b_shape):
     return np.reshape(np.sum(chain(g, np.reshape(a, (-1, 1))), axis=0), b_shape)
+
+
+def kron_shapes(a_shape, b_shape):
+    """numpy's kron as a broadcast product: a as [a₀, 1, a₁, 1, …] and b as [1, b₀, 1, b₁, …] (the
+    lower rank first padded with leading ones), and the result's shape [a₀b₀, a₁b₁, …]."""
+    rank = max(len(a_shape), len(b_shape))
+    a = (1,) * (rank - len(a_shape)) + tuple(a_shape)
+    b = (1,) * (rank - len(b_shape)) + tuple(b_shape)
+    return (tuple(v for m in a for v in (m, 1)), tuple(v for m in b for v in (1, m)),
+            tuple(m * k for m, k in zip(a, b)))
+
+
+def kron(a, b):
+    """numpy's Kronecker product: a block of b times each element of a."""
+    left, right, out = kron_shapes(np.shape(a), np.shape(b))
+    return np.reshape(np.reshape(a, left) * np.reshape(b, right), out)
+
+
+def kron_vjp_left(g, b, a_shape):
+    """∂/∂a of Σ ḡ·kron(a, b): each block of ḡ against b, summed."""
+    left, right, _ = kron_shapes(a_shape, np.shape(b))
+    terms = chain(np.reshape(g, tuple(m * k for m, k in zip(left, right))), np.reshape(b, right))
+    return np.reshape(np.sum(terms, axis=tuple(range(1, len(left), 2))), a_shape)
+
+
+def kron_vjp_right(g, a, b_shape):
+    """∂/∂b of Σ ḡ·kron(a, b): the blocks of ḡ, each times its element of a, summed."""
+    left, right, _ = kron_shapes(np.shape(a), b_shape)
+    terms = chain(np.reshape(g, tuple(m * k for m, k in zip(left, right))), np.reshape(a, left))
+    return np.reshape(np.sum(terms, axis=tuple(range(0, len(left), 2))), b_shape)
 
 
 def einsum_vjp(g, k, spec, *operands):

@@ -4,13 +4,17 @@ and `keepdims`."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from adcli.operations import batching
 from adcli.operations.core import (
+    Mismatch,
     Op,
     along_axis_shape,
     check_axis,
+    no_flops,
     operand_elements,
     per_operand_element,
     reduce_shape,
@@ -80,18 +84,120 @@ reduction("norm", forward="norm({x}, axis={axis}, keepdims={keepdims})", text="�
           doc="the 2-norm of a vector, the Frobenius norm of a matrix, or along `axis`; norm′(0) = 0")
 
 
-def cumsum_shape(s, axis=None):
-    if axis is None:
-        return (int(__import__("math").prod(s)),)
-    check_axis("cumsum", s, axis)
-    return tuple(s)
+def running_shape(name):
+    """Running operations along `axis`: the shape kept, or without an axis the flattened array's."""
+    def rule(s, axis=None):
+        if axis is None:
+            return (math.prod(s),)
+        check_axis(name, s, axis)
+        return tuple(s)
+    return rule
 
 
-register(Op("cumsum", forward_code="np.cumsum({x}, axis={axis})", shape=cumsum_shape, text="cumsum({0})",
+register(Op("cumsum", forward_code="np.cumsum({x}, axis={axis})", shape=running_shape("cumsum"), text="cumsum({0})",
             partials=("1",), vjp_text=("running sums of ḡ from the end",), params=(("axis", None),), func="cumsum",
             vjp_code=("cumsum_vjp({g}, {axis}, {x.shape})",), jvp_code="np.cumsum({dx}, axis={axis})", linear=True,
             flops=per_operand_element(1), deriv_flops=operand_elements(1),
             doc="running sums along `axis` (of the flattened array without one, as numpy)", batch=batching.along_axis))
+
+register(Op("cumprod", forward_code="np.cumprod({x}, axis={axis})", shape=running_shape("cumprod"),
+            text="cumprod({0})", partials=("the product of the others up to k",),
+            vjp_text=("ḡ summed from the end, each term times the other elements",), params=(("axis", None),),
+            func="cumprod", vjp_code=("cumprod_vjp({g}, {x}, {axis})",), jvp_code="cumprod_jvp({dx}, {x}, {ans}, {axis})",
+            array_functions=(np.cumprod,), flops=per_operand_element(1), deriv_flops=operand_elements(4),
+            doc="running products along `axis` (of the flattened array without one, as numpy); its derivative "
+                "exact where elements are 0 (no division)", batch=batching.along_axis))
+register(Op("logcumsumexp", forward_code="logcumsumexp({x}, {axis})", shape=running_shape("logcumsumexp"),
+            text="logcumsumexp({0})", partials=("e^({0}ⱼ - yₖ) for j ≤ k",),
+            vjp_text=("ḡ carried back through each logaddexp",), params=(("axis", None),), func="logcumsumexp",
+            vjp_code=("logcumsumexp_vjp({g}, {x}, {ans}, {axis})",),
+            jvp_code="logcumsumexp_jvp({dx}, {x}, {ans}, {axis})", flops=per_operand_element(4),
+            deriv_flops=operand_elements(8),
+            doc="running log Σ exp along `axis` (of the flattened array without one, as cumsum), without overflow "
+                "(PyTorch's logcumsumexp)", batch=batching.along_axis))
+
+
+def diff_shape(s, n=1, axis=-1):
+    """The axis shortened by n (to no elements, as numpy, when n exceeds its length)."""
+    if len(s) == 0:
+        raise Mismatch("diff() needs an array with at least one axis, not a scalar")
+    if n < 0:
+        raise Mismatch(f"diff() takes n ≥ 0 (the number of times to take differences), not n = {n}")
+    k = check_axis("diff", s, axis)
+    return tuple(max(d - n, 0) if i == k else d for i, d in enumerate(s))
+
+
+register(Op("diff", forward_code="differences({x}, {n}, {axis})", shape=diff_shape, text="diff({0})",
+            partials=("±1",), vjp_text=("ḡ differenced back: each pair's ḡ to its later element, minus to its earlier",),
+            params=(("n", 1), ("axis", -1)), func="diff",
+            vjp_code=("differences_vjp({g}, {x.shape}, {n}, {axis})",), jvp_code="differences({dx}, {n}, {axis})",
+            linear=True, array_functions=(np.diff,), flops=per_operand_element(1), deriv_flops=operand_elements(1),
+            doc="differences of neighbours along `axis` (the last by default), n times, as numpy's diff",
+            batch=batching.along_axis))
+
+# ---- sorting, and where the extremes are ---------------------------------------------------------
+
+
+def sort_shape(s, axis=-1):
+    """The shape kept (without an axis, numpy sorts the flattened array)."""
+    if axis is None:
+        return (math.prod(s),)
+    if len(s) == 0:
+        raise Mismatch("sort() along an axis needs an array with at least one axis, not a scalar")
+    check_axis("sort", s, axis)
+    return tuple(s)
+
+
+def sort_length(shape, params) -> int:
+    """The length of the sorted axis (each element's derivative compares it with every place)."""
+    axis = params.get("axis", -1)
+    return math.prod(shape) if axis is None else (shape[axis] if shape else 1)
+
+
+register(Op("sort", forward_code="np.sort({x}, axis={axis})", shape=sort_shape, text="sort({0})",
+            partials=("1 at the element's place",), vjp_text=("ḡ of each element's place in the order",),
+            params=(("axis", -1),), func="sort", vjp_code=("sort_vjp({g}, {x}, {ans}, {axis})",),
+            jvp_code="sort_jvp({dx}, {x}, {ans}, {axis})", array_functions=(np.sort,),
+            kink_code="sort_ties({ans}, {axis})",
+            convention="a tie in sort: the tied elements share the mean of their places' gradients (as max splits "
+                       "a tie)", flops=lambda out, args, params: 2 * math.prod(args[0]),
+            deriv_flops=lambda k, out, args, params: 3 * math.prod(args[0]) * sort_length(args[0], params),
+            doc="the elements in ascending order along `axis` (the last by default; NaN last, as numpy); the "
+                "gradient follows each element to its place, tied elements sharing evenly", batch=batching.along_axis))
+
+
+def index_shape(name):
+    """argmax and argmin: one axis (or none: the flattened array's index), never an empty one."""
+    reduced = reduce_shape(name, empty_ok=False)
+
+    def rule(s, axis=None, keepdims=False):
+        if isinstance(axis, tuple):
+            raise Mismatch(f"{name}() takes one axis, not {len(axis)}: an index counts along one axis")
+        return reduced(s, axis=axis, keepdims=keepdims)
+    return rule
+
+
+def index_batched(b, node, xs):
+    """argmax and argmin on a batch: the axis shifted past the batch axis; without one, each point's
+    flattened array, then (keepdims) a 1 for each of the point's axes."""
+    (x,) = xs
+    params = dict(node.params or {})
+    if params.get("axis") is not None:
+        return b.op(node.op, [x.node], {**params, "axis": batching.shift(params["axis"], len(x.shape))})
+    flat = b.op("reshape", [x.node], {"shape": (b.size, -1)})
+    found = b.op(node.op, [flat], {"axis": 1, "keepdims": False})
+    if not params.get("keepdims"):
+        return found
+    return b.op("reshape", [found], {"shape": (b.size,) + (1,) * len(x.shape)})
+
+
+for _name, _which in (("argmax", "largest"), ("argmin", "smallest")):
+    register(Op(_name, forward_code=f"np.{_name}({{x}}, axis={{axis}}, keepdims={{keepdims}})",
+                shape=index_shape(_name), text=f"{_name}({{0}})", partials=("0",), vjp_text=("0",), params=REDUCE,
+                func=_name, vjp_code=("np.zeros({x.shape})",), jvp_code="None", dtype="int",
+                flops=per_operand_element(1), deriv_flops=no_flops,
+                doc=f"the index of the {_which} element (the first of a tie or a NaN, as numpy), of the flattened "
+                    "array or along `axis`: a whole number, with no derivative", batch=index_batched))
 
 # ---- along one axis: the softmax family ---------------------------------------------------------
 register(Op("softmax", forward_code="softmax({x}, {axis})", shape=along_axis_shape("softmax", keep=True),

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from adcli.operations import batching
+from adcli.operations import batching, kernels
 from adcli.operations.core import (
     Mismatch,
     Op,
@@ -19,6 +19,7 @@ from adcli.operations.core import (
     operand_elements,
     per_element,
     register,
+    within_rank,
 )
 
 # ---- transpose and stacking -----------------------------------------------------------------------
@@ -260,6 +261,31 @@ register(Op("outer", forward_code="outer({x}, {y})", shape=outer_shape, text="ou
             jvp_code="outer({dx}, {y}) + outer({x}, {dy})", bilinear=True, flops=per_element(1),
             deriv_flops=lambda k, out, args, params: 2 * math.prod(out),
             doc="the outer product of two vectors (flattened first, as numpy)", batch=batching.outer))
+
+
+def kron_shape(a, b):
+    """numpy's kron: the lower rank padded with leading axes of length 1, each axis the product."""
+    within_rank(a, b)
+    return kernels.kron_shapes(a, b)[2]
+
+
+def kron_batched(b, node, xs):
+    """kron at every point: each point's operands spread over interleaved axes, multiplied, merged."""
+    x, y = xs
+    left, right, out = kernels.kron_shapes(x.shape, y.shape)
+    spread = [b.op("reshape", [o.node], {"shape": ((b.size,) if o.batched else ()) + shape})
+              for o, shape in ((x, left), (y, right))]
+    return b.op("reshape", [b.op("mul", spread, None)], {"shape": (b.size,) + out})
+
+
+register(Op("kron", forward_code="kron({x}, {y})", shape=kron_shape, text="{0} ⊗ {1}", partials=("{1}", "{0}"),
+            vjp_text=("ḡ's blocks ⊙ {1}, summed", "ḡ's blocks ⊙ {0}, summed"), args=("x", "y"), func="kron",
+            array_functions=(np.kron,),
+            vjp_code=("kron_vjp_left({g}, {y}, {x.shape})", "kron_vjp_right({g}, {x}, {y.shape})"),
+            jvp_code="kron({dx}, {y}) + kron({x}, {dy})", bilinear=True, flops=per_element(1),
+            deriv_flops=lambda k, out, args, params: 2 * math.prod(out),
+            doc="the Kronecker product, as numpy's kron: a block aᵢⱼ·b for each element of a (vectors, matrices; "
+                "a lower rank taken with leading axes of length 1)", batch=kron_batched))
 
 
 def dot_shape(a, b):
