@@ -66,6 +66,15 @@ class NameResolutionError(AdError):
     """A name or function that does not exist, or one used where it may not be."""
 
 
+class NeedsSizes(NameResolutionError):
+    """A named dimension used where a number is needed (range(T), x[:n - 1]): the program is expanded
+    again for the sizes of the inputs it is given (`dims`: the names it needs)."""
+
+    def __init__(self, message, span=None, dims=()):
+        super().__init__(message, span)
+        self.dims = tuple(dims)
+
+
 class ShapeError(AdError):
     """Operand shapes that an operation cannot combine."""
 

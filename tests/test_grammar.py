@@ -181,7 +181,7 @@ def test_a_binary_operator_is_not_followed_by_the_end_of_a_line():
     ("y = foo(x)", NameResolutionError, "unknown function 'foo'"),
     ("y = sum", NameResolutionError, "'sum' is a function; call it as sum(...)"),
     ("True = 3", NameResolutionError, "cannot assign to 'True': it is a built-in constant"),
-    ("exp = 3", NameResolutionError, "cannot assign to 'exp': it is the name of a function"),
+    ("def f(a) = a\nf = 3", NameResolutionError, "cannot assign to 'f': it is the name of a function defined at line 1"),
     ("y = x\ninput x", NameResolutionError, "input 'x' is declared after its first use at line 1"),
     ("y = max(a, b, c)", NameResolutionError, "max() takes 1 or 2 arguments"),
     ("y = relu(a, b)", NameResolutionError, "relu() takes 1 argument, but 2 were given"),

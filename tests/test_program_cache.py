@@ -355,3 +355,14 @@ def test_loading_an_entry_beats_parsing_by_far(cache_home, tmp_path):
     hit = time.perf_counter() - start
     print(f"parse {parse * 1e3:.1f} ms, from the cache {hit * 1e3:.1f} ms: {parse / hit:.1f}x")
     assert hit < parse
+
+
+def test_every_module_that_builds_graphs_is_in_the_code_digest():
+    """A cached graph is reused only while the code that built it is unchanged: every expander module,
+    the parser and the name tables count (the house split expand.py into five modules)."""
+    from pathlib import Path
+
+    from adcli.language import program_cache
+    language = Path(program_cache.__file__).parent
+    builders = {p.name for p in language.glob("expand*.py")} | {"parser.py", "numpy_names.py", "layout.py"}
+    assert builders <= set(program_cache.BUILDERS), builders - set(program_cache.BUILDERS)

@@ -121,7 +121,7 @@ def test_empty_list_is_an_empty_vector():
     ("0x10", "--set x: unexpected name 'x10'"),
     ("1 +", "--set x: unexpected end of"),
     ("abc", "--set x: 'abc' is not a number; expected " + EXPECTED),
-    ("__import__('os')", "--set x: unexpected character"),
+    ("__import__('os')", "--set x: unknown function '__import__'"),
     ("1\u0660 5", "--set x: unexpected character '\u0660' (U+0660)"),
     ("\uff11\uff12", "--set x: unexpected character '\uff11' (U+FF11)"),
     ("x", "--set x: 'x' is not a number"),

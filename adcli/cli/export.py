@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import Ascii, File, FormatOption, Of, Wrt, app
-from adcli.cli.support import ANNOTATIONS, Style, reporting, write_file
+from adcli.cli.app import Ascii, File, FormatOption, Inputs, Of, Set, Wrt, app
+from adcli.cli.support import ANNOTATIONS, Style, given_values, reporting, write_file
 from adcli.errors import InputError
 from adcli.symbols import ASCII, can_encode
 
@@ -34,13 +34,17 @@ def export(file: File,
            of: Of = None, wrt: Wrt = None,
            mode: Annotated[ExportMode, typer.Option("--mode", case_sensitive=False, help="reverse: f and grad_f; "
                                                     "forward: also jvp_f.")] = ExportMode.reverse,
-           ascii_: Ascii = False, format_: FormatOption = Style.text):
+           ascii_: Ascii = False, format_: FormatOption = Style.text, set_: Set = None, inputs: Inputs = None):
     """The program, its gradient by adcli's own reverse sweep (and its forward mode), as source code.
 
     The module defines f(inputs), grad_f(inputs) -> (value, {input: gradient}), values(inputs), and with
     --mode forward jvp_f(inputs, tangents): pure functions, one statement per accumulator update, each
     commented with the trace line it implements. numpy's gives adcli's own numbers to the bit; JAX's works
     under jit, vmap and grad; PyTorch's under torch.func and torch.compile.
+
+    \b
+    A file that sizes a loop or a slice by a named dimension (range(T)) is exported for the sizes of
+    the inputs given with --set or --inputs.
 
     \b
     Example: adcli export samples/mlp.ad --to jax -o mlp_jax.py
@@ -50,6 +54,10 @@ def export(file: File,
     ANNOTATIONS.start(format_)
     with reporting():
         program = load(file)
+        if set_ or inputs:  # sizes for a program that needs them, checked as every command checks its values
+            from adcli.engine.evaluate import bind_inputs
+            given = given_values(set_, inputs, program)
+            bind_inputs(program.graph, given)
         text = export_source(program, to.value, of, wrt, mode.value)
         if ascii_ or (output is None and not can_encode(sys.stdout)):
             # Only comments and docstrings hold symbols (the code is ASCII): ∂ becomes d, and what

@@ -92,6 +92,8 @@ def given_values(set_items, inputs_path, program=None):
     --inputs file that the program does not use are dropped with a note on stderr."""
     from adcli.engine.inputs import given_values as read
     notes: list[str] = []
+    if program is not None and program.pending is not None:  # range(T) and the like: specialised to the sizes
+        program.specialise(read(set_items, inputs_path, None, []))
     given = read(set_items, inputs_path, None if program is None else program.graph, notes)
     notify(notes)
     return given

@@ -17,8 +17,33 @@ from adcli.language.graph import Graph, paused_gc
 class Program:
     """A parsed .ad file: `.eval(**values)` and `.grad(of=None, wrt=None, **values)`."""
 
-    def __init__(self, graph: Graph):
-        self.graph = graph
+    def __init__(self, graph: Graph | None, source: str | None = None, file: str = "<input>", pending=None):
+        self._graph = graph
+        # A file that sizes a loop, a slice or a reshape by a named dimension (range(T)) has no graph until
+        # it is given inputs: `pending` is why, and specialise() expands it for their sizes.
+        self.source, self.file, self.pending = source, file, pending
+        self.sizes: dict[str, int] = {}
+        self._graphs: dict[tuple, Graph] = {}
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            raise self.pending
+        return self._graph
+
+    def specialise(self, given: dict) -> Program:
+        """This program for the sizes of the given inputs (itself, rebound), when its file needs them
+        as numbers; any other program is returned as it is. As JAX traces a function again for new
+        shapes, each set of sizes gets its own graph, kept for the next call with the same sizes."""
+        if self.pending is None:
+            return self
+        from adcli.language.parser import parse_source
+        sizes = dimension_sizes(self.source, self.file, given)
+        key = tuple(sorted(sizes.items()))
+        if key not in self._graphs:
+            self._graphs[key] = parse_source(self.source, self.file, sizes)
+        self._graph, self.sizes = self._graphs[key], sizes
+        return self
 
     @property
     def inputs(self) -> list[str]:
@@ -70,6 +95,7 @@ class Program:
     def values(self, given: dict, upto: int | None = None, keep: list[bool] | None = None) -> list:
         """Every node's value (up to node `upto`) for the given input values; with `keep`, only the
         marked ones stay whole (the others are released after their last use)."""
+        self.specialise(given)
         bound = bind_inputs(self.graph, given)
         with paused_gc():
             return evaluate(self.graph, bound, upto, keep=keep)
@@ -85,6 +111,7 @@ class Program:
     def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:
         """The value of every assignment by label (h, h', ...) in file order, or only of `of`."""
         # Only what is returned is held: a long chain of temporaries costs one or two at a time.
+        self.specialise(given)
         keep = [False] * len(self.graph.nodes)
         if of is not None:
             name, index = self.output_node(of)
@@ -110,6 +137,7 @@ class Program:
 
     def grad(self, of: str | None = None, wrt=None, **given) -> Gradient:
         """The output's value and its gradient with respect to each input (reverse mode)."""
+        self.specialise(given)
         name, out = self.output_node(of)
         wrt_nodes = self.wrt_nodes(wrt)
         bound = bind_inputs(self.graph, given)
@@ -127,16 +155,39 @@ class Program:
                         values if fast is not None else None)
 
 
+def dimension_sizes(source: str, file: str, given: dict) -> dict[str, int]:
+    """Each named dimension's size, read from the given inputs declared with it (`input x: [T, n]`).
+    A value with more axes than declared (a batch of points) is read by its last axes."""
+    from adcli.language.parser import compile_source
+    sizes: dict[str, int] = {}
+    for ins in compile_source(source, file):
+        if ins[0] == "declare" and ins[3] and ins[1] in given:
+            shape = np.shape(given[ins[1]])
+            if len(shape) >= len(ins[3]):
+                for dim, size in zip(ins[3], shape[len(shape) - len(ins[3]):]):
+                    if isinstance(dim, str):
+                        sizes.setdefault(dim, int(size))
+    return sizes
+
+
 def parse(source: str, file: str = "<input>") -> Program:
     """Parse .ad source text into a Program."""
+    from adcli.errors import NeedsSizes
     from adcli.language.parser import parse_source
-    return Program(parse_source(source, file))
+    try:
+        return Program(parse_source(source, file))
+    except NeedsSizes as pending:
+        return Program(None, source, file, pending)
 
 
 def load(path: str) -> Program:
     """Read and parse a .ad file ('-' for standard input); an unchanged file's graph comes from the
     program cache, without parsing."""
+    from adcli.errors import NeedsSizes
     from adcli.language.program_cache import cached_graph
-    from adcli.language.source import read_source
+    from adcli.language.source import plain_source, read_source
     source, name = read_source(path)
-    return Program(cached_graph(source, name))
+    try:
+        return Program(cached_graph(source, name))
+    except NeedsSizes as pending:
+        return Program(None, plain_source(source), name, pending)

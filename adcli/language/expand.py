@@ -17,25 +17,31 @@ import numpy as np
 
 from adcli.errors import AdError, NameResolutionError, ParseError, ShapeError, Span
 from adcli.language.expand_calls import Calls
+from adcli.language.expand_numpy import Numpy, Tuple
 from adcli.language.expand_statements import Statements
-from adcli.language.expand_static import StaticValues, dtype_of
+from adcli.language.expand_static import StaticValues, dtype_of, is_integer
 from adcli.language.expand_values import Call, Display, Function, Literal, Loop, Marker
 from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries
+from adcli.language.numpy_names import TYPES
 from adcli.language.syntax_errors import KEYWORD_AS_NAME, KEYWORDS, nothing_assigned_message
 from adcli.limits import MAX_DIMENSIONS, operation_limit
 from adcli.numbers import format_number
 from adcli.operations import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS
 
+# Python's whole-number division and remainder (floor and sign of the divisor, as numpy's for integers).
+WHOLE_DIVISION = {"//": lambda x, y: x // y, "%": lambda x, y: x % y}
+
 # ---------------------------------------------------------------------------------------------
 # The expander
 # ---------------------------------------------------------------------------------------------
 
-class Expander(Calls, Statements, StaticValues):
+class Expander(Calls, Statements, StaticValues, Numpy):
     """Runs the instructions of one file, building its graph: names, operators and subscripts here; calls,
     statements and values known before evaluation in the mixins it inherits."""
 
-    def __init__(self, code: list[tuple], file: str, source: str):
+    def __init__(self, code: list[tuple], file: str, source: str, sizes: dict | None = None):
         self.code, self.file, self.source = code, file, source
+        self.sizes = dict(sizes or {})  # named dimension -> its size, when the program is specialised to them
         self.nodes: list[Node] = []
         self.env: dict[str, int] = {}  # the file's names -> node of their latest version
         self.versions: dict[str, int] = {}
@@ -186,9 +192,13 @@ class Expander(Calls, Statements, StaticValues):
             return Marker("none", None, line, col)
         if name in KEYWORDS:
             raise self.error(NameResolutionError, KEYWORD_AS_NAME.replace("'input'", f"'{name}'"), line, col)
+        if name in ("float", "int", "bool"):  # .astype(float), dtype=float
+            return Marker("type", TYPES[name], line, col)
         if name in FUNCTIONS or name in CONSTRUCTORS or name in self.functions:
             raise self.error(NameResolutionError, f"'{name}' is a function; call it as {name}(...)", line, col)
         if name in self.dims:
+            if name in self.sizes:  # specialised: the size is a number known as the file is read
+                return Literal(self.sizes[name], line, col, name, static=True)
             if name not in self.dim_nodes:
                 node, axis = self.dims[name]
                 self.dim_nodes[name] = self.add("size", (node,), line, col, {"axis": axis}, dtype=INT, label=name)
@@ -222,13 +232,37 @@ class Expander(Calls, Statements, StaticValues):
     # ---- operators --------------------------------------------------------------------------
     def do_binary(self, ins, pc):
         _, symbol, line, col = ins
-        (a, b), _ = self.pop(2)
+        (a, b), where = self.pop(2)
+        a, b = self.known_int(a), self.known_int(b)
+        if symbol in WHOLE_DIVISION:
+            self.push(self.whole_division(symbol, a, b, where, line, col), line, col)
+            return pc + 1
         name = BINARY_SYMBOLS[symbol]
         if isinstance(a, Literal) and isinstance(b, Literal) and (a.static or b.static):
             self.push(self.fold(name, [a, b], line, col), line, col)
         else:
             self.push(self.add_op(name, [a, b], line, col), line, col)
         return pc + 1
+
+    def whole_division(self, symbol, a, b, where, line, col) -> Literal:
+        """`n // 2` and `t % n` on whole numbers known as the file is read (sizes, loop variables)."""
+        for v, at in zip((a, b), where):
+            if self.static(v) is None and not self.sized_by(v):
+                raise self.error(ShapeError, f"'{symbol}' is for whole numbers known as the file is read (sizes, loop "
+                                 f"variables); on values write {'floor(x / y)' if symbol == '//' else 'x - y * floor(x / y)'}",
+                                 *at)
+        x, y = (self.whole(v, at, f"each side of '{symbol}'") for v, at in zip((a, b), where))
+        if y == 0:
+            raise self.error(ShapeError, f"'{symbol}' by zero", line, col)
+        return Literal(WHOLE_DIVISION[symbol](x, y), line, col, static=True)
+
+    def known_int(self, value):
+        """A whole number held by a name (n = x.shape[0], then x[:n - 1]) as a literal that folds."""
+        if isinstance(value, int):
+            node = self.nodes[value]
+            if node.op == CONST and node.dtype == INT and np.ndim(node.data) == 0:
+                return Literal(int(node.data), node.line, node.col, node.label, static=True)
+        return value
 
     def do_neg(self, ins, pc):
         _, line, col = ins
@@ -257,6 +291,12 @@ class Expander(Calls, Statements, StaticValues):
         count = sum(1 if item is None else sum(item) for item in layout)
         values, where = self.pop(count)
         (base,), _ = self.pop(1)
+        if isinstance(base, Tuple) and layout == (None,):  # x.shape[0], pair[1]: the item itself
+            k = self.whole(values[0], where[0], "an index of a tuple")
+            if not -len(base.items) <= k < len(base.items):
+                raise self.error(ShapeError, f"index {k} is out of range for a tuple of {len(base.items)}", *where[0])
+            self.push(base.items[k], line, col)
+            return pc + 1
         items, positions, arrays = [], [], []
         it = iter(zip(values, where))
         for item in layout:
@@ -303,6 +343,10 @@ class Expander(Calls, Statements, StaticValues):
         x = self.static(value)
         if x is not None and np.ndim(x) == 0:
             return self.whole(value, at, "an index")
+        if x is not None and np.ndim(x) == 1 and (is_integer(x) or np.asarray(x).dtype.kind == "b"):
+            # x[[0, 2]] and a mask written in the file, x[[True, False, True]]: indices known as the file is read
+            picked = np.flatnonzero(x) if np.asarray(x).dtype.kind == "b" else np.asarray(x, dtype=np.int64)
+            value = self.operand(Literal(picked.astype(np.int64), *at), as_int=True)
         if isinstance(value, Display):
             value = self.display(value)
         if isinstance(value, Literal):
@@ -321,6 +365,6 @@ class Expander(Calls, Statements, StaticValues):
         raise self.error(ShapeError, "this cannot be an index", *at)
 
 
-def expand(code: list[tuple], file: str, source: str) -> Graph:
-    """The graph the instructions describe."""
-    return Expander(code, file, source).run()
+def expand(code: list[tuple], file: str, source: str, sizes: dict | None = None) -> Graph:
+    """The graph the instructions describe (with `sizes`, specialised to those dimensions' sizes)."""
+    return Expander(code, file, source, sizes).run()

@@ -9,9 +9,10 @@ from adcli.errors import NameResolutionError, ShapeError
 from adcli.language.expand_static import is_whole
 from adcli.language.expand_values import Call, Display, Function, Literal, Marker
 from adcli.language.graph import INT, SHAPED
+from adcli.language.numpy_names import BUILT, REDUCTIONS, resolve, unknown_name_message
 from adcli.language.syntax_errors import KEYWORDS, arity_message, unknown_function_message
 from adcli.limits import MAX_DIMENSIONS
-from adcli.operations import CONSTANTS, CONSTRUCTORS, FUNCTIONS
+from adcli.operations import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS
 
 
 class Calls:
@@ -21,12 +22,26 @@ class Calls:
     def do_call(self, ins, pc):
         _, name, layout, kw_positions, line, col = ins
         args, where = self.pop(len(layout))
-        if name in self.functions:
+        candidates = None
+        if "." in name:  # np.exp, scipy.special.gammaln, x.sum(): numpy's spelling of a function the language has
+            spelled, (kind, name) = name, resolve(name)
+            if kind != "function":
+                raise self.error(NameResolutionError, unknown_name_message(spelled) if kind == "unknown" else
+                                 f"'{spelled}' is not a function", line, col)
+            if name in REDUCTIONS:
+                candidates = [OPS[REDUCTIONS[name]]]
+            elif name in BINARY_SYMBOLS.values():
+                self.push(self.operator_call(name, args, where, layout, line, col), line, col)
+                return pc + 1
+        elif name in self.functions:
             return self.call_function(self.functions[name], args, layout, kw_positions, line, col, pc)
-        if name in CONSTRUCTORS:
+        built = self.numpy_call(name, args, where, layout, line, col) if name in BUILT else None
+        if built is not None:
+            self.push(built, line, col)
+        elif name in CONSTRUCTORS:
             self.push(self.construct(name, args, where, layout, line, col), line, col)
         elif name in FUNCTIONS:
-            self.push(self.call_op(name, args, where, layout, kw_positions, line, col), line, col)
+            self.push(self.call_op(name, args, where, layout, kw_positions, line, col, candidates), line, col)
         elif name in self.later:
             later = self.later[name]
             raise self.error(NameResolutionError, f"function '{name}' is used before its definition at line "
@@ -42,9 +57,23 @@ class Calls:
         """zeros([2, 3]), eye(3), arange(4): a constant array of sizes written in the file; with a
         declared dimension's name among the sizes (eye(n)), a node that reads that dimension."""
         maker = CONSTRUCTORS[name]
+        for value, at, keyword in zip(args, where, layout):  # numpy's dtype=float: adcli's only float type
+            if keyword == "dtype" and not (isinstance(value, Marker) and value.kind == "type" and value.value == "float"):
+                raise self.error(NameResolutionError, "adcli computes in float64: dtype= may only be float", *at)
+        args, where = zip(*[(v, at) for v, at, k in zip(args, where, layout) if k != "dtype"]) if args else ((), ())
+        layout = tuple(k for k in layout if k != "dtype")
+        if name == "arange" and 2 <= len(args) <= 3 and not any(layout):  # arange(start, stop[, step])
+            bounds = [self.whole(v, at, "a bound of arange()") for v, at in zip(args, where)]
+            if len(bounds) == 3 and bounds[2] == 0:
+                raise self.error(ShapeError, "arange() step cannot be 0", *where[2])
+            return Literal(np.arange(*bounds), line, col)
         if len(args) != 1 or layout[0] is not None:
             raise self.error(NameResolutionError, f"{maker.signature} takes one argument", line, col)
         (value,), (at,) = args, where
+        if maker.sizes != "count" and not isinstance(value, Display) and \
+                (self.dimension(value) or (self.static(value) is not None and np.ndim(self.static(value)) == 0)):
+            value = Display([value], value.line if isinstance(value, Literal) else line,
+                            value.col if isinstance(value, Literal) else col, 1)  # numpy's zeros(3): one size
         sized = self.sized_by_dimensions(value, maker.sizes == "count")
         if sized is not None:
             owners, shape = sized
@@ -55,6 +84,8 @@ class Calls:
             sizes = (size,)
         else:
             x = self.static(value)
+            if x is None:
+                self.need_sizes(value, f"the shape in {name}()", at)
             if x is None or np.ndim(x) > 1 or not all(is_whole(d) for d in np.ravel(x)):
                 raise self.error(NameResolutionError, f"the shape in {name}() must be a list of whole numbers "
                                  "such as [2, 3]", *at)
@@ -81,6 +112,9 @@ class Calls:
                 shape.append(("dim", owners.index(owner), node.params["axis"], node.label or ""))
             else:
                 x = self.static(v)
+                if x is None:
+                    self.need_sizes(v, "a size", (v.line, v.col) if not isinstance(v, int) else
+                                    (self.nodes[v].line, self.nodes[v].col))
                 if x is None or not is_whole(x) or x < 0:
                     vl, vc = (v.line, v.col) if not isinstance(v, int) else (self.nodes[v].line, self.nodes[v].col)
                     raise self.error(NameResolutionError, "a size must be a whole number or a declared dimension's "
@@ -93,9 +127,9 @@ class Calls:
         return isinstance(value, int) and self.nodes[value].op == "size" and \
             (self.nodes[value].params or {}).get("axis") is not None
 
-    def call_op(self, name, args, where, layout, kw_positions, line, col) -> int:
+    def call_op(self, name, args, where, layout, kw_positions, line, col, candidates=None) -> int:
         """A registry function: operands from the positional arguments, parameters from the rest."""
-        candidates = FUNCTIONS[name]
+        candidates = candidates or FUNCTIONS[name]
         positional = [(v, at) for v, at, k in zip(args, where, layout) if k is None]
         keywords = {k: (v, at) for v, at, k in zip(args, where, layout) if k is not None}
         named_at = {k: pos for k, pos in zip(layout, kw_positions) if k is not None}
@@ -144,6 +178,11 @@ class Calls:
                 exact = extra == 0
                 if exact or not any(o.nargs == n for o in candidates if not o.variadic):
                     return op
+        for op in candidates:  # the count fits, but a parameter is not written out: say which
+            operands = 1 if op.variadic else op.nargs
+            for pname, value in zip(op.param_names, positional[operands:] if n - operands <= len(op.params) else []):
+                if self.static(value) is None and not isinstance(value, Marker):
+                    self.need_sizes(value, f"the {pname} of {name}()", (line, col))
         raise self.error(NameResolutionError, arity_message(name, candidates, n + len(keywords)), line, col)
 
     def param(self, op, pname, value, at):
@@ -153,6 +192,8 @@ class Calls:
         what = f"the {pname} of {op.func or op.name}()"
         if pname in ("axis", "axes", "shape"):
             x = self.static(value)
+            if x is None:
+                self.need_sizes(value, what, at)
             if pname in ("axis", "axes") and isinstance(value, Marker) and value.kind == "none":
                 return None  # every axis (axis=None), or transpose's reversed order (axes=None)
             if x is None or np.ndim(x) > 1 or not all(is_whole(d) for d in np.ravel(x)):
@@ -212,9 +253,6 @@ class Calls:
 
     def do_def(self, ins, pc):
         _, name, params, positions, end, line, col = ins
-        if name in FUNCTIONS or name in CONSTRUCTORS:
-            raise self.error(NameResolutionError, f"cannot define '{name}': it is the name of a built-in function",
-                             line, col)
         if name in CONSTANTS or name in KEYWORDS or name in ("True", "False", "None", "range"):
             raise self.error(NameResolutionError, f"cannot define '{name}': it is a reserved name", line, col)
         if name in self.functions:
@@ -223,7 +261,7 @@ class Calls:
         if name in self.env:
             raise self.error(NameResolutionError, f"cannot define '{name}': it already names a value", line, col)
         for p, (pl, pc_) in zip(params, positions):
-            if p in CONSTANTS or p in FUNCTIONS or p in KEYWORDS:
+            if p in CONSTANTS or p in KEYWORDS:
                 raise self.error(NameResolutionError, f"'{p}' cannot be a parameter: it is a reserved name", pl, pc_)
         for ins_ in self.code[pc + 1:end]:  # calls in the body must name functions defined before it
             if ins_[0] == "call":

@@ -9,7 +9,7 @@ from adcli.language.expand_values import Literal, Loop
 from adcli.language.graph import FLOAT, INPUT, INT, versioned
 from adcli.language.syntax_errors import KEYWORD_AS_NAME, KEYWORDS
 from adcli.limits import MAX_DIMENSIONS
-from adcli.operations import CONSTANTS, CONSTRUCTORS, FUNCTIONS
+from adcli.operations import CONSTANTS
 
 
 class Statements:
@@ -27,7 +27,7 @@ class Statements:
         if len(numbers) == 3 and numbers[2] == 0:
             raise self.error(ShapeError, "range() step cannot be 0", *where[2])
         if var in self.loop_values or var in self.env or (self.calls and var in self.calls[-1].env) or \
-                var in CONSTANTS or var in FUNCTIONS or var in self.functions:
+                var in CONSTANTS or var in self.functions:
             raise self.error(NameResolutionError, f"the loop variable '{var}' already names a value; choose "
                              "another name", line, col)
         values = range(*numbers)
@@ -94,8 +94,9 @@ class Statements:
             raise self.error(NameResolutionError, KEYWORD_AS_NAME.replace("'input'", f"'{name}'"), line, col)
         if name in ("True", "False", "None"):
             raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is a built-in constant", line, col)
-        if name in FUNCTIONS or name in CONSTRUCTORS or name in self.functions:
-            raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is the name of a function", line, col)
+        if name in self.functions:  # a built-in's name may name a value (mean = x.mean()), as in Python
+            raise self.error(NameResolutionError, f"cannot {verb} '{name}': it is the name of a function defined at "
+                             f"line {self.functions[name].line}", line, col)
 
     def do_declare(self, ins, pc):
         _, name, dtype, shape, data, line, col = ins
@@ -115,7 +116,9 @@ class Statements:
         if shape is not None and len(shape) > MAX_DIMENSIONS:  # refused where it is written, not at a first use
             raise self.error(ShapeError, f"input '{name}' is declared with {len(shape)} dimensions; arrays have at "
                              f"most {MAX_DIMENSIONS}", line, col)
-        index = self.add(INPUT, (), line, col, name=name, label=name, data=shape,
+        # Specialised to the inputs' sizes: the declaration holds them, so every shape rule sees numbers.
+        held = None if shape is None else tuple(self.sizes.get(d, d) if isinstance(d, str) else d for d in shape)
+        index = self.add(INPUT, (), line, col, name=name, label=name, data=held,
                          dtype=INT if dtype == "int" else FLOAT, extra="data" if data else None)
         self.env[name], self.versions[name] = index, 1
         self.declared.append(index)

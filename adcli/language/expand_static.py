@@ -8,9 +8,9 @@ import operator
 
 import numpy as np
 
-from adcli.errors import NameResolutionError, ShapeError
+from adcli.errors import NameResolutionError, NeedsSizes, ShapeError
 from adcli.language.expand_values import Display, Literal
-from adcli.language.graph import BOOL, CONST, FLOAT, INT
+from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT
 from adcli.language.syntax_errors import abbreviate
 from adcli.numbers import format_short
 from adcli.operations import OPS, Mismatch, fmt_shape
@@ -114,6 +114,8 @@ class StaticValues:
     def whole(self, value, at, what: str) -> int:
         """A whole number written in the file (or a loop variable), for an index, bound or axis."""
         x = self.static(value)
+        if x is None:
+            self.need_sizes(value, what, at)
         if x is None or not is_whole(x):
             raise self.error(NameResolutionError, f"{what} must be a whole number written in the file, or an "
                              "integer expression of loop variables", *at)
@@ -122,6 +124,46 @@ class StaticValues:
                              "may not be the whole number meant; write the integer itself (integer arithmetic on "
                              "loop variables, + - * and @, is exact)", *at)
         return int(x)
+
+    def sized_by(self, value) -> list[str]:
+        """The named dimensions a value is computed from, when it depends on nothing else (T - 1,
+        x.shape[0] // 2, [n, 2]): a number once the program is specialised to the inputs' sizes."""
+        items = value.items if isinstance(value, Display) else [value]
+        todo = [v for v in items if isinstance(v, int)]
+        if len(todo) != sum(isinstance(v, int) for v in items) or not todo or \
+                any(self.static(v) is None for v in items if not isinstance(v, int)):
+            return []
+        names, seen = [], set()
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            node = self.nodes[i]
+            if node.op == "size":
+                owner = self.nodes[node.args[0]]
+                declared = owner.data if owner.op == INPUT else None
+                axis = (node.params or {}).get("axis")
+                if declared and axis is None:  # x.size: every named dimension of x
+                    names += [d for d in declared if isinstance(d, str)]
+                    continue
+                dim = declared[axis] if declared and axis is not None and isinstance(declared[axis], str) else None
+                names.append(dim or node.label or "?")
+            elif node.op != CONST and node.dtype == INT and node.op in OPS and node.op != INPUT:
+                todo.extend(node.args)
+            elif node.op != CONST:
+                return []
+        return sorted(set(names))
+
+    def need_sizes(self, value, what, at) -> None:
+        """Raise NeedsSizes when a number the file needs comes from the inputs' sizes alone."""
+        dims = self.sized_by(value)
+        if dims:
+            shown = ", ".join(f"'{d}'" for d in dims)
+            raise NeedsSizes(f"{what} must be a whole number known as the file is read: {shown} "
+                             f"{'is a named dimension' if len(dims) == 1 else 'are named dimensions'} whose size "
+                             "comes from the inputs; give their values (--set or --inputs) and adcli specialises "
+                             "the program to those sizes", self.span(*at), dims)
 
     # ---- folding ----------------------------------------------------------------------------
     def fold(self, name, values, line, col) -> Literal:

@@ -17,7 +17,7 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
 # The words of the language
 # ---------------------------------------------------------------------------------------------
 
-KEYWORDS = ("def", "for", "in", "return")
+KEYWORDS = ("def", "for", "in", "return", "if", "else", "import", "from", "as")
 DECLARATIONS = ("input", "data")
 # Element types, written before a declaration's shape: input y: int[n].
 TYPES = ("int", "float")
@@ -53,7 +53,7 @@ class AdLexer(RegexLexer):
     tokens = {
         "root": [
             # An assignment's target: first on a line or after a `;` (`==` is a comparison).
-            (rf"{LINE_START}({SPACE})({NAME})({SPACE})(=)(?!=)",
+            (rf"{LINE_START}({SPACE})({NAME})({SPACE})(=(?!=)|\+=|-=|\*\*=|\*=|/=|@=)",
              bygroups(Whitespace, Name.Variable, Whitespace, Operator)),
             (rf"(;)({SPACE})({NAME})({SPACE})(=)(?!=)",
              bygroups(Punctuation, Whitespace, Name.Variable, Whitespace, Operator)),
@@ -62,6 +62,7 @@ class AdLexer(RegexLexer):
             (rf"\\[ \t\f]*(?:{NEWLINE})", Text),  # a continuation line
             (r"#[^\r\n]*", Comment.Single),
             (r'"[^"\r\n]*"', String.Double),
+            (r"'[^'\r\n]*'", String.Single),
             (rf"(def)([ \t\f]+)({NAME})", bygroups(Keyword, Whitespace, Name.Function)),
             (rf"(input|data)([ \t\f]+)({NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
             (word_list(KEYWORDS), Keyword),
@@ -75,8 +76,9 @@ class AdLexer(RegexLexer):
             (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+", Number.Float),
             (r"[0-9]+", Number.Integer),
             (r"\.\.\.", Punctuation),  # an ellipsis in a subscript: x[..., 0]
-            (r"\.T", Operator),  # transpose
-            (r"\*\*|<=|>=|==|!=|[-+*/@<>=]", Operator),
+            (r"\*\*=|[-+*/@]=", Operator),  # h += x
+            (r"\*\*|//|<=|>=|==|!=|[-+*/@<>=%]", Operator),
+            (r"\.", Punctuation),  # np.exp, x.sum(), x.T
             (r"[()\[\],:;]", Punctuation),
         ],
     }

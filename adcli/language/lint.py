@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from pathlib import Path
 
-from adcli.errors import AdError
+from adcli.errors import AdError, NeedsSizes
 from adcli.language.expand import Expander
 
 SUFFIX = ".ad"
@@ -64,7 +64,8 @@ class Lenient(Expander):
         # Inside a call or a loop, the statement is the one holding the outermost call or loop.
         at = self.calls[0].back - 1 if self.calls else self.loops[0].start - 1 if self.loops else pc
         first, last = self.statements[min(bisect_left(self.ends, at), len(self.statements) - 1)]
-        if not any(name in self.forgotten for name in self.reads(first, last)):
+        # A number sized by the inputs (range(T)) is no error: the program is specialised when they are given.
+        if not any(name in self.forgotten for name in self.reads(first, last)) and not isinstance(error, NeedsSizes):
             self.errors.append(error)
         for name in self.defines(first, last):
             self.forgotten[name] = None

@@ -16,6 +16,8 @@ from adcli.cachedir import cache_folder
 from adcli.errors import AdError, NameResolutionError, ParseError, Span
 from adcli.language.graph import Graph, paused_gc
 from adcli.language.layout import Layout
+from adcli.language.numpy_names import (ITEM_ASSIGNMENT, MODULE_ALIASES, MODULES, resolve, unknown_module_message,
+                                        unknown_name_message)
 from adcli.language.source import grammar_path, lf_lines, plain_source  # noqa: F401 - shared with the cache
 from adcli.language.syntax_errors import abbreviate, syntax_error
 
@@ -87,6 +89,15 @@ class Block:
         self.returns: list[int] = []  # instruction indices of its `return`s
 
 
+class ModuleRef:
+    """`np`, `np.linalg`: a module path being read, and the index of the one instruction it wrote."""
+
+    __slots__ = ("path", "index")
+
+    def __init__(self, path, index):
+        self.path, self.index = path, index
+
+
 EXPR = object()  # what an expression's reduction returns: its instructions are already written
 
 
@@ -102,6 +113,8 @@ class Compiler(Transformer):
         self.file, self.source = file, source
         self.code: list[tuple] = []
         self.blocks: list[Block] = []
+        self.modules = dict(MODULE_ALIASES)  # a name -> the module it stands for (np -> numpy)
+        self.imported: dict[str, str] = {}  # `from scipy.special import expit as sig`: sig -> scipy.special.expit
 
     def error(self, cls, message, line, col):
         return cls(message, Span(line, col, self.file, self.source))
@@ -119,7 +132,60 @@ class Compiler(Transformer):
 
     def assign(self, children):
         tok, _ = children
+        self.shadow(tok.value)
         self.emit("assign", tok.value, tok.line, tok.column)
+
+    def shadow(self, name):
+        """A name the file gives a value (input np, np = ...) is that value from here on, not a module."""
+        self.modules.pop(name, None)
+        self.imported.pop(name, None)
+
+    def assign_many(self, children):
+        names = [c for c in children if isinstance(c, Token) and c.type == "NAME"]
+        for i, tok in enumerate(names):
+            if tok.value in [n.value for n in names[:i]]:
+                raise self.error(ParseError, f"'{tok.value}' appears twice on the left of '='", tok.line, tok.column)
+            self.shadow(tok.value)
+        self.emit("unpack", tuple(t.value for t in names), tuple((t.line, t.column) for t in names),
+                  names[0].line, names[0].column)
+
+    def augment(self, children):
+        tok, op, _ = children
+        self.shadow(tok.value)
+        self.emit("augment", tok.value, op.value[:-1], tok.line, tok.column, op.line, op.column)
+
+    def item_assign(self, children):
+        target = next(c for c in children if isinstance(c, Token) and c.type == "LBRACK")
+        raise self.error(ParseError, ITEM_ASSIGNMENT, target.line, target.column)
+
+    def import_(self, children):
+        """`import numpy as np`, `from scipy.special import gammaln as lg`: names for what adcli has already."""
+        if children[0].type == "IMPORT":
+            _, path, alias = children
+            module = self.module_of(path)
+            self.modules[alias.value if alias is not None else path[0].value] = \
+                module if alias is not None else path[0].value
+            return
+        _, path, _, *rest = children
+        module = self.module_of(path)
+        for name, alias in zip(rest[0::2], rest[1::2]):
+            full = f"{module}.{name.value}"
+            if full in MODULES:  # from jax import numpy as jnp
+                self.modules[(alias or name).value] = full
+            elif resolve(full)[0] == "function":
+                self.imported[(alias or name).value] = full
+            elif resolve(full)[0] != "constant":  # from math import pi: the constant pi already
+                raise self.error(ParseError, unknown_name_message(full), name.line, name.column)
+
+    def dotted(self, children):
+        return tuple(children)
+
+    def module_of(self, path) -> str:
+        """The dotted name of a module adcli reads numpy's spellings from, or an error at its place."""
+        module = ".".join(t.value for t in path)
+        if module not in MODULES:
+            raise self.error(ParseError, unknown_module_message(module), path[0].line, path[0].column)
+        return module
 
     def declare(self, children, data=False):
         tok, declared = children
@@ -127,6 +193,7 @@ class Compiler(Transformer):
             raise self.error(ParseError, f"declare inputs at the top level of the file, not inside a "
                              f"{'loop' if self.blocks[-1].kind == 'for' else 'function'}", tok.line, tok.column)
         dtype, shape = declared if declared is not None else (None, None)
+        self.shadow(tok.value)
         self.emit("declare", tok.value, dtype, shape, data, tok.line, tok.column)
 
     def declare_data(self, children):
@@ -173,6 +240,7 @@ class Compiler(Transformer):
         if not 1 <= len(bounds) <= 3:
             raise self.error(ParseError, f"range() takes 1 to 3 whole numbers (stop; start, stop; or start, stop, "
                              f"step), not {len(bounds)}", range_tok.line, range_tok.column)
+        self.shadow(var.value)
         self.blocks.append(Block("for", var.value, len(self.code), var))
         self.emit("for", var.value, len(bounds), None, var.line, var.column)
 
@@ -189,6 +257,7 @@ class Compiler(Transformer):
                              f"{'loop' if self.blocks[-1].kind == 'for' else 'function'}", name.line, name.column)
         seen = set()
         for p in params:
+            self.shadow(p.value)
             if p.value in seen:
                 raise self.error(ParseError, f"parameter '{p.value}' appears twice in the definition of "
                                  f"'{name.value}'", p.line, p.column)
@@ -233,7 +302,36 @@ class Compiler(Transformer):
 
     def name(self, children):
         (tok,) = children
+        module = self.modules.get(tok.value)
+        if module is not None:  # np: read on by the attribute or method after it
+            self.emit("module", module, tok.line, tok.column)
+            return ModuleRef(module, len(self.code) - 1)
         return self.emit("name", tok.value, tok.line, tok.column)
+
+    def attribute(self, children):
+        receiver, tok = children
+        if isinstance(receiver, ModuleRef):  # np.linalg, np.pi: still one instruction
+            path = f"{receiver.path}.{tok.value}"
+            self.code[receiver.index] = ("module", path) + self.code[receiver.index][2:]
+            return ModuleRef(path, receiver.index)
+        return self.emit("attr", tok.value, tok.line, tok.column)
+
+    def method(self, children):
+        receiver, tok, *args = children
+        if isinstance(receiver, ModuleRef):  # np.sum(x): a call of the function numpy's name means
+            _, _, line, col = self.code.pop(receiver.index)
+            return self.call_named(f"{receiver.path}.{tok.value}", args, line, col)
+        layout, positions = self.arguments(tok.value, args)
+        return self.emit("method", tok.value, layout, positions, tok.line, tok.column)
+
+    def tuple(self, children):
+        items = [c for c in children if c is not None]
+        line, col = self.code[-1][-2:]  # where its last item is written
+        return self.emit("tuple", len(items), line, col)
+
+    def choose(self, children):
+        _, tok, _, _ = children
+        return self.emit("choose", tok.line, tok.column)
 
     def ellipsis(self, children):
         (tok,) = children
@@ -259,10 +357,6 @@ class Compiler(Transformer):
             return EXPR
         return self.emit("neg", tok.line, tok.column)
 
-    def transpose(self, children):
-        _, tok = children
-        return self.emit("transpose", tok.line, tok.column)
-
     def slice(self, children):
         start, stop, step = children
         return Slice((start is not None, stop is not None, step is not None))
@@ -278,14 +372,22 @@ class Compiler(Transformer):
 
     def call(self, children):
         tok, *args = children
+        return self.call_named(self.imported.get(tok.value, tok.value), args, tok.line, tok.column)
+
+    def call_named(self, name, args, line, col):
+        layout, positions = self.arguments(name, args)
+        return self.emit("call", name, layout, positions, line, col)
+
+    def arguments(self, name, args):
+        """Each argument's keyword (None if positional) and where the keyword stands."""
         args = [] if args == [None] else args
         layout = tuple(a.token.value if isinstance(a, Keyword) else None for a in args)
         positions = tuple((a.token.line, a.token.column) if isinstance(a, Keyword) else None for a in args)
-        for i, name in enumerate(layout):
-            if name is not None and name in layout[:i]:
+        for i, keyword in enumerate(layout):
+            if keyword is not None and keyword in layout[:i]:
                 line, col = positions[i]
-                raise self.error(NameResolutionError, f"{tok.value}() got '{name}' twice", line, col)
-        return self.emit("call", tok.value, layout, positions, tok.line, tok.column)
+                raise self.error(NameResolutionError, f"{name}() got '{keyword}' twice", line, col)
+        return layout, positions
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,13 +414,14 @@ def compile_source(source: str, file: str = "<input>") -> list[tuple]:
         return compiler.code
 
 
-def parse_source(source: str, file: str = "<input>") -> Graph:
-    """Parse .ad source text into a Graph, or raise an AdError pointing into the text."""
+def parse_source(source: str, file: str = "<input>", sizes: dict | None = None) -> Graph:
+    """Parse .ad source text into a Graph, or raise an AdError pointing into the text. With `sizes`
+    (a named dimension -> its size), those dimensions are numbers known as the file is read."""
     from adcli.language.expand import expand
     source = plain_source(source)  # no byte-order mark; LF, CRLF and a lone CR all end a line
     code = compile_source(source, file)
     with paused_gc():
-        return expand(code, file, source)
+        return expand(code, file, source, sizes)
 
 
 __all__ = ["Token", "compile_source", "grammar_path", "lark_parser", "parse_source"]

@@ -19,7 +19,7 @@ def abbreviate(text: str, limit: int = 24) -> str:
 
 
 KEYWORD_AS_NAME = "'input' is a keyword and cannot be used as a name"
-KEYWORDS = ("input", "data", "def", "for", "in", "return")
+KEYWORDS = ("input", "data", "def", "for", "in", "return", "if", "else", "import", "from", "as")
 
 
 def nothing_assigned_message(source: str, declared) -> str:
@@ -38,7 +38,7 @@ def nothing_assigned_message(source: str, declared) -> str:
 # Names other libraries use for functions adcli has, and what adcli calls them.
 OTHER_NAMES = {
     "arctan": "atan", "arcsin": "asin", "arccos": "acos", "arctanh": "atanh", "arcsinh": "asinh",
-    "arccosh": "acosh", "arctan2": "atan2", "amax": "max", "amin": "min", "maximum": "max", "minimum": "min",
+    "arccosh": "acosh", "arctan2": "atan2", "amax": "max", "amin": "min", 
     "absolute": "abs", "fabs": "abs", "logistic": "sigmoid", "expit": "sigmoid", "swish": "silu", "clamp": "clip",
     "slogdet": "logdet", "eigh": "eigvalsh", "eigvals": "eigvalsh", "inverse": "inv", "average": "mean",
     "variance": "var", "stddev": "std", "frobenius": "norm", "l2norm": "norm", "sqr": "square",
@@ -89,13 +89,14 @@ TOKEN_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "LPAR": "'('", "RPAR": "')'", "LBRACK": "'['",
     "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "SEMICOLON": "';'",
     "_NL": "the end of the line", "$END": "the end of the file", "PLUS": "'+'", "MINUS": "'-'",
-    "STAR": "'*'", "SLASH": "'/'", "AT": "'@'", "POW": "'**'", "DOT_T": "'.T'", "INPUT": "'input'",
+    "STAR": "'*'", "SLASH": "'/'", "FLOORDIV": "'//'", "PERCENT": "'%'", "AT": "'@'", "POW": "'**'", "DOT": "'.'", "INPUT": "'input'",
     "DATA": "'data'", "DEF": "'def'", "FOR": "'for'", "IN": "'in'", "RANGE": "'range'", "RETURN": "'return'",
+    "IF": "'if'", "ELSE": "'else'", "IMPORT": "'import'", "FROM": "'from'", "AS": "'as'", "AUGMENT": "'+='",
     "COMPARE": "a comparison", "STRING": "a string", "_INDENT": "an indented block", "_DEDENT": "the end of a block",
 }
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LBRACK"}
 STATEMENT_START = {"NAME", "INPUT"}
-STATEMENT_WORDS = {"NAME", "INPUT", "DATA", "DEF", "FOR", "RETURN"}
+STATEMENT_WORDS = {"NAME", "INPUT", "DATA", "DEF", "FOR", "RETURN", "IMPORT", "FROM"}
 OPENERS = {"RPAR": "(", "RSQB": "["}
 CLOSERS = {"(": ")", "[": "]"}
 # Characters people type from other languages or from mathematics, and what adcli spells instead.
@@ -107,7 +108,8 @@ CHARACTER_HINTS = {
     "values are numbers and arrays", "\x00": "a NUL byte suggests a binary file, not a .ad file",
     "{": "arrays are written with square brackets: [1, 2]",
 }
-OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "DOT_T"}
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "FLOORDIV", "PERCENT", "AT", "POW", "DOT"}
+QUIET = {"IF", "ELSE"}  # `a if c else b` may follow any expression: naming it everywhere would hide the point
 STATEMENT_END = {"_NL", "SEMICOLON", "$END"}
 
 
@@ -170,7 +172,7 @@ def describe_expected(expected) -> str:
         words.append("an operator")
         expected -= OPERATORS | {"COMPARE", "LBRACK"}
     end = "_NL" in expected
-    expected -= STATEMENT_END
+    expected -= STATEMENT_END | (QUIET if len(expected - QUIET) else set())
     words += sorted(TOKEN_WORDS.get(t, t.lower()) for t in expected)
     if end:
         words.append("the end of the statement")
@@ -211,6 +213,13 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> P
             line, col = kw.line, kw.column
         elif tok.type == "EQUAL" and previous and previous[-1].type == "EQUAL":
             message = "'==' compares two values; a statement assigns with one '=', as in y = x + 1"
+        elif tok.type == "DOT" and not open_brackets and previous and previous[-1].type == "NAME" and \
+                statement_before(source, tok.start_pos).strip() == previous[-1].value:
+            message = ("a statement assigns a value: a method that changes a list or an array in place (x.append(v), "
+                       "x.sort()) has no meaning here; build the new value instead (stack([a, b]), np.sort(x))")
+        elif tok.type == "FOR" and open_brackets:
+            message = ("adcli has no comprehensions: write the operation on the whole array ([v * 2 for v in x] "
+                       "is x * 2), or a for loop over range(n)")
         elif tok.type == "_INDENT":
             message = "unexpected indentation: only the body of a def or a for is indented"
             col = 1
