@@ -590,6 +590,9 @@ def json_problem(text: str) -> str | None:
 def error_form(case: Case, rc: int, err: str, out: str) -> tuple[str, str, str]:
     """A non-zero exit must come with one message: FILE:LINE:COL with the source line and a caret,
     or `adcli: error: ...` for the command line, or click's usage error."""
+    if case.command == "lint" and rc == 2 and case.streams == "head" and re.search(r"Found \d+ errors? in", err):
+        # lint lists its errors on stdout, here cut by `head -c N`; its summary on stderr still counts them
+        return "ERROR", "lint found errors", ""
     if case.command == "lint" and rc == 2 and out.strip():
         if case.wants_json() or out.startswith("::"):  # the JSON was checked above; annotations are lines
             return "ERROR", "lint found errors", ""
