@@ -8,6 +8,7 @@ import numpy as np
 
 from adcli import parse
 from adcli.operations import OPS, source_text
+from adcli.operations.indexing import index_text
 
 # ---------------------------------------------------------------------------------------------
 # Where each operation is checked: operand shapes, parameters, and a domain for the values
@@ -304,6 +305,16 @@ CASES = {
                          (((4,),), {"index": (slice(None, None, -1),)}), (((3, 4),), {"index": (slice(None), 1)}),
                          (((3, 4),), {"index": (slice(1, None), slice(None, 2))}),
                          (((3,),), {"index": (slice(None), None)}), (((3, 4),), {"index": (-1, -2)})]),
+    # x[index] = v as a value (x.at[index].set(v)); v broadcast to the part's shape now and then. No
+    # case overwrites all of x (a NaN x must still show in the result: test_nan_is_never_hidden).
+    "setitem": (normal, [(((4,), ()), {"index": (1,)}), (((4,), (2,)), {"index": (slice(1, 3),)}),
+                         (((4,), (2,)), {"index": (slice(None, None, -2),)}),
+                         (((4,), (3,)), {"index": (slice(3, 0, -1),)}),
+                         (((3, 4), (3,)), {"index": (slice(None), 1)}),
+                         (((3, 4), (4,)), {"index": (slice(1, None),)}),
+                         (((3, 4), (1, 2)), {"index": (slice(1, None), slice(None, 2))}),
+                         (((3,), (1,)), {"index": (slice(1, None), None)}), (((3, 4), ()), {"index": (-1, -2)}),
+                         (((2, 3, 4), (2,)), {"index": (Ellipsis, 1, slice(2, 0, -1))})]),
     "gather": (gather_domain, [(((4,), (5,)), {"layout": (("array", 1),)}),
                                (((4, 3), (2,)), {"layout": (("array", 1),)}),
                                (((4, 3), (5,), (5,)), {"layout": (("array", 1), ("array", 2))}),
@@ -319,7 +330,7 @@ CASES = {
 NO_DERIVATIVE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "size", "one_hot", "filled",
                  "argmax", "argmin"}
 # Operations whose vjp or jvp is zero, by design, where an element is not selected.
-SPARSE = {"where", "getitem", "gather", "tril", "triu", "diag", "clip", "solve_triangular", "amax", "amin"}
+SPARSE = {"where", "getitem", "setitem", "gather", "tril", "triu", "diag", "clip", "solve_triangular", "amax", "amin"}
 
 
 
@@ -356,6 +367,8 @@ def floats(xs):
 
 def call_text(name: str, params: dict, operands: list[str]) -> str:
     """Operation `name` applied to the named operands, in the language: a + b, sum(a, axis=1), a[1:]."""
+    if name == "setitem":  # the registry shows x[…] ← v; a file writes JAX's x.at[…].set(v)
+        return f"{operands[0]}.at[{index_text(params.get('index', ()))}].set({operands[1]})"
     text = source_text(name, operands, params)
     return f"transpose({operands[0]})" if text == f"{operands[0]}.T" else text
 

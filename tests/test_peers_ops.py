@@ -172,6 +172,21 @@ def basic_index(x, index):
     return x.reshape(-1)[torch.tensor(positions, dtype=torch.int64)]
 
 
+def set_part(x, v, index):
+    """x with x[index] replaced by v (broadcast to the part), out of place: a clone, then assignment
+    (autograd's CopySlices gives the overwritten elements of x no gradient). An index with a slice
+    that steps backwards, which PyTorch's slices cannot, writes into the positions of the part, as
+    `basic_index` reads them: x flattened, with those positions put by index_put (out of place)."""
+    if not any(isinstance(i, slice) and (i.step or 1) < 0 for i in index):
+        out = x.clone()
+        out[index] = v
+        return out
+    positions = np.ascontiguousarray(np.arange(x.numel()).reshape(tuple(x.shape))[index])
+    positions = torch.tensor(positions, dtype=torch.int64)
+    flat = x.reshape(-1).index_put((positions,), torch.broadcast_to(v, tuple(positions.shape)))
+    return flat.reshape(tuple(x.shape))
+
+
 def gather(xs, layout):
     """Integer-array indexing: layout items are ints, slices, None or ("array", k) for xs[k]."""
     return xs[0][tuple(xs[item[1]] if isinstance(item, tuple) else item for item in layout)]
@@ -318,6 +333,7 @@ TORCH = {
     "solve_triangular": lambda xs, p: solve_triangular(xs[0], xs[1], p),
     # indexing
     "getitem": lambda xs, p: basic_index(xs[0], p["index"]),
+    "setitem": lambda xs, p: set_part(xs[0], xs[1], p["index"]),
     "gather": lambda xs, p: gather(xs, p["layout"]),
 }
 

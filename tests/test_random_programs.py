@@ -44,8 +44,9 @@ trace; tril/triu (k); dot; outer; kron (operands of lower rank too); einsum with
 to 3 operands, contracted and broadcast letters, scalar operands); one_hot(labels, k); size(x), size(x, axis) and declared
 dimensions read as numbers; zeros/ones/eye/arange sized by numbers, dimension names or
 size(x, k) (adcli's `filled`); indexing with ints, negative ints, slices with negative bounds and
-steps, None axes and loop variables; gathers E[lab], Z[arange(n), lab], Z[:, lab], E[lab, None],
-E[lab - 1, :]. Linear algebra takes well-conditioned operands built in the program: P Pᵀ + (n+1)I
+steps, None axes and loop variables; updates as values, x.at[items].set(v) (and .add(v),
+.multiply(v), .max(v), .min(v)), items ints, slices, a None and loop variables, v broadcast to the
+part; gathers E[lab], Z[arange(n), lab], Z[:, lab], E[lab, None], E[lab - 1, :]. Linear algebra takes well-conditioned operands built in the program: P Pᵀ + (n+1)I
 (symmetric positive definite; P Pᵀ also as einsum("bij,bkj->bik", P, P) for batches) or
 tanh(M) + (n+1)I (diagonally dominant), for solve, solve_triangular (lower or upper), inv, det,
 logdet, cholesky and eigvalsh, batched or not; det, a polynomial, also takes any matrix now and
@@ -147,7 +148,7 @@ GENERATED_OPS = {
     "transpose", "stack", "concat", "reshape", "expand_dims", "squeeze", "flip", "roll", "broadcast_to", "diag", "trace",
     "tril", "triu", "outer", "dot", "einsum", "one_hot",
     "solve", "inv", "det", "logdet", "cholesky", "eigvalsh", "solve_triangular",
-    "getitem", "gather", "size", "filled",
+    "getitem", "setitem", "gather", "size", "filled",
     "log_sigmoid", "gammaln", "digamma", "xlogy", "xlog1py", "sinc", "cumprod", "logcumsumexp", "diff", "sort",
     "argmax", "argmin", "kron",
 }

@@ -175,6 +175,14 @@ class Lifted:
     def __getitem__(self, index):
         return type(self).linear(lambda x, i: x[i], self, (index,), {})
 
+    def __setitem__(self, index, v):
+        """x[i] = v, as on a numpy array: the registry's update (its rules carry the derivative
+        parts), whose result this number becomes."""
+        index = index if isinstance(index, tuple) else (index,)
+        updated = type(self).lift("setitem", (self, v), {"index": index})
+        for slot in type(self).__slots__:
+            setattr(self, slot, getattr(updated, slot))
+
     def __len__(self):
         return len(base(self))
 

@@ -4,6 +4,7 @@ forward in order."""
 from __future__ import annotations
 
 import difflib
+import sys
 import warnings
 
 import numpy as np
@@ -12,6 +13,7 @@ from adcli.errors import InputError, ShapeError
 from adcli.language.graph import CONST, FLOAT, INPUT, INT, LEAVES, Graph
 from adcli.language.shapes import node_span
 from adcli.limits import MAX_DIMENSIONS, check_size
+from adcli.operations import CONSTANTS as NAMED_CONSTANTS
 from adcli.operations import OPS, Mismatch, fmt_shape
 
 
@@ -81,6 +83,9 @@ def check_declared(graph, index, name, shape, declared, dims) -> None:
 
 def unknown_input_message(name: str, inputs: list[str]) -> str:
     message = f"'{name}' is not an input of this file"
+    if name in NAMED_CONSTANTS:  # e, pi: the file reads the constant unless it declares the name
+        return message + (f": '{name}' is the constant {NAMED_CONSTANTS[name]!r} unless the file binds the name; "
+                          f"declare it (input {name}) to make it an input")
     close = difflib.get_close_matches(name, inputs, n=1)
     if close:
         return message + f"; did you mean '{close[0]}'?"
@@ -182,7 +187,13 @@ def evaluate(graph: Graph, inputs: dict, upto: int | None = None, keep: list[boo
             else:
                 args = [values[a] for a in node.args]
                 try:
-                    values[i] = apply(node.op, *args, **(node.params or {}))
+                    if node.op == "setitem" and last_use is not None and apply is run_op and \
+                            updatable(nodes, values, args, node.args[0], i, last_use, keep):
+                        # x[i] = v in a chain of updates (a stencil, a loop): nothing reads the old x
+                        # after this and nothing else holds it, so the update writes into it: O(part)
+                        values[i] = update_into(args[0], args[1], node.params["index"])
+                    else:
+                        values[i] = apply(node.op, *args, **(node.params or {}))
                 except (ValueError, IndexError, TypeError, ArithmeticError) as e:
                     raise shape_error(graph, i, args, e) from None
                 if last_use is not None:
@@ -190,6 +201,22 @@ def evaluate(graph: Graph, inputs: dict, upto: int | None = None, keep: list[boo
                         if last_use[a] == i and not keep[a] and nodes[a].op not in LEAVES:
                             values[a] = placeholder(values[a])
     return values
+
+
+def updatable(nodes, values, args, x: int, i: int, last_use, keep) -> bool:
+    """Whether node i, an update of x, may write into x's array: x is an earlier update's own fresh
+    array, nothing reads it after node i, and no other value holds it (a view of it holds a
+    reference: the four expected are the values list's, args', `held`'s and getrefcount's own)."""
+    held = args[0]
+    return (last_use[x] == i and not keep[x] and nodes[x].op == "setitem" and isinstance(held, np.ndarray)
+            and held.flags.owndata and held.flags.writeable and held.dtype == np.float64
+            and np.result_type(held, args[1]) == np.float64 and sys.getrefcount(held) == 4)
+
+
+def update_into(x: np.ndarray, v, index) -> np.ndarray:
+    """x[index] = v, in x's own memory (see updatable), with set_at's result."""
+    x[index] = v
+    return x
 
 
 _PLACEHOLDERS: dict = {}

@@ -21,6 +21,7 @@ import numpy as np
 from adcli.errors import AdError, InputError
 from adcli.language.source import file_status, read_bounded, shown
 from adcli.limits import MAX_DIMENSIONS, check_size
+from adcli.operations import CONSTANTS as NAMED_CONSTANTS
 
 EXPECTED = "a number or a nested list of numbers, such as 2, -1.5e3, pi/2 or [[1, 2], [3, 4]]"
 SINGLE = "\0array"  # the key of an .npy file's one array, until the file's one input takes it
@@ -298,5 +299,7 @@ def given_values(set_items, inputs_path, graph=None, notes=None) -> Given:
         if unused and notes is not None:
             notes.append(f"adcli: note: --inputs {shown(inputs_path)}: ignored "
                          f"{', '.join(repr(shown(n)) for n in sorted(unused))}, not "
-                         f"{'an input' if len(unused) == 1 else 'inputs'} of this file")
+                         f"{'an input' if len(unused) == 1 else 'inputs'} of this file"
+                         + "".join(f"; '{n}' is the constant {NAMED_CONSTANTS[n]!r} unless the file declares it "
+                                   f"(input {n})" for n in sorted(unused) if n in NAMED_CONSTANTS))
     return given

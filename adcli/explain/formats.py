@@ -30,7 +30,7 @@ def formula(nt: Notation, op_name: str, fillers: list[str], params: dict, scalar
     """The operation applied to `fillers` (labels or values), with its axis when it has one."""
     op = OPS[op_name]
     if op.show is not None:
-        text = op.show(fillers, params)
+        text = op.show(fillers, params).replace("←", nt.arrow)  # an update's x[i] ← v, in the notation's arrow
     elif op.variadic:
         text = nt.fill(op.text.replace("…", ", ".join(f"{{{k}}}" for k in range(len(fillers)))), fillers)
     else:

@@ -175,7 +175,8 @@ def render(emitted: Emitted, target_name: str, file: str, source: str, mode: str
     lines += ["", f"def values({args}):", '    """Every value the file assigns, by label (h, h\', ...), in file order."""']
     lines += converted
     lines += statement_lines(emitted.everything, target, file)
-    lines += ["    return {" + ", ".join(f"{label!r}: {expr}" for label, expr in emitted.assigned) + "}", ""]
+    lines += ["    return {" + ", ".join(f"{label!r}: {target.rename(expr)}" for label, expr in emitted.assigned) + "}",
+              ""]
     if kernel_texts:
         lines += ["", "# " + "-" * 93, f"# adcli's kernels{target.kernel_note}: the helpers the rules above call",
                   "# " + "-" * 93, ""]

@@ -161,6 +161,14 @@ def erfc(x):
 def index_vjp(g, shape, index):
     """The transpose of basic indexing: ḡ placed into zeros of the operand's shape."""
     return jnp.zeros(shape).at[index].set(g)''',
+    "set_at": '''
+def set_at(x, v, index):
+    """x with x[index] replaced by v, as a new array: JAX's functional update."""
+    return jnp.asarray(x).at[index].set(v)''',
+    "zero_at": '''
+def zero_at(g, index):
+    """ḡ with 0 at x[index]: the overwritten elements pass nothing back to the old x."""
+    return jnp.asarray(g).at[index].set(0.0)''',
     "gather": '''
 def gather(xs, layout):
     """Integer-array indexing (numpy's advanced indexing)."""
@@ -496,6 +504,19 @@ def gather_vjp(g, xs, layout):
 def gather(xs, layout):
     """Integer-array indexing (numpy's advanced indexing)."""
     return pick(xs[0], index_of(layout, xs))''',
+    "set_at": '''
+def set_at(x, v, index):
+    """x with x[index] replaced by v, as a new tensor: index_put on a flat copy (x itself is never
+    written, so autograd and torch.func follow it)."""
+    x = torch.as_tensor(x)
+    shape = tuple(x.shape)
+    where = positions(shape, index)
+    values = torch.broadcast_to(torch.as_tensor(v, dtype=x.dtype), tuple(where.shape))
+    return x.reshape(-1).index_put((where.reshape(-1),), values.reshape(-1)).reshape(shape)''',
+    "zero_at": '''
+def zero_at(g, index):
+    """ḡ with 0 at x[index]: the overwritten elements pass nothing back to the old x."""
+    return set_at(g, torch.zeros((), dtype=torch.float64), index)''',
     "one_hot": '''
 def one_hot(y, k):
     """1.0 where the last axis equals y, 0.0 elsewhere."""

@@ -20,6 +20,7 @@ from adcli.language.expand_calls import Calls
 from adcli.language.expand_numpy import Numpy, Tuple
 from adcli.language.expand_statements import Statements
 from adcli.language.expand_static import StaticValues, dtype_of, is_integer
+from adcli.language.expand_updates import Updates
 from adcli.language.expand_values import Call, Display, Function, Literal, Loop, Marker
 from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries
 from adcli.language.numpy_names import TYPES
@@ -35,7 +36,7 @@ WHOLE_DIVISION = {"//": lambda x, y: x // y, "%": lambda x, y: x % y}
 # The expander
 # ---------------------------------------------------------------------------------------------
 
-class Expander(Calls, Statements, StaticValues, Numpy):
+class Expander(Calls, Statements, StaticValues, Numpy, Updates):
     """Runs the instructions of one file, building its graph: names, operators and subscripts here; calls,
     statements and values known before evaluation in the mixins it inherits."""
 
@@ -62,6 +63,11 @@ class Expander(Calls, Statements, StaticValues, Numpy):
         self.at: list[tuple[int, int]] = []  # where each value on the stack is written (a use, not a definition)
         self.later = {ins[1]: ins for ins in code if ins[0] == "def"}  # every def, to say "defined later"
         self.limit = operation_limit()
+        # numpy's sharing of arrays between names (adcli.language.expand_updates)
+        self.held: dict[tuple, int] = {}  # (scope, name) -> the node holding its array's memory
+        self.holders: dict[int, list[tuple]] = {}
+        self.stale: dict[tuple, tuple] = {}  # (scope, name) -> (the name updated, its line)
+        self.copies: set[int] = set()
 
     # ---- errors and positions ---------------------------------------------------------------
     def span(self, line, col) -> Span:
@@ -123,6 +129,9 @@ class Expander(Calls, Statements, StaticValues, Numpy):
             if value.kind == "none":
                 raise self.error(NameResolutionError, "None makes a new axis, and only inside a subscript: "
                                  "x[:, None]", value.line, value.col)
+            if value.kind == "at":
+                raise self.error(NameResolutionError, "x.at[i] is the start of an update: finish it with .set(v), "
+                                 ".add(v), .multiply(v), … (or read with .get())", value.line, value.col)
             raise self.error(NameResolutionError, "adcli has no strings, except the spec of "
                              "einsum(\"ij,jk->ik\", A, B)", value.line, value.col)
         data = self.literal_data(value, as_int)
@@ -177,12 +186,21 @@ class Expander(Calls, Statements, StaticValues, Numpy):
 
     def lookup(self, name, line, col):
         """A name's value: a local, a loop variable, a file name, a constant, a dimension, or a new input."""
-        if self.calls and name in self.calls[-1].env:
-            return self.calls[-1].env[name]
+        if self.calls and name in self.calls[-1].env:  # a function's parameters, locals and loop variables
+            self.check_stale(self.calls[-1], name, line, col)
+            value = self.calls[-1].env[name]
+            return Literal(value.value, line, col, value.text, static=True) if isinstance(value, Literal) and \
+                value.static else value
+        if self.calls and name in self.calls[-1].function.assigns:
+            function = self.calls[-1].function
+            raise self.error(NameResolutionError, f"'{name}' is read before {function.name}() assigns it: a name a "
+                             f"function assigns (line {function.assigns[name]}) is its own throughout the function, as "
+                             f"in Python; assign it first, or give the function's own value another name", line, col)
         if name in self.loop_values:
             value = self.loop_values[name]
             return Literal(value.value, line, col, value.text, static=True)
         if name in self.env:  # a file's own e, pi or inf shadows the constant
+            self.check_stale(None, name, line, col)
             return self.env[name]
         if name in CONSTANTS:
             return Literal(CONSTANTS[name], line, col, text=name)
@@ -205,6 +223,7 @@ class Expander(Calls, Statements, StaticValues, Numpy):
             return self.dim_nodes[name]
         index = self.add(INPUT, (), line, col, name=name, label=name)
         self.env[name], self.versions[name] = index, 1
+        self.bind(None, name, index)
         self.used.append(index)
         return index
 
@@ -233,11 +252,15 @@ class Expander(Calls, Statements, StaticValues, Numpy):
     def do_binary(self, ins, pc):
         _, symbol, line, col = ins
         (a, b), where = self.pop(2)
-        a, b = self.known_int(a), self.known_int(b)
+        ka, kb = self.known_number(a), self.known_number(b)
         if symbol in WHOLE_DIVISION:
-            self.push(self.whole_division(symbol, a, b, where, line, col), line, col)
+            self.push(self.whole_division(symbol, ka, kb, where, line, col), line, col)
             return pc + 1
         name = BINARY_SYMBOLS[symbol]
+        if isinstance(ka, Literal) and isinstance(kb, Literal) and ka.static and kb.static:
+            a, b = ka, kb  # integers known as the file is read (N - 1, 2 * n): exact, and folded now
+        else:  # a number beside a value keeps numpy's meaning: 2 * x multiplies by the float 2.0
+            a, b = (k if isinstance(v, int) else v for v, k in ((a, ka), (b, kb)))
         if isinstance(a, Literal) and isinstance(b, Literal) and (a.static or b.static):
             self.push(self.fold(name, [a, b], line, col), line, col)
         else:
@@ -256,19 +279,13 @@ class Expander(Calls, Statements, StaticValues, Numpy):
             raise self.error(ShapeError, f"'{symbol}' by zero", line, col)
         return Literal(WHOLE_DIVISION[symbol](x, y), line, col, static=True)
 
-    def known_int(self, value):
-        """A whole number held by a name (n = x.shape[0], then x[:n - 1]) as a literal that folds."""
-        if isinstance(value, int):
-            node = self.nodes[value]
-            if node.op == CONST and node.dtype == INT and np.ndim(node.data) == 0:
-                return Literal(int(node.data), node.line, node.col, node.label, static=True)
-        return value
-
     def do_neg(self, ins, pc):
         _, line, col = ins
         (value,), _ = self.pop(1)
         if isinstance(value, Display):
             value = self.display(value)
+        if isinstance(value, int):  # -N, N an integer constant: a number known as the file is read
+            value = self.known_number(value)
         if isinstance(value, Literal):  # -3 is a literal, not an operation
             text = None if value.text is None else "-" + value.text
             negated = -np.asarray(value.value)[()] if np.ndim(value.value) else -value.value
@@ -291,12 +308,29 @@ class Expander(Calls, Statements, StaticValues, Numpy):
         count = sum(1 if item is None else sum(item) for item in layout)
         values, where = self.pop(count)
         (base,), _ = self.pop(1)
+        if isinstance(base, Marker) and base.kind == "at":  # x.at[i], then .set(v)
+            self.push(self.at_index(base, layout, values, where, line, col), line, col)
+            return pc + 1
         if isinstance(base, Tuple) and layout == (None,):  # x.shape[0], pair[1]: the item itself
             k = self.whole(values[0], where[0], "an index of a tuple")
             if not -len(base.items) <= k < len(base.items):
                 raise self.error(ShapeError, f"index {k} is out of range for a tuple of {len(base.items)}", *where[0])
             self.push(base.items[k], line, col)
             return pc + 1
+        items, positions, arrays = self.index_items(layout, values, where, line, col)
+        if arrays:
+            layout = tuple(("array", k + 1) if isinstance(i, Marker) else i for i, k in
+                           zip(items, self.array_numbers(items)))
+            node = self.add_op("gather", [base] + arrays, line, col, {"layout": layout})
+        else:
+            node = self.add_op("getitem", [base], line, col, {"index": tuple(items)})
+        self.nodes[node].extra = tuple(positions)
+        self.push(node, line, col)
+        return pc + 1
+
+    def index_items(self, layout, values, where, line, col):
+        """A subscript's items (ints, slices, None, ..., markers of index arrays), where each is
+        written, and the index arrays' nodes."""
         items, positions, arrays = [], [], []
         it = iter(zip(values, where))
         for item in layout:
@@ -312,15 +346,7 @@ class Expander(Calls, Statements, StaticValues, Numpy):
                     raise self.error(ShapeError, "a slice step cannot be 0", line, col)
                 positions.append((line, col))
                 items.append(slice(*parts))
-        if arrays:
-            layout = tuple(("array", k + 1) if isinstance(i, Marker) else i for i, k in
-                           zip(items, self.array_numbers(items)))
-            node = self.add_op("gather", [base] + arrays, line, col, {"layout": layout})
-        else:
-            node = self.add_op("getitem", [base], line, col, {"index": tuple(items)})
-        self.nodes[node].extra = tuple(positions)
-        self.push(node, line, col)
-        return pc + 1
+        return items, positions, arrays
 
     @staticmethod
     def array_numbers(items):
@@ -360,8 +386,9 @@ class Expander(Calls, Statements, StaticValues, Numpy):
             if kind == BOOL:
                 raise self.error(ShapeError, "a boolean mask cannot index: its result's shape would depend on "
                                  "values; use where(cond, x, 0) instead", line, col)
-            raise self.error(ShapeError, "an index must be a whole number, an integer expression of loop "
-                             "variables, or integer data (declare the input as int[...])", line, col)
+            raise self.error(ShapeError, "an index must be a whole number known as the file is read (an "
+                             "integer constant, a loop variable, integer arithmetic on them), or integer data (declare "
+                             "the input as int[...])", line, col)
         raise self.error(ShapeError, "this cannot be an index", *at)
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from adcli.errors import NameResolutionError, ShapeError
-from adcli.language.expand_static import is_whole
+from adcli.language.expand_static import INTEGER_CALLS, is_whole
 from adcli.language.expand_values import Call, Display, Function, Literal, Marker
 from adcli.language.graph import INT, SHAPED
 from adcli.language.numpy_names import BUILT, REDUCTIONS, resolve, unknown_name_message
 from adcli.language.syntax_errors import KEYWORDS, arity_message, unknown_function_message
 from adcli.limits import MAX_DIMENSIONS
-from adcli.operations import BINARY_SYMBOLS, CONSTANTS, CONSTRUCTORS, FUNCTIONS, OPS
+from adcli.operations import BINARY_SYMBOLS, CONSTRUCTORS, FUNCTIONS, OPS
 
 
 class Calls:
@@ -35,6 +35,10 @@ class Calls:
                 return pc + 1
         elif name in self.functions:
             return self.call_function(self.functions[name], args, layout, kw_positions, line, col, pc)
+        folded = self.integer_call(name, args, where, layout, line, col)
+        if folded is not None:
+            self.push(folded, line, col)
+            return pc + 1
         built = self.numpy_call(name, args, where, layout, line, col) if name in BUILT else None
         if built is not None:
             self.push(built, line, col)
@@ -52,6 +56,24 @@ class Calls:
         else:
             raise self.error(NameResolutionError, unknown_function_message(name, list(self.functions)), line, col)
         return pc + 1
+
+    def integer_call(self, name, args, where, layout, line, col):
+        """min, max and abs of whole numbers known as the file is read (max(N - 1, 0)), and int() of a
+        number known so (int(N / 2) truncates, as Python's): exact, a Literal rather than a node."""
+        if name not in INTEGER_CALLS and name != "int" or any(layout) or not args:
+            return None
+        known = [self.known_number(v) for v in args]
+        if name == "int":
+            x = self.static(known[0]) if len(known) == 1 else None
+            if x is None or np.ndim(x) or not np.isfinite(float(x)):
+                raise self.error(NameResolutionError, "int() takes one number known as the file is read (int(N / 2)); "
+                                 "on values write trunc(x) or floor(x)", line, col)
+            return Literal(self.int64(int(x), line, col), line, col, static=True)
+        if not all(isinstance(v, Literal) and v.static and type(v.value) is int for v in known):
+            return None  # on values: the registry's elementwise maximum, or a reduction
+        if (len(known) != 1) if name in ("abs", "absolute") else len(known) < 2:
+            return None  # abs of one number; min and max of several (min(x) of one array is a reduction)
+        return Literal(self.int64(INTEGER_CALLS[name](*(v.value for v in known)), line, col), line, col, static=True)
 
     def construct(self, name, args, where, layout, line, col):
         """zeros([2, 3]), eye(3), arange(4): a constant array of sizes written in the file; with a
@@ -240,28 +262,32 @@ class Calls:
             raise self.error(ShapeError, f"calling {name}() makes about {function.size:,} operations (its body, and "
                              f"the calls in it, unrolled), more than the limit of {self.limit:,} (it follows "
                              "ADCLI_MAX_BYTES)", line, col)
-        self.calls.append(Call(function, dict(zip(function.params, args)), pc + 1, line, col))
+        call = Call(function, dict(zip(function.params, args)), pc + 1, line, col)
+        self.calls.append(call)
+        for param, value in call.env.items():  # a parameter shares its argument's array, as in numpy
+            self.bind(call, param, value)
         self.frames.append(("call", name, line, col))
         self.set_context()
         return function.start + 1
 
     def do_return(self, ins, pc):
         call = self.calls.pop()
+        self.unbind_scope(call)
         self.frames.pop()
         self.set_context()
         return call.back
 
     def do_def(self, ins, pc):
         _, name, params, positions, end, line, col = ins
-        if name in CONSTANTS or name in KEYWORDS or name in ("True", "False", "None", "range"):
+        if name in KEYWORDS or name in ("True", "False", "None", "range"):
             raise self.error(NameResolutionError, f"cannot define '{name}': it is a reserved name", line, col)
         if name in self.functions:
             raise self.error(NameResolutionError, f"function '{name}' is defined twice (first at line "
                              f"{self.functions[name].line})", line, col)
         if name in self.env:
             raise self.error(NameResolutionError, f"cannot define '{name}': it already names a value", line, col)
-        for p, (pl, pc_) in zip(params, positions):
-            if p in CONSTANTS or p in KEYWORDS:
+        for p, (pl, pc_) in zip(params, positions):  # a parameter named e or pi shadows the constant, as a value may
+            if p in KEYWORDS or p in ("True", "False", "None"):
                 raise self.error(NameResolutionError, f"'{p}' cannot be a parameter: it is a reserved name", pl, pc_)
         for ins_ in self.code[pc + 1:end]:  # calls in the body must name functions defined before it
             if ins_[0] == "call":
@@ -275,7 +301,16 @@ class Calls:
                                      ins_[-2], ins_[-1])
         size = sum(self.functions[i[1]].size if i[0] == "call" and i[1] in self.functions else 1
                    for i in self.code[pc + 1:end])
-        self.functions[name] = Function(name, params, positions, pc, end, line, col, size)
+        # As in Python, a name the body assigns (=, +=, a, b = ..., a loop variable) is the function's
+        # own throughout it: reading it before that is an error, not a read of the file's name.
+        assigns: dict[str, int] = {}
+        for ins_ in self.code[pc + 1:end]:
+            if ins_[0] in ("assign", "augment", "for"):
+                assigns.setdefault(ins_[1], ins_[-2] if ins_[0] != "augment" else ins_[3])
+            elif ins_[0] == "unpack":
+                for assigned in ins_[1]:
+                    assigns.setdefault(assigned, ins_[-2])
+        self.functions[name] = Function(name, params, positions, pc, end, line, col, size, assigns)
         return end + 1
 
     def do_enddef(self, ins, pc):

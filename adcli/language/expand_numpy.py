@@ -110,7 +110,9 @@ class Numpy:
         (value,), _ = self.pop(1)
         if isinstance(value, Tuple):
             value = self.display(Display(value.items, value.line, value.col, value.depth))
-        if name == "T":
+        if name == "at":  # JAX's x.at[i].set(v)
+            result = Marker("at", (value, None, None, None), line, col)
+        elif name == "T":
             result = self.add_op("transpose", [value], line, col, {"axes": None})
         elif name in ("real", "conj"):
             result = value
@@ -139,12 +141,16 @@ class Numpy:
         _, name, layout, positions, line, col = ins
         args, where = self.pop(len(layout))
         (receiver,), (at,) = self.pop(1)
+        if isinstance(receiver, Marker) and receiver.kind == "at":
+            self.push(self.at_method(receiver, name, args, where, layout, line, col), line, col)
+            return pc + 1
         if name in ("astype", "copy", "conj"):
             for value, (vl, vc) in zip(args, where):
                 if isinstance(value, Marker) and value.kind == "type" and value.value != "float":
                     raise self.error(ShapeError, f"adcli computes in float64: .astype({value.value}) would change "
                                      "the values' type, which differentiation cannot follow", vl, vc)
-            self.push(receiver, *at)
+            # numpy's x.copy() and x.astype(float) are arrays of their own: an update of one changes no other name
+            self.push(self.copy_of(receiver, line, col) if name != "conj" else receiver, *at)
             return pc + 1
         if name in ("flatten", "ravel"):
             self.push(self.add_op("reshape", [receiver], line, col, {"shape": (-1,)}), line, col)
@@ -227,8 +233,10 @@ class Numpy:
                 return Literal(int(shape[0]), line, col, static=True)
             node = self.operand(positional[0])
             return self.add("size", (node,), line, col, {"axis": 0}, dtype=INT, label=self.dim_label(node, 0))
-        if name in ("asarray", "array", "copy"):
-            return positional[0] if len(positional) == 1 else None
+        if name in ("asarray", "array", "copy"):  # np.asarray shares x's array; np.array and np.copy copy it
+            if len(positional) != 1:
+                return None
+            return positional[0] if name == "asarray" else self.copy_of(positional[0], line, col)
         if name in ("zeros_like", "ones_like", "full_like"):
             if len(positional) != (2 if name == "full_like" else 1):
                 raise self.error(NameResolutionError, f"{name}() takes {'x and a value' if name == 'full_like' else 'x'}",

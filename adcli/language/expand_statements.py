@@ -9,7 +9,6 @@ from adcli.language.expand_values import Literal, Loop
 from adcli.language.graph import FLOAT, INPUT, INT, versioned
 from adcli.language.syntax_errors import KEYWORD_AS_NAME, KEYWORDS
 from adcli.limits import MAX_DIMENSIONS
-from adcli.operations import CONSTANTS
 
 
 class Statements:
@@ -26,10 +25,10 @@ class Statements:
                 raise self.error(ShapeError, f"a bound of range() must be a 64-bit integer, not {number:.3g}", *at)
         if len(numbers) == 3 and numbers[2] == 0:
             raise self.error(ShapeError, "range() step cannot be 0", *where[2])
-        if var in self.loop_values or var in self.env or (self.calls and var in self.calls[-1].env) or \
-                var in CONSTANTS or var in self.functions:
-            raise self.error(NameResolutionError, f"the loop variable '{var}' already names a value; choose "
-                             "another name", line, col)
+        self.check_assignable(var, line, col, "use as a loop variable")
+        if any(loop.var == var and loop.call is self.current_call() for loop in self.loops):
+            raise self.error(NameResolutionError, f"the loop variable '{var}' is already the variable of a loop "
+                             "around this one; choose another name", line, col)
         values = range(*numbers)
         count = iterations(*numbers)
         if count == 0:
@@ -37,12 +36,25 @@ class Statements:
         if count > self.limit:
             raise self.error(ShapeError, f"this loop runs {count:,} times: unrolled, the program would have more "
                              f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)
-        loop = Loop(var, values, pc + 1, len(self.nodes), line, col)
+        loop = Loop(var, values, pc + 1, len(self.nodes), line, col, self.current_call())
         self.loops.append(loop)
-        self.loop_values[var] = Literal(values[0], line, col, str(values[0]), static=True)
+        self.bind_loop_variable(loop, values[0], line, col)
         self.frames.append(("for", var, values[0], line))
         self.set_context()
         return pc + 1
+
+    def current_call(self):
+        return self.calls[-1] if self.calls else None
+
+    def bind_loop_variable(self, loop, value, line, col) -> None:
+        """The loop variable's value for this iteration, in the scope the loop runs in: a function's
+        own loop variables are its locals, as in Python, and never clash with its caller's."""
+        literal = Literal(value, line, col, str(value), static=True)
+        if loop.call is None:
+            self.loop_values[loop.var] = literal
+        else:
+            loop.call.env[loop.var] = literal
+            self.bind(loop.call, loop.var, None)  # a number now: it shares no array
 
     def do_endfor(self, ins, pc):
         loop = self.loops[-1]
@@ -59,14 +71,18 @@ class Statements:
         loop.at += 1
         if loop.at < len(loop.values):
             value = loop.values[loop.at]
-            self.loop_values[loop.var] = Literal(value, 0, 0, str(value), static=True)
+            self.bind_loop_variable(loop, value, 0, 0)
             self.frames[-1] = self.frames[-1][:2] + (value,) + self.frames[-1][3:]
             self.set_context()
             return loop.start
         self.loops.pop()
-        del self.loop_values[loop.var]
         self.frames.pop()
         self.set_context()
+        if loop.call is None:  # as in Python, the variable keeps its last value after the loop
+            del self.loop_values[loop.var]
+            last = self.operand(Literal(loop.values[-1], loop.line, loop.col, str(loop.values[-1]), static=True))
+            self.env[loop.var] = last
+            self.bind(None, loop.var, last)
         return pc + 1
 
     # ---- statements -------------------------------------------------------------------------
@@ -74,10 +90,13 @@ class Statements:
         _, name, line, col = ins
         (value,), _ = self.pop(1)
         self.check_assignable(name, line, col, "assign to")
-        if name in self.loop_values:
-            raise self.error(NameResolutionError, f"cannot assign to the loop variable '{name}'", line, col)
-        call = self.calls[-1] if self.calls else None
+        call = self.current_call()
+        if any(loop.var == name and loop.call is call for loop in self.loops):
+            raise self.error(NameResolutionError, f"cannot assign to the loop variable '{name}' inside its loop: "
+                             "the loop sets it again at the next iteration", line, col)
         key = f"{call.function.name}.{name}" if call else name
+        if isinstance(value, Literal) and type(value.value) is int:
+            value = Literal(value.value, value.line, value.col, value.text, static=True)  # N = 4: an integer
         index = self.operand(value)
         version = self.versions.get(key, 0) + 1
         label = versioned(key, version)
@@ -85,6 +104,7 @@ class Statements:
         if node.name is None:  # a value computed by this statement (or a literal) takes the name
             node.name, node.label = key, label
         (call.env if call else self.env)[name] = index
+        self.bind(call, name, index)
         self.versions[key] = version
         self.assigned.append((label, index))
         return pc + 1
@@ -121,6 +141,7 @@ class Statements:
         index = self.add(INPUT, (), line, col, name=name, label=name, data=held,
                          dtype=INT if dtype == "int" else FLOAT, extra="data" if data else None)
         self.env[name], self.versions[name] = index, 1
+        self.bind(None, name, index)
         self.declared.append(index)
         for axis, dim in enumerate(shape or ()):
             if isinstance(dim, str):

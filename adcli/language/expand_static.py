@@ -30,9 +30,13 @@ def iterations(*bounds) -> int:
 
 INT64 = (-2**63, 2**63 - 1)
 EXACT_FLOAT = 2**53  # from here on float64 skips whole numbers: a float this large may not be the one meant
-# Integer arithmetic done while the file is read: exact on Python ints (`@` of scalars multiplies).
-INTEGER_FOLDS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "matmul": operator.matmul}
-FOLD_WORDS = {"add": "sum", "sub": "difference", "mul": "product", "matmul": "product"}
+# Integer arithmetic done while the file is read: exact on Python ints (`@` of scalars multiplies;
+# `**` with a negative exponent gives a float, as in Python).
+INTEGER_FOLDS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "matmul": operator.matmul,
+                 "pow": operator.pow}
+FOLD_WORDS = {"add": "sum", "sub": "difference", "mul": "product", "matmul": "product", "pow": "power"}
+# Python's min, max and abs on whole numbers known as the file is read: exact, never a node.
+INTEGER_CALLS = {"min": min, "max": max, "abs": abs, "minimum": min, "maximum": max, "absolute": abs}
 
 
 def is_integer(x) -> bool:
@@ -112,17 +116,21 @@ class StaticValues:
         return None
 
     def whole(self, value, at, what: str) -> int:
-        """A whole number written in the file (or a loop variable), for an index, bound or axis."""
+        """A whole number known as the file is read (a literal, an integer constant such as N = 4, a
+        loop variable, a size, or integer arithmetic on them), for an index, bound or axis."""
         x = self.static(value)
         if x is None:
             self.need_sizes(value, what, at)
         if x is None or not is_whole(x):
-            raise self.error(NameResolutionError, f"{what} must be a whole number written in the file, or an "
-                             "integer expression of loop variables", *at)
+            depends = x is None and isinstance(value, int) and self.nodes[value].op != CONST
+            raise self.error(NameResolutionError, f"{what} must be a whole number known as the file is read: a "
+                             "number, an integer constant (N = 4), a loop variable, a size, or integer arithmetic on "
+                             "them (+ - * // % **, min, max, abs)" + ("; this one depends on the inputs' values"
+                                                                      if depends else ""), *at)
         if not is_integer(x) and abs(float(x)) >= EXACT_FLOAT:
             raise self.error(NameResolutionError, f"{what} is {format_short(x)}, a float: beyond 2**53 a float "
-                             "may not be the whole number meant; write the integer itself (integer arithmetic on "
-                             "loop variables, + - * and @, is exact)", *at)
+                             "may not be the whole number meant; write the integer itself (integer arithmetic known "
+                             "as the file is read, + - * // % **, is exact)", *at)
         return int(x)
 
     def sized_by(self, value) -> list[str]:
@@ -166,6 +174,31 @@ class StaticValues:
                              "the program to those sizes", self.span(*at), dims)
 
     # ---- folding ----------------------------------------------------------------------------
+    def exact_power(self, values, line, col) -> bool:
+        """Whether `a ** b` on integers stays an integer (b ≥ 0, as in Python); a power far past 64
+        bits is refused before it is computed (2 ** 10**9 would take a while to learn that)."""
+        base, exponent = (v.value for v in values)
+        if np.ndim(base) or np.ndim(exponent):
+            return False  # arrays of integers: numpy's float power, elementwise
+        if exponent < 0:
+            return False
+        if abs(int(base)) > 1 and exponent > 64:
+            raise self.error(ShapeError, "this power is beyond the range of 64-bit integers (-2**63 to 2**63 - 1): "
+                             "integer arithmetic known as the file is read is exact, never wrapped", line, col)
+        return True
+
+    def known_number(self, value):
+        """A scalar whole number known as the file is read, as a Literal that folds exactly: a loop
+        variable, a whole number written in the file (3, not 3.0), or a name holding one (N = 4)."""
+        if isinstance(value, int):
+            node = self.nodes[value]
+            if node.op == CONST and node.dtype == INT and np.ndim(node.data) == 0:
+                return Literal(int(node.data), node.line, node.col, node.label, static=True)
+            return value
+        if isinstance(value, Literal) and not value.static and type(value.value) is int:
+            return Literal(value.value, value.line, value.col, value.text, static=True)
+        return value
+
     def fold(self, name, values, line, col) -> Literal:
         """Arithmetic on loop variables, done now: the result is known before evaluation. `+ - * @`
         on integers is exact (on Python ints) and refused, not wrapped, beyond 64 bits; `/` and `**`
@@ -174,19 +207,20 @@ class StaticValues:
             OPS[name].shape(*(np.shape(v.value) for v in values))
         except Mismatch as e:
             raise self.error(ShapeError, str(e), line, col) from None
-        if name in INTEGER_FOLDS and all(is_integer(v.value) for v in values):
+        if name in INTEGER_FOLDS and all(is_integer(v.value) for v in values) and \
+                (name != "pow" or self.exact_power(values, line, col)):
             xs = [v.value if type(v.value) is int else np.asarray(v.value, dtype=object) for v in values]
             scalar = not (np.ndim(xs[0]) and np.ndim(xs[1]))  # a scalar on either side of @ multiplies
             exact = operator.mul(*xs) if name == "matmul" and scalar else INTEGER_FOLDS[name](*xs)
             for item in np.ravel(np.asarray(exact, dtype=object)):
                 if not INT64[0] <= item <= INT64[1]:
                     raise self.error(ShapeError, f"this {FOLD_WORDS[name]} is {abbreviate(str(item))}, beyond the "
-                                     "range of 64-bit integers (-2**63 to 2**63 - 1): integer arithmetic on loop "
-                                     "variables is exact, never wrapped", line, col)
+                                     "range of 64-bit integers (-2**63 to 2**63 - 1): integer arithmetic known as "
+                                     "the file is read is exact, never wrapped", line, col)
             value = int(exact) if np.ndim(exact) == 0 else np.asarray(exact, dtype=np.int64)
             return Literal(value, line, col, static=True)
         xs = [self.literal_data(v) for v in values]
-        if name == "div" or name == "pow":
+        if name in ("div", "pow"):
             xs = [x.astype(np.float64) for x in xs]
         with np.errstate(all="ignore"):
             value = OPS[name].forward(*xs)

@@ -43,12 +43,13 @@ class Marker:
 class Function:
     """A `def`: its parameters and where its body's instructions are."""
 
-    __slots__ = ("name", "params", "positions", "start", "end", "line", "col", "size")
+    __slots__ = ("name", "params", "positions", "start", "end", "line", "col", "size", "assigns")
 
-    def __init__(self, name, params, positions, start, end, line, col, size=0):
+    def __init__(self, name, params, positions, start, end, line, col, size=0, assigns=None):
         self.name, self.params, self.positions = name, params, positions
         self.start, self.end, self.line, self.col = start, end, line, col
         self.size = size  # about how many operations one call makes (its body, and the calls in it)
+        self.assigns = assigns or {}  # name -> line of its first assignment in the body: local throughout
 
 
 class Call:
@@ -61,11 +62,12 @@ class Call:
 
 
 class Loop:
-    """A `for` being unrolled: the variable, the values still to come, where the body starts, and
-    how many nodes there were when it began (to foresee the whole loop's size)."""
+    """A `for` being unrolled: the variable, the values still to come, where the body starts, how
+    many nodes there were when it began (to foresee the whole loop's size), and its scope."""
 
-    __slots__ = ("var", "values", "at", "start", "nodes_before", "line", "col")
+    __slots__ = ("var", "values", "at", "start", "nodes_before", "line", "col", "call")
 
-    def __init__(self, var, values, start, nodes_before, line, col):
+    def __init__(self, var, values, start, nodes_before, line, col, call=None):
         self.var, self.values, self.at, self.start = var, values, 0, start
         self.nodes_before, self.line, self.col = nodes_before, line, col
+        self.call = call  # the function call whose local it is (None: the file's)

@@ -22,7 +22,7 @@ DECLARATIONS = ("input", "data")
 # Element types, written before a declaration's shape: input y: int[n].
 TYPES = ("int", "float")
 # The registry's CONSTANTS; then the names the expander gives a meaning of their own (None: a new axis).
-CONSTANTS = ("pi", "e", "inf")
+CONSTANTS = ("pi", "e", "inf", "nan")
 PSEUDO_CONSTANTS = ("True", "False", "None")
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -21,6 +21,11 @@ from adcli.language.expand import Expander
 SUFFIX = ".ad"
 
 
+# The instructions that end a top-level statement: x = ..., a, b = ..., h += ..., x[i] = ..., input x,
+# and the end of a whole `for` or `def`.
+STATEMENT_ENDS = ("assign", "unpack", "augment", "update", "declare", "endfor", "enddef")
+
+
 def statements(code: list[tuple]) -> list[tuple[int, int]]:
     """(first, last) instruction of each top-level statement: an assignment or declaration, or a
     whole `for` or `def` with its body."""
@@ -31,7 +36,7 @@ def statements(code: list[tuple]) -> list[tuple[int, int]]:
             depth += 1
         elif kind in ("endfor", "enddef"):
             depth -= 1
-        if depth == 0 and kind in ("assign", "declare", "endfor", "enddef"):
+        if depth == 0 and kind in STATEMENT_ENDS:
             found.append((first, pc))
             first = pc + 1
     return found
@@ -78,7 +83,13 @@ class Lenient(Expander):
         """The names a statement defines: a def's function, or every name assigned or declared."""
         if self.code[first][0] == "def":
             return [self.code[first][1]]
-        return [ins[1] for ins in self.code[first:last + 1] if ins[0] in ("assign", "declare")]
+        names = []
+        for ins in self.code[first:last + 1]:
+            if ins[0] in ("assign", "declare", "update", "augment"):
+                names.append(ins[1])
+            elif ins[0] == "unpack":
+                names.extend(ins[1])
+        return names
 
     def reads(self, first: int, last: int) -> list[str]:
         """The names and functions a statement reads, and those read by the functions it calls."""

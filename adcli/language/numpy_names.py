@@ -132,10 +132,6 @@ def unknown_module_message(module: str) -> str:
             "written in the file itself (def)")
 
 
-ITEM_ASSIGNMENT = ("an array cannot be changed in place (x[i] = v): values in adcli are never overwritten, so "
-                   "that derivatives can be traced. Build the new array instead: "
-                   "x = where(arange(n) == i, v, x), or concatenate([x[:i], [v], x[i + 1:]])")
-
 # Methods of arrays: the numpy function each calls, with the array as its first operand.
 METHODS = {name: f"numpy.{name}" for name in ("sum", "mean", "max", "min", "prod", "std", "var", "cumsum",
                                                "cumprod", "argmax", "argmin", "clip", "dot", "round", "squeeze",

@@ -16,7 +16,7 @@ from adcli.cachedir import cache_folder
 from adcli.errors import AdError, NameResolutionError, ParseError, Span
 from adcli.language.graph import Graph, paused_gc
 from adcli.language.layout import Layout
-from adcli.language.numpy_names import (ITEM_ASSIGNMENT, MODULE_ALIASES, MODULES, resolve, unknown_module_message,
+from adcli.language.numpy_names import (MODULE_ALIASES, MODULES, resolve, unknown_module_message,
                                         unknown_name_message)
 from adcli.language.source import grammar_path, lf_lines, plain_source  # noqa: F401 - shared with the cache
 from adcli.language.syntax_errors import abbreviate, syntax_error
@@ -155,8 +155,15 @@ class Compiler(Transformer):
         self.emit("augment", tok.value, op.value[:-1], tok.line, tok.column, op.line, op.column)
 
     def item_assign(self, children):
-        target = next(c for c in children if isinstance(c, Token) and c.type == "LBRACK")
-        raise self.error(ParseError, ITEM_ASSIGNMENT, target.line, target.column)
+        """x[i] = v, x[a:b] += v: the subscript's items and the value are already instructions."""
+        tok, bracket, *rest = children
+        op = rest[-2] if isinstance(rest[-2], Token) and rest[-2].type == "AUGMENT" else None
+        items = rest[:-2] if op is not None else rest[:-1]
+        layout = tuple(item.parts if isinstance(item, Slice) else None for item in items)
+        self.shadow(tok.value)
+        self.emit("update", tok.value, layout, op.value[:-1] if op is not None else None, tok.line, tok.column,
+                  bracket.line, bracket.column, *((op.line, op.column) if op is not None else (bracket.line,
+                                                                                            bracket.column)))
 
     def import_(self, children):
         """`import numpy as np`, `from scipy.special import gammaln as lg`: names for what adcli has already."""

@@ -40,7 +40,7 @@ for _op in OPS.values():
     for _name in (_op.func, *_op.aliases) if _op.func else ():
         FUNCTIONS.setdefault(_name, []).append(_op)
 
-CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf}
+CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
 SYMBOLS = {name: symbol for symbol, name in BINARY_SYMBOLS.items()}
 
 

@@ -130,6 +130,17 @@ def getitem(b, node, xs):
     return b.op("getitem", [x.node], {"index": (slice(None),) + tuple(node.params.get("index", ()))})
 
 
+def setitem(b, node, xs):
+    """x[index] = v: the index behind the batch axis; x spread over the batch, a batched v lifted
+    to the updated part's rank so that it broadcasts point by point."""
+    x, v = xs
+    index = tuple(node.params.get("index", ()))
+    # the part's rank: an int index takes an axis away, None adds one, slices and ... keep them
+    rank = len(x.shape) - sum(isinstance(i, int) for i in index) + sum(i is None for i in index)
+    value = b.lift(v, rank) if v.batched else v.node
+    return b.op("setitem", [b.spread(x), value], {"index": (slice(None),) + index})
+
+
 def gather(b, node, xs):
     """Integer-array indexing: the batch axis taken whole; the index arrays must be shared."""
     from adcli.operations.core import OPS  # filled by the time a program is batched
@@ -228,6 +239,7 @@ def trace(b, node, xs):
 RULES = {
     "elementwise": elementwise, "reduction": reduction, "along_axis": along_axis, "flip": flip,
     "expand_dims": expand_dims, "squeeze": squeeze, "transpose": transpose, "reshape": reshape,
-    "broadcast_to": broadcast_to, "joined": joined, "stacked": stacked, "getitem": getitem, "gather": gather,
+    "broadcast_to": broadcast_to, "joined": joined, "stacked": stacked, "getitem": getitem, "setitem": setitem,
+    "gather": gather,
     "constant": constant, "matmul": matmul, "outer": outer, "einsum": einsum, "diag": diag, "trace": trace,
 }

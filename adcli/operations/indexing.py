@@ -1,5 +1,6 @@
-"""Indexing: numpy's basic indexing (x[0], x[1:], A[:, None]), gathers with integer arrays
-(E[idx], Z[arange(4), y]), and dimension sizes read as numbers."""
+"""Indexing: numpy's basic indexing (x[0], x[1:], A[:, None]), updates of a part as values
+(x[i] = v), gathers with integer arrays (E[idx], Z[arange(4), y]), and dimension sizes read as
+numbers."""
 
 from __future__ import annotations
 
@@ -71,6 +72,32 @@ register(Op("getitem", forward_code="{x}[{index}]", shape=basic_index_shape, tex
             deriv_flops=operand_elements(1),
             doc="basic indexing and slicing, as numpy: x[0], x[-1], x[1:], x[::-1], A[:, 1], x[:, None], X[..., 0]",
             signature="x[i, j:k:s, None, ...]", batch=batching.getitem))
+
+
+def setitem_shape(x, v, index=()):
+    """x's shape, once v is known to fit x[index] (it broadcasts to that part's shape)."""
+    part = basic_index_shape(x, index)
+    try:
+        fits = broadcast_shapes(part, v) == tuple(part)
+    except (Mismatch, ValueError):
+        fits = False
+    if not fits:
+        raise Mismatch(f"a value of shape {fmt_shape(v)} cannot be placed into {fmt_shape(part)}, the shape of "
+                       f"the part [{index_text(index)}] of an array of shape {fmt_shape(x)}")
+    return tuple(x)
+
+
+register(Op("setitem", forward_code="set_at({x}, {v}, {index})", shape=setitem_shape, text="{0}[…] ← {1}",
+            args=("x", "v"), params=(("index", ()),),
+            partials=("1 outside the updated part, 0 in it", "1 at the updated part"),
+            vjp_text=("ḡ with 0 at the updated part", "ḡ at the updated part (summed over the axes v was broadcast along)"),
+            vjp_code=("zero_at({g}, {index})", "unbroadcast({g}[{index}], {v.shape})"),
+            jvp_code="set_at({dx}, {dv}, {index})", dtype="same", linear=True,
+            show=lambda labels, params: f"{labels[0]}[{index_text(params.get('index', ()))}] ← {labels[1]}",
+            flops=no_flops, deriv_flops=operand_elements(1),
+            doc="an update as a value: x[i] = v and x[a:b] += v give a new x with that part replaced, as JAX's "
+                "x.at[i].set(v); the overwritten elements get no gradient",
+            signature="x[i, j:k] = v, x.at[i].set(v)", batch=batching.setitem))
 
 
 def gather_shape(*shapes, layout=()):

@@ -926,6 +926,22 @@ def index_vjp(g, shape, index):
     return out
 
 
+@operation("setitem", operands=2, params=("index",))
+def set_at(x, v, index):
+    """x with x[index] replaced by v, as a new array: numpy's `x = x.copy(); x[index] = v`."""
+    out = np.array(x, dtype=np.result_type(x, v))
+    out[index] = v
+    return out
+
+
+@linear
+def zero_at(g, index):
+    """ḡ with 0 at x[index]: the overwritten elements pass nothing back to the old x."""
+    out = np.array(g, dtype=np.float64)
+    out[index] = 0.0
+    return out
+
+
 def one_hot(y, k):
     """1.0 where the last axis equals y, 0.0 elsewhere: labels to a [..., k] float array. A label
     outside 0..k-1 is refused (it would make a row of zeros, as if the example had no class)."""
