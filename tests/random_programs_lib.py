@@ -813,10 +813,12 @@ def matrix(draw, ctx, n, batch, kind, depth):
         return ("bin", "+", ("call", draw(st.sampled_from(["tanh", "sin"])), [m], []), eye)
     m = draw(st.sampled_from([1, n, n + 1]))
     p = sub(draw, ctx, tuple(batch) + (n, m), False, depth - 1)
-    if batch:
-        form = draw(st.integers(0, 1))
-        ppt = ("einsum", "bij,bkj->bik", [p, p]) if form == 0 else \
-            ("bin", "@", p, ("call", "transpose", [p], [("axes", (0, 2, 1), "kw")]))
+    if batch:  # one or more batch axes: P Pᵀ over the last two
+        form, b = draw(st.integers(0, 1)), len(batch)
+        lead = "abcdefgh"[:b]
+        swapped = tuple(range(b)) + (b + 1, b)
+        ppt = ("einsum", f"{lead}ij,{lead}kj->{lead}ik", [p, p]) if form == 0 else \
+            ("bin", "@", p, ("call", "transpose", [p], [("axes", swapped, "kw")]))
     else:
         pt = ("T", p) if draw(st.booleans()) else ("call", "transpose", [p], [])
         ppt = ("bin", "@", p, pt) if draw(st.booleans()) else ("call", "dot", [p, pt], [])

@@ -238,8 +238,9 @@ def test_an_update_broadcasts_its_value_and_keeps_integers_integers():
     result = run(source, A=A)
     assert result.value == 1 + 4 + 4 * 1.0 + 6 + 1 * 0  # 1, 4 kept; four copies of A[0,0]; +1 each
     np.testing.assert_array_equal(result.grad["A"], [[5, 0, 0], [1, 0, 0]])
-    got = adcli.parse("input k: int[3]\nj = k * 1\nj[0] = 7\ny = j\n", "i.ad").eval(k=np.array([1, 2, 3]))
-    assert got["y"].dtype.kind == "i" and got["y"].tolist() == [7, 2, 3]
+    got = adcli.parse("input k: int[4]\nj = k * 1\nj[0] = 7\nj[1:3] = [8, 9]\nj[3] += 1\ny = j\n",
+                      "i.ad").eval(k=np.array([1, 2, 3, 4]))
+    assert got["y"].dtype.kind == "i" and got["y"].tolist() == [7, 8, 9, 5]
 
 
 def test_the_in_place_fast_path_changes_no_bit(monkeypatch):
@@ -397,3 +398,24 @@ def test_a_name_numpy_would_have_changed_through_another_is_refused(source, stal
 def test_copies_and_rebound_names_share_nothing(source):
     got = adcli.parse("input x: [4]\n" + source, "fine.ad").eval(x=np.arange(4.0))
     assert np.isfinite(got["y"])
+
+
+def test_element_reads_add_into_the_accumulator_in_place_with_the_rule_s_numbers():
+    """x[i] read from an accumulator the sweep owns adds ḡ into that element (O(1), not a zeros
+    array of x's shape and a sum): the numbers are the full rule's, which a trace's sweep uses."""
+    from adcli.engine.evaluate import bind_inputs, evaluate
+    from adcli.engine.reverse import backward
+    source = ("input u0: [7]\ninput k\nu = u0 * 1.0\nfor t in range(3):\n    new = u * 1.0\n"
+              "    for i in range(1, 6):\n        new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1]) * u[i, ...]\n"
+              "    u = new\ny = sum(u * u) + sum(u[2:5]) * u[0]\n")
+    program = adcli.parse(source, "heat.ad")
+    graph = program.graph
+    given = {"u0": np.array([0.5, -1.0, 2.0, 0.0, -0.0, 3.0, 1e-300]), "k": 0.3}
+    _, out = program.output_node(None)
+    values = evaluate(graph, bind_inputs(graph, given), out)
+    wrt = program.wrt_nodes(None)
+    fast = backward(graph, list(values), out, wrt)
+    ruled = backward(graph, list(values), out, wrt, on_update=lambda *args: None)
+    for w in wrt:
+        assert np.array_equal(fast[w], ruled[w]), graph.nodes[w].label
+    assert np.array_equal(program.grad(**given).grad["u0"], ruled[wrt[0]])

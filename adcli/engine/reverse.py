@@ -109,14 +109,26 @@ class Sweep:
                 op = OPS[node.op]
                 xs = [values[a] for a in node.args]
                 params = node.params or {}
+                if node.op == "setitem" and on_update is None and self.update_in_place(node, g, values[i], xs, params):
+                    del grads[i]
+                    if release and i != output:
+                        values[i] = None
+                    continue
                 # a value the operands' shares have in common (solve's A⁻ᵀḡ), computed once
                 shared = op.shared(g, values[i], xs, params) if op.common_code is not None else None
                 for k in range(len(xs) - 1, -1, -1):
                     a = node.args[k]
                     if not active[a]:
                         continue
-                    contribution = op.vjp(k, g, values[i], xs, params, shared)
                     before = grads.get(a)
+                    if node.op == "getitem" and on_update is None and id(before) in owned:
+                        # x[i] read from an accumulator the sweep owns: ḡ added into the part, O(part),
+                        # where the rule's zeros of x's shape plus an add cost O(x) per read
+                        part = before[part_view(params["index"])]
+                        if addable(part, g):
+                            np.add(part, g, out=part)
+                            continue
+                    contribution = op.vjp(k, g, values[i], xs, params, shared)
                     if before is None:
                         grads[a] = contribution
                     elif id(before) in owned and on_update is None and addable(before, contribution):
@@ -132,11 +144,56 @@ class Sweep:
                 if release and i != output:
                     values[i] = None
 
+    def update_in_place(self, node, g, ans, xs, params) -> bool:
+        """x[i] = v's step when the sweep owns ḡ: v's share copied out of ḡ (O(part)), then ḡ with
+        the part zeroed, written in ḡ's own memory, passed to x, where the rule's zero_at would
+        copy all of ḡ: a chain of updates costs the parts, not the arrays. The numbers are the
+        rule's. False (nothing done) when ḡ is not the sweep's own float64 array."""
+        owned, active = self.owned, self.active
+        if id(g) not in owned or not isinstance(g, np.ndarray) or g.dtype != np.float64 or not g.flags.writeable:
+            return False
+        x, v = node.args
+        op = OPS["setitem"]
+        if active[v]:
+            share = op.vjp(1, g, ans, xs, params)
+            if isinstance(share, np.ndarray) and np.shares_memory(share, g):
+                share = share.copy()
+            self.accumulate(v, share)
+        if active[x]:
+            g[part_view(params["index"])] = 0.0
+            self.accumulate(x, g, handed=True)
+        else:
+            owned.discard(id(g))
+        return True
+
+    def accumulate(self, a: int, contribution, handed: bool = False) -> None:
+        """grads[a] += contribution, in the accumulator's memory when the sweep owns it; `handed`:
+        the contribution is an array the sweep owns, which may become the accumulator itself."""
+        grads, owned = self.grads, self.owned
+        before = grads.get(a)
+        if before is None:
+            grads[a] = contribution
+            if not handed:
+                return
+        elif id(before) in owned and addable(before, contribution):
+            np.add(before, contribution, out=before)
+        else:
+            grads[a] = before + contribution
+            if isinstance(grads[a], np.ndarray):
+                owned.add(id(grads[a]))
+        if handed and grads[a] is not contribution:
+            owned.discard(id(contribution))
+
     def gradients(self) -> dict[int, np.ndarray]:
         """The accumulators of the `wrt` inputs (zeros for an input the output does not reach)."""
         returned = {id(self.seed)}  # the caller's seed is theirs, never handed back as a gradient
         grads, values = self.grads, self.values
         return {w: fresh(grads[w], returned) if w in grads else np.zeros(np.shape(values[w])) for w in self.wrt}
+
+
+def part_view(index) -> tuple:
+    """An index whose result is always a view, a 0-d one for a single element (x[1, ...])."""
+    return index if any(item is Ellipsis for item in index) else tuple(index) + (Ellipsis,)
 
 
 def addable(before, contribution) -> bool:

@@ -55,6 +55,7 @@ class Expander(Calls, Statements, StaticValues, Numpy, Updates):
         self.calls: list[Call] = []
         self.loops: list[Loop] = []
         self.loop_values: dict[str, Literal] = {}
+        self.after_loop: dict[str, Literal] = {}  # a finished loop's variable: its last value, until rebound
         self.frames: list[tuple] = []  # ("call", name, line, col) and ("for", var, value, line)
         self.contexts: list[tuple] = [()]
         self.context_ids: dict[tuple, int] = {(): 0}
@@ -196,8 +197,8 @@ class Expander(Calls, Statements, StaticValues, Numpy, Updates):
             raise self.error(NameResolutionError, f"'{name}' is read before {function.name}() assigns it: a name a "
                              f"function assigns (line {function.assigns[name]}) is its own throughout the function, as "
                              f"in Python; assign it first, or give the function's own value another name", line, col)
-        if name in self.loop_values:
-            value = self.loop_values[name]
+        if name in self.loop_values or name in self.after_loop:  # a loop variable, or its last value
+            value = self.loop_values.get(name) or self.after_loop[name]
             return Literal(value.value, line, col, value.text, static=True)
         if name in self.env:  # a file's own e, pi or inf shadows the constant
             self.check_stale(None, name, line, col)
@@ -369,7 +370,8 @@ class Expander(Calls, Statements, StaticValues, Numpy, Updates):
         x = self.static(value)
         if x is not None and np.ndim(x) == 0:
             return self.whole(value, at, "an index")
-        if x is not None and np.ndim(x) == 1 and (is_integer(x) or np.asarray(x).dtype.kind == "b"):
+        already = isinstance(value, int) and np.asarray(x).dtype == np.int64  # idx = arange(2), then x[idx]
+        if x is not None and np.ndim(x) == 1 and not already and (is_integer(x) or np.asarray(x).dtype.kind == "b"):
             # x[[0, 2]] and a mask written in the file, x[[True, False, True]]: indices known as the file is read
             picked = np.flatnonzero(x) if np.asarray(x).dtype.kind == "b" else np.asarray(x, dtype=np.int64)
             value = self.operand(Literal(picked.astype(np.int64), *at), as_int=True)

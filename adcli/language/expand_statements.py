@@ -79,10 +79,9 @@ class Statements:
         self.frames.pop()
         self.set_context()
         if loop.call is None:  # as in Python, the variable keeps its last value after the loop
-            del self.loop_values[loop.var]
-            last = self.operand(Literal(loop.values[-1], loop.line, loop.col, str(loop.values[-1]), static=True))
-            self.env[loop.var] = last
-            self.bind(None, loop.var, last)
+            literal = self.loop_values.pop(loop.var)
+            self.after_loop[loop.var] = literal  # a number that folds, placed in the graph only if used
+            self.bind(None, loop.var, None)
         return pc + 1
 
     # ---- statements -------------------------------------------------------------------------
@@ -95,6 +94,8 @@ class Statements:
             raise self.error(NameResolutionError, f"cannot assign to the loop variable '{name}' inside its loop: "
                              "the loop sets it again at the next iteration", line, col)
         key = f"{call.function.name}.{name}" if call else name
+        if call is None:
+            self.after_loop.pop(name, None)
         if isinstance(value, Literal) and type(value.value) is int:
             value = Literal(value.value, value.line, value.col, value.text, static=True)  # N = 4: an integer
         index = self.operand(value)
@@ -141,6 +142,7 @@ class Statements:
         index = self.add(INPUT, (), line, col, name=name, label=name, data=held,
                          dtype=INT if dtype == "int" else FLOAT, extra="data" if data else None)
         self.env[name], self.versions[name] = index, 1
+        self.after_loop.pop(name, None)
         self.bind(None, name, index)
         self.declared.append(index)
         for axis, dim in enumerate(shape or ()):

@@ -1,7 +1,7 @@
 """The expander's updates: `x[i] = v`, `x[a:b] += v` and JAX's `x.at[i].set(v)`, each a new value of
 x equal to the old one with one part replaced (a mixin of Expander).
 
-An update never writes into the old array: it is the registry's `setitem`, whose reverse rule gives
+An update never changes the old value: it is the registry's `setitem`, whose reverse rule gives
 the overwritten part no gradient and the new part's gradient to v. `x[i] += v` reads the part first
 (getitem), combines it with v, and places the result (setitem), so its derivative is the chain
 rule's through three ordinary operations.
@@ -9,7 +9,10 @@ rule's through three ordinary operations.
 
 from __future__ import annotations
 
+import numpy as np
+
 from adcli.errors import NameResolutionError, ShapeError
+from adcli.language.expand_static import is_integer
 from adcli.language.expand_values import Literal, Marker
 from adcli.language.graph import FLOAT, INT
 
@@ -95,7 +98,9 @@ class Updates:
         """The value an update of `name` starts from: a value the file (or the function) has."""
         call = self.calls[-1] if self.calls else None
         scope = call.env if call else self.env
-        if name in self.loop_values or isinstance(scope.get(name), Literal) and scope[name].static:
+        local = scope.get(name)
+        if (isinstance(local, Literal) and local.static) or \
+                (call is None or local is None) and (name in self.loop_values or name in self.after_loop):
             raise self.error(NameResolutionError, f"'{name}' is a loop variable, a number: it has no parts to "
                              "update", line, col)
         if name not in scope and not (call and name in self.env):
@@ -112,9 +117,14 @@ class Updates:
                                  at for item, at in zip(items, positions) if isinstance(item, Marker)))
         index = tuple(items)
         base = self.operand(base)
-        if self.nodes[base].dtype == INT and self.kind_of(value) == FLOAT:
-            raise self.error(ShapeError, "this array holds integers: an update may not place float values into it "
-                             "(numpy would truncate them); make it a float array first, as in x = x * 1.0", *vat)
+        if self.nodes[base].dtype == INT:
+            if self.kind_of(value) == FLOAT:
+                raise self.error(ShapeError, "this array holds integers: an update may not place float values into "
+                                 "it (numpy would truncate them); make it a float array first, as in x = x * 1.0", *vat)
+            known = self.static(value)
+            if known is not None:  # [8, 9] written in the file: integers here, as the array's own
+                value = Literal(int(known) if np.ndim(known) == 0 else np.asarray(known, dtype=np.int64), *vat,
+                                static=True)
         if symbol is not None:
             part = self.add_op("getitem", [base], line, col, {"index": index})
             self.nodes[part].extra = tuple(positions)
@@ -133,9 +143,9 @@ class Updates:
         """A value's element type, placing nothing in the graph."""
         if isinstance(value, int):
             return self.nodes[value].dtype
-        if isinstance(value, Literal):
-            from adcli.language.expand_static import is_integer
-            return INT if is_integer(value.value) or type(value.value) is bool else FLOAT
+        known = self.static(value)  # a literal, or a [1, 2] display of literals
+        if known is not None:
+            return INT if is_integer(known) or np.asarray(known).dtype.kind == "b" else FLOAT
         return FLOAT
 
     # ---- JAX's spelling: x.at[i].set(v) -------------------------------------------------------
