@@ -376,6 +376,8 @@ def test_dual_numbers_take_updates_as_numpy_arrays_do():
     ("u = x * 1.0\nrow = u[:2]\nrow[0] = 5.0\ny = sum(u)\n", "'u' and 'row'", "4:9"),
     ("new = x\nfor i in range(1, 3):\n    new[i] = x[i - 1] + x[i + 1]\ny = sum(new)\n", "'x' and 'new'", "3:14"),
     ("def f(v):\n    v[0] = 0.0\n    return sum(v)\ny = f(x) + x[0]\n", "'x' and 'v'", "4:12"),
+    ("u = x * 1.0\na, b = u, u\na[0] = 5.0\ny = sum(b)\n", "'b' and 'a'", "4:9"),
+    ("u = x * 1.0\nf = u.ravel()\nf[0] = 5.0\ny = sum(u)\n", "'u' and 'f'", "4:9"),
     ("u = x * 1.0\ndef f(a):\n    u[0] = a\n    return sum(u)\ny = f(x[1]) + sum(u)\n", "'u' and 'u'", "5:19"),
 ])
 def test_a_name_numpy_would_have_changed_through_another_is_refused(source, stale, at):
@@ -394,6 +396,7 @@ def test_a_name_numpy_would_have_changed_through_another_is_refused(source, stal
     "u = x * 1.0\nold = u\nu[0] = 7.0\ny = sum(u)\n",                      # old never read again
     "u = x * 1.0\nold = u\nu = u * 2.0\nu[0] = 7.0\ny = sum(old) + sum(u)\n",  # u rebound first
     "def f(v):\n    v[0] = 0.0\n    return sum(v)\ny = f(x.copy()) + x[0]\n",
+    "u = x * 1.0\nf = u.flatten()\nf[0] = 5.0\ny = sum(u) + sum(f)\n",  # flatten copies; ravel is a view
 ])
 def test_copies_and_rebound_names_share_nothing(source):
     got = adcli.parse("input x: [4]\n" + source, "fine.ad").eval(x=np.arange(4.0))

@@ -153,7 +153,10 @@ class Numpy:
             self.push(self.copy_of(receiver, line, col) if name != "conj" else receiver, *at)
             return pc + 1
         if name in ("flatten", "ravel"):
-            self.push(self.add_op("reshape", [receiver], line, col, {"shape": (-1,)}), line, col)
+            flat = self.add_op("reshape", [receiver], line, col, {"shape": (-1,)})
+            if name == "flatten":  # numpy's flatten copies, where ravel gives a view
+                self.copies.add(flat)
+            self.push(flat, line, col)
             return pc + 1
         if name in ("reshape", "transpose") and len(args) > 1 and all(k is None for k in layout):
             args, where = [Tuple(args, line, col, 1)], [where[0]]  # x.reshape(3, 4): the sizes one by one
