@@ -2275,6 +2275,27 @@ def cancelled(graph, values, out, wrt, name, r, f) -> bool:
         bool(np.all(np.abs(r[both] - f[both]) <= 1e-12 * largest[0]))
 
 
+MATRIX_OPS = ("det", "logdet", "inv", "solve", "cholesky", "solve_triangular", "eigvalsh")
+
+
+def conditioned(graph, values, r, f) -> bool:
+    """Whether the modes differ by no more than the rounding an ill-conditioned matrix amplifies: a
+    factorisation of a matrix of condition number κ carries a relative error of about κ·2⁻⁵³, and
+    the modes factor it along different paths (det of P Pᵀ + 3I with P of 1e6 is κ ≈ 1e13: the
+    two answers agree to 3 digits, and each is right to that)."""
+    kappa = 0.0
+    for i, node in enumerate(graph.nodes[:len(values)]):
+        if node.op in MATRIX_OPS and values[node.args[0]] is not None:
+            a = np.asarray(values[node.args[0]], dtype=np.float64)
+            if a.ndim >= 2 and a.size and np.all(np.isfinite(a)):
+                with np.errstate(all="ignore"):
+                    kappa = max(kappa, float(np.max(np.linalg.cond(a))))
+    r, f = np.asarray(r, dtype=np.float64), np.asarray(f, dtype=np.float64)
+    both = np.isfinite(r) & np.isfinite(f)
+    return bool(np.all(np.isfinite(r) == np.isfinite(f))) and \
+        bool(np.all(np.abs(r[both] - f[both]) <= 10 * kappa * 2.0 ** -53 * np.maximum(np.abs(r[both]), np.abs(f[both]))))
+
+
 def modes_agree(r, f, hostile, scale) -> str | None:
     """Why reverse mode (r) and forward mode (f) disagree, or None. Well-scaled points: every
     element finite and within FORWARD_RTOL of the largest gradient element. Hostile points,
@@ -2501,7 +2522,8 @@ def checks(source, statements, inputs, seed, hostile_given, state):
     for name, g in result.grad.items():
         why = modes_agree(g, by_forward.grad[name], hostile, scale)
         if why is not None and hostile and (overflowed(graph, full, out, wrt, given, name, g, by_forward.grad[name])
-                                            or cancelled(graph, full, out, wrt, name, g, by_forward.grad[name])):
+                                            or cancelled(graph, full, out, wrt, name, g, by_forward.grad[name])
+                                            or conditioned(graph, full, g, by_forward.grad[name])):
             why = None
         assert why is None, \
             f"∂loss/∂{name}: reverse mode {g!r}, forward mode {by_forward.grad[name]!r}: {why}{context}"
