@@ -422,3 +422,14 @@ def test_element_reads_add_into_the_accumulator_in_place_with_the_rule_s_numbers
     for w in wrt:
         assert np.array_equal(fast[w], ruled[w]), graph.nodes[w].label
     assert np.array_equal(program.grad(**given).grad["u0"], ruled[wrt[0]])
+
+
+def test_the_trace_page_shows_an_update_as_a_step(tmp_path):
+    """The HTML trace of an update program: the update's formula and its reverse steps are on the page."""
+    path, page = tmp_path / "u.ad", tmp_path / "page.html"
+    path.write_text(UPDATES, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "adcli", "trace", str(path), "--set", "x=[0.5,-1.25,2.0,0.0,-3.0]",
+                           "-o", str(page)], capture_output=True, text=True, encoding="utf-8", check=False)
+    assert done.returncode == 0, done.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "z[0] ← " in html and "ḡ with 0 at the updated part" in html

@@ -129,14 +129,7 @@ class Sweep:
                             np.add(part, g, out=part)
                             continue
                     contribution = op.vjp(k, g, values[i], xs, params, shared)
-                    if before is None:
-                        grads[a] = contribution
-                    elif id(before) in owned and on_update is None and addable(before, contribution):
-                        np.add(before, contribution, out=before)  # the same bits as before + contribution
-                    else:
-                        grads[a] = before + contribution
-                        if isinstance(grads[a], np.ndarray):
-                            owned.add(id(grads[a]))
+                    self.accumulate(a, contribution, in_place=on_update is None)  # a trace shows each sum
                     if on_update is not None:
                         on_update(i, k, a, before, g, contribution, grads[a])
                 owned.discard(id(g))
@@ -166,17 +159,18 @@ class Sweep:
             owned.discard(id(g))
         return True
 
-    def accumulate(self, a: int, contribution, handed: bool = False) -> None:
-        """grads[a] += contribution, in the accumulator's memory when the sweep owns it; `handed`:
-        the contribution is an array the sweep owns, which may become the accumulator itself."""
+    def accumulate(self, a: int, contribution, handed: bool = False, in_place: bool = True) -> None:
+        """grads[a] += contribution, in the accumulator's memory when the sweep owns it (and
+        `in_place`); `handed`: the contribution is an array the sweep owns, which may become the
+        accumulator itself."""
         grads, owned = self.grads, self.owned
         before = grads.get(a)
         if before is None:
             grads[a] = contribution
             if not handed:
                 return
-        elif id(before) in owned and addable(before, contribution):
-            np.add(before, contribution, out=before)
+        elif in_place and id(before) in owned and addable(before, contribution):
+            np.add(before, contribution, out=before)  # the same bits as before + contribution
         else:
             grads[a] = before + contribution
             if isinstance(grads[a], np.ndarray):

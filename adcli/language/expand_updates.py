@@ -39,7 +39,7 @@ class Updates:
         self.push(self.update(base, items, positions, arrays, value, vat, symbol, bline, bcol, oline, ocol),
                   line, col)
         if isinstance(base, int):
-            self.mark_shared(self.calls[-1] if self.calls else None, name, base, line)
+            self.mark_shared(self.current_call(), name, base, line)
         return self.do_assign(("assign", name, line, col), pc)
 
     # ---- numpy's sharing: b = a, row = A[0], a function's parameter --------------------------
@@ -96,7 +96,7 @@ class Updates:
 
     def updated(self, name, line, col):
         """The value an update of `name` starts from: a value the file (or the function) has."""
-        call = self.calls[-1] if self.calls else None
+        call = self.current_call()
         scope = call.env if call else self.env
         local = scope.get(name)
         if (isinstance(local, Literal) and local.static) or \
