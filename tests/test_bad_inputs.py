@@ -15,7 +15,8 @@ from adcli.cli.main import app
 CORPUS = Path(__file__).resolve().parent / "bad" / "cases.jsonl"
 
 # Options a command cannot run without; a bad input must be reported whatever else is given.
-REQUIRED = {"derivative": ["--wrt", "x"], "jvp": ["--tangent", "x=1"]}
+REQUIRED = {"derivative": ["--wrt", "x"], "jvp": ["--tangent", "x=1"], "hvp": ["--vector", "x=1"],
+            "vjp": ["--cotangent", "y=1"]}
 
 
 def file_commands() -> dict[str, set[str]]:
@@ -135,7 +136,7 @@ NONFINITE = [  # source, value of x, the column of the operation, what it says t
 ]
 
 
-NEEDS = {"jvp": ["--tangent", "x=1"], "derivative": ["--wrt", "x"]}  # options a command cannot run without
+NEEDS = REQUIRED  # options a command cannot run without
 
 
 @pytest.mark.parametrize("command", strict_commands())

@@ -17,8 +17,11 @@ import op_cases
 import pytest
 
 import adcli
+from adcli.engine.evaluate import bind_inputs, evaluate
 from adcli.engine.forward import forward_grad
-from adcli.engine.higher import derivatives, hessian
+from adcli.engine.higher import derivatives
+from adcli.engine.matrices import hessian, jacobian
+from adcli.engine.sparsity import hessian_pattern, jacobian_pattern
 from adcli.operations import OPS
 
 torch = pytest.importorskip("torch")
@@ -342,3 +345,35 @@ def test_every_operation_has_rows():
     assert set(table.NO_DERIVATIVE) <= set(OPS)
     for name in table.NO_DERIVATIVE:
         assert OPS[name].dtype in ("bool", "int", "constant") or name == "one_hot", name
+
+
+@pytest.mark.parametrize("fact", FACTS, ids=lambda f: f.id)
+def test_patterns_hold_at_every_special_point(fact):
+    """At each row's point (zeros, poles, ties, huge and tiny values), every non-zero of the dense
+    Jacobian of `out` and of the dense Hessian lies inside the patterns the graph gives, and the
+    compressed Hessian is the dense one, NaN for NaN."""
+    program, values = program_of(fact)
+    wrt = float_names(fact)
+    graph = program.graph
+    nodes = program.wrt_nodes(wrt)
+    with np.errstate(all="ignore"):
+        found = evaluate(graph, bind_inputs(graph, values), None)
+        _, out = program.output_node("out")
+        dense = jacobian(program, of="out", wrt=wrt, dense=True, **values)
+        pattern, _ = jacobian_pattern(graph, found, out, nodes)
+        matrix = np.concatenate([np.reshape(dense.blocks[n], (dense.output_size, -1)) for n in wrt], axis=1)
+        outside = (matrix != 0) & ~pattern.dense()
+        assert not outside.any(), f"{fact.id}: ∂out non-zero outside the pattern at {np.argwhere(outside).tolist()}"
+        if not OPS[fact.op].second_order:
+            return
+        full = hessian(program, wrt=wrt, dense=True, **values)
+        compressed = hessian(program, wrt=wrt, **values)
+        _, loss = program.output_node()
+        second, _ = hessian_pattern(graph, found, loss, nodes)
+        rows = [np.concatenate([np.reshape(full.blocks[(n, m)], (np.size(values[n]), -1)) for m in wrt], axis=1)
+                for n in wrt]
+        outside = (np.concatenate(rows, axis=0) != 0) & ~second.dense()
+        assert not outside.any(), f"{fact.id}: Hessian non-zero outside the pattern at {np.argwhere(outside).tolist()}"
+        for key, block in full.blocks.items():
+            np.testing.assert_allclose(compressed.blocks[key], block, rtol=1e-13, atol=0, equal_nan=True,
+                                       err_msg=f"{fact.id}: Hessian block {key}")

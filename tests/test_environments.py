@@ -25,7 +25,8 @@ RELU_VALUES = ["--set", "W=2", "x=3", "b=1"]
 POSIX = pytest.mark.skipif(os.name != "posix", reason="pipes, signals and terminals as on POSIX")
 
 # What each command needs besides the file and its values, to run on samples/relu.ad.
-EXTRA = {"derivative": ["--wrt", "x"], "jvp": ["--tangent", "x=1"]}
+EXTRA = {"derivative": ["--wrt", "x"], "jvp": ["--tangent", "x=1"], "hvp": ["--vector", "x=1"],
+         "vjp": ["--cotangent", "H=1"]}
 
 
 def adcli_command(*args) -> list[str]:

@@ -14,7 +14,8 @@ import adcli
 from adcli import ops
 from adcli.cli.main import app
 from adcli.engine.dual import derivatives as dual_derivatives
-from adcli.engine.higher import MAX_ORDER, derivatives, hessian, jacobian, taylor_derivatives
+from adcli.engine.higher import MAX_ORDER, derivatives, taylor_derivatives
+from adcli.engine.matrices import hessian, jacobian
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 runner = CliRunner()
@@ -128,10 +129,15 @@ def numeric_jacobian(program, of, name, given):
 def test_jacobian_modes_agree_and_auto_picks_the_cheaper():
     program = adcli.parse(MLP)
     given = {"W": W0, "x": X0}
-    fwd = jacobian(program, of="h", mode="forward", **given)
+    fwd = jacobian(program, of="h", mode="forward", dense=True, **given)
     rev = jacobian(program, of="h", mode="reverse", **given)
     auto = jacobian(program, of="h", **given)
     assert (fwd.mode, fwd.passes) == ("forward", 9) and (rev.mode, rev.passes) == ("reverse", 2)
+    # compressed: W's two rows never share an output element, so its columns pair up (3 + 3 colours)
+    coloured = jacobian(program, of="h", mode="forward", **given)
+    assert (coloured.mode, coloured.passes, coloured.sparse.dense_passes) == ("forward", 6, 9)
+    for name in ("W", "x"):
+        np.testing.assert_array_equal(coloured.blocks[name], fwd.blocks[name])
     assert (auto.mode, auto.passes) == ("reverse", 2)  # 9 input elements, 2 outputs
     assert fwd.blocks["W"].shape == (2, 2, 3) and fwd.blocks["x"].shape == (2, 3)
     for name in ("W", "x"):
@@ -183,7 +189,7 @@ def numeric_hessian_block(program, a, b, given):
 @pytest.mark.parametrize("source,given", HESSIAN_PROGRAMS, ids=range(len(HESSIAN_PROGRAMS)))
 def test_hessian_is_symmetric_and_matches_differences_of_the_gradient(source, given):
     program = adcli.parse(source)
-    result = hessian(program, **given)
+    result = hessian(program, dense=True, **given)
     names = program.inputs
     assert result.passes == sum(np.size(given[n]) for n in names)
     for a in names:
@@ -234,8 +240,10 @@ def test_jacobian_command(tmp_path):
     assert code == 0 and data["mode"] == "reverse" and data["passes"] == 2 and data["output"] == "h"
     want = jacobian(adcli.parse(MLP), of="h", W=W0, x=X0).blocks
     assert data["jacobian"]["x"] == want["x"].tolist() and data["jacobian"]["W"] == want["W"].tolist()
-    code, out, _ = run("jacobian", path, "--of", "h", "--mode", "forward", *values)
+    code, out, _ = run("jacobian", path, "--of", "h", "--mode", "forward", "--dense", *values)
     assert code == 0 and "forward mode: 9 passes, one per input element" in out
+    code, out, _ = run("jacobian", path, "--of", "h", "--mode", "forward", *values)
+    assert code == 0 and "forward mode: 6 passes, one per colour of columns (dense: 9; 12 stored)" in out
     code, out, _ = run("jacobian", SAMPLES / "product.ad", "--set", "x=17")
     assert code == 0 and "reverse mode: 1 pass" in out and "35" in out
 
@@ -243,9 +251,13 @@ def test_jacobian_command(tmp_path):
 def test_hessian_command():
     code, out, _ = run("hessian", SAMPLES / "relu.ad", "--set", "W=2", "x=3", "b=1", "--json")
     data = json.loads(out)
-    assert code == 0 and data["output"] == "H" and data["value"] == 7.0 and data["passes"] == 3
+    # W·x couples W with x only: their columns share no row, so one coloured pass gives the Hessian
+    assert code == 0 and data["output"] == "H" and data["value"] == 7.0 and data["passes"] == 1
+    assert data["sparse"] == {"colours": 1, "colouring": "distance-2", "stored": 2, "dense_passes": 3}
     assert data["hessian"]["W"] == {"W": 0.0, "x": 1.0, "b": 0.0}
     assert data["hessian"]["x"]["W"] == 1.0 and data["hessian"]["b"]["b"] == 0.0
+    code, out, _ = run("hessian", SAMPLES / "relu.ad", "--set", "W=2", "x=3", "b=1", "--json", "--dense")
+    assert code == 0 and json.loads(out)["passes"] == 3 and json.loads(out)["hessian"] == data["hessian"]
     code, out, _ = run("hessian", SAMPLES / "product.ad", "--set", "x=17")
     assert code == 0 and ["∂²y/∂x²", "scalar", "2"] in [line.split() for line in out.splitlines()]
     code, _, err = run("hessian", SAMPLES / "product.ad", "--of", "q", "--set", "x=17")

@@ -20,7 +20,7 @@ import adcli
 import adcli.engine.evaluate as evaluate_module
 from adcli.cli.main import app
 from adcli.engine.forward import forward_grad
-from adcli.engine.higher import hessian
+from adcli.engine.matrices import hessian
 
 jax.config.update("jax_enable_x64", True)  # adcli computes in float64: so must the reference
 

@@ -175,20 +175,31 @@ def test_einsum_outer_product_too_large(work):
 
 
 def test_hessian_of_100000_elements(work):
-    """The Hessian of a function of 10**5 elements has 10**10 entries (74.5 GiB)."""
+    """The Hessian of a function of 10**5 elements has 10**10 entries (74.5 GiB): dense, refused;
+    it is diagonal, so compressed it takes one pass and 10**5 stored entries."""
     (work / "h.ad").write_text("input v: [n]\ny = sum(v * v)\n")
     np.savez(work / "v.npz", v=np.linspace(-1, 1, 100_000))
-    run = adcli("hessian", "h.ad", "--inputs", "v.npz", cwd=work)
+    run = adcli("hessian", "h.ad", "--inputs", "v.npz", "--dense", cwd=work)
     assert_clean(run, message=["Hessian", "[100000, 100000]", "74.5 GiB"], at="h.ad:2")
+    run = adcli("hessian", "h.ad", "--inputs", "v.npz", "--json", cwd=work)
+    assert run.rc == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["passes"] == 1 and data["sparse"]["stored"] == 100_000
+    block = data["hessian"]["v"]["v"]
+    assert block["shape"] == [100_000, 100_000] and block["row"] == block["col"] == list(range(100_000))
+    assert set(block["data"]) == {2.0}
 
 
 @pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
 def test_jacobian_of_a_huge_output(work, mode):
-    """exp(v) for 20,000 elements is fine; its Jacobian (20,000 × 20,000, 2.98 GiB) is not."""
+    """exp(v) for 20,000 elements is fine; its dense Jacobian (20,000 × 20,000, 2.98 GiB) is not,
+    and compressed (it is diagonal) it takes one pass."""
     (work / "j.ad").write_text("input v: [n]\ny = exp(v)\n")
     np.savez(work / "v.npz", v=np.zeros(20_000))
-    run = adcli("jacobian", "j.ad", "--inputs", "v.npz", "--mode", mode, cwd=work)
+    run = adcli("jacobian", "j.ad", "--inputs", "v.npz", "--mode", mode, "--dense", cwd=work)
     assert_clean(run, message=["Jacobian", "[20000, 20000]", "2.98 GiB"], at="j.ad:2")
+    run = adcli("jacobian", "j.ad", "--inputs", "v.npz", "--mode", mode, cwd=work)
+    assert run.rc == 0 and "1 pass, one per colour" in run.stdout and "20000 stored entries" in run.stdout, run.stderr
 
 
 def test_jacobian_of_an_output_too_large_to_compute(work):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import adcli
 from adcli.cli.main import app
 from adcli.engine.forward import forward_grad
-from adcli.engine.higher import hessian
+from adcli.engine.matrices import hessian
 
 runner = CliRunner()
 

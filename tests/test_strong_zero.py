@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 import adcli
 from adcli.cli.main import app
 from adcli.engine.forward import forward_grad, jvp
-from adcli.engine.higher import derivatives, hessian, jacobian
+from adcli.engine.higher import derivatives
+from adcli.engine.matrices import hessian, jacobian
 
 runner = CliRunner()
 

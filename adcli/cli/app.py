@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 from adcli import __version__
 from adcli.cli.support import Style, guard_command, printable, run_main
 
-MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent", "--dim")
+MULTI_VALUE_OPTIONS = ("--set", "-s", "--tangent", "--vector", "--cotangent", "--dim")
 
 
 def expand_multi_values(args: list[str]) -> list[str]:
@@ -25,7 +25,7 @@ def expand_multi_values(args: list[str]) -> list[str]:
         if takes_value:  # the option's own first value, whatever it looks like
             out.append(arg)
             takes_value = False
-        elif arg in MULTI_VALUE_OPTIONS or arg.startswith(("--set=", "--tangent=", "--dim=")):
+        elif arg in MULTI_VALUE_OPTIONS or arg.startswith(("--set=", "--tangent=", "--vector=", "--cotangent=", "--dim=")):
             option, takes_value = arg.partition("=")[0], "=" not in arg
             out.append(arg)
         elif option and "=" in arg and not arg.startswith("-"):

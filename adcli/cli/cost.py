@@ -84,15 +84,36 @@ def cost_tables(cost, file: str, ascii_only: bool) -> list:
                 "peak memory")
     for mode in ("forward", "reverse"):
         jac.add_row(f"{mode} mode", f"{j[mode]['passes']:,}", si(j[mode]["flops"]), nbytes(j[mode]["peak_bytes"]))
+    coloured = cost.coloured_json().get("coloured")
+    if coloured:  # compressed by colouring: one pass per colour, each costing one pass of that mode
+        for mode in ("forward", "reverse"):
+            if coloured[mode]["passes"] < j[mode]["passes"]:
+                jac.add_row(f"{mode} mode, coloured", f"{coloured[mode]['passes']:,}", si(coloured[mode]["flops"]),
+                            nbytes(j[mode]["peak_bytes"]))
 
     notes = [f"A tape keeping every value would hold {nbytes(cost.all_values_bytes)}; peak memory frees each "
              "value after its last use and counts array payloads only.",
-             *cost.notes]
+             *coloured_notes(coloured, cost.jacobian_rows, cost.jacobian_columns), *cost.notes]
     tail = Text.assemble(("recommended: ", "bold"), cost.recommendation(), "\n", "\n".join(notes))
     parts = [head, ops, passes, jac, tail]
     if ascii_only:
         parts = [Text(p.plain.translate(ASCII)) if isinstance(p, Text) else p for p in parts]
     return parts
+
+
+def coloured_notes(coloured, rows: int, columns: int) -> list[str]:
+    """What colouring saves, if anything: the Jacobian's passes in one mode, the Hessian's."""
+    if not coloured:
+        return []
+    notes = []
+    if coloured["forward"]["passes"] < columns or coloured["reverse"]["passes"] < rows:
+        notes.append(f"The Jacobian stores {coloured['stored']:,} of {rows * columns:,} entries: columns (rows) that "
+                     "share no row (column) take one pass per colour, as adcli jacobian does.")
+    h = coloured.get("hessian")
+    if h and h["passes"] < h["dense_passes"]:
+        notes.append(f"Hessian: {h['passes']:,} coloured pass{'es' if h['passes'] != 1 else ''} instead of "
+                     f"{h['dense_passes']:,} ({h['stored']:,} stored entries).")
+    return notes
 
 
 def schedule_table(rows, ascii_only: bool):
@@ -133,21 +154,23 @@ def cost(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
          memory_budget: MemoryBudget = None, saved: Saved = False, format_: FormatOption = Style.text):
     """Operations, flops and memory of a forward, a reverse and a forward-mode pass, and a full Jacobian.
 
-    Shapes come from values (--set, --inputs) or from input declarations (named sizes with --dim);
-    nothing is evaluated.
+    Shapes come from values (--set, --inputs) or from input declarations (named sizes with --dim).
+    The program runs once, at the values given (0.5 where none is), to find the sparsity pattern
+    and count the passes of a Jacobian and Hessian compressed by colouring.
 
 
     \b
     Example: adcli cost samples/mlp.ad --dim n=256 d=784 h=1024 k=10
     """
     from adcli.engine.checkpoint import parse_budget, parse_kind
-    from adcli.engine.cost import program_cost, saved_values, schedule_costs
+    from adcli.engine.cost import add_colours, program_cost, saved_values, schedule_costs
     from adcli.engine.program import load
     ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
         given, dims = given_values(set_, inputs, program), parse_dims(dim)
         result = program_cost(program, given, of=of, wrt=wrt, dims=dims)
+        add_colours(result, program, given, of=of, wrt=wrt, dims=dims)
         budget = None if memory_budget is None else parse_budget(memory_budget)
         kind = None if checkpoint is None and budget is None else parse_kind(checkpoint or "auto")
         schedules = [] if kind is None else schedule_costs(program, given, [kind], of, wrt, dims, budget)

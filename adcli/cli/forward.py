@@ -1,13 +1,12 @@
-"""The `jvp`, `derivative`, `jacobian` and `hessian` commands: forward mode and higher derivatives."""
+"""The `jvp` and `derivative` commands: forward mode and derivatives of higher order."""
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import Ascii, Batch, Chunk, File, FormatOption, Full, Inputs, Json, Of, Set, Strict, Wrt, app
+from adcli.cli.app import Ascii, Batch, Chunk, File, FormatOption, Full, Inputs, Json, Of, Set, Strict, app
 from adcli.cli.support import ANNOTATIONS, Style, console_for_stdout, emit_json, given_values, notify, reporting
 
 Tangent = Annotated[Optional[list[str]], typer.Option(
@@ -17,12 +16,6 @@ Tangent = Annotated[Optional[list[str]], typer.Option(
 Order = Annotated[int, typer.Option("--order", "-k", metavar="K", help="The highest order to compute (1 to 170).")]
 OneWrt = Annotated[str, typer.Option("--wrt", metavar="NAME", help="The scalar input to differentiate by.",
                                      show_default=False)]
-
-
-class JacobianMode(str, Enum):
-    auto = "auto"
-    forward = "forward"
-    reverse = "reverse"
 
 
 SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -205,95 +198,3 @@ def derivative(file: File, wrt: OneWrt, order: Order = 1, set_: Set = None, inpu
         table.add_row(str(k), derivative_symbol(result.output, result.wrt, k, ascii_only), shape_text(d),
                       format_block(d, full))
     show(console, *headline(result.output, result.value, full, f" at {result.wrt} = {format_value(result.at)}"), table)
-
-
-# ---------------------------------------------------------------------------------------------
-# adcli jacobian
-# ---------------------------------------------------------------------------------------------
-
-def passes_note(mode: str, passes: int, n_in: int, n_out: int) -> str:
-    """Which mode ran and why it took that many passes."""
-    per = "input" if mode == "forward" else "output"
-    return (f"{mode} mode: {passes} pass{'' if passes == 1 else 'es'}, one per {per} element "
-            f"(inputs: {n_in} element{'' if n_in == 1 else 's'}, output: {n_out})")
-
-
-@app.command(short_help="The full Jacobian, by forward or reverse mode.")
-def jacobian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-             mode: Annotated[JacobianMode, typer.Option(
-                 "--mode", help="auto: forward when the inputs have fewer elements than the output, else "
-                                "reverse.")] = JacobianMode.auto,
-             json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
-             format_: FormatOption = Style.text):
-    """The full Jacobian of the output (any shape) with respect to each input.
-
-    Each block has shape output.shape + input.shape.
-
-    \b
-    Example: adcli jacobian samples/product.ad --set x=17
-    """
-    from adcli.cli.terminal import shape_text, show
-    from adcli.engine.higher import jacobian as full_jacobian
-    from adcli.engine.program import load
-    from adcli.numbers import format_block
-    ANNOTATIONS.start(format_, json_)
-    with reporting():
-        program = load(file)
-        given = given_values(set_, inputs, program)
-        result = full_jacobian(program, of=of, wrt=wrt, mode=mode.value, **given)
-        require_or_warn_finite(program, given, of, {result.output: result.value, **{
-            f"∂{result.output}/∂{name}": block for name, block in result.blocks.items()}}, strict)
-    if json_:
-        emit_json({"output": result.output, "value": to_json(result.value), "mode": result.mode,
-                   "passes": result.passes, "jacobian": {name: to_json(j) for name, j in result.blocks.items()}})
-        return
-    console, ascii_only = console_for_stdout(ascii_)
-    table = new_table(ascii_only, "input", "shape", f"∂{result.output}/∂input")
-    for name, block in result.blocks.items():
-        table.add_row(name, shape_text(block), format_block(block, full))
-    note = passes_note(result.mode, result.passes, result.input_size, result.output_size)
-    show(console, *headline(result.output, result.value, full, note=note), table)
-
-
-# ---------------------------------------------------------------------------------------------
-# adcli hessian
-# ---------------------------------------------------------------------------------------------
-
-@app.command(short_help="The Hessian of a scalar output (forward over reverse).")
-def hessian(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
-            json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
-            format_: FormatOption = Style.text):
-    """The Hessian of a scalar output, for each pair of inputs (forward over reverse).
-
-    The block for inputs (a, b) has shape a.shape + b.shape.
-
-    \b
-    Example: adcli hessian samples/relu.ad --set W=2 x=3 b=1
-    """
-    from adcli.cli.terminal import shape_text, show
-    from adcli.engine.higher import hessian as full_hessian
-    from adcli.engine.program import load
-    from adcli.numbers import format_block
-    ANNOTATIONS.start(format_, json_)
-    with reporting():
-        program = load(file)
-        given = given_values(set_, inputs, program)
-        result = full_hessian(program, of=of, wrt=wrt, **given)
-        require_or_warn_finite(program, given, of, {result.output: result.value, **{
-            f"∂²{result.output}/∂{a}∂{b}": block for (a, b), block in result.blocks.items()}}, strict)
-    if json_:
-        nested: dict = {}
-        for (a, b), block in result.blocks.items():
-            nested.setdefault(a, {})[b] = to_json(block)
-        emit_json({"output": result.output, "value": to_json(result.value), "passes": result.passes,
-                   "hessian": nested})
-        return
-    console, ascii_only = console_for_stdout(ascii_)
-    table = new_table(ascii_only, "derivative", "shape", "value")
-    y = result.output
-    for (a, b), block in result.blocks.items():
-        symbol = f"∂²{y}/∂{a}²" if a == b else f"∂²{y}/∂{a}∂{b}"
-        table.add_row(fit(symbol, ascii_only), shape_text(block), format_block(block, full))
-    plural = "" if result.passes == 1 else "es"
-    note = f"forward over reverse: {result.passes} pass{plural}, one per input element"
-    show(console, *headline(y, result.value, full, note=note), table)

@@ -3,7 +3,8 @@
 Shapes alone decide every figure, so nothing is evaluated: a shape pass runs the registry's shape
 rules, then each pass (forward, reverse, forward mode) is simulated over the node list, freeing
 every value, tangent and gradient accumulator after its last use. Memory counts array payloads,
-8 bytes per float64 element; Python's per-object overhead is not included.
+8 bytes per float64 element; Python's per-object overhead is not included. Only the coloured
+passes of a sparse Jacobian (add_colours) run the program, once, to find its pattern.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from adcli.engine.checkpoint import plain, predict
 from adcli.engine.evaluate import check_declared, infer_shapes, unknown_input_message
 from adcli.engine.reverse import backward_reads, depends_on
 from adcli.errors import InputError
-from adcli.language.graph import LEAVES, Graph
+from adcli.language.graph import FLOAT, LEAVES, Graph
 from adcli.operations import OPS
 
 ITEM_BYTES = 8  # float64
@@ -111,6 +112,7 @@ class Cost:
     jacobian_rows: int  # elements of the output
     jacobian_columns: int  # elements of the inputs in `wrt`
     notes: list[str] = field(default_factory=list)
+    coloured: dict | None = None  # passes when the sparse Jacobian (and Hessian) are compressed by colouring
 
     @property
     def jacobian(self) -> dict:
@@ -141,6 +143,15 @@ class Cost:
         times = f"{factor:,.0f}" if factor >= 100 else f"{factor:.3g}"
         shape = (f"{rows:,} output element{'s' if rows != 1 else ''} and "
                  f"{cols:,} input element{'s' if cols != 1 else ''}")
+        coloured = self.coloured_json().get("coloured")
+        if coloured:  # a compressed sparse Jacobian: the cheaper coloured mode, against the best dense one
+            best = min(("forward", "reverse"), key=lambda m: coloured[m]["flops"])
+            c = coloured[best]
+            if c["flops"] < j[mode]["flops"]:
+                factor = j[mode]["flops"] / max(c["flops"], 1)
+                times = f"{factor:,.0f}" if factor >= 100 else f"{factor:.3g}"
+                return (f"{best} mode, coloured: {c['passes']:,} pass{'es' if c['passes'] != 1 else ''} instead of "
+                        f"{j[mode]['passes']:,} ({times}× fewer flops) for {shape}")
         return (f"{mode} mode: {j[mode]['passes']:,} pass{'es' if j[mode]['passes'] != 1 else ''} instead of "
                 f"{j[other]['passes']:,} ({times}× fewer flops) for {shape}")
 
@@ -161,9 +172,22 @@ class Cost:
             "forward_mode": {"flops": self.forward_mode.flops, "peak_bytes": self.forward_mode.peak_bytes},
             "jacobian": {"rows": self.jacobian_rows, "columns": self.jacobian_columns,
                          "forward": j["forward"], "reverse": j["reverse"], "recommended": j["recommended"],
-                         "recommendation": self.recommendation()},
+                         "recommendation": self.recommendation(), **self.coloured_json()},
             "notes": list(self.notes),
         }
+
+    def coloured_json(self) -> dict:
+        """The coloured passes, with their flops at one pass's cost each."""
+        c = self.coloured
+        if c is None:
+            return {}
+        out = {"stored": c["stored"],
+               "forward": {"passes": c["forward"], "flops": c["forward"] * self.forward_mode.flops},
+               "reverse": {"passes": c["reverse"], "flops": c["reverse"] * self.reverse.flops}}
+        if c.get("hessian"):
+            out["hessian"] = {"passes": c["hessian"]["passes"], "dense_passes": self.jacobian_columns,
+                              "stored": c["hessian"]["stored"]}
+        return {"coloured": out}
 
 
 def estimate(graph: Graph, shapes_of_inputs: dict[int, Shape], output: int, wrt: list[int],
@@ -283,6 +307,34 @@ def program_cost(program, given: dict, of: str | None = None, wrt=None, dims: di
     wrt_nodes = program.wrt_nodes(wrt)
     shapes = input_shapes(program.graph, given, dims)
     return estimate(program.graph, shapes, output, wrt_nodes, name)
+
+
+RUN_LIMIT = 256 * 2**20  # the largest forward pass `cost` runs to find a sparsity pattern
+
+
+def add_colours(cost: Cost, program, given: dict, of=None, wrt=None, dims: dict | None = None) -> None:
+    """The coloured passes of a sparse Jacobian and Hessian, beside the dense ones. The pattern is
+    structural, so float inputs without a value take 0.5; integers (indices) must be given, and a
+    program too large to run once here is left uncoloured, with a note."""
+    from adcli.engine.matrices import colour_counts
+    if cost.forward.peak_bytes > RUN_LIMIT:
+        cost.notes.append("colours: not computed, since finding the pattern runs the program once and this one "
+                          f"needs {cost.forward.peak_bytes:,} bytes")
+        return
+    graph = program.graph
+    values = dict(given)
+    for index, shape in input_shapes(graph, given, dims).items():
+        node = graph.nodes[index]
+        if node.label not in values:
+            if node.dtype != FLOAT:
+                cost.notes.append(f"colours: not computed without the values of integer input '{node.label}' "
+                                  f"(--set {node.label}=...)")
+                return
+            values[node.label] = np.full(shape, 0.5)
+    cost.coloured = colour_counts(program, of, wrt, **values)
+    if cost.coloured is None or ("hessian" in cost.coloured and cost.coloured["hessian"] is None):
+        which = "Jacobian's" if cost.coloured is None else "Hessian's"
+        cost.notes.append(f"colours: the {which} pattern is too large to build (over 20 million element pairs)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,12 +1,11 @@
-"""Beyond the gradient: derivatives of order K, full Jacobians, and Hessians.
+"""Beyond the gradient: derivatives of order K by truncated Taylor series.
 
 Order-K derivatives use truncated Taylor series rather than K nested duals: a K-fold nested dual
 holds 2**K numbers and its cost doubles with every order, while a Taylor series holds K + 1
 coefficients and costs O(K²) per ring operation. The series still follow the registry: +, -, ·, /
 and @ are the ring's own operations on coefficients, and every other operation y = f(x) gets its
 coefficients from its jvp rule, because y′(t) = jvp(x′(t)) at x(t) gives k·yₖ = [jvp]ₖ₋₁.
-Jacobians take one forward pass per input element or one reverse pass per output element, and
-Hessians run reverse mode on dual values (forward over reverse), one pass per input element.
+Jacobians and Hessians are in matrices.py.
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adcli.engine.dual import Dual, Lifted, apply, fresh_tag, plain, tangent_at
+from adcli.engine.dual import Lifted, plain
 from adcli.engine.evaluate import bind_inputs, evaluate
-from adcli.engine.forward import push_tangent, tangents, unit
-from adcli.engine.reverse import backward, depends_on
+from adcli.engine.forward import push_tangent
+from adcli.engine.reverse import depends_on
 from adcli.errors import InputError, ShapeError
-from adcli.limits import check_size
 from adcli.operations import OPS, fmt_shape
 
 if TYPE_CHECKING:  # only in annotations: the engine's modules do not import the Program they serve
@@ -276,98 +274,3 @@ def derivatives(program: Program, wrt: str, order: int, of: str | None = None, *
         coefs = ensure(y, order) if isinstance(y, Series) else [y] + [np.zeros(np.shape(y))] * order
     found = [np.asarray(c * float(math.factorial(k)), dtype=np.float64) for k, c in enumerate(coefs)]
     return Derivatives(name, wrt, bound[w], found[0], found[1:])
-
-
-@dataclass
-class Jacobian:
-    """∂output/∂input for each input, shaped output.shape + input.shape, and how it was found."""
-
-    output: str
-    value: np.ndarray
-    blocks: dict[str, np.ndarray]
-    mode: str  # "forward" or "reverse"
-    passes: int
-    input_size: int  # elements over all inputs differentiated
-    output_size: int
-
-
-MODES = ("auto", "forward", "reverse")
-
-
-def jacobian(program: Program, of: str | None = None, wrt=None, mode: str = "auto", **given) -> Jacobian:
-    """The full Jacobian; `auto` runs forward mode when the inputs have fewer elements than the output."""
-    if mode not in MODES:
-        raise InputError(f"--mode {mode}: expected one of {', '.join(MODES)}")
-    name, out = program.output_node(of)
-    graph = program.graph
-    values = evaluate(graph, bind_inputs(graph, given), out)
-    nodes = program.wrt_nodes(wrt)
-    out_shape = np.shape(values[out])
-    shapes = {w: np.shape(values[w]) for w in nodes}
-    n_in = sum(int(np.prod(s)) for s in shapes.values())
-    n_out = int(np.prod(out_shape))
-    if mode == "auto":
-        mode = "forward" if n_in < n_out else "reverse"
-    for w in nodes:
-        check_size(out_shape + shapes[w], lambda m: ShapeError(m, graph.span(out)),
-                   f"the Jacobian block ∂{name}/∂{graph.nodes[w].label}")
-    blocks = {w: np.zeros(out_shape + shapes[w]) for w in nodes}
-    whole_output = (slice(None),) * len(out_shape)
-    if mode == "forward":  # one column per pass
-        for w in nodes:
-            for index in np.ndindex(shapes[w]):
-                t = tangents(graph, values, out, {w: unit(shapes[w], index)})[out]
-                blocks[w][whole_output + index] = 0.0 if t is None else t
-        passes = n_in
-    else:  # one row per pass
-        for index in np.ndindex(out_shape):
-            grads = backward(graph, values, out, nodes, seed=unit(out_shape, index))
-            for w in nodes:
-                blocks[w][index] = grads[w]
-        passes = n_out
-    labels = graph.nodes
-    return Jacobian(name, values[out], {labels[w].label: blocks[w] for w in nodes}, mode, passes, n_in, n_out)
-
-
-@dataclass
-class Hessian:
-    """∂²output/∂a∂b for each pair of inputs (a, b), shaped a.shape + b.shape."""
-
-    output: str
-    value: np.ndarray
-    blocks: dict[tuple[str, str], np.ndarray]
-    passes: int
-
-
-def hessian(program: Program, of: str | None = None, wrt=None, **given) -> Hessian:
-    """The Hessian of a scalar output by forward over reverse: for each input element, reverse
-    mode runs on dual values seeded along that element, and the gradient's tangent is a row."""
-    name, out = program.output_node(of)
-    graph = program.graph
-    bound = bind_inputs(graph, given)
-    values = evaluate(graph, bound, out)
-    if np.size(values[out]) != 1:
-        raise ShapeError(f"hessian needs a scalar output, but '{name}' has shape {fmt_shape(np.shape(values[out]))}; "
-                         f"reduce it first, for example sum({name}), or use jacobian", graph.span(out))
-    nodes = program.wrt_nodes(wrt)
-    require_second_order(program, out, nodes, "hessian")
-    shapes = {w: np.shape(bound[w]) for w in nodes}
-    for a in nodes:
-        for b in nodes:
-            check_size(shapes[a] + shapes[b], lambda m: ShapeError(m, graph.span(out)),
-                       f"the Hessian block ∂²{name}/∂{graph.nodes[a].label}∂{graph.nodes[b].label}")
-    blocks = {(a, b): np.zeros(shapes[a] + shapes[b]) for a in nodes for b in nodes}
-    passes = 0
-    for a in nodes:
-        for index in np.ndindex(shapes[a]):
-            tag = fresh_tag()
-            lifted = dict(bound)
-            lifted[a] = Dual(bound[a], unit(shapes[a], index), tag)
-            duals = evaluate(graph, lifted, out, apply=apply)
-            grads = backward(graph, duals, out, nodes)
-            for b in nodes:
-                blocks[(a, b)][index] = np.asarray(tangent_at(grads[b], tag), dtype=np.float64)
-            passes += 1
-    labels = graph.nodes
-    return Hessian(name, values[out],
-                   {(labels[a].label, labels[b].label): blocks[(a, b)] for a in nodes for b in nodes}, passes)

@@ -30,9 +30,9 @@ def plain(value):
     return value
 
 
-def require_scalar(graph: Graph, name: str, index: int, value) -> None:
-    """Gradients are of scalar outputs; say how to get one from an array."""
+def require_scalar(graph: Graph, name: str, index: int, value, what: str = "grad", other: str = "") -> None:
+    """Gradients are of scalar outputs; say how to get one from an array (or `other` way)."""
     shape = np.shape(value)
     if int(np.prod(shape)) != 1:
-        raise ShapeError(f"grad needs a scalar output, but '{name}' has shape {fmt_shape(shape)}; "
-                         f"reduce it first, for example sum({name}) or mean({name})", graph.span(index))
+        raise ShapeError(f"{what} needs a scalar output, but '{name}' has shape {fmt_shape(shape)}; "
+                         f"reduce it first, for example sum({name}) or mean({name}){other}", graph.span(index))

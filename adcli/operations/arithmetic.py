@@ -6,7 +6,7 @@ import operator
 
 import numpy as np
 
-from adcli.operations import batching, kernels
+from adcli.operations import batching, kernels, patterns
 from adcli.operations.core import (
     Mismatch,
     Op,
@@ -35,7 +35,7 @@ binary("sub", symbol="-", forward="{x} - {y}", derivs=("1", "-1.0"), text="{0} -
        doc="subtraction, with numpy broadcasting")
 binary("mul", symbol="*", forward="{x} * {y}", derivs=("{y}", "{x}"), text="{0}·{1}", partials=("{1}", "{0}"),
        vjp_text=("ḡ ⊙ {1}", "ḡ ⊙ {0}"), pyfunc=operator.mul, dtype="same", ufunc=np.multiply, bilinear=True,
-       chain_product=kernels.chain, doc="elementwise multiplication, with numpy broadcasting")
+       chain_product=kernels.chain, doc="elementwise multiplication, with numpy broadcasting", pattern=patterns.product)
 binary("div", symbol="/", forward="{x} / {y}", derivs=("1.0 / {y}", "-{ans} / {y}"), text="{0}/{1}",
        partials=("1/{1}", "-{0}/{1}²"), vjp_text=("ḡ / {1}", "-ḡ ⊙ {0}/{1}²"), pyfunc=operator.truediv, ufunc=np.divide,
        deriv_flops=local_partial(2), doc="elementwise division")
@@ -86,7 +86,8 @@ register(Op("matmul", forward_code="matmul({x}, {y})", shape=matmul_shape, text=
             jvp_code="chain_matmul({dx}, {y}) + chain_matmul({x}, {dy})", scalar_text="{0}·{1}", pyfunc=operator.mul,
             ufunc=np.matmul, bilinear=True, chain_product=kernels.chain_matmul, scalar_as="mul", flops=matmul_flops,
             deriv_flops=lambda k, out, args, params: matmul_flops(out, args, params),
-            doc="matrix product (numpy's matmul); a scalar on either side multiplies", batch=batching.matmul))
+            doc="matrix product (numpy's matmul); a scalar on either side multiplies", batch=batching.matmul,
+            pattern=patterns.matmul))
 
 # ---- comparisons: boolean results, with no derivative ------------------------------------------
 for _name, _symbol, _ufunc in (("less", "<", np.less), ("less_equal", "<=", np.less_equal),
@@ -106,4 +107,5 @@ register(Op("where", forward_code="np.where({cond}, {x}, {y})", shape=broadcast_
                       "unbroadcast(np.where({cond}, 0.0, {g}), {y.shape})"),
             jvp_code="np.where({cond}, {dx}, {dy})", flops=per_element(1), deriv_flops=local_partial(1),
             doc="elementwise choice: x where cond holds, else y (broadcast); the gradient follows the choice",
-            kinds=("bool", None, None), signature="where(cond, x, y)", batch=batching.elementwise))
+            kinds=("bool", None, None), signature="where(cond, x, y)", batch=batching.elementwise,
+            pattern=patterns.elementwise, curved=False))

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from adcli.operations import kernels
+from adcli.operations import kernels, patterns
 
 
 class Mismatch(ValueError):
@@ -187,6 +187,8 @@ class Op:
     show: Callable | None = None  # show(labels, params) -> the formula, where params shape it (x[1:])
     kinds: tuple = ()  # per operand, a required element type: "bool" (where's condition), "int" (labels)
     batch: Callable | None = None  # the batching rule (registry/batching.py): the op on a leading batch axis
+    pattern: Callable | None = None  # the sparsity rule (operations/patterns.py): which elements each result reads
+    curved: bool = True  # whether its second derivatives may be non-zero (relu, max, sort are piecewise linear)
 
     # --- the operands and parameters as the templates name them ----------------------------
     @property
@@ -377,11 +379,24 @@ def register(op: Op) -> Op:
     if op.batch is None:
         raise ValueError(f"operation {op.name} has no batching rule")
     check_templates(op)
+    if op.pattern is None:
+        op.pattern = default_pattern(op)
     if op.func and not op.signature:
         op.signature = f"{op.func}({', '.join(('[a, b, ...]',) if op.variadic else op.args)}" + \
             "".join(f", {name}={default!r}" for name, default in op.params) + ")"
     OPS[op.name] = op
     return op
+
+
+def default_pattern(op: Op) -> Callable:
+    """The sparsity rule an entry need not spell out: none for a result without a derivative
+    (comparisons, counts; floor, whose derivative is 0 everywhere), elementwise for the rest of the
+    elementwise family. Any other operation must give its own."""
+    if not op.differentiable or (op.elementwise and all(d == "zeros_like({x})" for d in op.deriv_code)):
+        return patterns.constant
+    if op.elementwise:
+        return patterns.elementwise
+    raise ValueError(f"operation {op.name} has no sparsity rule")
 
 
 CODE_FIELDS = ("forward_code", "deriv_code", "vjp_code", "common_code", "jvp_code", "kink_code")

@@ -32,7 +32,7 @@ unary("relu", forward="np.maximum({x}, 0.0)", deriv="np.sign({ans})",  # 1, 0, o
       text="ReLU({0})", partial="ReLU′({0})", vjp_text="ḡ ⊙ [{0} > 0]", kink_code="{x} == 0",
       convention="relu′(0) taken as 0",
       pyfunc=kernels.relu_float, pyderivs=(lambda ans, x: kernels.relu_slope_float(ans),),
-      doc="max(x, 0); relu′(0) = 0")
+      doc="max(x, 0); relu′(0) = 0", curved=False)
 unary("exp", forward="np.exp({x})", deriv="{ans}", text="exp({0})", partial="exp({0})", ufunc=np.exp, cost=(1, 1),
       doc="eˣ")
 unary("log", forward="np.log({x})", deriv="1.0 / {x}", text="log({0})", partial="1/{0}", vjp_text="ḡ / {0}",
@@ -49,7 +49,8 @@ unary("sigmoid", forward="sigmoid({x})", deriv="logistic_slope({x})", text="σ({
 unary("sqrt", forward="np.sqrt({x})", deriv="0.5 / {ans}", text="√{0}", partial="1/(2√{0})", vjp_text="ḡ / (2√{0})",
       ufunc=np.sqrt, doc="square root; sqrt′(0) = inf")
 unary("abs", forward="np.abs({x})", deriv="np.sign({x})", text="|{0}|", partial="sign({0})", kink_code="{x} == 0",
-      convention="abs′(0) taken as 0", ufunc=np.absolute, doc="absolute value; abs′(0) = 0")
+      convention="abs′(0) taken as 0", ufunc=np.absolute, doc="absolute value; abs′(0) = 0",
+      curved=False)
 
 # ---- logarithms and exponentials --------------------------------------------------------------
 unary("log1p", forward="np.log1p({x})", deriv="1.0 / (1.0 + {x})", text="log1p({0})", partial="1/(1 + {0})",
@@ -106,7 +107,7 @@ register(Op("leaky_relu", forward_code="np.where({x} > 0, {x}, {slope} * {x})", 
             func="leaky_relu", deriv_code=("step({x}, 1.0, {slope})",), kink_code="({x} == 0) & ({slope} != 1.0)",
             convention="leaky_relu′(0) taken as the slope", deriv_flops=local_partial(2),
             doc="x for x > 0, slope·x otherwise (slope 0.01 unless given); leaky_relu′(0) = slope",
-            batch=batching.elementwise))
+            batch=batching.elementwise, curved=False))
 
 # ---- special functions: scipy.special's, computed with numpy alone (kernels.py) --------------------
 unary("log_sigmoid", forward="-softplus(-{x})", deriv="sigmoid(-{x})", text="log σ({0})", partial="σ(-{0})",
@@ -169,13 +170,13 @@ binary("maximum", forward="np.maximum({x}, {y})", derivs=("tie_weight({x}, {y})"
        vjp_text=("ḡ ⊙ ([{0} > {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} > {0}] + ½[{0} = {1}])"),
        func="max", aliases=("maximum",), kink_code="{x} == {y}", convention="a tie in max splits the gradient evenly",
        ufunc=np.maximum, doc="elementwise maximum (the lecture's max(0, W@x + b); also maximum(a, b), numpy's name); "
-       "a tie splits the gradient evenly", signature="max(a, b)")
+       "a tie splits the gradient evenly", signature="max(a, b)", curved=False)
 binary("minimum", forward="np.minimum({x}, {y})", derivs=("tie_weight({y}, {x})", "tie_weight({x}, {y})"),
        text="min({0}, {1})", partials=("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"),
        vjp_text=("ḡ ⊙ ([{0} < {1}] + ½[{0} = {1}])", "ḡ ⊙ ([{1} < {0}] + ½[{0} = {1}])"),
        func="min", aliases=("minimum",), kink_code="{x} == {y}", convention="a tie in min splits the gradient evenly",
        ufunc=np.minimum, doc="elementwise minimum (also minimum(a, b), numpy's name); a tie splits the gradient evenly",
-       signature="min(a, b)")
+       signature="min(a, b)", curved=False)
 binary("atan2", forward="np.arctan2({y}, {x})", derivs=("atan2_slope({x}, {x}, {y})", "atan2_slope(-{y}, {x}, {y})"),
        text="atan2({0}, {1})", partials=("{1}/({0}² + {1}²)", "-{0}/({0}² + {1}²)"),
        vjp_text=("ḡ ⊙ {1}/({0}² + {1}²)", "-ḡ ⊙ {0}/({0}² + {1}²)"), args=("y", "x"), ufunc=np.arctan2,
@@ -204,4 +205,4 @@ register(Op("clip", forward_code="np.clip({x}, {lo}, {hi})", shape=broadcast_sha
             convention="clip at a bound: the gradient goes to x",
             ufunc=None, deriv_flops=local_partial(3),
             doc="x limited to [lo, hi]; at a bound the gradient goes to x, as PyTorch's clamp",
-            batch=batching.elementwise))
+            batch=batching.elementwise, curved=False))

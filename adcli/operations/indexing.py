@@ -4,7 +4,7 @@ numbers."""
 
 from __future__ import annotations
 
-from adcli.operations import batching
+from adcli.operations import batching, patterns
 from adcli.operations.core import Mismatch, Op, broadcast_shapes, fmt_shape, no_flops, operand_elements, register
 
 
@@ -71,7 +71,7 @@ register(Op("getitem", forward_code="{x}[{index}]", shape=basic_index_shape, tex
             show=lambda labels, params: f"{labels[0]}[{index_text(params.get('index', ()))}]", flops=no_flops,
             deriv_flops=operand_elements(1),
             doc="basic indexing and slicing, as numpy: x[0], x[-1], x[1:], x[::-1], A[:, 1], x[:, None], X[..., 0]",
-            signature="x[i, j:k:s, None, ...]", batch=batching.getitem))
+            signature="x[i, j:k:s, None, ...]", batch=batching.getitem, pattern=patterns.moves))
 
 
 def setitem_shape(x, v, index=()):
@@ -97,7 +97,7 @@ register(Op("setitem", forward_code="set_at({x}, {v}, {index})", shape=setitem_s
             flops=no_flops, deriv_flops=operand_elements(1),
             doc="an update as a value: x[i] = v and x[a:b] += v give a new x with that part replaced, as JAX's "
                 "x.at[i].set(v); the overwritten elements get no gradient",
-            signature="x[i, j:k] = v, x.at[i].set(v)", batch=batching.setitem))
+            signature="x[i, j:k] = v, x.at[i].set(v)", batch=batching.setitem, pattern=patterns.moves))
 
 
 def gather_shape(*shapes, layout=()):
@@ -144,7 +144,7 @@ register(Op("gather", forward_code="gather({xs}, {layout})", shape=gather_shape,
             show=lambda labels, params: f"{labels[0]}[{index_text(params.get('layout', ())).format(*labels)}]",
             flops=no_flops, deriv_flops=operand_elements(1),
             doc="indexing with integer arrays (labels, permutations): E[idx], Z[arange(4), y]; repeats add up",
-            signature="x[idx, ...] with int arrays", batch=batching.gather))
+            signature="x[idx, ...] with int arrays", batch=batching.gather, pattern=patterns.moves, curved=False))
 
 
 def size_shape(s, axis=None):

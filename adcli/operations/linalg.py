@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adcli.operations import batching
+from adcli.operations import batching, patterns
 from adcli.operations.core import Mismatch, Op, cubic, fmt_shape, register
 
 
@@ -59,25 +59,25 @@ register(Op("solve", forward_code="solve({A}, {b})", shape=solve_shape("solve"),
             vjp_code=("solve_vjp_a({c}, {ans}, {A.shape})", "{c}"),
             jvp_code="solve({A}, {db} - matmul_any({dA}, {ans}, {b.shape}))", flops=cubic(2 / 3),
             deriv_flops=cubic(2 / 3), doc="x with A x = b (b a vector or a matrix); A singular gives NaN",
-            signature="solve(A, b)", batch=batching.stacked))
+            signature="solve(A, b)", batch=batching.stacked, pattern=patterns.stacked(None, 2, None)))
 register(Op("inv", forward_code="inv({A})", shape=square("inv"), text="{0}⁻¹", partials=("-A⁻¹ · A⁻¹",),
             vjp_text=("-A⁻ᵀ ḡ A⁻ᵀ",), args=("A",), func="inv", array_functions=(np.linalg.inv,),
             vjp_code=("inv_vjp({g}, {ans})",), jvp_code="-np.matmul(np.matmul({ans}, {dA}), {ans})", flops=cubic(2),
-            deriv_flops=cubic(4), doc="the inverse matrix; singular gives NaN", batch=batching.stacked))
+            deriv_flops=cubic(4), doc="the inverse matrix; singular gives NaN", batch=batching.stacked, pattern=patterns.stacked(2, 2)))
 register(Op("det", forward_code="det({A})", shape=reduce_matrix("det"), text="det({0})", partials=("adj(A)ᵀ",),
             vjp_text=("ḡ adj(A)ᵀ",), args=("A",), func="det", array_functions=(np.linalg.det,),
             vjp_code=("det_vjp({g}, {A})",), jvp_code="np.sum(cofactors({A}) * {dA}, axis=(-2, -1))",
-            flops=cubic(2 / 3), deriv_flops=cubic(2), doc="the determinant", batch=batching.stacked))
+            flops=cubic(2 / 3), deriv_flops=cubic(2), doc="the determinant", batch=batching.stacked, pattern=patterns.stacked(0, 2)))
 register(Op("logdet", forward_code="logdet({A})", shape=reduce_matrix("logdet"), text="log|det {0}|", partials=("A⁻ᵀ",),
             vjp_text=("ḡ A⁻ᵀ",), args=("A",), func="logdet", vjp_code=("logdet_vjp({g}, {A})",),
             jvp_code="np.trace(solve({A}, {dA}), axis1=-2, axis2=-1)", flops=cubic(2 / 3), deriv_flops=cubic(2),
-            doc="log |det A| (numpy's slogdet: no overflow); -inf for a singular A", batch=batching.stacked))
+            doc="log |det A| (numpy's slogdet: no overflow); -inf for a singular A", batch=batching.stacked, pattern=patterns.stacked(0, 2)))
 register(Op("cholesky", forward_code="cholesky({A})", shape=square("cholesky"), text="chol({0})", partials=("∂chol",),
             vjp_text=("½ sym(L⁻ᵀ Φ(Lᵀ ḡ) L⁻¹)",), args=("A",), func="cholesky", array_functions=(np.linalg.cholesky,),
             vjp_code=("cholesky_vjp({g}, {ans})",), jvp_code="cholesky_jvp({dA}, {ans})", flops=cubic(1 / 3),
             deriv_flops=cubic(2),
             doc="the lower Cholesky factor L (A = L Lᵀ) of the symmetric part of A; NaN if not positive definite",
-            batch=batching.stacked))
+            batch=batching.stacked, pattern=patterns.stacked(2, 2)))
 register(Op("eigvalsh", forward_code="eigvalsh({A})", shape=eig_shape, text="eigvalsh({0})", partials=("vᵢvᵢᵀ",),
             vjp_text=("V diag(ḡ) Vᵀ",), args=("A",), func="eigvalsh", array_functions=(np.linalg.eigvalsh,),
             vjp_code=("eigvalsh_vjp({g}, {A})",), jvp_code="eigvalsh_jvp({dA}, {A})",
@@ -85,7 +85,7 @@ register(Op("eigvalsh", forward_code="eigvalsh({A})", shape=eig_shape, text="eig
             convention="a repeated eigenvalue: numpy's eigenvectors are used "
                        "(exact when ḡ is equal across the repeated eigenvalues)",
             second_order=False, flops=cubic(4), deriv_flops=cubic(6),
-            doc="the eigenvalues of a symmetric matrix, ascending", batch=batching.stacked))
+            doc="the eigenvalues of a symmetric matrix, ascending", batch=batching.stacked, pattern=patterns.stacked(1, 2)))
 register(Op("solve_triangular", forward_code="solve_triangular({A}, {b}, {lower})",
             shape=solve_shape("solve_triangular"), text="solve_triangular({0}, {1})", partials=("-tri(A⁻ᵀḡ xᵀ)", "A⁻ᵀ"),
             vjp_text=("-tri((A⁻ᵀḡ) xᵀ)", "A⁻ᵀ ḡ"), args=("A", "b"), params=(("lower", True),), func="solve_triangular",
@@ -94,4 +94,4 @@ register(Op("solve_triangular", forward_code="solve_triangular({A}, {b}, {lower}
             jvp_code="solve_triangular({A}, {db} - matmul_any(tri({dA}, {lower}), {ans}, {b.shape}), {lower})",
             flops=cubic(1 / 3), deriv_flops=cubic(1 / 3),
             doc="x with A x = b for a triangular A (only its lower, or with lower=False upper, triangle is read)",
-            signature="solve_triangular(A, b, lower=True)", batch=batching.stacked))
+            signature="solve_triangular(A, b, lower=True)", batch=batching.stacked, pattern=patterns.stacked(None, 2, None)))

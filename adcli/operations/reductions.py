@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from adcli.operations import batching
+from adcli.operations import batching, patterns
 from adcli.operations.core import (
     Mismatch,
     Op,
@@ -30,7 +30,7 @@ def reduction(name, forward, text, partial, vjp_text, vjp, params=REDUCE, cost=(
     return register(Op(name, forward_code=forward, shape=reduce_shape(kw.pop("word", name), kw.pop("empty_ok", True)),
                        text=text, partials=(partial,), vjp_text=(vjp_text,), params=params, func=kw.pop("func", name),
                        vjp_code=(vjp,), flops=per_operand_element(flops), deriv_flops=operand_elements(deriv_flops),
-                       batch=batching.reduction, **kw))
+                       batch=batching.reduction, pattern=patterns.reduced, **kw))
 
 
 reduction("sum", forward="np.sum({x}, axis={axis}, keepdims={keepdims})", text="Σ{0}", partial="1",
@@ -54,7 +54,7 @@ for _name, _np, _word in (("amax", "max", "max"), ("amin", "min", "min")):
               convention=f"a tie in {_word}() splits the gradient evenly",
               doc=f"the {'largest' if _word == 'max' else 'smallest'} element, over everything or along `axis`; "
                   "a tie splits the gradient evenly",
-              signature=f"{_word}(x, axis=None, keepdims=False)")
+              signature=f"{_word}(x, axis=None, keepdims=False)", curved=False)
 reduction("prod", forward="np.prod({x}, axis={axis}, keepdims={keepdims})", text="Π{0}", partial="Π of the others",
           vjp_text="ḡ ⊙ the product of the other elements", array_functions=(np.prod,),
           vjp="expand({g}, {x.shape}, {axis}, {keepdims}) * prod_others({x}, {axis})", cost=(1, 4),
@@ -98,7 +98,8 @@ register(Op("cumsum", forward_code="np.cumsum({x}, axis={axis})", shape=running_
             partials=("1",), vjp_text=("running sums of ḡ from the end",), params=(("axis", None),), func="cumsum",
             vjp_code=("cumsum_vjp({g}, {axis}, {x.shape})",), jvp_code="np.cumsum({dx}, axis={axis})", linear=True,
             flops=per_operand_element(1), deriv_flops=operand_elements(1),
-            doc="running sums along `axis` (of the flattened array without one, as numpy)", batch=batching.along_axis))
+            doc="running sums along `axis` (of the flattened array without one, as numpy)", batch=batching.along_axis,
+            pattern=patterns.along(prefix=True)))
 
 register(Op("cumprod", forward_code="np.cumprod({x}, axis={axis})", shape=running_shape("cumprod"),
             text="cumprod({0})", partials=("the product of the others up to k",),
@@ -106,7 +107,8 @@ register(Op("cumprod", forward_code="np.cumprod({x}, axis={axis})", shape=runnin
             func="cumprod", vjp_code=("cumprod_vjp({g}, {x}, {axis})",), jvp_code="cumprod_jvp({dx}, {x}, {ans}, {axis})",
             array_functions=(np.cumprod,), flops=per_operand_element(1), deriv_flops=operand_elements(4),
             doc="running products along `axis` (of the flattened array without one, as numpy); its derivative "
-                "exact where elements are 0 (no division)", batch=batching.along_axis))
+                "exact where elements are 0 (no division)", batch=batching.along_axis,
+            pattern=patterns.along(prefix=True)))
 register(Op("logcumsumexp", forward_code="logcumsumexp({x}, {axis})", shape=running_shape("logcumsumexp"),
             text="logcumsumexp({0})", partials=("e^({0}ⱼ - yₖ) for j ≤ k",),
             vjp_text=("ḡ carried back through each logaddexp",), params=(("axis", None),), func="logcumsumexp",
@@ -114,7 +116,8 @@ register(Op("logcumsumexp", forward_code="logcumsumexp({x}, {axis})", shape=runn
             jvp_code="logcumsumexp_jvp({dx}, {x}, {ans}, {axis})", flops=per_operand_element(4),
             deriv_flops=operand_elements(8),
             doc="running log Σ exp along `axis` (of the flattened array without one, as cumsum), without overflow "
-                "(PyTorch's logcumsumexp)", batch=batching.along_axis))
+                "(PyTorch's logcumsumexp)", batch=batching.along_axis,
+            pattern=patterns.along(prefix=True)))
 
 
 def diff_shape(s, n=1, axis=-1):
@@ -133,7 +136,7 @@ register(Op("diff", forward_code="differences({x}, {n}, {axis})", shape=diff_sha
             vjp_code=("differences_vjp({g}, {x.shape}, {n}, {axis})",), jvp_code="differences({dx}, {n}, {axis})",
             linear=True, array_functions=(np.diff,), flops=per_operand_element(1), deriv_flops=operand_elements(1),
             doc="differences of neighbours along `axis` (the last by default), n times, as numpy's diff",
-            batch=batching.along_axis))
+            batch=batching.along_axis, pattern=patterns.differences))
 
 # ---- sorting, and where the extremes are ---------------------------------------------------------
 
@@ -163,7 +166,8 @@ register(Op("sort", forward_code="np.sort({x}, axis={axis})", shape=sort_shape, 
                        "a tie)", flops=lambda out, args, params: 2 * math.prod(args[0]),
             deriv_flops=lambda k, out, args, params: 3 * math.prod(args[0]) * sort_length(args[0], params),
             doc="the elements in ascending order along `axis` (the last by default; NaN last, as numpy); the "
-                "gradient follows each element to its place, tied elements sharing evenly", batch=batching.along_axis))
+                "gradient follows each element to its place, tied elements sharing evenly", batch=batching.along_axis,
+            pattern=patterns.along(prefix=False), curved=False))
 
 
 def index_shape(name):
@@ -206,14 +210,15 @@ register(Op("softmax", forward_code="softmax({x}, {axis})", shape=along_axis_sha
             vjp_code=("{ans} * ({g} - np.sum({g} * {ans}, axis={axis}, keepdims=True))",),
             jvp_code="{ans} * ({dx} - np.sum({dx} * {ans}, axis={axis}, keepdims=True))", flops=per_operand_element(5),
             deriv_flops=operand_elements(4), doc="exp(x)/Σexp(x) along `axis` (the last by default), without overflow",
-            batch=batching.along_axis))
+            batch=batching.along_axis, pattern=patterns.along(prefix=False)))
 register(Op("log_softmax", forward_code="log_softmax({x}, {axis})", shape=along_axis_shape("log_softmax", keep=True),
             text="log_softmax({0})", partials=("1 - softmax({0})",), vjp_text=("ḡ - softmax({0}) Σḡ",),
             params=(("axis", -1),), func="log_softmax",
             vjp_code=("{g} - np.exp({ans}) * np.sum({g}, axis={axis}, keepdims=True)",),
             jvp_code="{dx} - np.sum(np.exp({ans}) * {dx}, axis={axis}, keepdims=True)", flops=per_operand_element(5),
             deriv_flops=operand_elements(4),
-            doc="x - logsumexp(x) along `axis`, stable (cross-entropy's building block)", batch=batching.along_axis))
+            doc="x - logsumexp(x) along `axis`, stable (cross-entropy's building block)", batch=batching.along_axis,
+            pattern=patterns.along(prefix=False)))
 register(Op(
     "logsumexp", forward_code="logsumexp({x}, {axis}, {keepdims})", shape=along_axis_shape("logsumexp", keep=False),
     text="logsumexp({0})", partials=("softmax({0})",), vjp_text=("ḡ ⊙ softmax({0})",),
@@ -224,4 +229,5 @@ register(Op(
     jvp_code="np.sum({dx} * softmax({x}, {axis}), axis={axis}, keepdims={keepdims})",
     flops=per_operand_element(4), deriv_flops=operand_elements(6),
     doc="log Σ exp(x) along `axis` (the last by default), without overflow", batch=batching.along_axis,
+    pattern=patterns.reduced,
 ))

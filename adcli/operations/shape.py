@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from adcli.operations import batching, kernels
+from adcli.operations import batching, kernels, patterns
 from adcli.operations.core import (
     Mismatch,
     Op,
@@ -38,7 +38,7 @@ def transpose_shape(s, axes=None):
 register(Op("transpose", forward_code="np.transpose({x}, {axes})", shape=transpose_shape, text="{0}ᵀ", partials=("1",),
             vjp_text=("ḡᵀ",), params=(("axes", None),), func="transpose", vjp_code=("transpose_back({g}, {axes})",),
             jvp_code="np.transpose({dx}, {axes})", linear=True, flops=no_flops, deriv_flops=no_flops,
-            doc="reverses the axes (as x.T), or permutes them as `axes` says", batch=batching.transpose))
+            doc="reverses the axes (as x.T), or permutes them as `axes` says", batch=batching.transpose, pattern=patterns.moves))
 
 
 def stack_shape(*shapes, axis=0):
@@ -56,7 +56,7 @@ register(Op("stack", forward_code="np.stack({xs}, axis={axis})", shape=stack_sha
             vjp_code=("stack_part({g}, {k}, {axis})",), jvp_code="np.stack({dxs}, axis={axis})", linear=True,
             flops=no_flops, deriv_flops=no_flops,
             doc="arrays of one shape stacked along a new axis; [a, b] in a file stacks along axis 0",
-            signature="stack([a, b, ...], axis=0)", batch=batching.joined))
+            signature="stack([a, b, ...], axis=0)", batch=batching.joined, pattern=patterns.moves))
 
 
 def concat_shape(*shapes, axis=0):
@@ -77,7 +77,7 @@ register(Op("concat", forward_code="np.concatenate({xs}, axis={axis})", shape=co
             aliases=("concatenate",), vjp_code=("concat_part({g}, {k}, [np.shape(x)[{axis}] for x in {xs}], {axis})",),
             jvp_code="np.concatenate({dxs}, axis={axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
             doc="arrays joined along an existing axis (also called concatenate)",
-            signature="concat([a, b, ...], axis=0)", batch=batching.joined))
+            signature="concat([a, b, ...], axis=0)", batch=batching.joined, pattern=patterns.moves))
 
 # ---- reshaping ------------------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ register(Op("reshape", forward_code="np.reshape({x}, {shape})", shape=reshape_sh
             partials=("1",), vjp_text=("ḡ in the shape of {0}",), params=(("shape", ()),), func="reshape",
             vjp_code=("np.reshape({g}, {x.shape})",), jvp_code="np.reshape({dx}, {shape})", linear=True, flops=no_flops,
             deriv_flops=no_flops, doc="the same elements in a new shape (C order; one -1 stands for the rest)",
-            signature="reshape(x, [d1, d2, ...])", batch=batching.reshape))
+            signature="reshape(x, [d1, d2, ...])", batch=batching.reshape, pattern=patterns.moves))
 
 
 def expand_dims_shape(s, axis=0):
@@ -115,7 +115,7 @@ def expand_dims_shape(s, axis=0):
 register(Op("expand_dims", forward_code="np.expand_dims({x}, {axis})", shape=expand_dims_shape, text="expand_dims({0})",
             partials=("1",), vjp_text=("ḡ without the new axis",), params=(("axis", 0),), func="expand_dims",
             vjp_code=("np.reshape({g}, {x.shape})",), jvp_code="np.expand_dims({dx}, {axis})", linear=True,
-            flops=no_flops, deriv_flops=no_flops, doc="a new axis of length 1 at `axis`", batch=batching.expand_dims))
+            flops=no_flops, deriv_flops=no_flops, doc="a new axis of length 1 at `axis`", batch=batching.expand_dims, pattern=patterns.moves))
 
 
 def squeeze_shape(s, axis=None):
@@ -131,7 +131,7 @@ def squeeze_shape(s, axis=None):
 register(Op("squeeze", forward_code="np.squeeze({x}, {axis})", shape=squeeze_shape, text="squeeze({0})",
             partials=("1",), vjp_text=("ḡ in the shape of {0}",), params=(("axis", None),), func="squeeze",
             vjp_code=("np.reshape({g}, {x.shape})",), jvp_code="np.squeeze({dx}, {axis})", linear=True, flops=no_flops,
-            deriv_flops=no_flops, doc="removes axes of length 1 (all of them, or `axis`)", batch=batching.squeeze))
+            deriv_flops=no_flops, doc="removes axes of length 1 (all of them, or `axis`)", batch=batching.squeeze, pattern=patterns.moves))
 
 
 def flip_shape(s, axis=None):
@@ -144,7 +144,7 @@ def flip_shape(s, axis=None):
 register(Op("flip", forward_code="np.flip({x}, {axis})", shape=flip_shape, text="flip({0})", partials=("1",),
             vjp_text=("ḡ flipped back",), params=(("axis", None),), func="flip", vjp_code=("np.flip({g}, {axis})",),
             jvp_code="np.flip({dx}, {axis})", linear=True, flops=no_flops, deriv_flops=no_flops,
-            doc="the elements in reverse order along `axis` (all axes)", batch=batching.flip))
+            doc="the elements in reverse order along `axis` (all axes)", batch=batching.flip, pattern=patterns.moves))
 
 
 # ---- rolling ---------------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ register(Op("roll", forward_code="np.roll({x}, {shift}, {axis})", shape=roll_sha
             "without one), those pushed off one end coming back at the other, as numpy's roll",
             show=lambda labels, params: f"roll({labels[0]}, {params.get('shift', 0)}"
             + ("" if params.get("axis") is None else f", axis={params['axis']}") + ")",
-            signature="roll(x, shift, axis=None)", batch=roll_batched))
+            signature="roll(x, shift, axis=None)", batch=roll_batched, pattern=patterns.moves))
 
 
 def broadcast_to_shape(s, shape=()):
@@ -198,7 +198,7 @@ register(Op("broadcast_to", forward_code="np.broadcast_to({x}, {shape})", shape=
             params=(("shape", ()),), func="broadcast_to", vjp_code=("unbroadcast({g}, {x.shape})",),
             jvp_code="np.broadcast_to({dx}, {shape})", linear=True, flops=no_flops, deriv_flops=operand_elements(1),
             doc="x repeated to a larger shape, as numpy broadcasts", signature="broadcast_to(x, [d1, d2, ...])",
-            batch=batching.broadcast_to))
+            batch=batching.broadcast_to, pattern=patterns.moves))
 
 # ---- diagonals, triangles, traces -----------------------------------------------------------------
 
@@ -219,7 +219,7 @@ register(Op("diag", forward_code="np.diag({x}, {k})", shape=diag_shape, text="di
             vjp_text=("ḡ's diagonal",), params=(("k", 0),), func="diag", vjp_code=("diag_vjp({g}, {x.shape}, {k})",),
             jvp_code="np.diag({dx}, {k})", linear=True, flops=no_flops, deriv_flops=no_flops,
             doc="a vector's diagonal matrix, or a matrix's diagonal (as numpy; k picks an off-diagonal)",
-            batch=batching.diag))
+            batch=batching.diag, pattern=patterns.moves))
 
 
 def square_shape(name, keep=True):
@@ -239,14 +239,14 @@ def trace_shape(s):
 register(Op("trace", forward_code="np.trace({x})", shape=trace_shape, text="tr({0})", partials=("I",),
             vjp_text=("ḡ I",), func="trace", vjp_code=("trace_vjp({g}, {x.shape})",), jvp_code="np.trace({dx})",
             linear=True, flops=lambda out, args, params: min(args[0]), deriv_flops=operand_elements(1),
-            doc="the sum of a matrix's diagonal", batch=batching.trace))
+            doc="the sum of a matrix's diagonal", batch=batching.trace, pattern=patterns.trace))
 for _name, _which in (("tril", "lower"), ("triu", "upper")):
     register(Op(_name, forward_code=f"np.{_name}({{x}}, {{k}})", shape=square_shape(_name), text=f"{_name}({{0}})",
                 partials=("1",), vjp_text=(f"{_name}(ḡ)",), params=(("k", 0),), func=_name,
                 vjp_code=(f"np.{_name}({{g}}, {{k}})",), jvp_code=f"np.{_name}({{dx}}, {{k}})", linear=True,
                 flops=no_flops, deriv_flops=operand_elements(1),
                 doc=f"the {_which} triangle of a matrix (k shifts the diagonal), zeros elsewhere",
-                batch=batching.stacked))
+                batch=batching.stacked, pattern=patterns.moves))
 
 # ---- products -------------------------------------------------------------------------------------
 
@@ -260,7 +260,7 @@ register(Op("outer", forward_code="outer({x}, {y})", shape=outer_shape, text="ou
             vjp_code=("outer_vjp_left({g}, {y}, {x.shape})", "outer_vjp_right({g}, {x}, {y.shape})"),
             jvp_code="outer({dx}, {y}) + outer({x}, {dy})", bilinear=True, flops=per_element(1),
             deriv_flops=lambda k, out, args, params: 2 * math.prod(out),
-            doc="the outer product of two vectors (flattened first, as numpy)", batch=batching.outer))
+            doc="the outer product of two vectors (flattened first, as numpy)", batch=batching.outer, pattern=patterns.products))
 
 
 def kron_shape(a, b):
@@ -285,7 +285,7 @@ register(Op("kron", forward_code="kron({x}, {y})", shape=kron_shape, text="{0} �
             jvp_code="kron({dx}, {y}) + kron({x}, {dy})", bilinear=True, flops=per_element(1),
             deriv_flops=lambda k, out, args, params: 2 * math.prod(out),
             doc="the Kronecker product, as numpy's kron: a block aᵢⱼ·b for each element of a (vectors, matrices; "
-                "a lower rank taken with leading axes of length 1)", batch=kron_batched))
+                "a lower rank taken with leading axes of length 1)", batch=kron_batched, pattern=patterns.products))
 
 
 def dot_shape(a, b):
@@ -307,7 +307,7 @@ register(Op("dot", forward_code="dot({x}, {y})", shape=dot_shape, text="{0}·{1}
             deriv_flops=lambda k, out, args, params: 2 * (args[0][-1] if args[0] and args[1] else 1)
             * max(math.prod(out), 1),
             doc="numpy's dot: the inner product of vectors, a matrix product, or a scalar multiple",
-            batch=batching.matmul))
+            batch=batching.matmul, pattern=patterns.dot))
 
 EINSUM_SPEC = re.compile(r"^([a-zA-Z]*(?:,[a-zA-Z]*)*)->([a-zA-Z]*)$")
 
@@ -355,7 +355,7 @@ register(Op("einsum", forward_code="np.einsum({spec}, *{xs}, optimize=True)", sh
             flops=einsum_flops, deriv_flops=lambda k, out, args, params: einsum_flops(out, args, params),
             doc="Einstein summation over named indices, e.g. einsum(\"ij,jk->ik\", A, B) (contraction order optimised)",
             show=lambda labels, params: f'einsum("{params.get("spec", "")}", {", ".join(labels)})',
-            signature="einsum(\"ij,jk->ik\", A, B, ...)", batch=batching.einsum))
+            signature="einsum(\"ij,jk->ik\", A, B, ...)", batch=batching.einsum, pattern=patterns.einsum))
 
 # ---- integer labels to floats ---------------------------------------------------------------------
 
@@ -370,4 +370,4 @@ register(Op("one_hot", forward_code="one_hot({y}, {k})", shape=one_hot_shape, te
             vjp_text=("0",), args=("y",), params=(("k", 1),), func="one_hot", vjp_code=("np.zeros({y.shape})",),
             jvp_code="None", dtype="float", kinds=("int",), flops=per_element(1), deriv_flops=no_flops,
             doc="integer labels y to rows of k floats, 1.0 at each label (the labels are data: no derivative)",
-            signature="one_hot(y, k)", batch=batching.elementwise))
+            signature="one_hot(y, k)", batch=batching.elementwise, pattern=patterns.constant))

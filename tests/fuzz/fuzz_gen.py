@@ -44,7 +44,7 @@ COMMANDS = ["grad", "eval", "trace", "jvp", "derivative", "jacobian", "hessian",
             "functions"]
 COMMAND_WEIGHTS = [16, 12, 10, 7, 6, 7, 7, 8, 9, 6, 2]
 # Commands fuzzed when `adcli --help` lists them (newer than the list above), with their weights.
-OPTIONAL_COMMANDS = {"export": 6, "lint": 4}
+OPTIONAL_COMMANDS = {"export": 6, "lint": 4, "hvp": 5, "vjp": 5}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1095,8 +1095,10 @@ def option_pool(command: str) -> list[str]:
         "trace": ["--json", "--full", "--strict", "--ascii", "--mode", "--format", "--only"],
         "jvp": ["--json", "--full", "--strict", "--ascii"],
         "derivative": ["--json", "--full", "--strict", "--ascii", "--order"],
-        "jacobian": ["--json", "--full", "--strict", "--ascii", "--mode"],
-        "hessian": ["--json", "--full", "--strict", "--ascii"],
+        "jacobian": ["--json", "--full", "--strict", "--ascii", "--mode", "--dense", "--pattern"],
+        "hessian": ["--json", "--full", "--strict", "--ascii", "--dense", "--pattern"],
+        "hvp": ["--json", "--full", "--strict", "--ascii"],
+        "vjp": ["--json", "--full", "--strict", "--ascii"],
         "graph": ["--format", "-o", "--ascii"],
         "check": ["--json", "--full", "--strict", "--ascii", "--eps", "--rtol", "--atol", "--max-elements",
                   "--directions", "--seed", "--show", "--junit-xml"],
@@ -1115,7 +1117,7 @@ def option_args(rng: random.Random, command: str, hostile: float) -> list[str]:
         p = 0.45 if opt == "--json" else 0.15
         if rng.random() >= p:
             continue
-        if opt in ("--json", "--full", "--strict", "--ascii"):
+        if opt in ("--json", "--full", "--strict", "--ascii", "--dense", "--pattern"):
             out.append(opt)
         elif opt == "--to":
             out += [opt, rng.choice(["numpy", "numpy", "jax", "torch"] + (["tensorflow"] if rng.random() < hostile else []))]
@@ -1249,7 +1251,8 @@ def command_requirements(rng, command, inputs: dict, values: dict, hostile: floa
         if rng.random() < hostile:
             w = rng.choice(HOSTILE_NAMES)
         args += ["--wrt", w]
-    elif command == "jvp":
+    elif command in ("jvp", "hvp"):
+        option = "--tangent" if command == "jvp" else "--vector"
         if floats and rng.random() > 0.05:
             items = []
             for n in rng.sample(floats, rng.randint(1, len(floats))):
@@ -1258,9 +1261,13 @@ def command_requirements(rng, command, inputs: dict, values: dict, hostile: floa
                 if rng.random() < hostile:
                     t = rng.choice(HOSTILE_VALUE_TEXTS)
                 items.append(f"{n}={t}")
-            args += ["--tangent"] + items
+            args += [option] + items
         else:
-            args += ["--tangent", rng.choice(["x=1", "nope=1", "x", "=1", "x=[1,2,3,4,5]"])]
+            args += [option, rng.choice(["x=1", "nope=1", "x", "=1", "x=[1,2,3,4,5]"])]
+    elif command == "vjp":  # the output's name is the file's last assignment, or a wrong one
+        name = rng.choice(["y", "loss", "out", "h", "H"] + (HOSTILE_NAMES if rng.random() < hostile else []))
+        t = number_text(rng) if rng.random() > hostile else rng.choice(HOSTILE_VALUE_TEXTS)
+        args += ["--cotangent", f"{name}={t}"]
     elif command in ("grad", "jacobian", "hessian", "check", "cost", "trace", "export") and floats and rng.random() < 0.25:
         for n in rng.sample(floats, rng.randint(1, len(floats))):
             args += ["--wrt", n]
@@ -1358,7 +1365,7 @@ class Generator:
     # ---- kinds ------------------------------------------------------------------------------
     def program_case(self, rng, mutate_p=0.35) -> Case:
         command = pick_command(rng, self.extra)
-        scalar = command not in ("jacobian", "jvp", "eval") or rng.random() < 0.5
+        scalar = command not in ("jacobian", "jvp", "eval", "vjp") or rng.random() < 0.5
         gen = ProgramGen(rng, self.functions, self.constructors)
         text, inputs, bounds = gen.build(output_scalar=scalar)
         hostile = 0.0 if rng.random() < 0.7 else rng.choice([0.1, 0.3, 0.6])
