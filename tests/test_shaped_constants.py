@@ -84,3 +84,15 @@ def test_every_command_runs(tmp_path, name, command):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
     assert "internal error" not in result.stderr and "NaN" not in result.stdout, result.stderr
+
+
+def test_arithmetic_on_shaped_constants_stays_float():
+    """zeros([n]) + ones([n]) is a float array, not a condition; ones([n, 2]) + an int count is
+    float too, so an update may place floats into it (both were taken as bool or int arrays)."""
+    source = "input v: [n]\nc = zeros([n]) + ones([n])\ny = sum(where(c, v, 0.0))\n"
+    with pytest.raises(adcli.AdError, match="needs a condition"):
+        adcli.parse(source).eval(v=np.array([1.0, 2.0, 3.0]))
+    program = adcli.parse("input v: [n]\ny = (ones([size(v, 0), 2]) + argmax(v)).at[0, 1].set(2.5)\n"
+                          "z = sum(y) * sum(v)\n")
+    got = program.eval(v=np.array([1.0, 2.0, 3.0]))
+    assert got["y"].tolist() == [[3.0, 2.5], [3.0, 3.0], [3.0, 3.0]] and got["z"] == 17.5 * 6.0

@@ -913,6 +913,20 @@ def test_colourings_of_random_patterns(case):
         assert sorted(by_columns.tolist()) == list(range(cols))
 
 
+def test_star_colouring_gives_way_to_the_dense_way_past_its_work_bound(monkeypatch):
+    """A hub of more neighbours than the greedy star colouring may visit: None, and hessian takes the
+    dense way (right, only slower)."""
+    program = adcli.parse("input x: [n]\ny = sum(x[0] * x ** 2)\n")
+    x = np.linspace(-1.0, 2.0, 40)
+    monkeypatch.setattr(colouring, "STAR_WORK", 100)
+    H = hessian(program, x=x)
+    assert H.sparse is None and H.passes == 40
+    monkeypatch.undo()
+    star = hessian(adcli.parse("input x: [n]\ny = sum(x[0] * x ** 2)\n"), x=x)  # a new graph: no plan kept
+    assert star.passes == 2 and star.sparse.colouring == "star"
+    np.testing.assert_array_equal(H.blocks[("x", "x")], star.blocks[("x", "x")])
+
+
 def test_colour_seeds_and_count():
     colours = np.array([0, 2, 1, 0, 2])
     assert colouring.count(colours) == 3 and colouring.count(np.zeros(0, dtype=np.int64)) == 0

@@ -6,9 +6,11 @@ reverse passes. For a Hessian the columns are coloured the same way on its own (
 pattern, which is a distance-2 colouring of its adjacency graph; each colour costs one forward-
 over-reverse pass. A star colouring (Gebremedhin, Manne and Pothen) needs fewer colours where a
 row is dense, as in an arrowhead: it uses H's symmetry, reading an entry from the column whose
-colour leaves it unmixed, which may be its mirror's. The greedy order is largest-first
-(Welsh–Powell), ties kept in index order, so a colouring is the same on every run; banded
-patterns get their band's width.
+colour leaves it unmixed, which may be its mirror's.
+
+A first try colours column j by j mod k, k the fullest row's count: when no row then holds two
+columns of one colour (bands, most stencils), no colouring has fewer. Otherwise the greedy order
+is largest-first (Welsh–Powell), ties kept in index order, so a colouring is the same on every run.
 """
 
 from __future__ import annotations
@@ -16,11 +18,20 @@ from __future__ import annotations
 import numpy as np
 
 from adcli.engine.sparsity import Pattern, cross
+from adcli.operations.patterns import TooDense
 
 
 def colour_columns(pattern: Pattern) -> np.ndarray:
-    """A colour per column such that no row holds two columns of one colour."""
-    ptr, neighbours = column_neighbours(pattern)
+    """A colour per column such that no row holds two columns of one colour: column j's index modulo
+    the fullest row's count when that is valid (then no colouring has fewer colours: bands, most
+    stencils), else the greedy colouring."""
+    cyclic = cyclic_colours(pattern)
+    if cyclic is not None:
+        return cyclic
+    try:
+        ptr, neighbours = column_neighbours(pattern)
+    except TooDense:  # rows of thousands of entries: about as many colours as columns anyway
+        return np.arange(pattern.shape[1], dtype=np.int64)
     ptr, neighbours = ptr.tolist(), neighbours.tolist()
     n = pattern.shape[1]
     degree = np.bincount(pattern.indices, minlength=n)
@@ -34,6 +45,18 @@ def colour_columns(pattern: Pattern) -> np.ndarray:
             c += 1
         colour[j] = c
     return np.asarray(colour, dtype=np.int64)
+
+
+def cyclic_colours(pattern: Pattern) -> np.ndarray | None:
+    """j mod k for k the fullest row's count, if no row holds two columns of one colour; checked
+    at once over every stored entry, so a banded pattern is coloured optimally without the loop."""
+    k = lower_bound(pattern)
+    if k == 0:
+        return None
+    colours = np.arange(pattern.shape[1], dtype=np.int64) % k
+    rows, cols = pattern.coo()
+    key = np.sort(rows * k + colours[cols])
+    return colours if not np.any(key[1:] == key[:-1]) else None
 
 
 def column_neighbours(pattern: Pattern) -> tuple[np.ndarray, np.ndarray]:
@@ -64,16 +87,24 @@ def seeds(colours: np.ndarray, colour: int) -> np.ndarray:
     return (colours == colour).astype(np.float64)
 
 
-def star_colours(pattern: Pattern) -> np.ndarray:
+STAR_WORK = 20_000_000  # the most (v, w, x) paths the greedy star colouring visits (about a second)
+
+
+def star_colours(pattern: Pattern) -> np.ndarray | None:
     """A star colouring of a symmetric pattern's adjacency graph: neighbours differ in colour and
     every path on four vertices has at least three colours (greedy, Gebremedhin–Manne–Pothen's
-    algorithm 4.1), so each entry of H is unmixed in its row's or its column's colour."""
+    algorithm 4.1), so each entry of H is unmixed in its row's or its column's colour. None when
+    the paths it would visit exceed STAR_WORK (a hub of thousands of neighbours)."""
     n = pattern.shape[0]
+    degree = np.diff(pattern.indptr)
+    if int(np.sum(degree.astype(np.int64) ** 2)) > STAR_WORK:
+        return None
     ptr, idx = pattern.indptr.tolist(), pattern.indices.tolist()
     neighbours = [[k for k in idx[ptr[v]:ptr[v + 1]] if k != v] for v in range(n)]
     colour = [-1] * n
+    around: list[dict] = [{} for _ in range(n)]  # around[x][c]: how many of x's neighbours have colour c
     forbidden = [-1] * (n + 1)  # forbidden[c] == v: colour c is not for vertex v
-    for v in np.argsort(-np.diff(pattern.indptr), kind="stable").tolist():
+    for v in np.argsort(-degree, kind="stable").tolist():
         for w in neighbours[v]:
             cw = colour[w]
             if cw >= 0:
@@ -84,12 +115,14 @@ def star_colours(pattern: Pattern) -> np.ndarray:
                     continue
                 if cw < 0:  # v - w - x with w uncoloured: v may not take x's colour
                     forbidden[cx] = v
-                elif any(colour[y] == cw for y in neighbours[x] if y != w):
-                    forbidden[cx] = v  # x already has a neighbour of w's colour: v - w - x - y would be two-coloured
+                elif around[x].get(cw, 0) > 1:  # x has a neighbour besides w of w's colour: v - w - x - y
+                    forbidden[cx] = v           # would be two-coloured
         c = 0
         while forbidden[c] == v:
             c += 1
         colour[v] = c
+        for u in neighbours[v]:
+            around[u][c] = around[u].get(c, 0) + 1
     return np.asarray(colour, dtype=np.int64)
 
 

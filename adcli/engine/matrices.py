@@ -141,6 +141,14 @@ def dense_block(entry, shape: tuple, what: str) -> np.ndarray:
     return entry
 
 
+def evaluated(program: Program, of: str | None, given: dict):
+    """The output's (name, node), the graph for these values' sizes, the bound inputs and every value."""
+    name, out = program.specialise(given).output_node(of)
+    graph = program.graph
+    bound = bind_inputs(graph, given)
+    return name, out, graph, bound, evaluate(graph, bound, out)
+
+
 MODES = ("auto", "forward", "reverse")
 
 
@@ -150,9 +158,7 @@ def jacobian(program: Program, of: str | None = None, wrt=None, mode: str = "aut
     output. Unless `dense`, a sparse Jacobian is compressed when that takes fewer passes."""
     if mode not in MODES:
         raise InputError(f"--mode {mode}: expected one of {', '.join(MODES)}")
-    name, out = program.specialise(given).output_node(of)
-    graph = program.graph
-    values = evaluate(graph, bind_inputs(graph, given), out)
+    name, out, graph, _, values = evaluated(program, of, given)
     nodes = program.wrt_nodes(wrt)
     labels = [graph.nodes[w].label for w in nodes]
     out_shape = np.shape(values[out])
@@ -194,9 +200,7 @@ def jacobian(program: Program, of: str | None = None, wrt=None, mode: str = "aut
 def structure(program: Program, second: bool = False, of: str | None = None, wrt=None, **given) -> Pattern | None:
     """The Jacobian's (or with `second` the Hessian's) sparsity pattern as the graph shows it, the
     same at every point; None when it is too large to build."""
-    _, out = program.specialise(given).output_node(of)
-    graph = program.graph
-    values = evaluate(graph, bind_inputs(graph, given), out)
+    _, out, graph, _, values = evaluated(program, of, given)
     try:
         return (hessian_pattern if second else jacobian_pattern)(graph, values, out, program.wrt_nodes(wrt))[0]
     except TooDense:
@@ -206,9 +210,7 @@ def structure(program: Program, second: bool = False, of: str | None = None, wrt
 def colour_counts(program: Program, of: str | None = None, wrt=None, **given) -> dict | None:
     """How many coloured passes the Jacobian takes each way, and the Hessian (for a scalar output),
     from the patterns at these values; None when a pattern is too large to build."""
-    _, out = program.specialise(given).output_node(of)
-    graph = program.graph
-    values = evaluate(graph, bind_inputs(graph, given), out)
+    _, out, graph, _, values = evaluated(program, of, given)
     nodes = program.wrt_nodes(wrt)
     try:
         pattern, _ = jacobian_pattern(graph, values, out, nodes)
@@ -317,10 +319,7 @@ def hessian(program: Program, of: str | None = None, wrt=None, dense: bool = Fal
     """The Hessian of a scalar output by forward over reverse: reverse mode runs on dual values
     seeded along one input element (or, compressed, along every element of one colour), and the
     gradient's tangent is a column."""
-    name, out = program.specialise(given).output_node(of)
-    graph = program.graph
-    bound = bind_inputs(graph, given)
-    values = evaluate(graph, bound, out)
+    name, out, graph, bound, values = evaluated(program, of, given)
     if np.size(values[out]) != 1:
         raise ShapeError(f"hessian needs a scalar output, but '{name}' has shape {fmt_shape(np.shape(values[out]))}; "
                          f"reduce it first, for example sum({name}), or use jacobian", graph.span(out))
@@ -372,7 +371,7 @@ def hessian_plan(graph, values, out: int, nodes: list[int], n_in: int):
         return pattern, layout, np.full(n_in, -1), "distance-2"
     colours, kind = colouring.colour_columns(pattern), "distance-2"
     star = colouring.star_colours(pattern)
-    if colouring.count(star) < colouring.count(colours):
+    if star is not None and colouring.count(star) < colouring.count(colours):
         colours, kind = star, "star"
     return (pattern, layout, colours, kind) if colouring.count(colours) < n_in else None
 
@@ -451,9 +450,7 @@ def hvp(program: Program, vectors: dict, of: str | None = None, wrt=None, **give
 
 def vjp(program: Program, cotangent, of: str | None = None, wrt=None, **given) -> Product:
     """vᵀ·J for the output's cotangent v (its shape, or broadcast to it): one reverse pass."""
-    name, out = program.specialise(given).output_node(of)
-    graph = program.graph
-    values = evaluate(graph, bind_inputs(graph, given), out)
+    name, out, graph, _, values = evaluated(program, of, given)
     shape = np.shape(values[out])
     v = np.asarray(cotangent, dtype=np.float64)
     try:

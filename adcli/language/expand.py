@@ -112,8 +112,8 @@ class Expander(Calls, Statements, StaticValues, Numpy, Updates):
                 al, ac = self.nodes[a].line, self.nodes[a].col
                 raise self.error(ShapeError, f"{op.func}() needs integer labels (an input declared int[...]), "
                                  "not float values", al, ac)
-        if op.dtype == "same":
-            dtype = FLOAT if FLOAT in kinds or not kinds else INT if INT in kinds else BOOL
+        if op.dtype == "same":  # a float made from shapes alone (zeros([n])) is a float too
+            dtype = FLOAT if FLOAT in kinds or SHAPED in kinds or not kinds else INT if INT in kinds else BOOL
         else:
             dtype = {"float": FLOAT, "bool": BOOL, "int": INT, "constant": SHAPED}[op.dtype]
         return self.add(name, args, line, col, params, dtype=dtype)
