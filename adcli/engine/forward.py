@@ -78,31 +78,32 @@ class JVP:
     seeds: dict[str, np.ndarray]  # input name -> its tangent, for the inputs given one
 
 
-def require_differentiable(program: Program, name: str) -> None:
+def require_differentiable(program: Program, name: str, option: str = "--tangent") -> None:
     """A tangent only for an input that is differentiated: data and integers are refused as
-    --wrt refuses them, in the words of --tangent."""
+    --wrt refuses them, in the words of --tangent (or `option`)."""
     try:
         program.wrt_nodes([name])
     except InputError as e:
-        raise InputError(e.message.replace("--wrt", "--tangent", 1), e.span) from None
+        raise InputError(e.message.replace("--wrt", option, 1), e.span) from None
 
 
-def seed_tangents(program: Program, bound: dict, directions: dict) -> dict[int, np.ndarray]:
+def seed_tangents(program: Program, bound: dict, directions: dict, option: str = "--tangent",
+                  what: str = "a tangent") -> dict[int, np.ndarray]:
     """Input node -> tangent, each checked against its input's shape (a scalar broadcasts)."""
     graph = program.graph
     by_name = {graph.nodes[i].label: i for i in graph.inputs}
     seeds = {}
     for name, tangent in directions.items():
         if name not in by_name:
-            raise InputError(f"--tangent {name}: " + unknown_input_message(name, list(by_name)))
-        require_differentiable(program, name)
+            raise InputError(f"{option} {name}: " + unknown_input_message(name, list(by_name)))
+        require_differentiable(program, name, option)
         node = by_name[name]
         shape = np.shape(bound[node])
         t = np.asarray(tangent, dtype=np.float64)
         try:
             seeds[node] = np.array(np.broadcast_to(t, shape))
         except ValueError:
-            raise InputError(f"--tangent {name}: a tangent of shape {fmt_shape(t.shape)} does not fit "
+            raise InputError(f"{option} {name}: {what} of shape {fmt_shape(t.shape)} does not fit "
                              f"input '{name}' of shape {fmt_shape(shape)}") from None
     return seeds
 

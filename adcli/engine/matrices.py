@@ -430,7 +430,7 @@ def hvp(program: Program, vectors: dict, of: str | None = None, wrt=None, **give
     name, out = program.specialise(given).output_node(of)
     graph = program.graph
     bound = bind_inputs(graph, given)
-    seeds = seed_tangents(program, bound, vectors)
+    seeds = seed_tangents(program, bound, vectors, "--vector", "a vector part")
     nodes = program.wrt_nodes(wrt)
     for w in seeds:
         if w not in nodes:
@@ -450,7 +450,10 @@ def hvp(program: Program, vectors: dict, of: str | None = None, wrt=None, **give
 
 def vjp(program: Program, cotangent, of: str | None = None, wrt=None, **given) -> Product:
     """vᵀ·J for the output's cotangent v (its shape, or broadcast to it): one reverse pass."""
-    name, out, graph, _, values = evaluated(program, of, given)
+    try:
+        name, out, graph, _, values = evaluated(program, of, given)
+    except InputError as e:  # the output is named by the cotangent, not by --of
+        raise InputError(e.message.replace("--of", "--cotangent", 1), e.span) from None
     shape = np.shape(values[out])
     v = np.asarray(cotangent, dtype=np.float64)
     try:
