@@ -554,6 +554,25 @@ def test_arrowhead_hessian_is_right_however_it_is_coloured():
     np.testing.assert_array_equal(H.blocks[("x", "x")], hessian(program, dense=True, x=x).blocks[("x", "x")])
 
 
+def test_a_batched_softmax_loss_has_a_block_diagonal_hessian():
+    """Each row's log_softmax couples that row's elements only: the Hessian is block diagonal, its
+    pattern built from each row once (not once per element), and c colours give it whatever the
+    batch size."""
+    source = "input X: [b, c]\ndata Y: [b, c]\ny = -sum(log_softmax(X, axis=1) * Y)\n"
+    rng = np.random.default_rng(3)
+    for b, c in ((6, 5), (40, 7)):
+        program = adcli.parse(source)
+        X, Y = rng.normal(size=(b, c)), rng.random((b, c))
+        graph = program.graph
+        _, out = program.output_node()
+        values = evaluate(graph, bind_inputs(graph, {"X": X, "Y": Y}), out)
+        pattern, _ = hessian_pattern(graph, values, out, program.wrt_nodes(None))
+        np.testing.assert_array_equal(pattern.dense(), np.kron(np.eye(b, dtype=bool), np.ones((c, c), dtype=bool)))
+        H = hessian(program, X=X, Y=Y)
+        assert H.passes == c and H.sparse.dense_passes == b * c
+        np.testing.assert_array_equal(H.blocks[("X", "X")], hessian(program, dense=True, X=X, Y=Y).blocks[("X", "X")])
+
+
 @pytest.mark.parametrize("case", range(30))
 def test_star_colourings_recover_every_entry_of_random_symmetric_matrices(case):
     """A random symmetric pattern (diagonal or not), a random matrix on it, the passes H·s_c as the

@@ -158,6 +158,16 @@ def gathered(pattern: Pattern, rows: np.ndarray) -> Pattern:
     return Pattern((len(rows), pattern.shape[1]), indptr, cols)
 
 
+def distinct_rows(pattern: Pattern) -> np.ndarray:
+    """Rows of a pattern, one of each content when every row has as many entries (a softmax's
+    elements share their row's inputs: their pairs are made once, not once per element)."""
+    counts = pattern.counts()
+    if len(counts) > 1 and counts[0] > 1 and np.all(counts == counts[0]):
+        _, first = np.unique(pattern.indices.reshape(len(counts), int(counts[0])), axis=0, return_index=True)
+        return np.sort(first)
+    return np.arange(len(counts), dtype=np.int64)
+
+
 def jacobian_pattern(graph: Graph, values: list, output: int, wrt: list[int]) -> tuple[Pattern, Layout]:
     """Which input elements each output element depends on: rows are the output's elements in C
     order, columns the inputs' elements, input after input."""
@@ -186,8 +196,8 @@ def hessian_pattern(graph: Graph, values: list, output: int, wrt: list[int]) -> 
                 rows += [r, c]
                 cols += [c, r]
             continue
-        every = np.arange(pattern.shape[0], dtype=np.int64)
-        r, c = cross(pattern, every, pattern, every)
+        distinct = distinct_rows(pattern)
+        r, c = cross(pattern, distinct, pattern, distinct)
         rows.append(r)
         cols.append(c)
     n = layout.size
