@@ -24,6 +24,7 @@ class Program:
         self.source, self.file, self.pending = source, file, pending
         self.sizes: dict[str, int] = {}
         self._graphs: dict[tuple, Graph] = {}
+        self._declared: list | None = None  # (input, declared shape) for inputs with one
 
     @property
     def graph(self) -> Graph:
@@ -38,7 +39,11 @@ class Program:
         if self.pending is None:
             return self
         from adcli.language.parser import parse_source
-        sizes = dimension_sizes(self.source, self.file, given)
+        if self._declared is None:  # read once: the file's declarations do not change with the values
+            from adcli.language.parser import compile_source
+            self._declared = [(ins[1], ins[3]) for ins in compile_source(self.source, self.file)
+                              if ins[0] == "declare" and ins[3]]
+        sizes = dimension_sizes(self._declared, given)
         key = tuple(sorted(sizes.items()))
         if key not in self._graphs:
             self._graphs[key] = parse_source(self.source, self.file, sizes)
@@ -155,16 +160,15 @@ class Program:
                         values if fast is not None else None)
 
 
-def dimension_sizes(source: str, file: str, given: dict) -> dict[str, int]:
+def dimension_sizes(declared: list, given: dict) -> dict[str, int]:
     """Each named dimension's size, read from the given inputs declared with it (`input x: [T, n]`).
     A value with more axes than declared (a batch of points) is read by its last axes."""
-    from adcli.language.parser import compile_source
     sizes: dict[str, int] = {}
-    for ins in compile_source(source, file):
-        if ins[0] == "declare" and ins[3] and ins[1] in given:
-            shape = np.shape(given[ins[1]])
-            if len(shape) >= len(ins[3]):
-                for dim, size in zip(ins[3], shape[len(shape) - len(ins[3]):]):
+    for name, dims in declared:
+        if name in given:
+            shape = np.shape(given[name])
+            if len(shape) >= len(dims):
+                for dim, size in zip(dims, shape[len(shape) - len(dims):]):
                     if isinstance(dim, str):
                         sizes.setdefault(dim, int(size))
     return sizes
