@@ -41,6 +41,10 @@ class Pattern:
         return cls(shape, indptr, cols)
 
     @classmethod
+    def empty(cls, rows: int, columns: int) -> Pattern:
+        return cls((rows, columns), np.zeros(rows + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+    @classmethod
     def identity(cls, size: int, offset: int, columns: int) -> Pattern:
         return cls((size, columns), np.arange(size + 1, dtype=np.int64), np.arange(offset, offset + size, dtype=np.int64))
 
@@ -144,7 +148,7 @@ def node_patterns(graph: Graph, values: list, output: int, wrt: list[int]):
             pairs = [compose(rel, pattern) for rel, pattern in used]
             patterns[i] = Pattern.from_pairs(*(np.concatenate(part) for part in zip(*pairs)), (size, n))
         else:
-            patterns[i] = Pattern((size, n), np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+            patterns[i] = Pattern.empty(size, n)
     return patterns, triples, layout
 
 
@@ -173,8 +177,7 @@ def jacobian_pattern(graph: Graph, values: list, output: int, wrt: list[int]) ->
     order, columns the inputs' elements, input after input."""
     patterns, _, layout = node_patterns(graph, values, output, wrt)
     size = int(np.size(values[output]))
-    return patterns.get(output, Pattern((size, layout.size), np.zeros(size + 1, dtype=np.int64),
-                                        np.zeros(0, dtype=np.int64))), layout
+    return patterns.get(output, Pattern.empty(size, layout.size)), layout
 
 
 def hessian_pattern(graph: Graph, values: list, output: int, wrt: list[int]) -> tuple[Pattern, Layout]:
@@ -202,5 +205,5 @@ def hessian_pattern(graph: Graph, values: list, output: int, wrt: list[int]) -> 
         cols.append(c)
     n = layout.size
     if not rows:
-        return Pattern((n, n), np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)), layout
+        return Pattern.empty(n, n), layout
     return Pattern.from_pairs(np.concatenate(rows), np.concatenate(cols), (n, n)), layout
