@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -294,6 +295,7 @@ def test_flat_operations_have_zero_hessian(name):
 # ---------------------------------------------------------------------------------------------
 
 RANDOM_EXAMPLES = 150
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 FRESH_EXAMPLES = 25
 HOSTILE_EXAMPLES = 60
 SETTINGS = {"deadline": None, "database": None, "phases": [Phase.explicit, Phase.reuse, Phase.generate],
@@ -1014,3 +1016,17 @@ def test_coo_as_scipy():
         full = np.block([[H.blocks[("a", "a")], H.blocks[("a", "b")]], [H.blocks[("b", "a")], H.blocks[("b", "b")]]])
         np.testing.assert_array_equal(H.scipy().toarray(), full)
         np.testing.assert_allclose(full, full.T, rtol=1e-13, atol=1e-13)
+
+
+def test_hvp_and_vjp_commands_need_their_vector():
+    """Without --vector or --cotangent the commands say what to give (exit 2), never a traceback."""
+    from typer.testing import CliRunner
+
+    from adcli.cli.main import app
+    runner = CliRunner()
+    result = runner.invoke(app, ["hvp", str(SAMPLES / "rosenbrock.ad"), "--inputs", str(SAMPLES / "rosenbrock.json")])
+    assert result.exit_code == 2
+    assert result.stderr == "adcli: error: give the vector with --vector NAME=VALUE (inputs without one get 0)\n"
+    result = runner.invoke(app, ["vjp", str(SAMPLES / "tridiagonal.ad"), "--inputs", str(SAMPLES / "tridiagonal.json")])
+    assert result.exit_code == 2
+    assert result.stderr == "adcli: error: give one output's cotangent with --cotangent NAME=VALUE, NAME the output\n"

@@ -440,7 +440,7 @@ def hvp(program: Program, vectors: dict, of: str | None = None, wrt=None, **give
 
     def scalar(y):  # one evaluation, on dual numbers: its value is the output's
         value.append(np.asarray(y, dtype=np.float64))
-        require_scalar(graph, name, out, value[0], "hvp", f", or use vjp with --cotangent {name}=... for vᵀ·J")
+        require_scalar(graph, name, out, value[0], "hvp", f", or use vjp with --cotangent {name}=... for a vector-Jacobian product")
 
     products = hessian_products(graph, bound, out, nodes, seeds, check=scalar)
     label = {w: graph.nodes[w].label for w in nodes}
