@@ -1698,7 +1698,8 @@ FUNCTIONS = {
     "leaky_relu": lambda x, slope=0.01: np.where(x > 0, x, slope * x),
     "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": np.round,
     "max2": np.maximum, "min2": np.minimum, "atan2": np.arctan2, "hypot": np.hypot, "logaddexp": np.logaddexp,
-    "clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), "where": np.where,
+    "clip": np.clip,  # numpy's own (a signed zero between bounds of 0 keeps its sign)
+    "where": np.where,
     "dot": np.dot, "outer": lambda a, b: np.outer(a, b),
     "transpose": lambda x, axes=None: np.transpose(x, axes),
     "stack": lambda xs, axis=0: np.stack(xs, axis=axis),

@@ -252,7 +252,8 @@ CLASSES = {
     # reductions and permutations along explicit axes, axis 0 above all (0 is not "no axis")
     "axes": ("input x: [3, 2]\ninput T: [2, 3, 4]\n"
              "y = sum(max(x, axis=0) * [1.0, 2.0]) + sum(min(x, axis=0)) + sum(prod(x, axis=0)) "
-             "+ sum(transpose(T, axes=[1, 2, 0]) * T[0, 0, 0]) + sum(transpose(T, axes=[-1, 0, 1])[0])\n",
+             "+ sum(transpose(T, axes=[1, 2, 0]) * T[0, 0, 0]) + sum(transpose(T, axes=[-1, 0, 1])[0]) "
+             "+ sum(prod(T * 0.1, [-2, -1])) + sum(prod(T * 0.1, [-1, 0], keepdims=True))\n",
              {"x": np.array([[1.0, 5.0], [3.0, 2.0], [3.0, -1.0]]), "T": np.arange(24.0).reshape(2, 3, 4) - 11.0}),
     # a zero upstream gradient through rules that meet an infinity or NaN (det, inv, solve, matmul, norm)
     "zero upstream": ("input A: [2, 2]\ninput v: [2]\n"

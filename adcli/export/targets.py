@@ -332,7 +332,8 @@ class xp(metaclass=same_names):
         if axis is None:
             out = x.prod()
             return out.reshape((1,) * x.dim()) if keepdims else out
-        for a in sorted((axis,) if isinstance(axis, int) else axis, reverse=True):
+        # the last axis first, counted from the front: reducing dim -1 first would renumber -2
+        for a in sorted({a % x.dim() for a in ((axis,) if isinstance(axis, int) else axis)}, reverse=True):
             x = x.prod(dim=a, keepdim=keepdims)
         return x
 
