@@ -162,6 +162,23 @@ def test_large_declared_shapes_broadcast_in_lint(tmp_path):
     assert code == 0, out
 
 
+@pytest.mark.parametrize("source", [
+    "input v: [one]\nfor t in range(2):\n    v = v[0::2]\ny = sum(broadcast_to(v, shape=[1, 3]))\n",
+    "input v: [n]\nw = v[::2]\ny = sum(w @ ones([3, 2]))\n",
+])
+def test_sizes_derived_from_a_named_dimension_are_not_refused_in_lint(tmp_path, source):
+    """v[0::2] of [one] is [ceil(one/2)]: no number the shape rules may refuse, though it is no
+    stand-in itself (one = 1 or 3 fits); the values decide, and with them the program runs."""
+    code, out = run(tmp_path, source, "lint")
+    assert code == 0 and "error" not in out, out
+
+
+def test_certain_refusals_after_a_named_dimension_stay(tmp_path):
+    """A reduction removes the named axis: what follows is numbers only, and refused as before."""
+    code, out = run(tmp_path, "input x: [n]\ny = sum(x, axis=0)\nz = sum(y, axis=0)\n", "lint")
+    assert code == 2 and "axis 0 is out of range for sum() of shape []" in out, out
+
+
 def test_broadcast_result_over_the_size_limit_names_it(tmp_path, monkeypatch):
     code, out = run(tmp_path, "input a: [3000, 1]\ninput b: [3000]\ny = sum(a + b)\n", "eval",
                     values={"a": np.zeros((3000, 1)), "b": np.zeros(3000)})

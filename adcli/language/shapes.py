@@ -22,6 +22,7 @@ def node_span(graph: Graph, index: int, error: Exception | None = None) -> Span:
 
 
 STAND_IN = 7919  # the first named dimension's stand-in: small enough that shapes' products fit in int64
+OTHER_STAND_IN = 8837  # a second set, to tell sizes derived from a named dimension from numbers
 
 
 def symbolic_shapes(graph: Graph, errors: list | None = None) -> list[tuple | None]:
@@ -35,20 +36,31 @@ def symbolic_shapes(graph: Graph, errors: list | None = None) -> list[tuple | No
     """
     stand_in: dict = {}
     shapes: list[tuple | None] = []
+    # The same shapes with other stand-ins: a size that differs between the two depends on a named
+    # dimension even when it is no stand-in itself (x[0::2] of [n] is [ceil(n/2)]).
+    other: list[tuple | None] = []
     for i, node in enumerate(graph.nodes):
         if node.op == CONST:
             shapes.append(tuple(np.shape(node.data)))
+            other.append(shapes[-1])
         elif node.op == INPUT:
             declared = node.data
             shapes.append(None if declared is None else tuple(
                 d if isinstance(d, int) else stand_in.setdefault(d, STAND_IN + len(stand_in)) for d in declared))
+            other.append(None if declared is None else tuple(
+                d if isinstance(d, int) else OTHER_STAND_IN + 2 * (stand_in[d] - STAND_IN) for d in declared))
         else:
             args = [shapes[a] for a in node.args]
+            try:
+                other.append(None if any(other[a] is None for a in node.args) else
+                             tuple(OPS[node.op].shape(*[other[a] for a in node.args], **(node.params or {}))))
+            except (Mismatch, ValueError, TypeError):
+                other.append(None)
             try:
                 shapes.append(None if None in args else
                               tuple(OPS[node.op].shape(*args, **(node.params or {}))))
             except Mismatch as e:
-                if not any(d >= STAND_IN for s in args for d in s):  # numbers only: the refusal is certain
+                if all(shapes[a] == other[a] for a in node.args):  # numbers only: the refusal is certain
                     if errors is None:
                         raise ShapeError(str(e), node_span(graph, i, e)) from None
                     errors.append(ShapeError(str(e), node_span(graph, i, e)))
