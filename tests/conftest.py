@@ -25,7 +25,8 @@ MISSING = pytest.StashKey[list]()
 MODULE_PEERS = {"torch": r"\btorch\b|pytorch", "jax": r"\bjax", "mpmath": r"mpmath",
                 "playwright": r"playwright", "interegular": r"interegular"}
 PROGRAM_PEERS = {"dot": (("dot",), r"graphviz|\bdot\b(?![- ]product)"),
-                 "chromium": (("chromium", "chromium-browser"), r"chromium")}
+                 "chromium": (("chromium", "chromium-browser"), r"chromium"),
+                 "npm": (("npm",), r"\bnpm\b")}
 # pytest.importorskip's reason: in CI every module a test imports is installed, so any such skip fails.
 IMPORT_SKIP = r"could not import"
 

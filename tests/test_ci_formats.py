@@ -214,8 +214,10 @@ def test_lint_a_function_body_error_once_and_clean_files():
     (error,) = lint_source(source, "f.ad")
     assert (error.span.line, error.span.col) == (3, 14)
     assert lint_source("input x\ny = x * 2\n") == []
-    (parse,) = lint_source("y = (1 +\nz = foo(1)\n")  # a syntax error stops its file
-    assert (parse.span.line, parse.span.col) == (1, 5)
+    # A syntax error no longer stops its file: the parser resynchronises at the next statement.
+    parse, name = lint_source("y = (1 +\nz = foo(1)\n")
+    assert (parse.span.line, parse.span.col, name.span.line, name.span.col) == (1, 5, 2, 5)
+    assert "never closed" in parse.message and "unknown function 'foo'" in name.message
 
 
 def test_lint_text_json_and_exit_codes(tmp_path):

@@ -1,5 +1,6 @@
 """Editor support: the Pygments lexer (adcli/lexer.py) and the TextMate grammar
-(grammars/adcli.tmLanguage.json) agree with the language, and with each other.
+(grammars/adcli.tmLanguage.json) agree with the language, and with each other; the editors'
+configurations under editors/ start `adcli lsp` for .ad files.
 
 - Pygments finds the lexer through the `pygments.lexers` entry point, by name and by file name.
 - Every good program (the samples, the .ad files under tests/, the test modules' program strings
@@ -10,18 +11,23 @@
 - The TextMate grammar is valid JSON with regexes Python compiles, and a walk applying its
   patterns line by line (earliest match first, as an editor does) scopes every program the way
   the Pygments lexer does.
+- The VS Code extension declares what it ships and carries the grammar unchanged, the Neovim and
+  Helix files name the language and the server, and build.sh packs a .vsix that holds the client.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import itertools
 import json
 import random
 import re
+import shutil
 import subprocess
 import sys
-from functools import lru_cache
+import zipfile
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -49,7 +55,7 @@ FUZZ_PROGRAMS = 150
 # The language's words, read from the Lark grammar and the registry
 # ---------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def lark_grammar() -> Lark:
     """The grammar's terminals and rules, and a lexer that sees every terminal at once (no parser:
     Lark then builds the lexer once, not at every call of lex)."""
@@ -70,7 +76,7 @@ def call_like_words() -> set[str]:
     found = set()
     for rule in lark_grammar().rules:
         symbols = [s.name for s in rule.expansion]
-        found |= {words[a] for a, b in zip(symbols, symbols[1:]) if a in words and b in lpar}
+        found |= {words[a] for a, b in itertools.pairwise(symbols) if a in words and b in lpar}
     return found
 
 
@@ -120,7 +126,7 @@ def fuzz_programs() -> list[str]:
             for seed in range(FUZZ_PROGRAMS)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def corpus() -> tuple[tuple[str, str], ...]:
     """(where it comes from, text) for every good program; tests/bad holds bad input, so not it."""
     files = sorted(ROOT.glob("samples/*.ad")) + sorted((ROOT / "tests").rglob("*.ad"))
@@ -170,7 +176,7 @@ def test_pygments_finds_the_lexer_by_name_and_file_name():
 def test_the_core_does_not_import_the_lexer():
     """The CLI and library never load Pygments' lexer machinery for adcli's own sake."""
     done = subprocess.run([sys.executable, "-c", "import sys, adcli, adcli.cli.app; print('adcli.language.highlight' in sys.modules)"],
-                          capture_output=True, text=True, timeout=60)
+                          check=False, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 
 
@@ -271,12 +277,12 @@ def test_the_lexer_highlights_each_word_by_its_meaning():
 # (d) The TextMate grammar
 # ---------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def textmate() -> dict:
     return json.loads(TEXTMATE.read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def textmate_rules() -> tuple:
     """The top-level patterns, each with its compiled regex."""
     return tuple((rule, re.compile(rule["match"])) for rule in textmate()["patterns"])
@@ -403,3 +409,137 @@ def test_textmate_and_pygments_highlight_every_program_alike():
                     break
             offset += len(line) + 1
     assert not problems, "\n".join(problems[:10])
+
+
+# ---------------------------------------------------------------------------------------------
+# (e) The editors' configurations (editors/)
+# ---------------------------------------------------------------------------------------------
+
+EDITORS = ROOT / "editors"
+VSCODE = EDITORS / "vscode"
+VSIX = "adcli-0.1.0.vsix"
+
+
+def vscode_manifest() -> dict:
+    return json.loads((VSCODE / "package.json").read_text(encoding="utf-8"))
+
+
+def test_vscode_manifest_declares_the_language_grammar_and_server_settings():
+    """package.json names the language, grammar and settings, and every file it points to exists."""
+    manifest = vscode_manifest()
+    assert (manifest["name"], manifest["publisher"], manifest["version"]) == ("adcli", "adcli", "0.1.0")
+    assert manifest["engines"]["vscode"] == "^1.82.0" and manifest["activationEvents"] == ["onLanguage:adcli"]
+    assert (VSCODE / manifest["main"]).is_file() and (VSCODE / "LICENSE").is_file()
+    (language,) = manifest["contributes"]["languages"]
+    assert (language["id"], language["extensions"], language["aliases"]) == ("adcli", [".ad"], ["adcli", "ad"])
+    assert (VSCODE / language["configuration"]).is_file()
+    (grammar,) = manifest["contributes"]["grammars"]
+    assert grammar["language"] == "adcli" and grammar["scopeName"] == textmate()["scopeName"] == "source.adcli"
+    assert (VSCODE / grammar["path"]).is_file()
+    settings = manifest["contributes"]["configuration"]["properties"]
+    assert settings["adcli.server.command"]["default"] == "adcli"
+    assert settings["adcli.server.args"]["default"] == ["lsp"]
+    assert settings["adcli.trace.server"]["enum"] == ["off", "messages", "verbose"]
+    # The client is a dependency, not a dev one: vsce packs only dependencies into the .vsix.
+    assert "vscode-languageclient" in manifest["dependencies"]
+    assert "@vscode/vsce" in manifest["devDependencies"]
+
+
+def test_vscode_grammar_is_the_repository_grammar():
+    """The extension's grammar is a byte-for-byte copy of grammars/adcli.tmLanguage.json."""
+    assert (VSCODE / "syntaxes" / "adcli.tmLanguage.json").read_bytes() == TEXTMATE.read_bytes()
+
+
+def test_vscode_language_configuration_comments_brackets_and_indentation():
+    """# comments, () and [] pairs, and an indent after a line ending in a colon (not after a declaration)."""
+    config = json.loads((VSCODE / "language-configuration.json").read_text(encoding="utf-8"))
+    assert config["comments"] == {"lineComment": "#"}
+    assert config["brackets"] == [["(", ")"], ["[", "]"]]
+    assert {pair["open"] + pair["close"] for pair in config["autoClosingPairs"]} == {"()", "[]", '""', "''"}
+    indent = re.compile(config["indentationRules"]["increaseIndentPattern"])
+    for line in ("for t in range(3):", "def cell(h, x):   # one step", "    for i in range(n):"):
+        assert indent.match(line), line
+    for line in ("input x: [n]", "y = x[1:3]", "y = 1  # note:", "# for t in range(3):"):
+        assert not indent.match(line), line
+    (after_colon, after_return) = [re.compile(rule["beforeText"]) for rule in config["onEnterRules"]]
+    assert after_colon.match("def f(x):") and after_return.match("    return x * x")
+
+
+def test_vscode_build_products_are_not_tracked():
+    """node_modules and the .vsix that build.sh writes are ignored by git."""
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    paths = ["editors/vscode/node_modules/vscode-languageclient/package.json", f"editors/vscode/{VSIX}"]
+    done = subprocess.run(["git", "check-ignore", *paths], cwd=ROOT, check=False, capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.split() == paths, done.stderr
+
+
+def test_neovim_config_sets_the_filetype_and_the_server():
+    """adcli.lua maps .ad to the adcli filetype and starts `adcli lsp`, built in and through nvim-lspconfig."""
+    text = (EDITORS / "neovim" / "adcli.lua").read_text(encoding="utf-8")
+    assert "vim.filetype.add({ extension = { ad = 'adcli' } })" in text
+    assert "vim.lsp.enable('adcli')" in text and "vim.lsp.config('adcli', {" in text
+    # Once live (Neovim 0.11), once in the commented nvim-lspconfig alternative.
+    assert len(re.findall(r"cmd = \{ 'adcli', 'lsp' \}", text)) == 2
+    assert re.search(r"^-- +configs\.adcli = \{$", text, re.MULTILINE)
+
+
+def test_helix_languages_toml_names_the_language_and_the_server():
+    """languages.toml parses, maps .ad to adcli and runs `adcli lsp`."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+    config = tomllib.loads((EDITORS / "helix" / "languages.toml").read_text(encoding="utf-8"))
+    (language,) = config["language"]
+    assert (language["name"], language["scope"], language["file-types"]) == ("adcli", "source.adcli", ["ad"])
+    assert language["comment-token"] == "#" and language["language-servers"] == ["adcli"]
+    assert language["indent"] == {"tab-width": 4, "unit": "    "}
+    assert config["language-server"]["adcli"] == {"command": "adcli", "args": ["lsp"]}
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    """Every file under folder but node_modules, with its modification time."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")
+            if p.is_file() and "node_modules" not in p.relative_to(folder).parts}
+
+
+def test_build_sh_packs_a_vsix_with_the_language_client(tmp_path):
+    """build.sh, run on a copy of the extension, writes a .vsix holding the extension and its client."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed (node and npm from Debian or nodejs.org)")
+    # The copy keeps the checkout's layout, since build.sh takes the grammar from ../../grammars.
+    work = tmp_path / "editors" / "vscode"
+    shutil.copytree(VSCODE, work, ignore=shutil.ignore_patterns("node_modules", "*.vsix"))
+    (tmp_path / "grammars").mkdir()
+    shutil.copy2(TEXTMATE, tmp_path / "grammars")
+    before = snapshot(VSCODE)
+    done = subprocess.run(["bash", str(work / "build.sh")], check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert snapshot(VSCODE) == before, "build.sh wrote into the checkout"
+
+    with zipfile.ZipFile(work / VSIX) as vsix:
+        names = set(vsix.namelist())
+        for member in ("extension/package.json", "extension/extension.js", "extension/language-configuration.json",
+                       "extension/syntaxes/adcli.tmLanguage.json", "extension/LICENSE.txt",
+                       # what require('vscode-languageclient/node') loads, and the protocol under it
+                       "extension/node_modules/vscode-languageclient/node.js",
+                       "extension/node_modules/vscode-languageserver-protocol/package.json",
+                       "extension/node_modules/vscode-jsonrpc/package.json"):
+            assert member in names, member
+        assert not any(name.startswith("extension/node_modules/@vscode/vsce") for name in names), "a dev tool packed"
+        assert "extension/build.sh" not in names
+        assert vsix.read("extension/syntaxes/adcli.tmLanguage.json") == TEXTMATE.read_bytes()
+        assert json.loads(vsix.read("extension/package.json"))["contributes"] == vscode_manifest()["contributes"]
+        vsix.extractall(tmp_path / "unpacked")
+
+    # The packed extension loads with what the .vsix holds alone: its client and the client's
+    # dependencies (VS Code's own `vscode` module stands in as a stub).
+    load = ("const Module = require('module'); const load = Module._load;"
+            "const stub = new Proxy({}, {get: () => class {}});"
+            "Module._load = function (name, ...rest) { return name === 'vscode' ? stub : load.call(this, name, ...rest); };"
+            "const ext = require('./extension.js');"
+            "const { LanguageClient } = require('vscode-languageclient/node');"
+            "console.log(typeof ext.activate, typeof ext.deactivate, typeof LanguageClient);")
+    node = shutil.which("node") or "node"
+    done = subprocess.run([node, "-e", load], cwd=tmp_path / "unpacked" / "extension", check=False,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["function"] * 3, done.stderr

@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "adcli"
 # Each layer may import its own modules and those of lower layers. The modules at the top of adcli/
 # are the base every layer shares, except `ops` (the language's functions for Python, over dual
 # numbers) and `__main__`, which sit above everything they use.
-LAYERS = {"base": 0, "operations": 1, "language": 2, "engine": 3, "explain": 4, "export": 5, "cli": 6, "api": 7}
+LAYERS = {"base": 0, "operations": 1, "language": 2, "engine": 3, "explain": 4, "export": 5, "editor": 6, "cli": 7,
+          "api": 8}
 BASE = {"errors", "limits", "numbers", "symbols", "cachedir"}
 API = {"ops", "__main__"}
 INTERFACE = {"typer", "click", "rich"}

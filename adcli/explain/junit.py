@@ -96,3 +96,29 @@ def junit_xml(graph, reports) -> bytes:
     root.set("time", "0")
     ET.indent(root)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
+def lint_xml(paths: list[str], found: list[tuple]) -> str:
+    """`lint --format junit`: a test suite of one test case per clean file and one per error,
+    each error a failure with its kind, message and place."""
+    from adcli.explain.annotations import error_kind
+    suite = ET.Element("testsuite", name="adcli lint")
+    failures = 0
+    for path in paths:
+        errors = [e for p, e in found if p == path]
+        for e in errors or [None]:
+            name = "no errors" if e is None else f"{e.span.line}:{e.span.col}" if e.span else "file"
+            case = ET.SubElement(suite, "testcase", classname=path, name=name, file=path, time="0")
+            if e is not None:
+                failures += 1
+                if e.span:
+                    case.set("line", str(e.span.line))
+                failure = ET.SubElement(case, "failure", message=e.message, type=error_kind(e))
+                failure.text = str(e)
+    suite.set("tests", str(len(suite)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

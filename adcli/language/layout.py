@@ -24,10 +24,10 @@ class Layout:
 
     def __init__(self):
         self.open: list[Token] = []
-        self.file, self.source = "<input>", ""
+        self.file, self.source, self.first_line = "<input>", "", 1
 
-    def reset(self, file: str, source: str) -> None:
-        self.file, self.source = file, source
+    def reset(self, file: str, source: str, first_line: int = 1) -> None:
+        self.file, self.source, self.first_line = file, source, first_line
 
     def error(self, message: str, line: int, col: int) -> ParseError:
         return ParseError(message, Span(line, col, self.file, self.source))
@@ -91,4 +91,4 @@ class Layout:
                         end_column=1, end_pos=newline.end_pos)
 
     def last_line(self) -> int:
-        return self.source.count("\n") + 1
+        return self.source.count("\n") + self.first_line

@@ -1,7 +1,8 @@
 """Lint: every error a file shows without values: its syntax, its names, and the shapes its declarations fix.
 
-A syntax error stops its file (the parser cannot tell what follows it). Past the parser, the file
-is built statement by statement; a statement that fails is reported and skipped, and the names it
+Every syntax error is found (adcli.language.recovery resynchronises at the next statement), and the
+top-level statements that hold one are left out of what follows. Past the parser, the file is built
+statement by statement; a statement that fails is reported and skipped, and the names it
 would have defined are forgotten, so a later use of one of them is an input of unknown shape: it
 cannot cause a second, false error. An error in a statement that reads such a name (or calls such
 a function) is not reported either, since it may be a consequence of the first. Shapes are then
@@ -45,12 +46,13 @@ def statements(code: list[tuple]) -> list[tuple[int, int]]:
 class Lenient(Expander):
     """An expander that records a failing statement's error and goes on with the next statement."""
 
-    def __init__(self, code: list[tuple], file: str, source: str):
+    def __init__(self, code: list[tuple], file: str, source: str, forgotten=()):
         super().__init__(code, file, source)
         self.errors: list[AdError] = []
         self.statements = statements(code)
         self.ends = [last for _, last in self.statements]
-        self.forgotten: dict[str, None] = {}  # names whose defining statement failed (a dict keeps order)
+        # Names whose defining statement failed, here or in the parser (a dict keeps order).
+        self.forgotten: dict[str, None] = dict.fromkeys(forgotten)
 
     def handlers(self) -> dict:
         return {kind: self.guarded(handler) for kind, handler in super().handlers().items()}
@@ -108,20 +110,34 @@ class Lenient(Expander):
 
 def lint_source(source: str, file: str = "<input>") -> list[AdError]:
     """Every error found in .ad source text, in file order; [] for a clean file."""
+    return check(source, file)[0]
+
+
+def check(source: str, file: str = "<input>", expander=Lenient, parts: dict | None = None):
+    """(errors in file order, the graph of what could be built or None, its symbolic shapes, the
+    expander that built it): lint's work, kept for the language server (which keeps the compiled
+    `parts` of a document between its versions: recovery.compile_parts)."""
+    from adcli.language.parser import plain_source
+    from adcli.language.recovery import defined_names, parse_all
     from adcli.language.shapes import symbolic_shapes
-    from adcli.language.parser import compile_source, plain_source
     source = plain_source(source)  # as parse_source reads it: the errors' lines and positions agree
+    errors, rest, code = parse_all(source, file, parts)
+    if code is None:  # the statements left do not parse alone: the syntax errors are all there is
+        return errors, None, None, None
+    built = expander(code, file, rest, forgotten=defined_names(source, rest))
     try:
-        code = compile_source(source, file)
-    except AdError as error:
-        return [error]
-    expander = Lenient(code, file, source)
-    try:
-        graph = expander.run()
+        graph = built.run()
     except AdError as error:  # nothing assigned: a consequence when statements failed
-        return expander.errors or [error]
-    errors = list(expander.errors)
-    symbolic_shapes(graph, errors)
+        return in_order(errors + (built.errors or [error] * (not errors)), source), None, None, built
+    errors += built.errors
+    shapes = symbolic_shapes(graph, errors)
+    return in_order(errors, source), graph, shapes, built
+
+
+def in_order(errors: list[AdError], source: str) -> list[AdError]:
+    """The errors in file order, each once, reading the original text."""
+    from adcli.language.recovery import retarget
+    errors = [retarget(e, source) for e in errors]
     return unique(sorted(errors, key=lambda e: (e.span.line, e.span.col) if e.span else (0, 0)))
 
 

@@ -407,18 +407,32 @@ _LOCK = threading.Lock()
 def compile_source(source: str, file: str = "<input>") -> list[tuple]:
     """The instructions of .ad source text (every line end made LF), or an AdError pointing into
     the text."""
+    return compile_part(source, file)[0]
+
+
+def compile_part(source: str, file: str = "<input>", imports: tuple = (), first_line: int = 1) -> tuple[list[tuple], tuple]:
+    """(instructions, imports after): compile_source for a part of a file that starts at line
+    `first_line`, given the import lines read before it (as this function returned them for the
+    part before)."""
     source = lf_lines(source)
     parser, compiler, layout = lark_parser()
     with _LOCK, paused_gc():  # the compiler and post-lexer hold one parse's state
         compiler.reset(file, source)
-        layout.reset(file, source)
+        if imports:
+            compiler.modules, compiler.imported = dict(imports[0]), dict(imports[1])
+        layout.reset(file, source, first_line)
         try:
-            parser.parse(source)
+            if first_line == 1:
+                parser.parse(source)
+            else:  # the lexer counts lines from the part's first: positions are the file's own
+                interactive = parser.parse_interactive(source)
+                interactive.lexer_thread.state.line_ctr.line = first_line
+                interactive.resume_parse()
         except UnexpectedInput as e:
-            raise syntax_error(e, layout.open, file, source) from None
+            raise syntax_error(e, layout.open, file, source, first_line) from None
         except AdError:
             raise
-        return compiler.code
+        return compiler.code, (tuple(compiler.modules.items()), tuple(compiler.imported.items()))
 
 
 def parse_source(source: str, file: str = "<input>", sizes: dict | None = None) -> Graph:

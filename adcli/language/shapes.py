@@ -68,4 +68,6 @@ def symbolic_shapes(graph: Graph, errors: list | None = None) -> list[tuple | No
             except (ValueError, TypeError):
                 shapes.append(None)
     names = {v: k for k, v in stand_in.items()}
-    return [None if s is None else tuple(names.get(d, d) for d in s) for s in shapes]
+    # A size made from a named dimension but not one itself (x[0::2] of [n]) is unknown: "?".
+    return [None if s is None else tuple(names.get(d, "?" if o is not None and o[k] != d else d)
+                                         for k, d in enumerate(s)) for s, o in zip(shapes, other)]

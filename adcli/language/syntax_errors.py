@@ -126,10 +126,11 @@ def describe_token(tok: Token) -> str:
     return f"'{tok.value}'"
 
 
-def brackets_open_at(source: str, end: int) -> list[Token]:
-    """The brackets still open before position `end`, innermost last (the language has no strings)."""
+def brackets_open_at(source: str, end: int, first_line: int = 1) -> list[Token]:
+    """The brackets still open before position `end`, innermost last (the language has no strings);
+    `source` starts at line `first_line` of its file."""
     stack: list[Token] = []
-    line, line_start = 1, 0
+    line, line_start = first_line, 0
     for match in BRACKET_SCAN.finditer(source, 0, end):
         char, i = match.group(), match.start()
         if char == "\n":
@@ -181,8 +182,9 @@ def describe_expected(expected) -> str:
     return words[0] if words else "something else"
 
 
-def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> ParseError:
-    """A ParseError in words a user knows, placed where the parser stopped."""
+def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str, first_line: int = 1) -> ParseError:
+    """A ParseError in words a user knows, placed where the parser stopped (`source` starts at
+    line `first_line` of its file, as a statement compiled alone does)."""
     line, col = max(e.line, 1), max(e.column, 1)
     if isinstance(e, UnexpectedCharacters):
         char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
@@ -195,17 +197,17 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> P
         previous = [t for t in getattr(e, "token_history", None) or [] if t is not None]
         # The post-lexer has already popped the bracket an unexpected closer matched; count afresh.
         at = len(source) if tok.type == "$END" else tok.start_pos
-        open_brackets = brackets_open_at(source, at) if at is not None else open_brackets
+        open_brackets = brackets_open_at(source, at, first_line) if at is not None else open_brackets
         # A bracket left open on an earlier line explains any error after it best.
         still_open = {b.start_pos for b in open_brackets}
-        unclosed = [b for b in brackets_open_at(source, len(source)) if b.start_pos in still_open]
+        unclosed = [b for b in brackets_open_at(source, len(source), first_line) if b.start_pos in still_open]
         if unclosed and tok.type not in OPENERS and (tok.type == "$END" or tok.line > unclosed[-1].line):
             bracket = unclosed[-1]
             closer = ")" if bracket.type == "LPAR" else "]"
             return ParseError(f"'{bracket.value}' is never closed (expected '{closer}')",
                               Span(bracket.line, bracket.column, file, source))
         if tok.type == "$END":  # Lark gives no position for the end of the input
-            line = source.count("\n") + 1
+            line = source.count("\n") + first_line
             col = len(source) - (source.rfind("\n") + 1) + 1
         if tok.type == "INPUT" or (previous and previous[-1].type == "INPUT" and tok.type != "NAME"):
             kw = tok if tok.type == "INPUT" else previous[-1]
@@ -243,8 +245,8 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str) -> P
                                                      {"RSQB", "COMMA"} if inner == "LBRACK" else set())
             if inner:  # inside brackets a statement cannot end
                 expected -= STATEMENT_END
-            else:  # and outside them a slice cannot start
-                expected -= {"COLON"}
+            elif not re.match(r"\s*(for|def)\b", statement_before(source, at)):  # nor a slice start outside them
+                expected -= {"COLON"}  # (but a for or def head ends with one)
             if STATEMENT_START <= expected <= STATEMENT_WORDS | STATEMENT_END | {"_DEDENT"}:
                 message = (f"unexpected {describe_token(tok)}; a statement starts with a name, as in "
                            "y = x + 1, or with input, data, def or for")
