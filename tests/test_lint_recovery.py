@@ -218,6 +218,8 @@ def test_cli_junit_has_a_failure_per_error_and_a_case_per_clean_file(tmp_path):
     assert [c.find("failure").get("type") for c in suite if c.find("failure") is not None] == ["parse", "name", "parse"]
     same = lint("--format", "json", "three.ad", cwd=tmp_path)
     assert json.loads(same.stdout) == json.loads(lint("--json", "three.ad", cwd=tmp_path).stdout)
+    both = lint("--json", "--format", "junit", "three.ad", cwd=tmp_path)
+    assert both.returncode == 2 and both.stdout == "" and "--json and --format junit both write stdout" in both.stderr
 
 
 def test_a_missing_colon_is_named():
