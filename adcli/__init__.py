@@ -2,15 +2,17 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["AdError", "Dual", "Gradient", "Program", "__version__", "check_gradients", "derivative", "derivatives",
-           "hessian", "hvp", "inspect_grad", "jacobian", "load", "ops", "parse", "taylor_derivatives", "vjp"]
+__all__ = ["AdError", "Cluster", "Dual", "Gradient", "Output", "Program", "__version__", "check_gradients", "derivative",
+           "derivatives", "hessian", "hvp", "inspect_grad", "jacobian", "load", "ops", "parse", "taylor_derivatives",
+           "vjp"]
 
 # Where each public name lives. They are imported on first use, so `adcli --version` and `--help`
 # start without numpy, Lark or the engine.
 _LAZY = {"AdError": "errors", "Dual": "engine.dual", "Gradient": "engine.results", "Program": "engine.program",
          "load": "engine.program", "parse": "engine.program", "derivative": "engine.dual", "derivatives": "engine.dual",
          "taylor_derivatives": "engine.higher", "check_gradients": "engine.check", "inspect_grad": "engine.diagnose",
-         "jacobian": "engine.matrices", "hessian": "engine.matrices", "hvp": "engine.matrices", "vjp": "engine.matrices"}
+         "jacobian": "engine.matrices", "hessian": "engine.matrices", "hvp": "engine.matrices", "vjp": "engine.matrices",
+         "Cluster": "engine.distributed", "Output": "engine.batch_store"}
 
 
 def __getattr__(name: str):

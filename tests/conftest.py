@@ -23,7 +23,7 @@ MISSING = pytest.StashKey[list]()
 
 # Each peer: how to find it (a module, or programs on PATH) and how a skip's reason names it.
 MODULE_PEERS = {"torch": r"\btorch\b|pytorch", "jax": r"\bjax", "mpmath": r"mpmath",
-                "playwright": r"playwright", "interegular": r"interegular"}
+                "playwright": r"playwright", "interegular": r"interegular", "distributed": r"\bdask\b|distributed"}
 PROGRAM_PEERS = {"dot": (("dot",), r"graphviz|\bdot\b(?![- ]product)"),
                  "chromium": (("chromium", "chromium-browser"), r"chromium"),
                  "npm": (("npm",), r"\bnpm\b")}

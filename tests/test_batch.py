@@ -226,7 +226,8 @@ def test_kinks_and_strict_name_the_point(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--batch", "W", "--engine", "jax"], "--batch runs on adcli's own engine: leave out --engine jax"),
+    (["--batch", "W", "--engine", "torch"], "--batch runs on adcli's own engine: leave out --engine torch"),
+    (["--batch", "W", "--engine", "jax", "--mode", "forward"], "--engine jax --batch runs the exported module"),
     (["--batch", "W", "--mode", "forward"], "--batch computes gradients by reverse mode: leave out --mode forward"),
     (["--batch", "W", "--chunk", "0"], "--chunk 0: a chunk holds at least one point"),
     (["--batch", "Q"], "--batch Q: 'Q' is not an input of this file (its inputs are W, x, b)"),

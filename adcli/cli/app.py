@@ -106,6 +106,17 @@ Batch = Annotated[Optional[list[str]], typer.Option(
 Chunk = Annotated[Optional[int], typer.Option(
     "--chunk", metavar="N", help="With --batch: compute N points at a time (default: as many as fit 256 MiB).",
     show_default=False)]
+Workers = Annotated[Optional[int], typer.Option(
+    "--workers", metavar="N", help="With --batch: compute the chunks on a local Dask cluster of N worker processes "
+    "(pip install 'adcli[dask]'); the results are the same bits.", show_default=False)]
+Scheduler = Annotated[Optional[str], typer.Option(
+    "--scheduler", metavar="ADDRESS", help="With --batch: compute the chunks on the Dask cluster whose scheduler is "
+    "at ADDRESS (tcp://host:8786); DASK_SCHEDULER_ADDRESS does the same.", show_default=False)]
+BatchOutput = Annotated[Optional[str], typer.Option(
+    "-o", "--output", metavar="FOLDER", help="With --batch: write the results to FOLDER as .npy files, chunk by chunk "
+    "(value.npy, grad.W.npy, ...), not to stdout.", show_default=False)]
+Resume = Annotated[bool, typer.Option(
+    "--resume", help="With -o: go on with a run that was cut short, from the chunks its folder already holds.")]
 Checkpoint = Annotated[Optional[str], typer.Option(
     "--checkpoint", metavar="auto|sqrt|N", help="Keep values only at checkpoints and recompute the rest during the "
     "backward pass (the same gradients, bit for bit): every N nodes, √n segments, or auto (by the memory budget).",

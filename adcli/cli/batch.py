@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from adcli.cli.support import emit_json
 from adcli.errors import AdError
 
 
@@ -22,11 +27,13 @@ class ProgressBar:
                 return
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-            self.bar = Progress(TextColumn("points"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            rate = TextColumn("{task.fields[rate]}")
+            self.bar = Progress(TextColumn("points"), BarColumn(), MofNCompleteColumn(), rate, TimeRemainingColumn(),
                                 console=Console(stderr=True), transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("points", total=total)
-        self.bar.update(self.task, completed=done)
+            self.task = self.bar.add_task("points", total=total, rate="")
+        speed = self.bar.tasks[0].speed
+        self.bar.update(self.task, completed=done, rate=f"{speed:,.0f} points/s" if speed else "")
         if done >= total:
             self.close()
 
@@ -34,6 +41,52 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+@dataclass
+class Run:
+    """How a --batch run is carried out: its chunks, where they are computed, where results go."""
+
+    chunk: int | None = None
+    workers: int | None = None
+    scheduler: str | None = None
+    output: str | None = None
+    resume: bool = False
+    budget: str | None = None  # --memory-budget: the chunks' size, in bytes, when --chunk is not given
+
+    def chunks(self):
+        """--chunk's points, or the chunk budget --memory-budget gives (each worker holds one chunk)."""
+        if self.chunk is not None or self.budget is None:
+            return self.chunk
+        from adcli.engine.batch import Budget
+        from adcli.engine.checkpoint import parse_budget
+        return Budget(parse_budget(self.budget))
+
+    @contextmanager
+    def cluster(self):
+        """The Dask cluster the chunks run on (--workers, --scheduler or DASK_SCHEDULER_ADDRESS), or None."""
+        if self.workers is None and self.scheduler is None and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
+            yield None
+            return
+        from adcli.engine.distributed import Cluster
+        with Cluster(self.workers, self.scheduler, quiet=True) as cluster:
+            yield cluster
+
+    def store(self):
+        from adcli.engine.batch_store import Output
+        return None if self.output is None else Output(self.output, self.resume)
+
+
+def written(folder: str, output: str, points: int, json_: bool) -> None:
+    """What a run with -o says: the folder and its files (the results themselves are in them)."""
+    import json
+
+    from adcli.engine.batch_store import MANIFEST
+    files = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))["files"]
+    if json_:
+        emit_json({"output": output, "points": points, "written": folder, "files": files})
+    else:
+        sys.stdout.write(f"{output}: {points:,} points written to {folder}: {', '.join(files.values())}\n")
 
 
 def bad_points(*arrays) -> np.ndarray:
@@ -63,12 +116,14 @@ def point_diagnosis(program, batched, given: dict, index: int, of, wrt, strict: 
         raise
 
 
-def batch_grad(program, given: dict, names, chunk, of, wrt, strict: bool):
+def batch_grad(program, given: dict, names, run: Run, of, wrt, strict: bool):
     """(BatchGradient, notes for stderr, kinks for --json)."""
     bar = ProgressBar()
-    batched = program.batch(*names, chunk=chunk, progress=bar)
     try:
-        result = batched.grad(of=of, wrt=wrt, **given)
+        with run.cluster() as cluster:
+            batched = program.batch(*names, chunk=run.chunks(), progress=bar, cluster=cluster, output=run.store())
+            result = batched.grad(of=of, wrt=wrt, **given)
+            batched.cluster = None  # a point's diagnosis, if one is needed, runs here
     finally:
         bar.close()
     notes, kinks = [], []
@@ -92,12 +147,14 @@ def batch_grad(program, given: dict, names, chunk, of, wrt, strict: bool):
     return result, notes, kinks
 
 
-def batch_eval(program, given: dict, names, chunk, of, strict: bool):
+def batch_eval(program, given: dict, names, run: Run, of, strict: bool):
     """(values, notes for stderr): every assigned value (or `of`) at every point."""
     bar = ProgressBar()
-    batched = program.batch(*names, chunk=chunk, progress=bar)
     try:
-        values = batched.eval(of=of, **given)
+        with run.cluster() as cluster:
+            batched = program.batch(*names, chunk=run.chunks(), progress=bar, cluster=cluster, output=run.store())
+            values = batched.eval(of=of, **given)
+            batched.cluster = None
     finally:
         bar.close()
     notes = []
@@ -118,12 +175,14 @@ def batch_eval(program, given: dict, names, chunk, of, strict: bool):
     return values, notes
 
 
-def batch_jvp(program, directions: dict, given: dict, names, chunk, of, strict: bool):
+def batch_jvp(program, directions: dict, given: dict, names, run: Run, of, strict: bool):
     """(JVP with values and tangents [B], notes for stderr)."""
     bar = ProgressBar()
-    batched = program.batch(*names, chunk=chunk, progress=bar)
     try:
-        result = batched.jvp(directions, of=of, **given)
+        with run.cluster() as cluster:
+            batched = program.batch(*names, chunk=run.chunks(), progress=bar, cluster=cluster, output=run.store())
+            result = batched.jvp(directions, of=of, **given)
+            batched.cluster = None
     finally:
         bar.close()
     notes = []

@@ -140,6 +140,51 @@ def grad_by_engine(program, given: dict, engine: str, of=None, wrt=None):
     return Gradient(name, to_numpy(value), {label: to_numpy(g) for label, g in grads.items()})
 
 
+def batch_grad_jax(program, given: dict, names, chunk=None, of=None, wrt=None):
+    """Value and gradient at every point by the exported JAX module under jax.vmap, compiled once;
+    each chunk's points sharded across JAX's devices (jax.sharding: several GPUs, or CPU devices
+    made with XLA_FLAGS=--xla_force_host_platform_device_count=N), the shared inputs replicated."""
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as Spec
+
+    from adcli.engine.batch import BatchGradient, Budget, batch_size, chunks, point_bytes
+    from adcli.engine.evaluate import bind_inputs, infer_shapes
+    from adcli.engine.results import require_scalar
+    module = engine_module(program, "jax", of, wrt)
+    graph = program.graph
+    name, out = program.output_node(of)
+    size, batched = batch_size(graph, given, names)
+    bound = bind_inputs(graph, given, batched={graph.nodes[i].label for i in batched})
+    shapes = infer_shapes(graph, {i: np.shape(v)[1:] if i in batched else np.shape(v) for i, v in bound.items()},
+                          out + 1)
+    require_scalar(graph, name, out, np.broadcast_to(0.0, shapes[out]))
+    values = {graph.nodes[i].label: v for i, v in bound.items()}
+    points = {graph.nodes[i].label for i in batched}
+    devices = jax.devices()
+    mesh = Mesh(np.array(devices), ("points",))
+    spread, whole = NamedSharding(mesh, Spec("points")), NamedSharding(mesh, Spec())
+    shared = {label: jax.device_put(v, whole) for label, v in values.items() if label not in points}
+    f = jax.jit(jax.vmap(module.grad_f, in_axes=tuple(0 if label in points else None for label in module.INPUTS)))
+    per_point = point_bytes(shapes, out + 1) * 4  # the values and their cotangents, with XLA's own
+    parts = []
+    for start, stop in chunks(size, chunk if chunk is not None else Budget(1 << 28), per_point):
+        n = stop - start
+        padded = -(-n // len(devices)) * len(devices)  # each device the same number of points
+        rows = {label: np.concatenate([values[label][start:stop], np.repeat(values[label][stop - 1:stop],
+                                                                              padded - n, axis=0)])
+                if padded > n else values[label][start:stop] for label in points}
+        value, grads = f(*(jax.device_put(rows[label], spread) if label in points else shared[label]
+                           for label in module.INPUTS))
+        parts.append((np.asarray(value)[:n], {label: np.asarray(g)[:n] for label, g in grads.items()}))
+    value = np.concatenate([v for v, _ in parts]) if parts else np.zeros(0)
+    order = [graph.nodes[w].label for w in program.wrt_nodes(wrt)]  # the inputs' order, as adcli's own gives
+    grads = {label: np.concatenate([g[label] for _, g in parts]) for label in order if parts and label in parts[0][1]}
+    return BatchGradient(name, value.astype(np.float64), {k: g.astype(np.float64) for k, g in grads.items()},
+                         np.zeros(size, dtype=bool))
+
+
 def eval_by_engine(program, given: dict, engine: str, of=None) -> dict:
     """Every assigned value (or only `of`), computed by the exported module in JAX or PyTorch."""
     module = engine_module(program, engine, of)

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from adcli.cli.app import Ascii, Batch, Chunk, File, FormatOption, Full, Inputs, Json, Of, Set, Strict, app
+from adcli.cli.app import (Ascii, Batch, BatchOutput, Chunk, File, FormatOption, Full, Inputs, Json, Of, Resume,
+                           Scheduler, Set, Strict, Workers, app)
 from adcli.cli.support import ANNOTATIONS, Style, console_for_stdout, emit_json, given_values, notify, reporting
 
 Tangent = Annotated[Optional[list[str]], typer.Option(
@@ -103,7 +104,8 @@ def to_json(value):
 @app.command(short_help="A directional derivative along given tangents (forward mode).")
 def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = None, of: Of = None,
         json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
-        batch: Batch = None, chunk: Chunk = None, format_: FormatOption = Style.text):
+        batch: Batch = None, chunk: Chunk = None, workers: Workers = None, scheduler: Scheduler = None,
+        output: BatchOutput = None, resume: Resume = False, format_: FormatOption = Style.text):
     """The output's value and its directional derivative along the input tangents (forward mode).
 
 
@@ -113,6 +115,7 @@ def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = 
     """
     import numpy as np
 
+    from adcli.cli.grad_eval import only_batched
     from adcli.cli.terminal import shape_text, show
     from adcli.engine.forward import jvp as directional
     from adcli.engine.program import load
@@ -120,16 +123,22 @@ def jvp(file: File, tangent: Tangent = None, set_: Set = None, inputs: Inputs = 
     ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs, program)
+        given = given_values(set_, inputs, program, batch)
+        from adcli.cli.batch import Run
+        run = only_batched(batch, Run(chunk, workers, scheduler, output, resume), chunk)
         if batch:
             from adcli.cli.batch import batch_jvp
-            result, notes = batch_jvp(program, parse_tangents(tangent, program), given, batch, chunk, of, strict)
+            result, notes = batch_jvp(program, parse_tangents(tangent, program), given, batch, run, of, strict)
         else:
             result = directional(program, parse_tangents(tangent, program), of=of, **given)
             require_or_warn_finite(program, given, of, {result.output: result.value,
                                                         f"the tangent of {result.output}": result.tangent}, strict)
     if batch:
         notify(notes)
+        if output is not None:
+            from adcli.cli.batch import written
+            written(output, result.output, len(result.value), json_)
+            return
     if json_:
         emit_json({"output": result.output, "value": to_json(result.value), "tangent": to_json(result.tangent),
                    "tangents": {name: to_json(t) for name, t in result.seeds.items()}})

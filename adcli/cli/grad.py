@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from adcli.cli.app import (Ascii, Batch, Checkpoint, Chunk, File, FormatOption, Full, Inputs, Json, MemoryBudget, Of,
-                           Set, Strict, Wrt, app)
+                           BatchOutput, Resume, Scheduler, Set, Strict, Workers, Wrt, app)
+from adcli.cli.batch import Run
 from adcli.cli.grad_eval import Engine, GradMode, eval_command, grad_command
 from adcli.cli.support import Style
 
@@ -20,6 +21,7 @@ EngineOption = Annotated[Engine, typer.Option(
 def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: Wrt = None,
          json_: Json = False, full: Full = False, strict: Strict = False, ascii_: Ascii = False,
          engine: EngineOption = Engine.numpy, batch: Batch = None, chunk: Chunk = None,
+         workers: Workers = None, scheduler: Scheduler = None, output: BatchOutput = None, resume: Resume = False,
          checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None,
          mode: Annotated[GradMode, typer.Option("--mode", help="reverse: one backward pass; forward: one "
                                                 "pass per input element (the same gradient).")] = GradMode.reverse,
@@ -32,13 +34,14 @@ def grad(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt
     Example: adcli grad samples/relu.ad --set W=2 x=3 b=1
     """
     grad_command(file, set_, inputs, of, wrt, json_, full, strict, ascii_, engine, batch, chunk, checkpoint,
-                 memory_budget, mode, format_)
+                 memory_budget, mode, format_, Run(chunk, workers, scheduler, output, resume))
 
 
 @app.command("eval", short_help="Every assigned value, or one with --of.")
 def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, json_: Json = False,
           full: Full = False, strict: Strict = False, ascii_: Ascii = False, engine: EngineOption = Engine.numpy,
-          batch: Batch = None, chunk: Chunk = None, format_: FormatOption = Style.text):
+          batch: Batch = None, chunk: Chunk = None, workers: Workers = None, scheduler: Scheduler = None,
+          output: BatchOutput = None, resume: Resume = False, format_: FormatOption = Style.text):
     """The value of every assignment, or of one with --of.
 
 
@@ -46,4 +49,5 @@ def eval_(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, js
 
     Example: adcli eval samples/product.ad --set x=17
     """
-    eval_command(file, set_, inputs, of, json_, full, strict, ascii_, engine, batch, chunk, format_)
+    eval_command(file, set_, inputs, of, json_, full, strict, ascii_, engine, batch, chunk, format_,
+                 Run(chunk, workers, scheduler, output, resume))

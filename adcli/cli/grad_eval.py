@@ -23,18 +23,34 @@ class Engine(str, Enum):
     torch = "torch"
 
 
+def only_batched(batch, run, chunk):
+    """The --batch run's settings; --workers, --scheduler, -o and --resume are for --batch alone."""
+    from adcli.cli.batch import Run
+    run = run or Run(chunk)
+    given = [option for option, value in (("--workers", run.workers), ("--scheduler", run.scheduler),
+                                           ("-o", run.output)) if value is not None] + ["--resume"] * run.resume
+    if given and not batch:
+        raise InputError(f"{given[0]} is for the chunks of a --batch run: give --batch NAME too")
+    if run.resume and run.output is None:
+        raise InputError("--resume goes on with the run whose results are in -o FOLDER: give -o too")
+    return run
+
+
 def grad_command(file: str, set_=None, inputs=None, of=None, wrt=None, json_=False, full=False, strict=False,
                  ascii_=False, engine=Engine.numpy, batch=None, chunk=None, checkpoint=None, memory_budget=None,
-                 mode=GradMode.reverse, format_=Style.text) -> None:
+                 mode=GradMode.reverse, format_=Style.text, run=None) -> None:
     """The output's value and its gradient with respect to every input (see `adcli grad --help`)."""
     from adcli.engine.diagnose import inspect_grad
     from adcli.engine.program import load
     ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs, program)
+        given = given_values(set_, inputs, program, batch)
+        run = only_batched(batch, run, chunk)
         kinks, notes_first = [], []
-        if checkpoint is not None or memory_budget is not None:
+        if batch and checkpoint is None and memory_budget is not None:
+            run.budget = memory_budget  # with --batch, the budget sizes the chunks
+        if checkpoint is not None or (memory_budget is not None and not batch):
             given_option = "--checkpoint" if checkpoint is not None else "--memory-budget"  # the one the user wrote
             only_numpy(engine, given_option, mode is GradMode.forward)
             if batch:
@@ -47,10 +63,17 @@ def grad_command(file: str, set_=None, inputs=None, of=None, wrt=None, json_=Fal
                 notes_first = ["adcli: note: --checkpoint auto: "
                                + ("no checkpoints needed (the plain pass fits)" if chosen.kind == "none" else
                                   f"{len(chosen.segments)} segments, {chosen.checkpoints} values kept")]
+        elif batch and engine is Engine.jax:
+            from adcli.cli.export import batch_grad_jax
+            if mode is GradMode.forward or run.workers or run.scheduler or run.output:
+                raise InputError("--engine jax --batch runs the exported module under jax.vmap on JAX's devices: "
+                                 "leave out --mode forward, --workers, --scheduler and -o (adcli's own engine "
+                                 "takes them)")
+            result, notes = batch_grad_jax(program, given, batch, run.chunks(), of, wrt), []
         elif batch:
             from adcli.cli.batch import batch_grad
             only_numpy(engine, "--batch", mode is GradMode.forward)
-            result, notes, kinks = batch_grad(program, given, batch, chunk, of, wrt, strict)
+            result, notes, kinks = batch_grad(program, given, batch, run, of, wrt, strict)
         elif engine is not Engine.numpy:
             if mode is GradMode.forward:
                 raise InputError(f"--engine {engine.value} runs the exported reverse sweep: leave out --mode forward")
@@ -66,6 +89,10 @@ def grad_command(file: str, set_=None, inputs=None, of=None, wrt=None, json_=Fal
             notes = notes_first + [warning] + kink_notes(program.graph, kinks)
             kinks = [k.to_json() for k in kinks]
     notify(notes + ([] if result.grad or wrt else ["adcli: note: this file has no inputs to differentiate"]))
+    if batch and run.output is not None:
+        from adcli.cli.batch import written
+        written(run.output, result.output, len(result.value), json_)
+        return
     if json_:
         from adcli.numbers import to_json
         out = {"output": result.output, "value": to_json(result.value),
@@ -83,24 +110,29 @@ def grad_command(file: str, set_=None, inputs=None, of=None, wrt=None, json_=Fal
 
 
 def eval_command(file: str, set_=None, inputs=None, of=None, json_=False, full=False, strict=False, ascii_=False,
-                 engine=Engine.numpy, batch=None, chunk=None, format_=Style.text) -> None:
+                 engine=Engine.numpy, batch=None, chunk=None, format_=Style.text, run=None) -> None:
     """The value of every assignment, or of one with --of (see `adcli eval --help`)."""
     from adcli.engine.diagnose import inspect_eval
     from adcli.engine.program import load
     ANNOTATIONS.start(format_, json_)
     with reporting():
         program = load(file)
-        given = given_values(set_, inputs, program)
+        given = given_values(set_, inputs, program, batch)
+        run = only_batched(batch, run, chunk)
         if batch:
             from adcli.cli.batch import batch_eval
             only_numpy(engine, "--batch")
-            values, notes = batch_eval(program, given, batch, chunk, of, strict)
+            values, notes = batch_eval(program, given, batch, run, of, strict)
         elif engine is Engine.numpy:
             values = program.eval(of=of, **given)
         else:
             from adcli.cli.export import eval_by_engine
             values = eval_by_engine(program, given, engine.value, of)
         notify(notes if batch else [inspect_eval(program, given, of, values, strict)])
+    if batch and run.output is not None:
+        from adcli.cli.batch import written
+        written(run.output, of or program.graph.output_name, len(next(iter(values.values()))), json_)
+        return
     where = {k: v for k, v in program.where().items() if k in values}
     if json_:
         from adcli.numbers import to_json

@@ -87,14 +87,15 @@ def reporting():
         raise SystemExit(e.exit_code) from None  # as typer.Exit, which click turns into this
 
 
-def given_values(set_items, inputs_path, program=None):
+def given_values(set_items, inputs_path, program=None, batch=()):
     """Input values from --inputs, then --set (which wins for a name given in both); names of the
-    --inputs file that the program does not use are dropped with a note on stderr."""
+    --inputs file that the program does not use are dropped with a note on stderr. With one --batch
+    name, an .npy file is its points."""
     from adcli.engine.inputs import given_values as read
     notes: list[str] = []
     if program is not None and program.pending is not None:  # range(T) and the like: specialised to the sizes
-        program.specialise(read(set_items, inputs_path, None, []))
-    given = read(set_items, inputs_path, None if program is None else program.graph, notes)
+        program.specialise(read(set_items, inputs_path, None, [], batch))
+    given = read(set_items, inputs_path, None if program is None else program.graph, notes, batch)
     notify(notes)
     return given
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -183,10 +185,18 @@ def point_bytes(shapes: list, stop: int) -> int:
     return 8 * sum(math.prod(s) for s in shapes[:stop] if s is not None) + 8
 
 
-def chunks(size: int, chunk: int | None, per_point: int) -> list[tuple[int, int]]:
-    """(start, stop) of each chunk of points: `chunk` points, or as many as fit the chunk budget."""
-    if chunk is None:
-        budget = min(CHUNK_BYTES, max_bytes() // 16)
+@dataclass(frozen=True)
+class Budget:
+    """A chunk given as the bytes its values may take (--memory-budget with --batch), not as points."""
+
+    bytes: int
+
+
+def chunks(size: int, chunk: int | Budget | None, per_point: int) -> list[tuple[int, int]]:
+    """(start, stop) of each chunk of points: `chunk` points, or as many as fit the chunk budget
+    (a Budget's bytes, or by default 256 MiB and a sixteenth of ADCLI_MAX_BYTES)."""
+    if chunk is None or isinstance(chunk, Budget):
+        budget = chunk.bytes if chunk is not None else min(CHUNK_BYTES, max_bytes() // 16)
         chunk = max(1, budget // max(per_point, 1))
     if chunk < 1:
         raise InputError(f"--chunk {chunk}: a chunk holds at least one point")
@@ -205,14 +215,19 @@ class Plan:
     shapes: list  # per node, its shape at one point
     stop: int
     spans: list[tuple[int, int]] = field(default_factory=list)
+    # jvp's tangents by input node, and those given per point (which travel with their chunk's rows)
+    seeds: dict[int, np.ndarray] = field(default_factory=dict)
+    seeded_each: set[int] = field(default_factory=set)
+    graphs: dict = field(default_factory=dict, repr=False, compare=False)  # batched graphs made, by chunk size
 
     def chunk_inputs(self, b: Batched, start: int, stop: int) -> dict[int, np.ndarray]:
         """Batched graph's input node -> value for points start..stop: batched ones sliced, spread
         ones broadcast, shared ones as they are."""
         out = {}
         for i, value in self.bound.items():
-            if i in self.batched:
-                value = value[start:stop]
+            if i in self.batched:  # C order, as a worker receives it: numpy picks its loops by strides
+                value = MappedRows.of(value, start, stop).read() if isinstance(value, np.memmap) else \
+                    c_order(np.asarray(value[start:stop]))
             elif i in self.spread:
                 value = np.broadcast_to(value, (stop - start,) + np.shape(value))
             out[b.new[i]] = value
@@ -223,7 +238,56 @@ class Plan:
         return np.shape(self.bound[i])[1:] if i in self.batched else np.shape(self.bound[i])
 
     def batched_graph(self, points: int) -> Batched:
-        return batched_graph(self.graph, self.shapes, self.batched | self.spread, points, self.stop)
+        """The graph rewritten for `points` points at once, made once per chunk size (every chunk but
+        the last has the same)."""
+        if points not in self.graphs:
+            if len(self.graphs) > 2:
+                self.graphs.clear()
+            self.graphs[points] = batched_graph(self.graph, self.shapes, self.batched | self.spread, points,
+                                                self.stop)
+        return self.graphs[points]
+
+    def shared(self) -> Plan:
+        """The plan without any point's rows: what a Dask cluster is sent once, for every chunk."""
+        return Plan(self.graph, {i: v for i, v in self.bound.items() if i not in self.batched}, self.batched,
+                    self.spread, 0, self.shapes, self.stop, [], {i: t for i, t in self.seeds.items()
+                                                                 if i not in self.seeded_each}, self.seeded_each)
+
+    def rows(self, start: int, stop: int, mapped: bool = False) -> dict:
+        """A chunk's rows of the batched inputs and per-point tangents (by input node; tangents by
+        -1 - node). With `mapped`, rows of a file mapped in memory are given as their place in it
+        (MappedRows), for the worker to read itself."""
+        rows = {i: MappedRows.of(v, start, stop) if mapped and isinstance(v, np.memmap) else
+                c_order(np.asarray(v[start:stop])) for i, v in self.bound.items() if i in self.batched}
+        rows.update({-1 - i: t[start:stop] for i, t in self.seeds.items() if i in self.seeded_each})
+        return rows
+
+    def with_rows(self, rows: dict, points: int) -> Plan:
+        """The shared plan with one chunk's rows (read here when they are a file's): a plan of its
+        own points, sharing this one's batched graphs."""
+        read = {i: v.read() if isinstance(v, MappedRows) else v for i, v in rows.items()}
+        bound = {**self.bound, **{i: v for i, v in read.items() if i >= 0}}
+        seeds = {**self.seeds, **{-1 - i: t for i, t in read.items() if i < 0}}
+        return Plan(self.graph, bound, self.batched, self.spread, points, self.shapes, self.stop, [(0, points)],
+                    seeds, self.seeded_each, self.graphs)
+
+
+@dataclass(frozen=True)
+class MappedRows:
+    """Rows start..stop of an .npy file of points, sent in place of the rows themselves: a worker
+    that sees the same file reads them, and nothing but their place travels."""
+
+    path: str
+    start: int
+    stop: int
+
+    @staticmethod
+    def of(value: np.memmap, start: int, stop: int) -> MappedRows:
+        return MappedRows(os.path.abspath(value.filename), start, stop)
+
+    def read(self) -> np.ndarray:
+        """The rows, copied, and the file unmapped: memory holds a chunk's rows, whatever the file's size."""
+        return np.array(np.load(self.path, mmap_mode="r", allow_pickle=False)[self.start:self.stop], order="C")
 
 
 def plan(graph: Graph, given: dict, names, stop: int, spread=(), chunk: int | None = None) -> Plan:
@@ -231,6 +295,7 @@ def plan(graph: Graph, given: dict, names, stop: int, spread=(), chunk: int | No
     size, batched = batch_size(graph, given, names)
     labels = {i: graph.nodes[i].label for i in batched}
     bound = bind_inputs(graph, given, batched=set(labels.values()))
+    bound = {i: v if i in batched else c_order(v) for i, v in bound.items()}  # as a worker gets them
     shapes = infer_shapes(graph, {i: np.shape(v)[1:] if i in batched else np.shape(v) for i, v in bound.items()},
                           stop)
     for i in batched:
@@ -239,6 +304,11 @@ def plan(graph: Graph, given: dict, names, stop: int, spread=(), chunk: int | No
     p = Plan(graph, bound, batched, set(spread) - batched, size, shapes, stop)
     p.spans = chunks(size, chunk, point_bytes(shapes, stop))
     return p
+
+
+def c_order(value: np.ndarray) -> np.ndarray:
+    """The array in C order (copied only if it is not), its shape kept (a scalar stays one)."""
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value).reshape(value.shape)
 
 
 def used_as_index(graph: Graph, index: int, stop: int) -> None:
@@ -263,12 +333,53 @@ def used_as_index(graph: Graph, index: int, stop: int) -> None:
 Progress = Callable[[int, int], None]  # (points done, points in all)
 
 
+def run_parts(p: Plan, work, progress: Progress | None = None, cluster=None, skip=frozenset(), writer=None):
+    """(k, work(plan, start, stop)) for each chunk k not in `skip`, yielded in order as each is done:
+    here, one after another, or on a Dask cluster (adcli.engine.distributed), each chunk sent with
+    its own rows (or their place in a file) and, with a `writer`, written to the output folder by the
+    worker itself: then (k, None) is yielded."""
+    todo = [k for k in range(len(p.spans)) if k not in skip]
+    done = p.size - sum(p.spans[k][1] - p.spans[k][0] for k in todo)  # points a resumed run already has
+    if cluster is not None:
+        yield from cluster.run(p, work, todo, progress, done, writer)
+        return
+    for k in todo:
+        start, stop = p.spans[k]
+        with paused_gc():
+            part = work(p, start, stop)
+        yield k, part  # kept (in memory or on disk) before it counts as done
+        done += stop - start
+        if progress is not None:
+            progress(done, p.size)
+
+
+def run_into(program, p: Plan, work, fields: dict, progress, cluster, output, settings: dict) -> dict:
+    """Every chunk's results gathered in a Store: arrays in memory, or .npy files in output.folder
+    (a run resumed from the chunks already there with output.resume)."""
+    from adcli.engine.batch_store import Store, digest
+    if output is None:
+        store = Store(fields, p.size, p.spans)
+    else:
+        batched = {p.graph.nodes[i].label: v for i, v in p.bound.items()}
+        identity = digest(program.graph.source, {**settings, "spans": p.spans}, batched)
+        store = Store(fields, p.size, p.spans, output.folder, identity, output.resume)
+    writer = store.writer() if cluster is not None else None
+    try:
+        for k, part in run_parts(p, work, progress, cluster, store.done, writer):
+            store.put(k, part)
+    except BaseException:  # interrupted, or the cluster gone: the manifest lists what is written
+        store.abandon()
+        raise
+    return store.finish()
+
+
 def per_point(value, size: int):
     """A node's value for `size` points: a shared (unbatched) one repeated along a new first axis."""
     return np.broadcast_to(value, (size,) + np.shape(value))
 
 
-def grad(program, given: dict, names, of=None, wrt=None, chunk=None, progress: Progress | None = None):
+def grad(program, given: dict, names, of=None, wrt=None, chunk=None, progress: Progress | None = None,
+         cluster=None, output=None):
     """Value and gradient at every point: (output name, values [B], {input: gradients [B, ...]},
     kink counts per point)."""
     from adcli.engine.results import require_scalar
@@ -277,35 +388,31 @@ def grad(program, given: dict, names, of=None, wrt=None, chunk=None, progress: P
     wrt_nodes = program.wrt_nodes(wrt)
     p = plan(graph, given, names, out + 1, spread=wrt_nodes, chunk=chunk)
     require_scalar(graph, name, out, np.broadcast_to(0.0, p.shapes[out]))
-    parts: list[tuple] = []  # per chunk: values, {input: gradients}, kinked points
-    kink_nodes = kinkable(graph, out, wrt_nodes)
-    with paused_gc():
-        for start, stop in p.spans:
-            b = p.batched_graph(stop - start)
-            g = b.graph
-            new_out = b.new[out]
-            keep = backward_reads(g, new_out, [b.new[w] for w in wrt_nodes])
-            for i in kink_nodes:
-                for a in (b.new[i], *g.nodes[b.new[i]].args):
-                    keep[a] = True
-            values = evaluate(g, p.chunk_inputs(b, start, stop), new_out, keep=keep)
-            kinked = kink_points(b, values, kink_nodes, stop - start)
-            result = values[new_out]
-            value = np.reshape(result, (-1,)) if b.batched[out] else np.full(stop - start, np.reshape(result, ()))
-            got = backward(g, values, new_out, [b.new[w] for w in wrt_nodes], release=True)
-            parts.append((value, [got[b.new[w]] for w in wrt_nodes], kinked))
-            if progress is not None:
-                progress(stop, p.size)
-    value, grads, kinked = joined(parts)
-    return name, value, {graph.nodes[w].label: g for w, g in zip(wrt_nodes, grads)}, kinked
+    labels = [graph.nodes[w].label for w in wrt_nodes]
+    gradients = {f"grad.{n}": (p.point_shape(w), np.float64) for n, w in zip(labels, wrt_nodes)}
+    fields = {"value": ((), np.float64), **gradients, "kinked": ((), np.bool_)}
+    work = partial(grad_part, out=out, wrt=tuple(wrt_nodes), kinks=tuple(kinkable(graph, out, wrt_nodes)))
+    results = run_into(program, p, work, fields, progress, cluster, output,
+                       {"command": "grad", "of": name, "wrt": labels, "batch": sorted(names)})
+    return name, results["value"], {n: results[f"grad.{n}"] for n in labels}, results["kinked"]
 
 
-def joined(parts: list[tuple]) -> tuple:
-    """The chunks' (value, [gradients], kinked) joined along the points' axis (one chunk as it is)."""
-    if len(parts) == 1:
-        return parts[0]
-    value, grads, kinked = zip(*parts)
-    return np.concatenate(value), [np.concatenate(g) for g in zip(*grads)], np.concatenate(kinked)
+def grad_part(p: Plan, start: int, stop: int, out: int, wrt: tuple, kinks: tuple) -> dict:
+    """One chunk's values, gradients and kinked points."""
+    b = p.batched_graph(stop - start)
+    g = b.graph
+    new_out = b.new[out]
+    keep = backward_reads(g, new_out, [b.new[w] for w in wrt])
+    for i in kinks:
+        for a in (b.new[i], *g.nodes[b.new[i]].args):
+            keep[a] = True
+    values = evaluate(g, p.chunk_inputs(b, start, stop), new_out, keep=keep)
+    kinked = kink_points(b, values, kinks, stop - start)
+    result = values[new_out]
+    value = np.reshape(result, (-1,)) if b.batched[out] else np.full(stop - start, np.reshape(result, ()))
+    got = backward(g, values, new_out, [b.new[w] for w in wrt], release=True)
+    labels = [p.graph.nodes[w].label for w in wrt]
+    return {"value": value, **{f"grad.{n}": got[b.new[w]] for n, w in zip(labels, wrt)}, "kinked": kinked}
 
 
 def kinkable(graph: Graph, out: int, wrt: list[int]) -> list[int]:
@@ -333,7 +440,8 @@ def kink_points(b: Batched, values: list, nodes: list[int], size: int) -> np.nda
     return hit
 
 
-def evaluate_all(program, given: dict, names, of=None, chunk=None, progress: Progress | None = None) -> dict:
+def evaluate_all(program, given: dict, names, of=None, chunk=None, progress: Progress | None = None,
+                 cluster=None, output=None) -> dict:
     """Every assigned value (or only `of`) at every point, each with a leading axis of B."""
     graph = program.graph
     if of is not None:
@@ -343,29 +451,29 @@ def evaluate_all(program, given: dict, names, of=None, chunk=None, progress: Pro
         wanted = list(graph.assigned)
     stop = max(i for _, i in wanted) + 1
     p = plan(graph, given, names, stop, chunk=chunk)
-    results = {label: np.empty((p.size,) + tuple(p.shapes[i]), dtype=dtype_of(graph, i)) for label, i in wanted}
-    with paused_gc():
-        for start, stop_ in p.spans:
-            b = p.batched_graph(stop_ - start)
-            values = evaluate(b.graph, p.chunk_inputs(b, start, stop_), b.new[stop - 1])
-            for label, i in wanted:
-                v = values[b.new[i]]
-                results[label][start:stop_] = v if b.batched[i] else per_point(v, stop_ - start)
-            if progress is not None:
-                progress(stop_, p.size)
-    return results
+    fields = {label: (tuple(p.shapes[i]), dtype_of(graph, i)) for label, i in wanted}
+    return run_into(program, p, partial(eval_part, wanted=tuple(wanted)), fields, progress, cluster, output,
+                    {"command": "eval", "of": of, "batch": sorted(names)})
+
+
+def eval_part(p: Plan, start: int, stop: int, wanted: tuple) -> dict:
+    """One chunk's wanted values, each with a leading axis of its points."""
+    b = p.batched_graph(stop - start)
+    values = evaluate(b.graph, p.chunk_inputs(b, start, stop), b.new[p.stop - 1])
+    return {label: values[b.new[i]] if b.batched[i] else per_point(values[b.new[i]], stop - start)
+            for label, i in wanted}
 
 
 def dtype_of(graph: Graph, index: int):
     return {INT: np.int64, BOOL: np.bool_}.get(graph.nodes[index].dtype, np.float64)
 
 
-def jvp(program, directions: dict, given: dict, names, of=None, chunk=None, progress: Progress | None = None):
+def jvp(program, directions: dict, given: dict, names, of=None, chunk=None, progress: Progress | None = None,
+        cluster=None, output=None):
     """Value and directional derivative at every point. A tangent shaped like one point's input is
     the same at every point; one with a leading axis of B (and the rest of the input's shape) is
     per point."""
     from adcli.engine.evaluate import unknown_input_message
-    from adcli.engine.forward import tangent_or_zeros, tangents
     graph = program.graph
     name, out = program.output_node(of)
     by_name = {graph.nodes[i].label: i for i in graph.inputs}
@@ -373,28 +481,35 @@ def jvp(program, directions: dict, given: dict, names, of=None, chunk=None, prog
         if n not in by_name:
             raise InputError(f"--tangent {n}: " + unknown_input_message(n, list(by_name)))
     p = plan(graph, given, names, out + 1, spread=[by_name[n] for n in directions], chunk=chunk)
-    shared = {}  # input node -> (tangent, whether it is per point)
-    for n, t in directions.items():
+    for n, t in directions.items():  # a tangent for every point (with a leading axis of B), or for one
         i = by_name[n]
         one = p.point_shape(i)
         t = np.asarray(t, dtype=np.float64)
-        shared[i] = (t, True) if t.shape == (p.size,) + one else (check_tangent(n, t, one, p.size), False)
-    value = np.empty((p.size,) + tuple(p.shapes[out]))
-    tangent = np.empty_like(value)
-    with paused_gc():
-        for start, stop in p.spans:
-            b = p.batched_graph(stop - start)
-            inputs = p.chunk_inputs(b, start, stop)
-            seeds = {b.new[i]: t[start:stop] if each else np.broadcast_to(t, np.shape(inputs[b.new[i]]))
-                     for i, (t, each) in shared.items()}
-            values = evaluate(b.graph, inputs, b.new[out])
-            v = values[b.new[out]]
-            value[start:stop] = v if b.batched[out] else per_point(v, stop - start)
-            tangent[start:stop] = tangent_or_zeros(tangents(b.graph, values, b.new[out], seeds)[b.new[out]],
-                                                   value[start:stop])
-            if progress is not None:
-                progress(stop, p.size)
-    return name, value, tangent
+        if t.shape == (p.size,) + one:
+            p.seeds[i] = t
+            p.seeded_each.add(i)
+        else:  # contiguous: a worker receives it so, and numpy's products pick their loops by strides
+            p.seeds[i] = c_order(check_tangent(n, t, one, p.size))
+    fields = {"value": (tuple(p.shapes[out]), np.float64), "tangent": (tuple(p.shapes[out]), np.float64)}
+    seeds = {graph.nodes[i].label: t for i, t in p.seeds.items()}
+    results = run_into(program, p, partial(jvp_part, out=out), fields, progress, cluster, output,
+                       {"command": "jvp", "of": name, "batch": sorted(names),
+                        "tangents": {n: [list(np.shape(t)), t.tobytes().hex()] for n, t in sorted(seeds.items())}})
+    return name, results["value"], results["tangent"]
+
+
+def jvp_part(p: Plan, start: int, stop: int, out: int) -> tuple:
+    """One chunk's values and tangents."""
+    from adcli.engine.forward import tangent_or_zeros, tangents
+    b = p.batched_graph(stop - start)
+    inputs = p.chunk_inputs(b, start, stop)
+    tangent_of = {b.new[i]: t[start:stop] if i in p.seeded_each else np.broadcast_to(t, np.shape(inputs[b.new[i]]))
+                  for i, t in p.seeds.items()}
+    values = evaluate(b.graph, inputs, b.new[out])
+    v = values[b.new[out]]
+    value = v if b.batched[out] else per_point(v, stop - start)
+    return {"value": value, "tangent": tangent_or_zeros(tangents(b.graph, values, b.new[out], tangent_of)[b.new[out]],
+                                                        value)}
 
 
 def check_tangent(name: str, t: np.ndarray, one: tuple, size: int) -> np.ndarray:
@@ -429,19 +544,25 @@ class BatchedProgram:
     point too (per-example gradients).
     """
 
-    def __init__(self, program, names, chunk: int | None = None, progress: Progress | None = None):
+    def __init__(self, program, names, chunk: int | None = None, progress: Progress | None = None, cluster=None,
+                 output=None):
         self.program, self.names, self.chunk, self.progress = program, list(names), chunk, progress
+        self.cluster = cluster  # an adcli.engine.distributed.Cluster: the chunks run on Dask
+        self.output = output  # an adcli.engine.batch_store.Output: the results go to .npy files as they come
 
     def grad(self, of: str | None = None, wrt=None, **given) -> BatchGradient:
-        name, value, grads, kinked = grad(self.program, given, self.names, of, wrt, self.chunk, self.progress)
+        name, value, grads, kinked = grad(self.program, given, self.names, of, wrt, self.chunk, self.progress,
+                                          self.cluster, self.output)
         return BatchGradient(name, value, grads, kinked)
 
     def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:
-        return evaluate_all(self.program, given, self.names, of, self.chunk, self.progress)
+        return evaluate_all(self.program, given, self.names, of, self.chunk, self.progress, self.cluster,
+                            self.output)
 
     def jvp(self, directions: dict, of: str | None = None, **given):
         from adcli.engine.forward import JVP
-        name, value, tangent = jvp(self.program, directions, given, self.names, of, self.chunk, self.progress)
+        name, value, tangent = jvp(self.program, directions, given, self.names, of, self.chunk, self.progress,
+                                   self.cluster, self.output)
         return JVP(name, value, tangent, dict(directions))
 
     def point(self, given: dict, index: int) -> dict:

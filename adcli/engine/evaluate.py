@@ -31,7 +31,8 @@ def bind_inputs(graph: Graph, given: dict, batched=frozenset()) -> dict[int, np.
         if name not in given:
             raise InputError(f"no value given for input '{name}'", graph.span(index))
         node = graph.nodes[index]
-        value = np.asarray(given[name])
+        # asanyarray: a batch's points mapped from a file stay a np.memmap, which a chunk's worker can read itself
+        value = np.asanyarray(given[name]) if name in batched else np.asarray(given[name])
         lead = 1 if name in batched else 0
         if value.ndim - lead > MAX_DIMENSIONS:
             raise InputError(f"input '{name}' has {value.ndim} dimensions; arrays have at most {MAX_DIMENSIONS}")

@@ -162,12 +162,17 @@ def parse_assignments(items: list[str], option: str = "--set") -> dict[str, np.n
 # ---------------------------------------------------------------------------------------------
 
 
-def load_inputs(path: str) -> Given:
-    """Input values from a .json object (name -> value), an .npz archive, or an .npy array."""
+def load_inputs(path: str, mapped: bool = False) -> Given:
+    """Input values from a .json object (name -> value), an .npz archive, or an .npy array (with
+    `mapped`, the points of a batch: mapped in memory, read a chunk at a time)."""
     where = f"--inputs {shown(path)}"
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
         return read_npz(path, where)
+    if suffix == ".npy" and mapped:
+        given = Given({SINGLE: mapped_npy(path, where)})
+        given.from_file.add(SINGLE)
+        return given
     if suffix == ".npy":
         given = Given({SINGLE: read_npy(read_bounded(path, where), where)})
         given.from_file.add(SINGLE)
@@ -259,6 +264,24 @@ def read_npy_stream(f, where: str) -> np.ndarray:
     return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
 
 
+def mapped_npy(path: str, where: str) -> np.ndarray:
+    """An .npy file of points, mapped in memory: it need not fit, and each chunk reads its rows.
+    Its values are used as they are stored, so they must be float64 or int64 already."""
+    read_bounded_check(path, where)
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(f"{where}: not a .npy array ({e})") from None
+    if array.dtype not in (np.float64, np.int64):
+        raise InputError(f"{where}: holds {array.dtype} values; a file of points is read in place, a chunk at a "
+                         "time, so it must hold float64 (or int64 for an int input): convert it once with "
+                         "numpy (np.save(path, np.load(path).astype(np.float64)))")
+    if array.ndim < 1 or array.ndim > MAX_DIMENSIONS + 1:
+        raise InputError(f"{where}: has {array.ndim} dimensions; points need a first axis and at most "
+                         f"{MAX_DIMENSIONS} more")
+    return array
+
+
 def checked_array(a, where: str) -> np.ndarray:
     """A numeric array from a file as float64 (integers stay exact for int inputs), refusing
     non-numbers, NaN and unsigned integers that int64 cannot hold."""
@@ -276,16 +299,21 @@ def checked_array(a, where: str) -> np.ndarray:
     return a
 
 
-def given_values(set_items, inputs_path, graph=None, notes=None) -> Given:
+def given_values(set_items, inputs_path, graph=None, notes=None, batch=()) -> Given:
     """Input values from --inputs, then --set (which wins for a name given in both). With the
-    file's graph, an .npy array goes to the file's one input, and names the file does not use are
-    dropped with a note (appended to `notes`)."""
-    given = load_inputs(inputs_path) if inputs_path else Given()
+    file's graph, an .npy array goes to the file's one input (or, with one --batch name, to it, as
+    its points, mapped in memory), and names the file does not use are dropped with a note
+    (appended to `notes`)."""
+    points = len(batch or ()) == 1 and str(inputs_path or "").lower().endswith(".npy")
+    given = load_inputs(inputs_path, mapped=points) if inputs_path else Given()
     from_set = parse_assignments(set_items or [])
     given.update(from_set)
     given.from_file -= set(from_set)
     if graph is not None:
         names = graph.input_names()
+        if SINGLE in given and points:
+            given[batch[0]] = given.pop(SINGLE)
+            given.from_file = {batch[0]} - set(from_set)
         if SINGLE in given:
             if len(names) != 1:
                 raise InputError(f"--inputs {shown(inputs_path)}: an .npy file holds one array, for a file with one "

@@ -127,11 +127,13 @@ class Program:
         values = self.values(given, keep=keep)
         return {label: plain(values[index]) for label, index in self.graph.assigned}
 
-    def batch(self, *names: str, chunk: int | None = None, progress=None):
+    def batch(self, *names: str, chunk: int | None = None, progress=None, cluster=None, output=None):
         """The program at many points at once: the named inputs hold B points along a first axis.
-        `program.batch("x").grad(W=w, x=xs)` gives values [B] and gradients [B, ...]."""
+        `program.batch("x").grad(W=w, x=xs)` gives values [B] and gradients [B, ...]. With
+        `cluster=adcli.Cluster(workers=2)` (or `address=...`) the chunks run on Dask; with
+        `output=adcli.Output("folder")` the results are .npy files there, written chunk by chunk."""
         from adcli.engine.batch import BatchedProgram
-        return BatchedProgram(self, names, chunk, progress)
+        return BatchedProgram(self, names, chunk, progress, cluster, output)
 
     def checkpointed(self, kind="auto", budget=None):
         """The program's gradients by checkpointing: `program.checkpointed("sqrt").grad(**values)`
