@@ -77,6 +77,20 @@ class Run:
         return None if self.output is None else Output(self.output, self.resume)
 
 
+def run_batch(program, names, run: Run, compute):
+    """(the BatchedProgram, compute(it)) on the run's cluster and into its output, with a progress
+    bar; the BatchedProgram comes back without its cluster, so a point's diagnosis runs here."""
+    bar = ProgressBar()
+    try:
+        with run.cluster() as cluster:
+            batched = program.batch(*names, chunk=run.chunks(), progress=bar, cluster=cluster, output=run.store())
+            result = compute(batched)
+    finally:
+        bar.close()
+    batched.cluster = None
+    return batched, result
+
+
 def written(folder: str, output: str, points: int, json_: bool) -> None:
     """What a run with -o says: the folder and its files (the results themselves are in them)."""
     import json
@@ -118,14 +132,7 @@ def point_diagnosis(program, batched, given: dict, index: int, of, wrt, strict: 
 
 def batch_grad(program, given: dict, names, run: Run, of, wrt, strict: bool):
     """(BatchGradient, notes for stderr, kinks for --json)."""
-    bar = ProgressBar()
-    try:
-        with run.cluster() as cluster:
-            batched = program.batch(*names, chunk=run.chunks(), progress=bar, cluster=cluster, output=run.store())
-            result = batched.grad(of=of, wrt=wrt, **given)
-            batched.cluster = None  # a point's diagnosis, if one is needed, runs here
-    finally:
-        bar.close()
+    batched, result = run_batch(program, names, run, lambda b: b.grad(of=of, wrt=wrt, **given))
     notes, kinks = [], []
     bad = bad_points(result.value, *result.grad.values()) if len(result.value) else np.zeros(0, dtype=bool)
     if bad.any():
@@ -149,14 +156,7 @@ def batch_grad(program, given: dict, names, run: Run, of, wrt, strict: bool):
 
 def batch_eval(program, given: dict, names, run: Run, of, strict: bool):
     """(values, notes for stderr): every assigned value (or `of`) at every point."""
-    bar = ProgressBar()
-    try:
-        with run.cluster() as cluster:
-            batched = program.batch(*names, chunk=run.chunks(), progress=bar, cluster=cluster, output=run.store())
-            values = batched.eval(of=of, **given)
-            batched.cluster = None
-    finally:
-        bar.close()
+    batched, values = run_batch(program, names, run, lambda b: b.eval(of=of, **given))
     notes = []
     floats = [v for v in values.values() if v.dtype.kind == "f"]
     bad = bad_points(*floats) if floats and len(floats[0]) else np.zeros(0, dtype=bool)
@@ -177,14 +177,7 @@ def batch_eval(program, given: dict, names, run: Run, of, strict: bool):
 
 def batch_jvp(program, directions: dict, given: dict, names, run: Run, of, strict: bool):
     """(JVP with values and tangents [B], notes for stderr)."""
-    bar = ProgressBar()
-    try:
-        with run.cluster() as cluster:
-            batched = program.batch(*names, chunk=run.chunks(), progress=bar, cluster=cluster, output=run.store())
-            result = batched.jvp(directions, of=of, **given)
-            batched.cluster = None
-    finally:
-        bar.close()
+    batched, result = run_batch(program, names, run, lambda b: b.jvp(directions, of=of, **given))
     notes = []
     bad = bad_points(result.value, result.tangent) if len(result.value) else np.zeros(0, dtype=bool)
     if bad.any():
