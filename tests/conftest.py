@@ -4,8 +4,8 @@ Fresh seed: the random-program tests and the fuzz smoke test run their fixed reg
 besides, a small set drawn from one seed per session: ADCLI_SEED when it is set (to replay a
 failure), otherwise a fresh one, on a developer's machine as in CI. The header names it.
 
-Peers: PyTorch, JAX, mpmath, Playwright, interegular, Graphviz's `dot` and Chromium. A local run
-skips what needs a missing one; with ADCLI_REQUIRE_PEERS=1 (set by .ci/run) such a skip is a
+Peers: PyTorch, JAX, mpmath, Playwright, interegular, Dask, Zarr, Graphviz's `dot`, Chromium and
+npm. A local run skips what needs a missing one; with ADCLI_REQUIRE_PEERS=1 (set by .ci/run) such a skip is a
 failure, and so is the run when a peer is missing, whichever test file asked for it and however.
 """
 
@@ -23,7 +23,8 @@ MISSING = pytest.StashKey[list]()
 
 # Each peer: how to find it (a module, or programs on PATH) and how a skip's reason names it.
 MODULE_PEERS = {"torch": r"\btorch\b|pytorch", "jax": r"\bjax", "mpmath": r"mpmath",
-                "playwright": r"playwright", "interegular": r"interegular", "distributed": r"\bdask\b|distributed"}
+                "playwright": r"playwright", "interegular": r"interegular", "distributed": r"\bdask\b|distributed",
+                "zarr": r"\bzarr\b"}
 PROGRAM_PEERS = {"dot": (("dot",), r"graphviz|\bdot\b(?![- ]product)"),
                  "chromium": (("chromium", "chromium-browser"), r"chromium"),
                  "npm": (("npm",), r"\bnpm\b")}

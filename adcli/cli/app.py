@@ -91,8 +91,8 @@ Set = Annotated[Optional[list[str]], typer.Option(
     help="Input values: numbers, nested lists or constants such as pi/2; several may follow one --set: "
          "--set W=2 x=3.")]
 Inputs = Annotated[Optional[str], typer.Option(
-    "--inputs", metavar="PATH", help="Input values from a JSON object (name -> value), an .npz file, or an .npy "
-    "file for a file's one input.")]
+    "--inputs", metavar="PATH", help="Input values from a JSON object (name -> value), an .npz file, an .npy "
+    "file for a file's one input, or a Zarr array or group (.zarr).")]
 Of = Annotated[Optional[str], typer.Option("--of", metavar="NAME", help="The output (default: the last assigned name).")]
 Wrt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAME", help="Differentiate with respect to this input (repeatable; default: all).")]
@@ -114,7 +114,8 @@ Scheduler = Annotated[Optional[str], typer.Option(
     "at ADDRESS (tcp://host:8786); DASK_SCHEDULER_ADDRESS does the same.", show_default=False)]
 BatchOutput = Annotated[Optional[str], typer.Option(
     "-o", "--output", metavar="FOLDER", help="With --batch: write the results to FOLDER as .npy files, chunk by chunk "
-    "(value.npy, grad.W.npy, ...), not to stdout.", show_default=False)]
+    "(value.npy, grad.W.npy, ...), or as a Zarr group when FOLDER ends in .zarr, not to stdout.",
+    show_default=False)]
 Resume = Annotated[bool, typer.Option(
     "--resume", help="With -o: go on with a run that was cut short, from the chunks its folder already holds.")]
 Checkpoint = Annotated[Optional[str], typer.Option(

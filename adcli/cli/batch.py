@@ -6,7 +6,6 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -92,24 +91,49 @@ def run_batch(program, names, run: Run, compute):
 
 
 def written(folder: str, output: str, points: int, json_: bool) -> None:
-    """What a run with -o says: the folder and its files (the results themselves are in them)."""
-    import json
-
-    from adcli.engine.batch_store import MANIFEST
-    files = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))["files"]
+    """What a run with -o says: the folder (or Zarr group) and its files (the results are in them)."""
+    from adcli.engine.batch_store import output_files
+    files = output_files(folder)
     if json_:
         emit_json({"output": output, "points": points, "written": folder, "files": files})
     else:
         sys.stdout.write(f"{output}: {points:,} points written to {folder}: {', '.join(files.values())}\n")
 
 
-def bad_points(*arrays) -> np.ndarray:
-    """Per point (the first axis), whether any of the arrays holds a NaN or infinity there."""
+SLAB_BYTES = 1 << 26  # results are scanned this many bytes at a time: those of -o may not fit in memory
+
+
+def slabs(*arrays):
+    """(start, the arrays' rows from start) a slab at a time, as numpy arrays."""
     size = len(arrays[0])
-    bad = np.zeros(size, dtype=bool)
-    for a in arrays:
-        bad |= ~np.isfinite(np.reshape(a, (size, -1))).all(axis=1)
-    return bad
+    row = sum(8 * int(np.prod(np.shape(a)[1:], dtype=np.int64)) for a in arrays) or 1
+    step = max(1, SLAB_BYTES // row)
+    for start in range(0, size, step):
+        yield start, [np.asarray(a[start:start + step]) for a in arrays]
+
+
+def bad_points(*arrays) -> tuple[int, int]:
+    """(the first point, the number of points) where any of the arrays holds a NaN or infinity
+    (the first is -1 when there is none)."""
+    first, count = -1, 0
+    for start, rows in slabs(*arrays):
+        bad = np.zeros(len(rows[0]), dtype=bool)
+        for a in rows:
+            bad |= ~np.isfinite(np.reshape(a, (len(a), -1))).all(axis=1)
+        if bad.any() and first < 0:
+            first = start + int(np.argmax(bad))
+        count += int(bad.sum())
+    return first, count
+
+
+def flagged(flags) -> tuple[int, int]:
+    """(the first point, the number of points) where a per-point flag is set (-1 when none is)."""
+    first, count = -1, 0
+    for start, (rows,) in slabs(flags):
+        if rows.any() and first < 0:
+            first = start + int(np.argmax(rows))
+        count += int(rows.sum())
+    return first, count
 
 
 def at_point(line: str, index: int, count: int, what: str) -> str:
@@ -134,20 +158,17 @@ def batch_grad(program, given: dict, names, run: Run, of, wrt, strict: bool):
     """(BatchGradient, notes for stderr, kinks for --json)."""
     batched, result = run_batch(program, names, run, lambda b: b.grad(of=of, wrt=wrt, **given))
     notes, kinks = [], []
-    bad = bad_points(result.value, *result.grad.values()) if len(result.value) else np.zeros(0, dtype=bool)
-    if bad.any():
-        first = int(np.argmax(bad))
+    first, count = bad_points(result.value, *result.grad.values())
+    if count:
         warning, _ = point_diagnosis(program, batched, given, first, of, wrt, strict)
         if strict:  # the point's own pass found nothing to stop at: say which results are not finite
             from adcli.errors import NonFiniteError
             _, out = program.output_node(of)
             raise NonFiniteError(f"at point {first}: the gradient of {result.output} is not finite",
                                  program.graph.span(out))
-        notes.append(at_point(warning, first, int(bad.sum()), "with a result that is not finite") if warning
-                     else None)
-    if result.kinked.any():
-        first = int(np.argmax(result.kinked))
-        count = int(result.kinked.sum())
+        notes.append(at_point(warning, first, count, "with a result that is not finite") if warning else None)
+    first, count = flagged(result.kinked)
+    if count:
         _, point_kinks = point_diagnosis(program, batched, given, first, of, wrt, False)
         notes += [at_point(f"adcli: note: {k.note()}", first, count, "at a kink") for k in point_kinks]
         kinks = [{**k.to_json(), "point": first, "points": count} for k in point_kinks]
@@ -159,10 +180,9 @@ def batch_eval(program, given: dict, names, run: Run, of, strict: bool):
     batched, values = run_batch(program, names, run, lambda b: b.eval(of=of, **given))
     notes = []
     floats = [v for v in values.values() if v.dtype.kind == "f"]
-    bad = bad_points(*floats) if floats and len(floats[0]) else np.zeros(0, dtype=bool)
-    if bad.any():
+    first, count = bad_points(*floats) if floats else (-1, 0)
+    if count:
         from adcli.engine.diagnose import inspect_eval
-        first = int(np.argmax(bad))
         point = batched.point(given, first)
         one = program.eval(of=of, **point)
         try:
@@ -170,8 +190,7 @@ def batch_eval(program, given: dict, names, run: Run, of, strict: bool):
         except AdError as e:
             e.message = f"at point {first}: {e.message}"
             raise
-        notes.append(at_point(warning, first, int(bad.sum()), "with a value that is not finite") if warning
-                     else None)
+        notes.append(at_point(warning, first, count, "with a value that is not finite") if warning else None)
     return values, notes
 
 
@@ -179,10 +198,9 @@ def batch_jvp(program, directions: dict, given: dict, names, run: Run, of, stric
     """(JVP with values and tangents [B], notes for stderr)."""
     batched, result = run_batch(program, names, run, lambda b: b.jvp(directions, of=of, **given))
     notes = []
-    bad = bad_points(result.value, result.tangent) if len(result.value) else np.zeros(0, dtype=bool)
-    if bad.any():
+    first, count = bad_points(result.value, result.tangent)
+    if count:
         from adcli.engine.diagnose import inspect_eval
-        first = int(np.argmax(bad))
         point = batched.point(given, first)
         try:  # where a value went bad, if one did, as eval says it
             warning = inspect_eval(program, point, of, program.eval(of=of, **point), strict)
@@ -195,5 +213,5 @@ def batch_jvp(program, directions: dict, given: dict, names, run: Run, of, stric
             raise NonFiniteError(f"at point {first}: the tangent of {result.output} is not finite",
                                  program.graph.span(out))
         notes.append(at_point(warning or f"adcli: warning: the tangent of {result.output} is not finite", first,
-                              int(bad.sum()), "with a value or tangent that is not finite"))
+                              count, "with a value or tangent that is not finite"))
     return result, notes

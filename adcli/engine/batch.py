@@ -21,6 +21,7 @@ import numpy as np
 
 from adcli.engine.evaluate import bind_inputs, evaluate, infer_shapes
 from adcli.engine.reverse import backward, backward_reads
+from adcli.engine.zarr_store import ZarrPoints
 from adcli.errors import InputError, ShapeError
 from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, paused_gc
 from adcli.limits import max_bytes
@@ -226,7 +227,7 @@ class Plan:
         out = {}
         for i, value in self.bound.items():
             if i in self.batched:  # C order, as a worker receives it: numpy picks its loops by strides
-                value = MappedRows.of(value, start, stop).read() if isinstance(value, np.memmap) else \
+                value = MappedRows.of(value, start, stop).read() if from_file(value) else \
                     c_order(np.asarray(value[start:stop]))
             elif i in self.spread:
                 value = np.broadcast_to(value, (stop - start,) + np.shape(value))
@@ -257,7 +258,7 @@ class Plan:
         """A chunk's rows of the batched inputs and per-point tangents (by input node; tangents by
         -1 - node). With `mapped`, rows of a file mapped in memory are given as their place in it
         (MappedRows), for the worker to read itself."""
-        rows = {i: MappedRows.of(v, start, stop) if mapped and isinstance(v, np.memmap) else
+        rows = {i: MappedRows.of(v, start, stop) if mapped and from_file(v) else
                 c_order(np.asarray(v[start:stop])) for i, v in self.bound.items() if i in self.batched}
         rows.update({-1 - i: t[start:stop] for i, t in self.seeds.items() if i in self.seeded_each})
         return rows
@@ -272,22 +273,30 @@ class Plan:
                     seeds, self.seeded_each, self.graphs)
 
 
+def from_file(value) -> bool:
+    """Points read from a file a chunk at a time: an .npy file mapped in memory, or a Zarr array."""
+    return isinstance(value, (np.memmap, ZarrPoints))
+
+
 @dataclass(frozen=True)
 class MappedRows:
-    """Rows start..stop of an .npy file of points, sent in place of the rows themselves: a worker
-    that sees the same file reads them, and nothing but their place travels."""
+    """Rows start..stop of a file of points (an .npy file's path, or a Zarr array), sent in place of
+    the rows themselves: a worker that sees the same file or store reads them, and nothing but their
+    place travels."""
 
-    path: str
+    source: str | ZarrPoints
     start: int
     stop: int
 
     @staticmethod
-    def of(value: np.memmap, start: int, stop: int) -> MappedRows:
-        return MappedRows(os.path.abspath(value.filename), start, stop)
+    def of(value, start: int, stop: int) -> MappedRows:
+        return MappedRows(os.path.abspath(value.filename) if isinstance(value, np.memmap) else value, start, stop)
 
     def read(self) -> np.ndarray:
         """The rows, copied, and the file unmapped: memory holds a chunk's rows, whatever the file's size."""
-        return np.array(np.load(self.path, mmap_mode="r", allow_pickle=False)[self.start:self.stop], order="C")
+        if isinstance(self.source, ZarrPoints):
+            return self.source.rows(self.start, self.stop)
+        return np.array(np.load(self.source, mmap_mode="r", allow_pickle=False)[self.start:self.stop], order="C")
 
 
 def plan(graph: Graph, given: dict, names, stop: int, spread=(), chunk: int | None = None) -> Plan:
@@ -567,4 +576,5 @@ class BatchedProgram:
 
     def point(self, given: dict, index: int) -> dict:
         """The inputs of one point: each batched input's row `index`, the shared ones as they are."""
-        return {k: (np.asarray(v)[index] if k in self.names else v) for k, v in given.items()}
+        return {k: ((v[index] if from_file(v) else np.asarray(v)[index]) if k in self.names else v)
+                for k, v in given.items()}

@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 import os
 
-import numpy as np
-
+from adcli.engine.batch import from_file
 from adcli.errors import AdError, InputError
 
 INSTALL = "pip install 'adcli[dask]' (dask and distributed)"
@@ -87,7 +86,7 @@ class Cluster:
         spans = plan.spans
         # Chunks that travel as their place in a file and are written by their worker are a few hundred
         # bytes each way: all of them can be queued. Rows and results that travel bound the queue.
-        light = writer is not None and all(isinstance(plan.bound[i], np.memmap) for i in plan.batched)
+        light = writer is not None and all(from_file(plan.bound[i]) for i in plan.batched)
         window = QUEUED if light else IN_FLIGHT * self.workers()
         futures: dict = {}
         collected = 0

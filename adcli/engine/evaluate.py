@@ -31,8 +31,13 @@ def bind_inputs(graph: Graph, given: dict, batched=frozenset()) -> dict[int, np.
         if name not in given:
             raise InputError(f"no value given for input '{name}'", graph.span(index))
         node = graph.nodes[index]
-        # asanyarray: a batch's points mapped from a file stay a np.memmap, which a chunk's worker can read itself
-        value = np.asanyarray(given[name]) if name in batched else np.asarray(given[name])
+        # asanyarray: a batch's points mapped from a file stay a np.memmap (or a Zarr array stays one), which
+        # a chunk's worker can read itself
+        value = given[name]
+        if name not in batched:
+            value = np.asarray(value)
+        elif not hasattr(value, "rows"):
+            value = np.asanyarray(value)
         lead = 1 if name in batched else 0
         if value.ndim - lead > MAX_DIMENSIONS:
             raise InputError(f"input '{name}' has {value.ndim} dimensions; arrays have at most {MAX_DIMENSIONS}")
@@ -49,6 +54,8 @@ def bind_inputs(graph: Graph, given: dict, batched=frozenset()) -> dict[int, np.
 
 def whole_numbers(value: np.ndarray, name: str, span=None) -> np.ndarray:
     """An int input's value as int64: every element a whole number."""
+    if hasattr(value, "rows"):  # a Zarr array of points, read a chunk at a time: integers as they are stored
+        return value.astype(np.int64, copy=False)
     if value.dtype.kind in "iu":
         return value.astype(np.int64, copy=False)
     as_float = value.astype(np.float64)

@@ -162,10 +162,18 @@ def parse_assignments(items: list[str], option: str = "--set") -> dict[str, np.n
 # ---------------------------------------------------------------------------------------------
 
 
-def load_inputs(path: str, mapped: bool = False) -> Given:
-    """Input values from a .json object (name -> value), an .npz archive, or an .npy array (with
-    `mapped`, the points of a batch: mapped in memory, read a chunk at a time)."""
+def load_inputs(path: str, mapped: bool = False, batch=()) -> Given:
+    """Input values from a .json object (name -> value), an .npz archive, an .npy array (with
+    `mapped`, the points of a batch: mapped in memory, read a chunk at a time), or a Zarr array or
+    group (its arrays named in `batch` read a chunk at a time)."""
     where = f"--inputs {shown(path)}"
+    from adcli.engine.zarr_store import is_zarr, read_zarr
+    if is_zarr(path):
+        arrays, widened = read_zarr(path, where, set(batch), SINGLE, checked_array)
+        given = Given(arrays)
+        given.from_file.update(given)
+        given.widened = widened
+        return given
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
         return read_npz(path, where)
@@ -304,8 +312,10 @@ def given_values(set_items, inputs_path, graph=None, notes=None, batch=()) -> Gi
     file's graph, an .npy array goes to the file's one input (or, with one --batch name, to it, as
     its points, mapped in memory), and names the file does not use are dropped with a note
     (appended to `notes`)."""
-    points = len(batch or ()) == 1 and str(inputs_path or "").lower().endswith(".npy")
-    given = load_inputs(inputs_path, mapped=points) if inputs_path else Given()
+    from adcli.engine.zarr_store import is_zarr
+    points = len(batch or ()) == 1 and (str(inputs_path or "").lower().endswith(".npy") or
+                                        bool(inputs_path) and is_zarr(inputs_path))
+    given = load_inputs(inputs_path, mapped=points, batch=batch or ()) if inputs_path else Given()
     from_set = parse_assignments(set_items or [])
     given.update(from_set)
     given.from_file -= set(from_set)
