@@ -243,3 +243,23 @@ def test_engine_jax_batches_by_vmap_and_shards_across_devices(files):
     refused = adcli_run("grad", "model.ad", "--inputs", "points.json", "--batch", "x", "--engine", "jax", "--workers",
                         "2", cwd=files)
     assert refused.returncode == 2 and "under jax.vmap" in refused.stderr
+
+
+@pytest.mark.parametrize("block_bytes", [1, 5_000, 50_000])
+def test_a_chunk_computed_in_blocks_gives_the_same_bits(cluster, monkeypatch, block_bytes):
+    """A chunk is computed a block of points at a time (blocks of one point, uneven blocks, a few):
+    grad, eval and jvp give the bits of the chunk computed whole, here and on the cluster."""
+    from adcli.engine import batch
+    p = program()
+    whole = p.batch("x", chunk=1003).grad(W=W, x=POINTS[:301])
+    values = p.batch("x", chunk=1003).eval(W=W, x=POINTS[:301])
+    tangent = {"x": RNG.normal(size=(301, 4))}
+    moved = p.batch("x", chunk=1003).jvp(tangent, W=W, x=POINTS[:301])
+    monkeypatch.setattr(batch, "BLOCK_BYTES", block_bytes)
+    for where in (None, cluster):
+        blocked = p.batch("x", chunk=150, cluster=where).grad(W=W, x=POINTS[:301])
+        assert same(blocked.value, whole.value) and same(blocked.kinked, whole.kinked)
+        assert same(blocked.grad["W"], whole.grad["W"]) and same(blocked.grad["x"], whole.grad["x"])
+        assert all(same(v, values[k]) for k, v in p.batch("x", chunk=150, cluster=where).eval(W=W, x=POINTS[:301]).items())
+        again = p.batch("x", chunk=150, cluster=where).jvp(tangent, W=W, x=POINTS[:301])
+        assert same(again.value, moved.value) and same(again.tangent, moved.tangent)

@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import pairwise
 from typing import Callable
 
 import numpy as np
@@ -342,6 +343,26 @@ def used_as_index(graph: Graph, index: int, stop: int) -> None:
 Progress = Callable[[int, int], None]  # (points done, points in all)
 
 
+BLOCK_BYTES = 1 << 26  # a chunk is computed in blocks of about this many bytes of values: see in_blocks
+
+
+def in_blocks(work, p: Plan, start: int, stop: int) -> dict:
+    """work(p, start, stop), computed a block of points at a time and joined. A chunk is what is
+    scheduled, read and written; a block is what is computed at once: measured on bench/programs/
+    four.ad, blocks of about 64 MiB of values run 15-45% faster than 250,000-point chunks computed
+    whole (each node's array stays in the allocator's reach), while large chunks keep the cost of
+    scheduling them small. The blocks of a chunk differ in size by at most one point (two batched
+    graphs), and each point's results do not depend on the blocking: the same bits."""
+    size = stop - start
+    most = max(1, BLOCK_BYTES // point_bytes(p.shapes, p.stop))
+    count = -(-size // most)
+    if count <= 1:
+        return work(p, start, stop)
+    edges = [start + size * k // count for k in range(count + 1)]
+    parts = [work(p, a, b) for a, b in pairwise(edges)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def run_parts(p: Plan, work, progress: Progress | None = None, cluster=None, skip=frozenset(), writer=None):
     """(k, work(plan, start, stop)) for each chunk k not in `skip`, yielded in order as each is done:
     here, one after another, or on a Dask cluster (adcli.engine.distributed), each chunk sent with
@@ -355,7 +376,7 @@ def run_parts(p: Plan, work, progress: Progress | None = None, cluster=None, ski
     for k in todo:
         start, stop = p.spans[k]
         with paused_gc():
-            part = work(p, start, stop)
+            part = in_blocks(work, p, start, stop)
         yield k, part  # kept (in memory or on disk) before it counts as done
         done += stop - start
         if progress is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 
-from adcli.engine.batch import from_file
+from adcli.engine.batch import from_file, in_blocks
 from adcli.errors import AdError, InputError
 
 INSTALL = "pip install 'adcli[dask]' (dask and distributed)"
@@ -128,7 +128,7 @@ def chunk_on_worker(work, shared, rows: dict, points: int, k: int, writer):
                          "the file where adcli sees it (a shared file system)") from None
     from adcli.language.graph import paused_gc
     with paused_gc():  # as in one process: the collector's passes over a chunk's fresh graph cost more than it
-        part = work(chunk, 0, points)
+        part = in_blocks(work, chunk, 0, points)
     if writer is None:
         return part
     try:
