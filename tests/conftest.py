@@ -1,4 +1,5 @@
-"""The test session's two switches: a fresh seed for the randomized tests, and missing peers as failures.
+"""The test session's two switches (a fresh seed for the randomized tests, missing peers as failures),
+and the headless browser the trace pages' tests share.
 
 Fresh seed: the random-program tests and the fuzz smoke test run their fixed regression sets and,
 besides, a small set drawn from one seed per session: ADCLI_SEED when it is set (to replay a
@@ -154,3 +155,34 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def pytest_sessionfinish(session, exitstatus):
     if required() and session.config.stash[MISSING] and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ---------------------------------------------------------------------------------------------
+# The browser
+# ---------------------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def unavailable(reason: str):
+    """Skip, except where ADCLI_REQUIRE_BROWSER is set (CI): there a missing browser is a failure."""
+    if os.environ.get("ADCLI_REQUIRE_BROWSER"):
+        pytest.fail(f"ADCLI_REQUIRE_BROWSER is set, but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, through Playwright: for the trace pages' tests."""
+    if CHROMIUM is None:
+        unavailable("no Chromium on this machine (apt-get install chromium); CI installs it")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        unavailable("Playwright's Python package is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()

@@ -151,30 +151,7 @@ def test_output_file_and_its_suffix(tmp_path):
 # In a real browser
 # ---------------------------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def unavailable(reason: str):
-    """Skip, except where ADCLI_REQUIRE_BROWSER is set (CI): there a missing browser is a failure."""
-    if os.environ.get("ADCLI_REQUIRE_BROWSER"):
-        pytest.fail(f"ADCLI_REQUIRE_BROWSER is set, but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        unavailable("no Chromium on this machine (apt-get install chromium); CI installs it")
-    try:
-        from playwright import sync_api
-    except ImportError:
-        unavailable("Playwright's Python package is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
+# The `browser` fixture (headless Chromium through Playwright) is in conftest.py, shared with test_studio.py.
 
 
 def artefacts(tmp_path) -> Path:
@@ -229,9 +206,10 @@ def test_stepping_and_clicking_in_chromium(browser, tmp_path, name, args, presse
     index = next(i for i, n in enumerate(data["nodes"]) if n["label"] == click)
     node = data["nodes"][index]
     if drawn:
+        tab.keyboard.press("0")  # the whole graph in view: stepping may have moved it to the current node
         tab.click(f"#n{index}")
     else:  # the steps alone: a step's number opens its node
-        tab.click(f"#step-{node['steps'][0]} a.num")
+        tab.click(f"#step-{node['steps'][0]} button.num")
     details = tab.inner_text("#details")
     assert node["value"] in details and node["at"] in details
     if node["formula"]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adcli.explain.formats import header_lines, line_text, make_notation, sections, selected, step_parts, with_contexts
+from adcli.explain.formats import (array_rule, header_lines, line_text, make_notation, sections, selected, step_parts,
+                                   with_contexts)
+from adcli.explain.notation import brief_value
 from adcli.explain.tables import array_cells, batch_words, shape_text  # noqa: F401 - shape_text is rendering's too
 from adcli.numbers import format_value
 from adcli.symbols import ASCII
@@ -79,9 +82,14 @@ def values_table(values: dict, ascii_only: bool = False, full: bool = False, wid
     return array_table(columns, rows, ascii_only, full, width)
 
 
-def trace_renderables(trace, ascii_only: bool = False, full: bool = False, only: str | None = None) -> list:
-    """A header, then one table: a titled section per phase, each step with its source line."""
-    nt = make_notation(ascii_only, full)
+def trace_renderables(trace, ascii_only: bool = False, full: bool = False, only: str | None = None,
+                      width: int = 80) -> list:
+    """A header, then one table: a titled section per phase, each step with its source line. Lines
+    use the terminal's `width`; an array accumulator's step shows its value before, the share it
+    adds and its value after, each on a line of its own."""
+    numbers = len(str(len(trace.steps)))
+    room = max(40, width - numbers - 14)  # the step column: the width less the number and line columns
+    nt = make_notation(ascii_only, full, room)
     head = header_lines(nt, trace)
     out: list = [Text(nt.finish(head[0]), style="bold")] + [Text(nt.finish(line)) for line in head[1:]]
     table = Table(box=box.ASCII if ascii_only else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -95,9 +103,26 @@ def trace_renderables(trace, ascii_only: bool = False, full: bool = False, only:
                 table.add_row("", Text(nt.finish(f"[{where}]"), style="italic magenta"), "")
                 continue
             line = step.line if step.kind in ("compute", "accumulate") else 0
-            parts = step_parts(nt, step, trace)
-            text = Text(nt.finish(line_text(parts)))
-            if step.kind in ("compute", "result"):  # the name being defined stands out
-                text.stylize("bold", 0, len(nt.finish(parts[0][0])))
+            if step.kind == "accumulate" and not step.scalar:
+                text = array_step(nt, step, trace.output, room)
+            else:
+                parts = step_parts(nt, step, trace)
+                text = Text(nt.finish(line_text(parts)))
+                if step.kind in ("compute", "result"):  # the name being defined stands out
+                    text.stylize("bold", 0, len(nt.finish(parts[0][0])))
             table.add_row(str(n), text, str(line) if line else "", end_section=step is steps[-1][1])
     return out + [table]
+
+
+def array_step(nt, step, output: str, room: int) -> Text:
+    """An array accumulator's update: the rule, then before, the share added and after, each array
+    written to fit the room (or whole, wrapping, with --full)."""
+    acc = nt.grad(output, step.label)
+    text = Text(nt.finish(f"{acc} {nt.arrow} {array_rule(nt, step, output)}"))
+    before = np.zeros_like(np.asarray(step.after, dtype=np.float64)) if step.before is None else step.before
+    for word, value in (("before", before), ("+ share", step.contribution), ("= after", step.after)):
+        shape = shape_text(value)
+        label = f"  {word:<8}{shape} "
+        text.append("\n" + nt.finish(label), style="dim")
+        text.append(nt.finish(brief_value(value, room - len(label), nt.full)))
+    return text

@@ -44,6 +44,12 @@ ModeOption = Annotated[Mode, typer.Option(
 TraceWrt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAME", help="Forward mode: the input whose tangent is 1 (an array's every element), or "
     "NAME[i, j] for one element. Reverse mode: limit the gradient to these inputs (repeatable).")]
+PracticeOption = Annotated[bool, typer.Option(
+    "--practice", help="With an HTML page: open it in practice mode, where each scalar step's new value is asked "
+    "for before it is shown (a toggle on the page turns it off).")]
+VaryOption = Annotated[Optional[int], typer.Option(
+    "--vary", metavar="SEED", help="Trace at other input values, drawn from SEED near the given ones (whole numbers "
+    "stay whole), so that each student of a class gets an exercise of their own.", show_default=False)]
 FullOption = Annotated[bool, typer.Option(
     "--full", help="Every digit and every element (default: 8 significant digits, and arrays "
     "abbreviated as numpy does until a plain line fits 80 columns).")]
@@ -58,7 +64,8 @@ def default_format() -> Format:
 def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wrt: TraceWrt = None,
           mode: ModeOption = Mode.reverse, format_: FormatOption = None, only: OnlyOption = None,
           ascii_: Ascii = False, full: FullOption = False, strict: Strict = False, json_: Json = False,
-          checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None, output: OutputOption = None):
+          checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None, output: OutputOption = None,
+          practice: PracticeOption = False, vary: VaryOption = None):
     """Every step of the derivative's computation, as in the lecture's worked examples.
 
 
@@ -67,6 +74,8 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
     Example: adcli trace samples/product.ad --set x=17
 
     Example: adcli trace samples/relu.ad --set W=2 x=3 b=1 -o trace.html
+
+    Example: adcli trace samples/product.ad --set x=17 --practice -o drill.html
     """
     from adcli.engine.diagnose import inspect_grad
     from adcli.engine.program import load
@@ -80,6 +89,9 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
     with reporting():
         program = load(file)
         given = given_values(set_, inputs, program)
+        if vary is not None:
+            from adcli.explain.practice import varied
+            given = varied(program, given, vary, of)
         if mode is Mode.forward:
             if checkpoint is not None or memory_budget is not None:
                 raise InputError("--checkpoint is for reverse mode: forward mode keeps nothing for a backward pass")
@@ -101,6 +113,9 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
     if not program.graph.parameters() and mode is Mode.reverse and not wrt:
         notify(["adcli: note: this file has no inputs to differentiate: nothing to trace but its values"])
     chosen = Format.json if json_ else format_ or (by_suffix(output) if output else default_format())
+    if practice and chosen is not Format.html:
+        with reporting():
+            raise InputError("--practice is for the HTML page: add -o page.html (or --format html)")
     if chosen is Format.rich:
         if output is not None:
             with reporting():
@@ -108,7 +123,8 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
                                  "latex, json or html")
         from adcli.cli.terminal import make_console, show, trace_renderables
         ascii_only = ascii_ or not can_encode(sys.stdout)
-        show(make_console(ascii_only), *trace_renderables(result, ascii_only, full, only_phase))
+        console = make_console(ascii_only)
+        show(console, *trace_renderables(result, ascii_only, full, only_phase, console.width))
         return
     # A file gets Unicode unless --ascii asks otherwise; a stream gets what it can show.
     ascii_only = ascii_ or (output is None and not can_encode(sys.stdout))
@@ -119,7 +135,7 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
             text = render_latex(result, full, only_phase)
         elif chosen is Format.html:
             from adcli.explain.html import page_html
-            text = page_html(program, result, ascii_only, full, only_phase)
+            text = page_html(program, result, ascii_only, full, only_phase, practice)
         else:
             render = render_markdown if chosen is Format.markdown else render_plain
             text = render(result, ascii_only, full, only_phase)

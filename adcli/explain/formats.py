@@ -11,8 +11,8 @@ import re
 
 import numpy as np
 
-from adcli.explain.notation import (AsciiNotation, LatexNotation, Notation, dedupe, is_atom, is_scalar, pick,
-                                    section_of, top_level)
+from adcli.explain.notation import (LINE_WIDTH, AsciiNotation, LatexNotation, Notation, dedupe, is_atom, is_scalar,
+                                    pick, section_of, top_level)
 from adcli.explain.trace import ForwardTrace
 from adcli.numbers import dumps, to_json
 from adcli.operations import OPS
@@ -113,6 +113,16 @@ def vjp_text(nt: Notation, step) -> str:
     return text
 
 
+def array_rule(nt: Notation, step, out: str) -> str:
+    """An array accumulator's update without its values: `∂y/∂W + Hᵀ ḡ (ḡ = ∂y/∂U3)`."""
+    acc = nt.grad(out, step.label)
+    share = vjp_text(nt, step)
+    if re.search(r" [+-] ", top_level(share)):  # a sum after "acc +" needs its parentheses
+        share = f"({share})"
+    added = f"- {share[1:]}" if share.startswith("-") else f"+ {share}"  # acc - ḡ, not acc + -ḡ
+    return f"{acc} {added} ({nt.gbar} = {nt.grad(out, step.source_label)})"
+
+
 def accumulate_part(nt: Notation, step, out: str) -> tuple[str, str, str]:
     """One accumulator update, in the lecture's scalar notation or in vector–Jacobian form."""
     acc = nt.grad(out, step.label)
@@ -123,11 +133,7 @@ def accumulate_part(nt: Notation, step, out: str) -> tuple[str, str, str]:
         values = ([nt.num(step.after)] if step.before is None else
                   [nt.either(f"{nt.num(step.before)} + {nt.num(step.contribution)} = {nt.num(step.after)}",
                              nt.num(step.after))])
-        share = vjp_text(nt, step)
-        if re.search(r" [+-] ", top_level(share)):  # a sum after "acc +" needs its parentheses
-            share = f"({share})"
-        added = f"- {share[1:]}" if share.startswith("-") else f"+ {share}"  # acc - ḡ, not acc + -ḡ
-        return acc, nt.arrow, f"{acc} {added} ({nt.gbar} = {upstream}) = " + " = ".join(values)
+        return acc, nt.arrow, f"{array_rule(nt, step, out)} = " + " = ".join(values)
     whole = formula(nt, step.op, [operand(nt, a) for a in step.args], step.params, True)
     before = nt.num(0.0 if step.before is None else step.before)
     head = f"{before} + {nt.factor(step.upstream)}{nt.times}"
@@ -287,9 +293,9 @@ def sections(numbered: list[tuple[int, object]]) -> list[tuple[str, list]]:
     return groups
 
 
-def make_notation(ascii_only: bool, full: bool) -> Notation:
-    """Unicode, or ASCII for --ascii and terminals that cannot show ∂."""
-    return AsciiNotation(full) if ascii_only else Notation(full)
+def make_notation(ascii_only: bool, full: bool, width: int = LINE_WIDTH) -> Notation:
+    """Unicode, or ASCII for --ascii and terminals that cannot show ∂; lines of `width` columns."""
+    return AsciiNotation(full, width=width) if ascii_only else Notation(full, width=width)
 
 
 # ---------------------------------------------------------------------------------------------

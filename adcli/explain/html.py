@@ -35,13 +35,16 @@ PAGE_STEPS = 500  # the list shows one page of steps at a time, so 10,000 steps 
 FULL_ELEMENTS = 10_000  # an array's every element is offered on demand up to this size
 
 
-def page_html(program, trace, ascii_only: bool = False, full: bool = False, only: str | None = None) -> str:
-    """The whole page for a reverse or forward trace of `program`."""
+def page_html(program, trace, ascii_only: bool = False, full: bool = False, only: str | None = None,
+              practice: bool = False) -> str:
+    """The whole page for a reverse or forward trace of `program` (opening in practice mode with
+    `practice`: each scalar step's new value is asked before it is shown)."""
     if len(trace.steps) > MAX_STEPS:
         raise InputError(f"this trace has {len(trace.steps):,} steps; an HTML page holds at most {MAX_STEPS:,} "
                          "(use --only forward or --only backward, or --format plain, which streams any length)")
     graph = program.graph
     data = page_data(trace, graph, ascii_only, full, only)
+    data["practice"] = practice
     svg, note = drawing(graph, data["nodes"], trace.output_node)
     return page(data, svg, note)
 
@@ -105,6 +108,82 @@ def badge(nt, trace, step) -> str:
     return nt.finish(f"{acc} {'=' if kind == 'result' else '←'} {nt.num(step.value)}")
 
 
+def state_change(trace, step) -> tuple[object, object]:
+    """(the value, the gradient or tangent) this step gives its node, each None where it gives none:
+    replayed in order, these are the graph's state at any step."""
+    kind = step.kind
+    if isinstance(trace, ForwardTrace):
+        return (step.value, step.tangent) if kind in ("input", "compute") else (None, None)
+    if kind == "compute":
+        return step.value, None
+    if kind in ("init", "seed", "result"):
+        return None, step.value
+    if kind == "accumulate":
+        return None, step.after
+    return None, None
+
+
+def callout(nt, trace, step) -> str:
+    """What the step does, in the lecture's words: the edge that fires, its local partial, the
+    accumulator before, the share it adds and what it holds after."""
+    kind = step.kind
+    if isinstance(trace, ForwardTrace):
+        if kind == "input":
+            return nt.finish(f"{nt.label(step.label)} is given: {nt.num(step.value)}, with tangent "
+                             f"{nt.dot(step.label)} = {nt.num(step.tangent)}")
+        if kind == "compute":  # the value's line and the tangent's, as the listing has them
+            return nt.finish(line_text(step_parts(nt, step, trace)))
+        return nt.finish(f"the result: {nt.dot(step.label)} = {nt.num(step.tangent)}")
+    acc = nt.grad(trace.output, step.label)
+    if kind == "init":
+        return nt.finish(f"{acc} starts at 0: nothing has flowed back to {nt.label(step.label)} yet")
+    if kind == "compute":
+        return nt.finish(line_text(step_parts(nt, step, trace)))
+    if kind == "seed":
+        return nt.finish(f"{acc} ← 1: the output's gradient with respect to itself seeds the backward pass")
+    if kind == "result":
+        if not any(s.kind == "accumulate" and s.node == step.node for s in trace.steps):
+            return nt.finish(f"{acc} = {nt.num(step.value)}: no path leads from {nt.label(trace.output)} back to "
+                             f"{nt.label(step.label)}, so nothing was ever added to its accumulator")
+        return nt.finish(f"{acc} = {nt.num(step.value)}: every path from {nt.label(trace.output)} back to "
+                         f"{nt.label(step.label)} has been added")
+    if kind == "recompute":
+        return nt.finish(f"{', '.join(map(nt.label, step.labels))} computed again from the checkpoints")
+    before = 0.0 if step.before is None else step.before
+    if step.scalar and step.local is not None:
+        rule = line_text(step_parts(nt, step, trace)).split(" = ")[0].split(" ← ", 1)[-1]
+        rule = rule.removeprefix(f"{acc} + ")  # the share alone: ∂y/∂u · ∂(x + 1)/∂x
+        share = f"{rule} = {nt.num(step.upstream)} · {nt.num(step.local)} = {nt.num(step.contribution)}"
+    else:
+        share = f"the share from {nt.label(step.source_label)} = {nt.num(step.contribution)}"
+    return nt.finish(f"{acc} += {share}, so {acc}: {nt.num(before)} → {nt.num(step.after)}")
+
+
+def answer_of(trace, step):
+    """The number a student types at this step in practice mode (a scalar step's new value), or None."""
+    value, second = state_change(trace, step)
+    if isinstance(trace, ForwardTrace):
+        chosen = second if step.kind == "compute" else None
+    else:
+        chosen = second if step.kind in ("seed", "accumulate") else value if step.kind == "compute" else None
+    if chosen is None or np.ndim(chosen) != 0 or not np.isfinite(chosen):
+        return None
+    return float(chosen)
+
+
+def hints(text: str) -> list[str]:
+    """A step's rule without its numbers, then with them but without the result: a practice hint
+    each (of a forward step, its tangent's line)."""
+    text = text.split(";  ", 1)[-1]
+    parts = text.split(" = ")
+    if "←" in parts[0] or len(parts) < 3:
+        rule = parts[0]
+    else:
+        rule = " = ".join(parts[:2])
+    more = " = ".join(parts[:-1])
+    return [rule] + ([more] if len(parts) > 2 and more != rule else [])
+
+
 def local_derivatives(nt, trace, node: int, steps_of_node: list) -> list[str]:
     """The node's own local derivatives, with operand labels: one per operand, or its tangent rule."""
     texts: list[str] = []
@@ -139,7 +218,15 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
         text = nt.finish(f"{n:>{width}}  {line_text(step_parts(nt, step, trace))}")[width + 2:]
         record = {"n": n, "section": section_of(step), "kind": step.kind, "text": text,
                   "node": step.node, "edges": step_edges(graph, step), "badge": badge(nt, trace, step),
-                  "where": trace.where(step)}
+                  "where": trace.where(step), "callout": callout(nt, trace, step)}
+        value, change = state_change(trace, step)
+        if value is not None:
+            record["v"] = compact(value)
+        if change is not None:
+            record["g"] = compact(change)
+        answer = answer_of(trace, step)
+        if answer is not None:
+            record["answer"], record["hints"] = answer, hints(text)
         if not full and len(text) < 20_000:
             long = whole.finish(line_text(step_parts(whole, step, trace)))
             if long != text and len(long) < 200_000:
@@ -173,6 +260,9 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
             "secondName": (nt.dot(node.label) if forward else nt.grad(trace.output, node.label)),
             "short": None if value is None else compact(value), "secondShort": None if g is None else compact(g),
             "output": i == out, "nonfinite": bool(bad),
+            # what the graph shows before step 1: the given inputs' and constants' values, no accumulator
+            # (and with --only backward, whose steps compute nothing, every value)
+            "start": compact(value) if value is not None and (kind != "op" or only == "backward") else None,
             "at": f"{span.file}:{span.line}:{span.col}" if span.line else span.file,
             "source": span.source_line() or "", "context": trace.contexts.get(i, ""),
             "steps": touching.get(i, []),

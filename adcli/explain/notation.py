@@ -117,8 +117,9 @@ class Notation:
     tight = "·"
     gbar = "ḡ"
 
-    def __init__(self, full: bool = False, pretty_primes: bool = True):
+    def __init__(self, full: bool = False, pretty_primes: bool = True, width: int = LINE_WIDTH):
         self.full = full
+        self.width = width  # the columns a line may take: 80 in files and pipes, a terminal's own width
         self.pretty_primes = pretty_primes
         self.pending: list = []  # arrays waiting for `fit` to know how much room their line leaves
         self.choices: list = []  # (long, short) texts: `fit` writes the long one when its line fits
@@ -157,24 +158,24 @@ class Notation:
         return f"\x01{len(self.pending) - 1}\x01"
 
     def either(self, long: str, short: str) -> str:
-        """The long text where its line fits LINE_WIDTH once its arrays are abbreviated, else the short."""
+        """The long text where its line fits the width once its arrays are abbreviated, else the short."""
         if self.full:
             return long
         self.choices.append((long, short))
         return f"\x02{len(self.choices) - 1}\x02"
 
     def fit(self, line: str) -> str:
-        """Write out the line's arrays, sharing the room LINE_WIDTH leaves after the rest of it."""
+        """Write out the line's arrays, sharing the room the width leaves after the rest of it."""
         if "\x02" in line:
             long = CHOICE.sub(lambda m: self.choices[int(m.group(1))][0], line)
             written = self.fit(long)
-            if len(written) <= LINE_WIDTH:
+            if len(written) <= self.width:
                 return written
             return self.fit(CHOICE.sub(lambda m: self.choices[int(m.group(1))][1], line))
         count = len(PLACEHOLDER.findall(line))
         if not count:
             return line
-        budget = max(MIN_BUDGET, (LINE_WIDTH - len(PLACEHOLDER.sub("", line))) // count)
+        budget = max(MIN_BUDGET, (self.width - len(PLACEHOLDER.sub("", line))) // count)
         return PLACEHOLDER.sub(lambda m: brief_value(self.pending[int(m.group(1))], budget), line)
 
     def factor(self, value) -> str:
