@@ -330,3 +330,25 @@ def test_phone_width_dark_theme_and_contrast(browser, tmp_path, scheme):
     shot(tab, tmp_path, f"phone-{scheme}")
     assert problems == []
     tab.close()
+
+
+def test_a_loop_iteration_or_call_closes_into_one_box(browser, tmp_path):
+    tab, problems = open_page(browser, tmp_path, ["samples/rnn.ad", "--inputs", "samples/rnn.json"])
+    boxes = tab.eval_on_selector_all("#graph g.cluster", "els => els.map(e => e.getAttribute('aria-label'))")
+    assert boxes[:2] == ["t = 0: 6 nodes; Enter opens or closes it",
+                         "in cell, called at line 14, col 9: 5 nodes; Enter opens or closes it"]
+    tab.click("#fold-all")  # every iteration closed: its nodes and inner edges hidden, its box labelled
+    closed = tab.eval_on_selector_all("#graph g.cluster.closed", "els => els.map(e => e.querySelector('text').textContent)")
+    assert closed == [f"t = {t} · 6 nodes (open)" for t in range(4)]
+    assert tab.eval_on_selector_all("#graph g.node.folded", "els => els.length") == 24
+    tab.evaluate("location.hash = '#step=14'")  # ∂loss/∂U4 of the first call: inside the closed box t = 0
+    assert until(tab, "document.getElementById('position').textContent === 'step 14 of 100'")
+    assert tab.eval_on_selector_all("#graph .current", "els => els.map(e => e.id)") == ["c0"]
+    tab.focus("#c0")
+    tab.keyboard.press("Enter")  # opened again: the step's own node is highlighted
+    assert tab.get_attribute("#c0", "aria-expanded") == "true"
+    step = next(s for s in page_data((tmp_path / "page.html").read_text()).get("steps") if s["n"] == 14)
+    assert tab.eval_on_selector_all("#graph g.node.current", "els => els.map(e => e.id)") == [f"n{step['node']}"]
+    assert tab.eval_on_selector_all("#graph g.cluster.closed", "els => els.length") == 3
+    assert problems == []
+    tab.close()

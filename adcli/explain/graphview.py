@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -67,6 +67,9 @@ class GraphView:
     edges: list[tuple[int, int]]
     output: int
     caption: str  # "relu.ad · W = 2, x = 3, b = 1"
+    # Boxes around the nodes of a loop iteration or a function call: (id, label, path, member node
+    # ids), a path being the context's parts from the outermost (("t = 0",), ("t = 0", "in cell")).
+    clusters: list = field(default_factory=list)
 
 
 NODE_WIDTH = 40  # characters of a value in a node: a picture needs the size of an array, not all of it
@@ -276,12 +279,33 @@ def to_dot(view: GraphView, ids: bool = False) -> str:
         extra = ", penwidth=2.5" if node.output or node.nonfinite else ""
         ident = f'id="{node.id}", ' if ids else ""
         lines.append(f'  {node.id} [{ident}label="{label}", fillcolor="{fill}", color="{border}"{extra}];')
+    lines += cluster_lines(view.clusters)
     operand = {}  # result -> how many of its operands' edges are written: edges come in operand order
     for a, r in view.edges:
         k = operand[r] = operand.get(r, -1) + 1
         lines.append(f'  n{a} -> n{r} [id="e{r}-{k}"];' if ids else f"  n{a} -> n{r};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def cluster_lines(clusters: list) -> list[str]:
+    """Nested `subgraph cluster_…` blocks naming their nodes, written without recursion: sorted by
+    path, a cluster follows the one it is inside, and a stack closes each when the next is not in it."""
+    lines, open_paths = [], []
+    for ident, label, path, members in sorted(clusters, key=lambda c: c[2]):
+        while open_paths and path[:len(open_paths[-1])] != open_paths[-1]:
+            open_paths.pop()
+            lines.append("  " * (len(open_paths) + 1) + "}")
+        pad = "  " * (len(open_paths) + 1)
+        lines.append(f'{pad}subgraph cluster_{ident} {{ id="{ident}"; label="{dot_string(label)}"; '
+                     'style="rounded,dashed"; color="#9ca3af"; fontname="Helvetica"; fontsize=10;')
+        if members:
+            lines.append(f"{pad}  {'; '.join(members)};")
+        open_paths.append(path)
+    while open_paths:
+        open_paths.pop()
+        lines.append("  " * (len(open_paths) + 1) + "}")
+    return lines
 
 
 MERMAID_ESCAPES = {'"': "#quot;", "#": "#35;", "<": "#lt;", ">": "#gt;"}

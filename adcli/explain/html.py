@@ -45,7 +45,13 @@ def page_html(program, trace, ascii_only: bool = False, full: bool = False, only
     graph = program.graph
     data = page_data(trace, graph, ascii_only, full, only)
     data["practice"] = practice
-    svg, note = drawing(graph, data["nodes"], trace.output_node)
+    clusters = clusters_of(data["nodes"], trace.output_node)
+    where = {path: k for k, (_, _, path, _) in enumerate(clusters)}
+    data["clusters"] = [{"id": ident, "label": label, "parent": where.get(path[:-1], -1),
+                         "nodes": [i for i in drawn(data["nodes"], trace.output_node)
+                                   if tuple(data["nodes"][i]["context"].split("; "))[:len(path)] == path]}
+                        for ident, label, path, _ in clusters]
+    svg, note = drawing(graph, data["nodes"], trace.output_node, clusters)
     return page(data, svg, note)
 
 
@@ -265,7 +271,7 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
             "start": compact(value) if value is not None and (kind != "op" or only == "backward") else None,
             "at": f"{span.file}:{span.line}:{span.col}" if span.line else span.file,
             "source": span.source_line() or "", "context": trace.contexts.get(i, ""),
-            "steps": touching.get(i, []),
+            "steps": touching.get(i, []), "args": list(node.args),
             "locals": local_derivatives(nt, trace, i, [by_number[n] for n in touching.get(i, [])]),
         })
     title, *rest = (nt.finish(line) for line in header_lines(nt, trace))
@@ -277,19 +283,38 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
 # The drawing: DOT with ids the page can find, laid out by Graphviz
 # ---------------------------------------------------------------------------------------------
 
-def view_of(graph, nodes: list[dict], out: int) -> GraphView:
+def drawn(nodes: list[dict], out: int) -> list[int]:
+    """The nodes the page draws: every node up to the output, and inputs after it that steps name."""
+    return [i for i, n in enumerate(nodes) if i <= out or n["kind"] == "input"]
+
+
+def clusters_of(nodes: list[dict], out: int) -> list[tuple]:
+    """A box for each loop iteration and function call with drawn nodes, nested as they are:
+    (id, label, path, the ids of the nodes directly inside it)."""
+    paths: dict[tuple, list[str]] = {}
+    for i in drawn(nodes, out):
+        if not nodes[i]["context"]:
+            continue
+        path = tuple(nodes[i]["context"].split("; "))
+        for k in range(1, len(path)):
+            paths.setdefault(path[:k], [])
+        paths.setdefault(path, []).append(f"n{i}")
+    return [(f"c{k}", path[-1], path, members) for k, (path, members) in enumerate(sorted(paths.items()))]
+
+
+def view_of(graph, nodes: list[dict], out: int, clusters=()) -> GraphView:
     """The page's nodes as `adcli graph` draws them: every node up to the output, and the inputs
     after it that steps still name, each with its value and its gradient (or tangent)."""
     shown = [ViewNode(i, f"n{i}", n["label"], n["kind"], n["op"], n["formula"], n["shape"], graph.nodes[i].line,
                       graph.nodes[i].col, n["short"],
                       None if n["secondShort"] is None else f"{n['secondName']} = {n['secondShort']}",
                       n["output"], n["nonfinite"])
-             for i, n in enumerate(nodes) if i <= out or n["kind"] == "input"]
+             for i, n in ((i, nodes[i]) for i in drawn(nodes, out))]
     edges = [(a, i) for i in range(min(out + 1, len(nodes))) for a in graph.nodes[i].args]
-    return GraphView(graph.file, shown, edges, out, "")
+    return GraphView(graph.file, shown, edges, out, "", list(clusters))
 
 
-def drawing(graph, nodes: list[dict], out: int) -> tuple[str | None, str]:
+def drawing(graph, nodes: list[dict], out: int, clusters=()) -> tuple[str | None, str]:
     """The SVG of the graph, or None and a note saying why the page shows the steps alone."""
     if len(nodes) > GRAPH_NODES:
         return None, (f"The graph has {len(nodes):,} nodes, too many to draw legibly (at most {GRAPH_NODES}); "
@@ -299,7 +324,8 @@ def drawing(graph, nodes: list[dict], out: int) -> tuple[str | None, str]:
                       "apt-get install graphviz or brew install graphviz) to see it. Click a step's number for "
                       "its node's details.")
     try:
-        svg = render_image(to_dot(view_of(graph, nodes, out), ids=True), "svg", advice="").decode("utf-8", "replace")
+        svg = render_image(to_dot(view_of(graph, nodes, out, clusters), ids=True), "svg",
+                           advice="").decode("utf-8", "replace")
     except AdError as e:
         return None, f"{e.message}: the graph is not drawn, and the steps are all here."
     return svg[svg.find("<svg"):], ""  # the XML prolog and DOCTYPE cannot stand inside HTML

@@ -155,7 +155,8 @@ function mark() {
     if (r.top < outer.top || r.bottom > outer.bottom) box.scrollTop += r.top - outer.top - outer.height / 3;
   }
   for (const id of s.edges) { const e = document.getElementById(id); if (e) e.classList.add("current"); }
-  const g = svgNode(s.node);
+  const box = closedAround(s.node);  // a step inside a closed loop or call highlights its box
+  const g = box >= 0 ? document.getElementById(clusters[box].id) : svgNode(s.node);
   if (g) {
     g.classList.add("current");
     reveal(g);
@@ -296,6 +297,62 @@ $("practice").addEventListener("change", () => {
   mark();
 });
 
+// ---- loops and calls, each a box that closes into one ---------------------------------------------
+const clusters = data.clusters || [];
+const closed = new Set();
+function closedAround(i) {  // the outermost closed box holding node i, or -1
+  let found = -1;
+  clusters.forEach((c, k) => { if (closed.has(k) && c.nodes.includes(i) && (found < 0 || clusters[found].nodes.length < c.nodes.length)) found = k; });
+  return found;
+}
+function fold() {
+  const gone = new Set();
+  for (const k of closed) for (const i of clusters[k].nodes) gone.add(i);
+  nodes.forEach((n, i) => { const g = svgNode(i); if (g) g.classList.toggle("folded", gone.has(i)); });
+  for (const e of graphBox.querySelectorAll("g.edge")) {
+    const m = /^e(\d+)-(\d+)$/.exec(e.id);
+    if (m) e.classList.toggle("folded", gone.has(Number(m[1])) && gone.has(nodes[Number(m[1])].args[Number(m[2])]));
+  }
+  clusters.forEach((c, k) => {
+    const g = document.getElementById(c.id);
+    if (!g) return;
+    let p = c.parent, hiddenBox = false;
+    while (p >= 0) { if (closed.has(p)) hiddenBox = true; p = clusters[p].parent; }
+    g.classList.toggle("folded", hiddenBox);
+    g.classList.toggle("closed", closed.has(k));
+    g.setAttribute("aria-expanded", String(!closed.has(k)));
+    const label = g.querySelector("text");
+    if (label) label.textContent = closed.has(k) ? c.label + " \u00b7 " + c.nodes.length + " nodes (open)" : c.label;
+  });
+  mark();
+}
+function toggle(k) { if (closed.has(k)) closed.delete(k); else closed.add(k); fold(); }
+clusters.forEach((c, k) => {
+  const g = document.getElementById(c.id);
+  if (!g) return;
+  g.setAttribute("tabindex", "0");
+  g.setAttribute("role", "button");
+  g.setAttribute("aria-label", c.label + ": " + c.nodes.length + " nodes; Enter opens or closes it");
+  const title = g.querySelector("title");
+  if (title) title.textContent = c.label + " (" + c.nodes.length + " nodes): click its label to close or open it";
+  const label = g.querySelector("text");
+  if (label) label.addEventListener("click", (e) => { e.stopPropagation(); toggle(k); });
+  g.querySelector("path, polygon")?.addEventListener("click", () => { if (closed.has(k)) toggle(k); });
+  g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(k); } });
+});
+if (clusters.length) {
+  const all = el("button", {id: "fold-all", type: "button", textContent: "fold", title: "close every loop iteration and call"});
+  all.addEventListener("click", () => {
+    const tops = clusters.map((c, k) => k).filter((k) => clusters[k].parent < 0);
+    const anyOpen = tops.some((k) => !closed.has(k));
+    closed.clear();
+    if (anyOpen) tops.forEach((k) => closed.add(k));
+    all.textContent = anyOpen ? "unfold" : "fold";
+    fold();
+  });
+  $("zoom").prepend(all);
+}
+
 // ---- zoom and pan -------------------------------------------------------------------------------
 let view = null, home = null;
 if (svg) {
@@ -343,7 +400,8 @@ function place() {  // the badge above the current node, kept inside the graph's
   if (badge.hidden || current < 0) return;
   const g = svgNode(steps[current].node);
   if (!g) return;
-  const r = g.getBoundingClientRect(), outer = graphBox.getBoundingClientRect();
+  const r = (g.classList.contains("folded") ? document.querySelector("#graph g.cluster.current") || g : g)
+    .getBoundingClientRect(), outer = graphBox.getBoundingClientRect();
   const left = Math.max(4, Math.min(r.left - outer.left, outer.width - badge.offsetWidth - 4));
   const top = r.top - outer.top - badge.offsetHeight - 4;
   badge.style.left = left + "px";
