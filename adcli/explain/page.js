@@ -143,7 +143,9 @@ function mark() {
   }
   const asked = current >= 0 && asking();
   paint(asked ? current - 1 : current);
-  quiz.hidden = !asked;
+  quiz.hidden = !practising();  // in practice the score and the last verdict stay in sight
+  for (const id of ["answer", "check", "hint", "reveal"]) $(id).disabled = !asked;
+  if (!asked) $("question").textContent = current < 0 ? "" : "nothing to answer at this step";
   calloutBox.textContent = current < 0 ? "Press \u2192 (or next) to take the first step." :
     asked ? "Step " + steps[current].n + ": " + question(steps[current]) : steps[current].callout;
   if (current < 0) return;
