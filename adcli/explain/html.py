@@ -159,7 +159,7 @@ def callout(nt, trace, step) -> str:
     if step.scalar and step.local is not None:
         rule = line_text(step_parts(nt, step, trace)).split(" = ")[0].split(" ← ", 1)[-1]
         rule = rule.removeprefix(f"{acc} + ")  # the share alone: ∂y/∂u · ∂(x + 1)/∂x
-        share = f"{rule} = {nt.num(step.upstream)} · {nt.num(step.local)} = {nt.num(step.contribution)}"
+        share = f"{rule} = {nt.num(step.upstream)} · {nt.factor(step.local)} = {nt.num(step.contribution)}"
     else:
         share = f"the share from {nt.label(step.source_label)} = {nt.num(step.contribution)}"
     return nt.finish(f"{acc} += {share}, so {acc}: {nt.num(before)} → {nt.num(step.after)}")
@@ -172,8 +172,8 @@ def answer_of(trace, step):
         chosen = second if step.kind == "compute" else None
     else:
         chosen = second if step.kind in ("seed", "accumulate") else value if step.kind == "compute" else None
-    if chosen is None or np.ndim(chosen) != 0 or not np.isfinite(chosen):
-        return None
+    if chosen is None or np.ndim(chosen) != 0 or np.asarray(chosen).dtype.kind not in "iuf" or not np.isfinite(chosen):
+        return None  # arrays, truth values and non-finite numbers are shown, not asked
     return float(chosen)
 
 
