@@ -45,12 +45,15 @@ def page_html(program, trace, ascii_only: bool = False, full: bool = False, only
     graph = program.graph
     data = page_data(trace, graph, ascii_only, full, only)
     data["practice"] = practice
-    clusters = clusters_of(data["nodes"], trace.output_node)
+    clusters = clusters_of(data["nodes"], trace.output_node) if len(data["nodes"]) <= GRAPH_NODES else []
     where = {path: k for k, (_, _, path, _) in enumerate(clusters)}
-    data["clusters"] = [{"id": ident, "label": label, "parent": where.get(path[:-1], -1),
-                         "nodes": [i for i in drawn(data["nodes"], trace.output_node)
-                                   if tuple(data["nodes"][i]["context"].split("; "))[:len(path)] == path]}
-                        for ident, label, path, _ in clusters]
+    inside: list[list[int]] = [[] for _ in clusters]  # every node within a box, its inner boxes' too
+    for i in drawn(data["nodes"], trace.output_node) if clusters else ():
+        path = tuple(data["nodes"][i]["context"].split("; ")) if data["nodes"][i]["context"] else ()
+        for k in range(1, len(path) + 1):
+            inside[where[path[:k]]].append(i)
+    data["clusters"] = [{"id": ident, "label": label, "parent": where.get(path[:-1], -1), "nodes": inside[k]}
+                        for k, (ident, label, path, _) in enumerate(clusters)]
     svg, note = drawing(graph, data["nodes"], trace.output_node, clusters)
     return page(data, svg, note)
 
@@ -129,9 +132,10 @@ def state_change(trace, step) -> tuple[object, object]:
     return None, None
 
 
-def callout(nt, trace, step) -> str:
+def callout(nt, trace, step, grown: set) -> str:
     """What the step does, in the lecture's words: the edge that fires, its local partial, the
-    accumulator before, the share it adds and what it holds after."""
+    accumulator before, the share it adds and what it holds after (`grown`: the nodes whose
+    accumulator some step adds to)."""
     kind = step.kind
     if isinstance(trace, ForwardTrace):
         if kind == "input":
@@ -148,7 +152,7 @@ def callout(nt, trace, step) -> str:
     if kind == "seed":
         return nt.finish(f"{acc} ← 1: the output's gradient with respect to itself seeds the backward pass")
     if kind == "result":
-        if not any(s.kind == "accumulate" and s.node == step.node for s in trace.steps):
+        if step.node not in grown:
             return nt.finish(f"{acc} = {nt.num(step.value)}: no path leads from {nt.label(trace.output)} back to "
                              f"{nt.label(step.label)}, so nothing was ever added to its accumulator")
         return nt.finish(f"{acc} = {nt.num(step.value)}: every path from {nt.label(trace.output)} back to "
@@ -217,6 +221,7 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
     out = trace.output_node
     values, second = node_values(trace)
     touching: dict[int, list] = {}
+    grown = {step.node for step in trace.steps if step.kind == "accumulate"}
     steps = []
     width = len(str(len(trace.steps)))
     for n, step in selected(trace, only):
@@ -224,7 +229,7 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
         text = nt.finish(f"{n:>{width}}  {line_text(step_parts(nt, step, trace))}")[width + 2:]
         record = {"n": n, "section": section_of(step), "kind": step.kind, "text": text,
                   "node": step.node, "edges": step_edges(graph, step), "badge": badge(nt, trace, step),
-                  "where": trace.where(step), "callout": callout(nt, trace, step)}
+                  "where": trace.where(step), "callout": callout(nt, trace, step, grown)}
         value, change = state_change(trace, step)
         if value is not None:
             record["v"] = compact(value)
