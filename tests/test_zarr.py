@@ -215,3 +215,12 @@ def test_arrays_read_whole_are_bounded_as_input_files_are(files):
     assert done.returncode == 2 and "x: the array has 15.7 KiB, over the limit" in done.stderr, done.stderr
     done = run("eval", "model.ad", "--inputs", "data.zarr", "--batch", "x", "--of", "y", "--json", cwd=files, env=limit)
     assert done.returncode == 0, done.stderr  # the points are read a chunk at a time
+
+
+def test_a_result_with_an_empty_axis(files):
+    (files / "empty.ad").write_text("input x: [4]\ninput e: [0]\ny = sum(x * x) + sum(e)\n", encoding="utf-8")
+    done = run("grad", "empty.ad", "--set", "e=[]", "--inputs", "points.zarr", "--batch", "x", "-o", "e.zarr",
+               "--chunk", "300", cwd=files)
+    assert done.returncode == 0, done.stderr
+    group = zarr.open_group(str(files / "e.zarr"), mode="r")
+    assert group["grad.e"].shape == (1003, 0) and same(group["grad.x"][...], 2 * POINTS)

@@ -182,8 +182,8 @@ class ZarrResults:
         try:
             group = self.zarr.open_group(self.url, mode="w")
             for name, (shape, dtype) in self.fields.items():
-                group.create_array(name, shape=(self.size,) + tuple(shape), chunks=(rows,) + tuple(shape),
-                                   dtype=dtype, fill_value=0)
+                group.create_array(name, shape=(self.size,) + tuple(shape),  # a chunk is at least 1 long
+                                   chunks=(rows,) + tuple(max(1, d) for d in shape), dtype=dtype, fill_value=0)
         except Exception as e:  # noqa: BLE001 - the store's own errors, whatever their kind
             raise InputError(f"-o {self.path}: cannot create the Zarr group ({type(e).__name__}: {e})") from None
 
