@@ -264,6 +264,12 @@ CLASSES = {
                   "y = x / 0 + x * (1 / 0) + x * size(2.5) + x * inf + x * -inf + sum(v * [inf, -inf, 0.0]) "
                   "+ x * (inf - inf) + (0 * inf) * x + x ** 0.0 + x * -0.0\n",
                   {"x": np.array(2.0), "v": np.array([1.0, 0.0, -1.0])}),
+    # integer values in products: torch's matmul and einsum do not promote int64 with float64 as numpy does
+    "integer products": ("input a: [2, 1]\ninput M: [2, 2]\n"
+                         "g = sum(a) * ones([2])\nfor j in range(2, 4):\n    g = g @ broadcast_to(j + 2, [2, 2])\n"
+                         "y = sum(g) + sum(M @ broadcast_to(3, [2, 2])) + sum(broadcast_to(2, [2]) @ M) "
+                         "+ sum(outer(a[0], arange(3)))\n",
+                         {"a": np.array([[0.245], [-1.597]]), "M": np.array([[1.0, -2.0], [0.5, 3.0]])}),
     # the strong zero at a kink, in sqrt and division by zero
     "strong zero": ("input x: [4]\ny = sum(x * sqrt(x)) + sum(sqrt(relu(x))) + sum(x * (1 / x) * 0.0)\n",
                     {"x": np.array([0.0, -0.0, 4.0, -1.0])}),

@@ -210,6 +210,15 @@ def t(x):
     return x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float64)
 
 
+def common(*xs):
+    """Tensors of one dtype, promoted as numpy promotes: torch's products do not (int64 @ float64 fails)."""
+    xs = [t(x) for x in xs]
+    dtype = xs[0].dtype
+    for x in xs[1:]:
+        dtype = torch.promote_types(dtype, x.dtype)
+    return [x.to(dtype) for x in xs]
+
+
 def tensors(function):
     """A torch function that also takes Python numbers (as float64 tensors), as numpy's do."""
     def call(*args):
@@ -248,7 +257,7 @@ class xp(metaclass=same_names):
 
     @staticmethod
     def matmul(a, b):
-        return torch.matmul(t(a), t(b))
+        return torch.matmul(*common(a, b))
 
     @staticmethod
     def asarray(x, dtype=None):
@@ -441,7 +450,7 @@ class xp(metaclass=same_names):
 
     @staticmethod
     def einsum(spec, *xs, optimize=False):
-        return torch.einsum(spec, *(t(x) for x in xs))
+        return torch.einsum(spec, *common(*xs))
 
     @staticmethod
     def dot(a, b):
