@@ -270,6 +270,11 @@ CLASSES = {
                          "y = sum(g) + sum(M @ broadcast_to(3, [2, 2])) + sum(broadcast_to(2, [2]) @ M) "
                          "+ sum(outer(a[0], arange(3)))\n",
                          {"a": np.array([[0.245], [-1.597]]), "M": np.array([[1.0, -2.0], [0.5, 3.0]])}),
+    # where() with an integer branch beside a float one: torch's export once cast both to int64
+    "integer branch": ("input t: [1, 3]\ninput y: [2, 3]\n"
+                       "y = where(t == 2.0, (y >= pi) * 2, cumprod(y, 1)) + where(t > 0, 3, y * 0.1)\n"
+                       "loss = y[-1, -1] ** 2 + sum(y)\n",
+                       {"t": np.array([[0.52, 1.71, 1.86]]), "y": np.array([[0.43, 0.92, 0.17], [1.74, 1.26, -1.99]])}),
     # the strong zero at a kink, in sqrt and division by zero
     "strong zero": ("input x: [4]\ny = sum(x * sqrt(x)) + sum(sqrt(relu(x))) + sum(x * (1 / x) * 0.0)\n",
                     {"x": np.array([0.0, -0.0, 4.0, -1.0])}),

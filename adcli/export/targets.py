@@ -274,7 +274,9 @@ class xp(metaclass=same_names):
 
     @staticmethod
     def where(c, a, b):
-        t = torch.float64 if not (isinstance(a, torch.Tensor) and a.dtype == torch.int64) else torch.int64
+        # integers only when both branches are: an int64 branch beside a float64 one promotes, as in numpy
+        ints = all(x.dtype == torch.int64 if isinstance(x, torch.Tensor) else type(x) is int for x in (a, b))
+        t = torch.int64 if ints else torch.float64
         return torch.where(torch.as_tensor(c), torch.as_tensor(a, dtype=t), torch.as_tensor(b, dtype=t))
 
     @staticmethod
