@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adcli.explain.formats import (array_rule, header_lines, line_text, make_notation, sections, selected, step_parts,
-                                   with_contexts)
+from adcli.explain.formats import (array_rule, folded_text, header_lines, line_text, listed, make_notation, sections,
+                                   step_parts, with_contexts)
 from adcli.explain.notation import brief_value
 from adcli.explain.tables import array_cells, batch_words, shape_text  # noqa: F401 - shape_text is rendering's too
 from adcli.numbers import format_value
@@ -96,11 +96,15 @@ def trace_renderables(trace, ascii_only: bool = False, full: bool = False, only:
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     table.add_column("step")
     table.add_column("line", justify="right", style="dim", no_wrap=True)
-    for name, steps in sections(selected(trace, only)):
+    for name, steps in sections(listed(trace, only)):
         table.add_row("", Text(name.capitalize(), style="bold cyan"), "")
         for where, n, step in with_contexts(trace, steps):
             if where is not None:
                 table.add_row("", Text(nt.finish(f"[{where}]"), style="italic magenta"), "")
+                continue
+            if n is None:
+                table.add_row("", Text(nt.finish(folded_text(nt, step)), style="italic dim"), "",
+                              end_section=step is steps[-1][1])
                 continue
             line = step.line if step.kind in ("compute", "accumulate") else 0
             if step.kind == "accumulate" and not step.scalar:

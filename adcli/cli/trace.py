@@ -50,6 +50,12 @@ PracticeOption = Annotated[bool, typer.Option(
 VaryOption = Annotated[Optional[int], typer.Option(
     "--vary", metavar="SEED", help="Trace at other input values, drawn from SEED near the given ones (whole numbers "
     "stay whole), so that each student of a class gets an exercise of their own.", show_default=False)]
+UnrollOption = Annotated[bool, typer.Option(
+    "--unroll", help="List every iteration of every loop (by default a loop of more than six iterations lists its "
+    "first two and last two, and one line says what it folded).")]
+IterationsOption = Annotated[Optional[str], typer.Option(
+    "--iterations", metavar="SLICES", help="The iterations of each loop to list, as Python slices and numbers: "
+    "0:3,-2: lists the first three and the last two.", show_default=False)]
 FullOption = Annotated[bool, typer.Option(
     "--full", help="Every digit and every element (default: 8 significant digits, and arrays "
     "abbreviated as numpy does until a plain line fits 80 columns).")]
@@ -65,7 +71,8 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
           mode: ModeOption = Mode.reverse, format_: FormatOption = None, only: OnlyOption = None,
           ascii_: Ascii = False, full: FullOption = False, strict: Strict = False, json_: Json = False,
           checkpoint: Checkpoint = None, memory_budget: MemoryBudget = None, output: OutputOption = None,
-          practice: PracticeOption = False, vary: VaryOption = None):
+          practice: PracticeOption = False, vary: VaryOption = None, unroll: UnrollOption = False,
+          iterations: IterationsOption = None):
     """Every step of the derivative's computation, as in the lecture's worked examples.
 
 
@@ -76,6 +83,8 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
     Example: adcli trace samples/relu.ad --set W=2 x=3 b=1 -o trace.html
 
     Example: adcli trace samples/product.ad --set x=17 --practice -o drill.html
+
+    Example: adcli trace samples/rnn.ad --inputs samples/rnn.json --iterations -1
     """
     from adcli.engine.diagnose import inspect_grad
     from adcli.engine.program import load
@@ -87,6 +96,8 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
         raise typer.BadParameter("--json means --format json; give one of them", param_hint="'--json'")
     ANNOTATIONS.start(format_)
     with reporting():
+        if unroll and iterations is not None:
+            raise InputError("--unroll lists every iteration and --iterations chooses some: give one of them")
         program = load(file)
         given = given_values(set_, inputs, program)
         if vary is not None:
@@ -109,6 +120,10 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
             computed = Gradient(result.output, result.value,
                                 {s.label: s.value for s in result.steps if s.kind == "result"})
             warning, kinks = inspect_grad(program, given, of, wrt, computed, strict=strict)
+    if not unroll:  # the page steps through every state, so it folds loops into boxes instead
+        from adcli.explain.folding import fold
+        with reporting():
+            fold(result, program.graph, iterations)
     notify([warning] + kink_notes(program.graph, kinks))
     if not program.graph.parameters() and mode is Mode.reverse and not wrt:
         notify(["adcli: note: this file has no inputs to differentiate: nothing to trace but its values"])

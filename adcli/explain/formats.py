@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from adcli.explain.folding import Folded, listing
 from adcli.explain.notation import (LINE_WIDTH, AsciiNotation, LatexNotation, Notation, dedupe, is_atom, is_scalar,
                                     pick, section_of, top_level)
 from adcli.explain.trace import ForwardTrace
@@ -282,6 +283,21 @@ def selected(trace, only: str | None) -> list[tuple[int, object]]:
     return [(n, step) for n, step in enumerate(trace.steps, 1) if only is None or step.phase == only]
 
 
+def listed(trace, only: str | None) -> list[tuple[int | None, object]]:
+    """The steps a listing prints: those `selected`, with the loop iterations folded away replaced by
+    one (None, Folded) per run (numbers stay global, so a gap shows where steps were folded)."""
+    return list(listing(trace, selected(trace, only)))
+
+
+def folded_text(nt: Notation, fold: Folded) -> str:
+    """One line for the folded iterations: how many, which, and how to list them."""
+    count = fold.iterations
+    first, last = fold.values
+    which = f"{fold.var} = {first}" if first == last else f"{fold.var} = {first} … {last}"
+    return (f"… {count:,} iteration{'s' * (count != 1)} folded ({which}, the loop at line {fold.line}): "
+            f"{fold.steps:,} step{'s' * (fold.steps != 1)}; --unroll lists them")
+
+
 def sections(numbered: list[tuple[int, object]]) -> list[tuple[str, list]]:
     """Consecutive steps grouped by section (forward, backward, result), in order."""
     groups: list[tuple[str, list]] = []
@@ -312,7 +328,7 @@ def with_contexts(trace, steps):
     so a reader can tell which iteration and which call every line belongs to."""
     current = ""
     for n, step in steps:
-        where = trace.where(step)
+        where = "" if step.kind == "folded" else trace.where(step)
         if where != current and step.kind in ("compute", "accumulate", "init"):
             yield where or "top level", None, None
             current = where
@@ -324,13 +340,13 @@ def temporaries(nt: Notation, trace, only: str | None) -> list[str]:
     if only != "backward" or isinstance(trace, ForwardTrace):
         return []
     return [f"{compute_part(nt, step)[0]} = {compute_part(nt, step)[2].split(' = ')[0]} (line {step.line})"
-            for step in trace.steps if step.kind == "compute" and step.temporary]
+            for step in trace.steps if step.kind == "compute" and step.temporary and step.node not in trace.hidden]
 
 
 def render_plain(trace, ascii_only: bool = False, full: bool = False, only: str | None = None) -> str:
     """One step per line, numbered; never wrapped, no colour, the same bytes on every run."""
     nt = make_notation(ascii_only, full)
-    numbered = selected(trace, only)
+    numbered = listed(trace, only)
     width = len(str(len(trace.steps)))
     lines = header_lines(nt, trace)
     lines += [f"where {made}" for made in temporaries(nt, trace, only)]
@@ -339,6 +355,8 @@ def render_plain(trace, ascii_only: bool = False, full: bool = False, only: str 
         for where, n, step in with_contexts(trace, steps):
             if where is not None:
                 lines.append(f"{'':>{width}}  [{where}]")
+            elif n is None:
+                lines.append(f"{'':>{width}}  {folded_text(nt, step)}")
             else:
                 lines.append(f"{n:>{width}}  {line_text(step_parts(nt, step, trace))}")
     return "\n".join(nt.finish(line) for line in lines) + "\n"
@@ -359,11 +377,13 @@ def render_markdown(trace, ascii_only: bool = False, full: bool = False, only: s
     made = temporaries(nt, trace, only)
     if made:
         lines += [f"- where `{m.rsplit(' (', 1)[0]}` ({m.rsplit(' (', 1)[1]}" for m in made]
-    for name, steps in sections(selected(trace, only)):
+    for name, steps in sections(listed(trace, only)):
         lines += ["", f"**{name.capitalize()}**", ""]
         for where, n, step in with_contexts(trace, steps):
             if where is not None:
                 lines.append(f"*{where}*")
+            elif n is None:
+                lines.append(f"*{folded_text(nt, step)}*")
             else:
                 lines.append(f"{n}. `{line_text(step_parts(nt, step, trace))}`{source_note(trace, step)}")
     return "\n".join(nt.finish(line) for line in lines) + "\n"
@@ -378,11 +398,12 @@ def render_latex(trace, full: bool = False, only: str | None = None) -> str:
     """An align* environment (amsmath, amssymb), one aligned line per value or update."""
     nt = LatexNotation(full)
     rows = []
-    for name, steps in sections(selected(trace, only)):
+    for name, steps in sections(listed(trace, only)):
         rows.append(rf"\intertext{{\textbf{{{name.capitalize()}}}}}")
-        for where, _, step in with_contexts(trace, steps):
-            if where is not None:
-                rows.append(rf"\intertext{{\emph{{{latex_text(where)}}}}}")
+        for where, n, step in with_contexts(trace, steps):
+            if where is not None or n is None:
+                text = latex_text(where if where is not None else folded_text(nt, step)).replace("…", r"\ldots{}")
+                rows.append(rf"\intertext{{\emph{{{text}}}}}")
                 continue
             rows += [nt.finish(f"  {lhs} &{rel} {rhs}" if rel != "=" else f"  {lhs} &= {rhs}")
                      for lhs, rel, rhs in step_parts(nt, step, trace)]
@@ -461,16 +482,29 @@ def step_json(step, trace, nt: Notation) -> dict:
 def trace_json(trace, only: str | None = None) -> dict:
     """The whole trace as one JSON-ready object; names are the graph's labels (h, h', U1)."""
     nt = Notation(pretty_primes=False)
-    steps = [step_json(step, trace, nt) for _, step in selected(trace, only)]
+    shown = listed(trace, only)
+    steps = [folded_json(step) if n is None else step_json(step, trace, nt) for n, step in shown]
     given = {g.label: to_json(g.value) for g in trace.given}
     if isinstance(trace, ForwardTrace):
-        return {"mode": "forward", "wrt": trace.wrt, "output": trace.output, "file": trace.file,
-                "seed": trace.seed, "index": None if trace.index is None else list(trace.index),
-                "value": to_json(trace.value), "tangent": to_json(trace.tangent), "inputs": given,
-                "steps": steps}
-    grad = {s.label: to_json(s.value) for s in trace.steps if s.kind == "result"}
-    return {"mode": "reverse", "output": trace.output, "file": trace.file, "value": to_json(trace.value),
-            "inputs": given, "grad": grad, "steps": steps}
+        out = {"mode": "forward", "wrt": trace.wrt, "output": trace.output, "file": trace.file,
+               "seed": trace.seed, "index": None if trace.index is None else list(trace.index),
+               "value": to_json(trace.value), "tangent": to_json(trace.tangent), "inputs": given,
+               "steps": steps}
+    else:
+        grad = {s.label: to_json(s.value) for s in trace.steps if s.kind == "result"}
+        out = {"mode": "reverse", "output": trace.output, "file": trace.file, "value": to_json(trace.value),
+               "inputs": given, "grad": grad, "steps": steps}
+    folds = [step for n, step in shown if n is None]
+    if folds:  # what was left out, and the choice that left it: a reader can ask for it again
+        out["folded"] = {"iterations": trace.folding, "steps": sum(f.steps for f in folds)}
+    return out
+
+
+def folded_json(fold: Folded) -> dict:
+    """A run of folded steps in JSON: the loop, the iterations (counted from 0) and their values."""
+    return {"phase": fold.phase, "kind": "folded", "loop": fold.var, "line": fold.line,
+            "iterations": [fold.first, fold.last], "values": [int(v) for v in fold.values],
+            "count": fold.iterations, "steps": fold.steps}
 
 
 def render_json(trace, only: str | None = None, kinks: list | None = None) -> str:

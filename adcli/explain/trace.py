@@ -146,6 +146,8 @@ class Trace:
     given: list[Given]
     steps: list = field(default_factory=list)
     contexts: dict = field(default_factory=dict)  # node -> "t = 2; in cell, called at ...", where not top level
+    hidden: dict = field(default_factory=dict)  # node -> the loop iteration folding leaves it out of listings
+    folding: str = "all"  # the iterations listed (--iterations), "all" with --unroll
 
     def where(self, step) -> str:
         """The loop iteration and call a step belongs to ("" at the top level of the file)."""
@@ -216,6 +218,8 @@ class ForwardTrace:
     given: list[Given]
     steps: list = field(default_factory=list)
     contexts: dict = field(default_factory=dict)
+    hidden: dict = field(default_factory=dict)
+    folding: str = "all"
 
     def where(self, step) -> str:
         return step_context(self, step)
