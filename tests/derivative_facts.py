@@ -293,6 +293,23 @@ GAMMA_POINTS = [1.0, 2.0, 0.5, 3.0, DIGAMMA_ROOT, 1e-8, SMALL, 10.0, 100.5, BIG,
 POLYGAMMA = "mpmath.polygamma at 50 digits; at a pole the one-sided limit at ±0, inf or NaN at -1, -2, …"
 
 
+def implicit_facts(sign: float):
+    """fixed_point(f, x0, a) with f(x, a) = 0.5·sin(x) + a solves x - 0.5·sin(x) = a (sign -1);
+    root(g, x0, a) with g(x, a) = x + 0.5·sin(x) - a solves x + 0.5·sin(x) = a (sign +1): the
+    functions of tests/op_cases.py's IMPLICIT_DEFS. By the
+    implicit function theorem x′ = 1/(1 + sign·0.5·cos x) and x″ = sign·0.5·sin(x)·x′³; the starting
+    point x0 has no derivative. x is found by mpmath at 50 digits."""
+    def closed(at):
+        import mpmath
+        with mpmath.workdps(50):
+            a = mpmath.mpf(float(at[1]))
+            x = mpmath.findroot(lambda x: x + sign * mpmath.sin(x) / 2 - a, a)
+            slope = 1 / (1 + sign * mpmath.cos(x) / 2)
+            curve = sign * mpmath.sin(x) / 2 * slope ** 3
+        return {"a": [0.0, 0.0], "b": [float(slope), float(curve)], ("a", "b"): 0.0}
+    return closed
+
+
 def xlogy_facts(at, one=0.0):
     """x·log(y + one) (one = 1: xlog1py): linear along x, so [log(y + one), 0, 0]; along y
     [x/(y + one), -x/(y + one)², 2x/(y + one)³], each 0 wherever x = 0 (the function is 0 all along
@@ -666,6 +683,10 @@ ARRAY_FACTS = (
     + [Fact("eigvalsh", (a,), truth="closed", closed=trace_of_eigenvalues_facts, source="sum(eigvalsh(a))",
             formula="Σλ = trace: gradient I, Hessian 0") for a in [((1.0, 0.0), (0.0, 1.0)), ((HUGE, 0.0), (0.0, HUGE))]]
     + linear("solve_triangular", (((1.0, 0.0), (1.0, 1.0)), (1.0, 2.0)), (((1.0, 0.0), (2.0, SMALL)), (1.0, 0.0)))
+    + [Fact(op, (x0, a), truth="closed", closed=implicit_facts(sign),
+            formula="the implicit function theorem at mpmath's solution: x′ = 1/(1 ± cos(x)/2), x″ = ±sin(x)x′³/2")
+       for op, sign in (("fixed_point", -1.0), ("root", 1.0))
+       for x0, a in [(0.0, 0.0), (0.0, 1.0), (3.0, -2.5), (0.0, 1e-300), (1.0, TINY), (0.0, 100.0), (-1.0, -1e-8)]]
     + [Fact("solve_triangular", (((1.0, 0.0), (1.0, 0.0)), (1.0, 2.0)), truth="closed", closed=unread_upper,
             formula=NO_INVERSE + ", but 0 for the upper triangle, which is never read")]
 )

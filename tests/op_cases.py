@@ -173,6 +173,21 @@ def gather_domain(rng, shapes):
     return out
 
 
+def implicit_body(name: str, source: str):
+    """fixed_point's or root's function, compiled as a file compiles it: `source` is its def."""
+    function = source.split()[1].split("(")[0]
+    program = parse(f"{source}\ninput x0\ninput a\ny = {name}({function}, x0, a)\n")
+    return program.graph.nodes[program.graph.output].params["body"]
+
+
+# x = 0.5·sin(x) + a contracts (|∂f/∂x| ≤ 0.5); x + 0.5·sin(x) = a has one root (its slope is ≥ 0.5).
+# Named apart, so that one file may hold both (tests/test_export_parity.py puts every operation in one).
+IMPLICIT_DEFS = {"fixed_point": "def contraction(x, a) = 0.5 * sin(x) + a",
+                 "root": "def monotone(x, a) = x + 0.5 * sin(x) - a"}
+IMPLICIT_BODIES = {name: implicit_body(name, source) for name, source in IMPLICIT_DEFS.items()}
+IMPLICIT_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), ())]
+
+
 def cases(shape_list, params=None):
     return [(tuple(s), params or {}) for s in shape_list]
 
@@ -324,6 +339,8 @@ CASES = {
                         (((4,),), {"kind": "eye", "shape": (("dim", 0, 0, "n"),)}),
                         (((4,),), {"kind": "arange", "shape": (("dim", 0, 0, "n"),)})]),
     "one_hot": (labels(3), [(((4,),), {"k": 3}), (((2, 2),), {"k": 5})]),
+    "fixed_point": (normal, [(shapes, {"body": IMPLICIT_BODIES["fixed_point"]}) for shapes in IMPLICIT_SHAPES]),
+    "root": (normal, [(shapes, {"body": IMPLICIT_BODIES["root"]}) for shapes in IMPLICIT_SHAPES]),
 }
 
 # Operations with no derivative at all: booleans and counts.
@@ -389,6 +406,8 @@ def op_program(name, xs, params):
     if name == "filled":
         dims = {d[2]: d[3] for d in params["shape"] if isinstance(d, tuple)}
         lines[0] = f"input a: [{', '.join(dims.get(i, str(n)) for i, n in enumerate(xs[0].shape))}]"
+    if name in IMPLICIT_DEFS:  # the function it solves with, defined first
+        lines.insert(0, IMPLICIT_DEFS[name])
     lines.append(f"y = {call_text(name, params, operands)}")
     w = np.random.default_rng(len(name)).normal(size=np.shape(OPS[name].forward(*xs, **params)))
     lines.append(f"data W: [{', '.join(map(str, w.shape))}]")

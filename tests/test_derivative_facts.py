@@ -65,8 +65,12 @@ def program_of(fact):
     names = names_of(fact)
     values = {n: operand(x) for n, x in zip(names, fact.at)}
     texts = ["(a > 0)" if fact.op == "where" and n == "a" else n for n in names]
-    call = fact.source or op_cases.call_text(fact.op, fact.params, texts)
+    params = {**fact.params, "body": op_cases.IMPLICIT_BODIES[fact.op]} if fact.op in op_cases.IMPLICIT_BODIES \
+        else fact.params
+    call = fact.source or op_cases.call_text(fact.op, params, texts)
     lines = [op_cases.declaration(n, v) for n, v in values.items()]
+    if fact.op in op_cases.IMPLICIT_DEFS:  # the function fixed_point() or root() solves with
+        lines.insert(0, op_cases.IMPLICIT_DEFS[fact.op])
     lines.append(f"out = {call}")
     if not fact.scalar and not fact.source:
         with np.errstate(all="ignore"):
@@ -86,7 +90,8 @@ def adcli_answers(fact) -> dict:
     with np.errstate(all="ignore"):
         if fact.scalar:
             for n in wrt:
-                for k, d in enumerate(derivatives(program, n, 3, **values).derivatives, start=1):
+                orders = 3 if OPS[fact.op].series else 2  # fixed_point and root: twice at most
+                for k, d in enumerate(derivatives(program, n, orders, **values).derivatives, start=1):
                     found[("order", n, k)] = d
         found.update({("grad", n): g for n, g in program.grad(wrt=wrt, **values).grad.items()})
         found.update({("forward", n): g for n, g in forward_grad(program, wrt=wrt, **values).grad.items()})

@@ -204,7 +204,7 @@ def operation_programs(limit: int):
 
 # Where a framework's own convention stands (docs/export.md): its linear algebra gives NaN or raises
 # at singular matrices, and its matrix products keep 0·∞ = NaN. Those compare at comfortable points.
-FRAMEWORK_CONVENTIONS = set(FAMILIES["linalg"]) | {"matmul", "dot", "outer", "einsum"}
+FRAMEWORK_CONVENTIONS = set(FAMILIES["linalg"]) | {"matmul", "dot", "outer", "einsum", "fixed_point", "root"}
 
 
 @pytest.mark.parametrize("target", ["numpy", "torch"])

@@ -335,7 +335,21 @@ TORCH = {
     "getitem": lambda xs, p: basic_index(xs[0], p["index"]),
     "setitem": lambda xs, p: set_part(xs[0], xs[1], p["index"]),
     "gather": lambda xs, p: gather(xs, p["layout"]),
+    # fixed_point and root, with op_cases' functions, differentiated through the iterations unrolled
+    # (autograd through every step), where adcli uses the implicit function theorem at the solution
+    "fixed_point": lambda xs, p: unrolled(xs, lambda x, a: 0.5 * torch.sin(x) + a, 1100),  # 0.5**1100 is 0
+    "root": lambda xs, p: unrolled(xs, lambda x, a: x - (x + 0.5 * torch.sin(x) - a) / (1 + 0.5 * torch.cos(x)), 60),
 }
+
+
+def unrolled(xs, step, count):
+    """x0 broadcast to the solution's shape, then `count` steps, all on autograd's tape."""
+    x0, a = xs
+    x = x0 + 0.0 * a if x0.dim() < a.dim() else x0
+    for _ in range(count):
+        x = step(x, a)
+    return x
+
 
 DIFFERENTIABLE = sorted(set(OPS) - op_cases.NO_DERIVATIVE)
 
@@ -366,6 +380,8 @@ def op_program(name: str, xs: list, params: dict, seed: int):
     values["W"] = weights(tuple(y.shape), seed)
     loss = (y * tensor(values["W"])).sum()
     lines = [op_cases.declaration(n, values[n]) for n in names]
+    if name in op_cases.IMPLICIT_DEFS:  # the function fixed_point() or root() solves with
+        lines.insert(0, op_cases.IMPLICIT_DEFS[name])
     lines.append(f"data W: [{', '.join(map(str, y.shape))}]")
     texts = [f"({n} > 0)" if x.dtype == bool else n for n, x in zip(names, xs)]
     lines.append(f"y = {op_cases.call_text(name, params, texts)}")

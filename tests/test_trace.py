@@ -173,6 +173,8 @@ def case_program(name, xs, params):
         dims = {d[2]: d[3] for d in params["shape"] if isinstance(d, tuple)}
         lines[0] = f"input a: [{', '.join(dims.get(i, str(n)) for i, n in enumerate(xs[0].shape))}]"
     operands = [f"({n} > 0)" if x.dtype == bool else n for n, x in zip(names, xs)]
+    if name in op_cases.IMPLICIT_DEFS:  # the function fixed_point() or root() solves with
+        lines.insert(0, op_cases.IMPLICIT_DEFS[name])
     lines.append(f"y = {op_cases.call_text(name, params, operands)}")
     lines.append(f"z = sum(where(y, {names[0]}, 0))" if OPS[name].dtype == "bool" else "z = sum(y)")
     return adcli.parse("\n".join(lines) + "\n", "op.ad"), values

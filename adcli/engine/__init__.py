@@ -6,3 +6,6 @@ checkpointing, gradient checking, cost estimates, diagnosis of non-finite values
 values, and the Python API's Program. It may import the language and the operations, never what
 explains or prints a result.
 """
+
+# fixed_point() and root() call back into the engine to run their function's graph.
+from adcli.engine import implicit as _implicit  # noqa: F401

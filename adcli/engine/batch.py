@@ -83,6 +83,14 @@ class Batcher:
         """The shape at one point of the node being rewritten."""
         return tuple(self.shapes[self.current_index])
 
+    def body(self, body, shapes: list):
+        """fixed_point's function for every point at once: its graph batched in every argument."""
+        from adcli.operations.implicit import Body
+        graph = body.graph
+        point = infer_shapes(graph, dict(zip(graph.inputs, (tuple(s) for s in shapes))), len(graph.nodes))
+        batched = batched_graph(graph, point, set(graph.inputs), self.size, len(graph.nodes))
+        return Body(body.name, batched.graph, body.params, body.line, body.col, body.site)
+
     def refuse(self, message: str):
         raise ShapeError(message, self.graph.span(self.current_index))
 

@@ -267,6 +267,14 @@ def derivatives(program: Program, wrt: str, order: int, of: str | None = None, *
     if np.size(bound[w]) != 1:
         raise InputError(f"--wrt {wrt}: derivatives of order K are taken along one scalar input, but "
                          f"'{wrt}' has shape {fmt_shape(np.shape(bound[w]))}; use jacobian or hessian")
+    solved = without_series(program, out, w)
+    if solved is not None:  # fixed_point() and root(): the first two orders by dual numbers
+        if order > 2:
+            raise ShapeError(f"--order {order}: adcli differentiates {OPS[graph.nodes[solved].op].func}() twice at "
+                             "most (the implicit function theorem on dual numbers); give --order 1 or 2",
+                             graph.span(solved))
+        found = by_duals(graph, bound, out, w)
+        return Derivatives(name, wrt, bound[w], found[0], found[1:order + 1])
     lifted = dict(bound)
     lifted[w] = variable(bound[w], {})
     y = evaluate(graph, lifted, out, apply=series_apply)[out]
@@ -274,3 +282,26 @@ def derivatives(program: Program, wrt: str, order: int, of: str | None = None, *
         coefs = ensure(y, order) if isinstance(y, Series) else [y] + [np.zeros(np.shape(y))] * order
     found = [np.asarray(c * float(math.factorial(k)), dtype=np.float64) for k, c in enumerate(coefs)]
     return Derivatives(name, wrt, bound[w], found[0], found[1:])
+
+
+def without_series(program: Program, out: int, w: int) -> int | None:
+    """The first node on the way from input w to the output whose rules do not run on Taylor series."""
+    graph = program.graph
+    active = depends_on(graph, [w], out)
+    return next((i for i in range(out + 1) if active[i] and graph.nodes[i].op in OPS
+                 and not OPS[graph.nodes[i].op].series), None)
+
+
+def by_duals(graph, bound: dict, out: int, w: int) -> list:
+    """The value, first and second derivative along scalar input w: forward over reverse, one pass."""
+    from adcli.engine.dual import Dual, apply, fresh_tag, tangent_at, value_at
+    from adcli.engine.reverse import backward
+    tag = fresh_tag()
+    lifted = dict(bound)
+    lifted[w] = Dual(bound[w], np.ones(np.shape(bound[w])), tag)
+    with np.errstate(all="ignore"):
+        values = evaluate(graph, lifted, out, apply=apply)
+        grad = backward(graph, values, out, [w])[w]
+    y = values[out]
+    return [np.asarray(value_at(y, tag), dtype=np.float64), np.asarray(value_at(grad, tag), dtype=np.float64),
+            np.asarray(tangent_at(grad, tag), dtype=np.float64)]

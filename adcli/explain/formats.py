@@ -59,7 +59,10 @@ def compute_part(nt: Notation, step) -> tuple[str, str, str]:
 
 def counted(template: str, step) -> str:
     """A reduction's text with its count filled in: ḡ/4 for a mean of 4 elements (never the letter
-    n, which may be one of the file's own dimension names), and ddof where it appears."""
+    n, which may be one of the file's own dimension names), ddof where it appears, and the name of
+    fixed_point's and root's function."""
+    if "{body}" in template:
+        template = template.replace("{body}", step.params["body"].name)
     if "{n}" not in template and "{ddof}" not in template:
         return template
     size = int(np.size(step.args[0].value)) // max(int(np.size(step.value if step.kind == "compute" else
@@ -430,6 +433,8 @@ def params_json(params: dict) -> dict:
     for name, value in params.items():
         if name in ("index", "layout"):
             out[name] = index_text(value)
+        elif name == "body":  # fixed_point's and root's function, by its name in the file
+            out[name] = value.name
         elif isinstance(value, tuple):
             out[name] = [list(v) if isinstance(v, tuple) else v for v in value]
         else:

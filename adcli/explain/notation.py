@@ -227,7 +227,7 @@ LATEX_SYMBOLS = str.maketrans({"·": r" \cdot ", "⊙": r" \odot ", "ᵀ": r"^{\
                                "½": r"\tfrac{1}{2}", "′": "'", "…": r"\ldots ", "@": " ", "∛": r"\sqrt[3]",
                                "π": r"\pi ", "‖": r"\|", "Π": r"\prod ", "≤": r"\le ", "Φ": r"\Phi ",
                                "φ": r"\phi ", "ᵢ": "_i", "⊗": r"\otimes ", "ψ": r"\psi ", "Γ": r"\Gamma ",
-                               "←": r" \leftarrow "})
+                               "←": r" \leftarrow ", "∂": r"\partial "})
 LATEX_FUNCTIONS = re.compile(r"\b(" + "|".join(sorted(
     set(FUNCTIONS) | {"ReLU", "GELU", "SiLU", "ELU", "LeakyReLU", "chol", "sym", "tr", "diag", "logsumexp"},
     key=len, reverse=True)) + r")\b")

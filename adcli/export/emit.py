@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adcli.engine.reverse import depends_on, feeds
-from adcli.export.names import Namer, private_locals
+from adcli.export.names import Namer, identifier, private_locals
 from adcli.language.graph import CONST, FLOAT, LEAVES, Graph
 from adcli.operations import OPS, fill, source_text
 
@@ -52,6 +52,7 @@ class Emitted:
     output_tangent: str
     shapes: dict[str, str]  # input label -> declared shape text
     kernels: set[str] = field(default_factory=set)  # adcli kernels the expressions call
+    functions: list = field(default_factory=list)  # Function: what fixed_point() and root() solve with
 
 
 def number(value) -> str:
@@ -85,13 +86,17 @@ KERNEL_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 class Emitter:
     """Builds the statements of one program, output and choice of inputs."""
 
-    def __init__(self, graph: Graph, output: int, wrt: list[int]):
+    def __init__(self, graph: Graph, output: int, wrt: list[int], module: Emitter | None = None):
         self.graph, self.output, self.wrt = graph, output, wrt
         self.namer = Namer(graph)
+        # A function's emitter (fixed_point's f) writes its constants, subscripts and kernels into its
+        # module's, so that every name at the module's top level is made by one namer.
+        self.module = module or self
         self.constants: list[tuple[str, object]] = []
-        self.const_names: dict[int, str] = {}
+        self.const_names: dict[tuple, str] = {}
         self.indexes: list[tuple[str, tuple]] = []
         self.kernels: set[str] = set()
+        self.classes: dict[int, tuple] = {}  # id(Body) -> (the class the module writes for it, the Body)
 
     # ---- operands ---------------------------------------------------------------------------
     def operand(self, node: int) -> str:
@@ -102,18 +107,20 @@ class Emitter:
         data = np.asarray(n.data)
         if data.ndim == 0:
             return scalar(data)
-        if node not in self.const_names:
-            self.const_names[node] = self.namer.take(f"C{len(self.constants) + 1}")
-            self.constants.append((self.const_names[node], data))
-        return self.const_names[node]
+        module, key = self.module, (id(self.graph), node)
+        if key not in module.const_names:
+            module.const_names[key] = module.namer.take(f"C{len(module.constants) + 1}")
+            module.constants.append((module.const_names[key], data))
+        return module.const_names[key]
 
     def index(self, index: tuple) -> str:
         """A subscript as a named module constant (I1 = (slice(1, None, None), None)  # [1:, None])."""
-        for name, value in self.indexes:
+        module = self.module
+        for name, value in module.indexes:
             if value == index:
                 return name
-        name = self.namer.take(f"I{len(self.indexes) + 1}")
-        self.indexes.append((name, index))
+        name = module.namer.take(f"I{len(module.indexes) + 1}")
+        module.indexes.append((name, index))
         return name
 
     def names_for(self, op, node: int, **extra) -> dict[str, str]:
@@ -126,14 +133,22 @@ class Emitter:
         else:
             names.update(zip(op.args, args))
         params = {**dict(op.params), **(n.params or {})}
-        names.update({p: self.index(params[p]) if p == "index" else parameter(params[p]) for p in op.param_names})
+        names.update({p: self.index(params[p]) if p == "index" else self.function(params[p]) if p == "body" else
+                      parameter(params[p]) for p in op.param_names})
         names.update(extra)
         return names
 
     def uses(self, text: str) -> str:
         """Note the kernels an expression calls (their source is copied into the module)."""
-        self.kernels.update(KERNEL_NAME.findall(text))
+        self.module.kernels.update(KERNEL_NAME.findall(text))
         return text
+
+    def function(self, body) -> str:
+        """The class the module writes for a function fixed_point() or root() solves with."""
+        classes = self.module.classes
+        if id(body) not in classes:
+            classes[id(body)] = (self.module.namer.take(identifier(body.name)), body)
+        return classes[id(body)][0]
 
     def where(self, node: int) -> str:
         n = self.graph.nodes[node]
@@ -173,16 +188,18 @@ class Emitter:
             statements.append(Statement(self.namer.value(i), self.uses(text), self.source(i), self.where(i)))
         return statements, [(label, self.operand(index)) for label, index in graph.assigned]
 
-    def backward(self) -> tuple[list[Statement], dict[str, str]]:
-        """The reverse sweep, statement by statement in the engine's order (adcli.engine.reverse.backward)."""
+    def backward(self, seed: str | None = None) -> tuple[list[Statement], dict[str, str]]:
+        """The reverse sweep, statement by statement in the engine's order (adcli.engine.reverse.backward);
+        `seed` names the output's cotangent (default: ones)."""
         graph, out = self.graph, self.output
         active = depends_on(graph, self.wrt, out)
         statements: list[Statement] = []
         has: set[int] = set()
         out_label = graph.nodes[out].label
         if active[out]:
-            statements.append(Statement(self.namer.grad(out), f"np.ones_like({self.namer.value(out)})",
-                                        f"∂{out_label}/∂{out_label} ← 1", ""))
+            seed = f"np.ones_like({self.namer.value(out)})" if seed is None else seed
+            statements.append(Statement(self.namer.grad(out), seed, f"∂{out_label}/∂{out_label} ← {seed}"
+                                        if seed == "cotangent" else f"∂{out_label}/∂{out_label} ← 1", ""))
             has.add(out)
         for i in range(out, -1, -1):
             n = graph.nodes[i]
@@ -205,6 +222,8 @@ class Emitter:
                 share_text = re.sub(r"\{(\d+)\}", lambda m: graph.nodes[n.args[int(m[1])]].label,
                                     op.vjp_text[min(k, len(op.vjp_text) - 1)])
                 share_text = share_text.replace("[k]", f"[{k}]").replace("{n}", "n").replace("{ddof}", "ddof")
+                if "{body}" in share_text:
+                    share_text = share_text.replace("{body}", n.params["body"].name)
                 added = f"- {share_text[1:]}" if share_text.startswith("-") else f"+ {share_text}"
                 comment = f"∂{out_label}/∂{label} ← ∂{out_label}/∂{label} {added}"
                 expression = share if a not in has else f"{target} + {share}"
@@ -284,6 +303,55 @@ class Emitter:
         return {"d" + name: t for name, t in zip(op.args, tangents)}
 
 
+@dataclass
+class Function:
+    """A function fixed_point() or root() solves with, as a class of the module: its value, its vjp
+    (a cotangent per argument) and its jvp, each the engine's statements for the function's graph."""
+
+    name: str  # the class's name
+    label: str  # the def's name
+    where: str  # FILE:LINE of the def
+    args: list[str]  # the arguments' identifiers, x first
+    kinds: list[str]  # "float64" or "int64" per argument
+    forward: list[Statement]
+    output: str
+    backward: list[Statement]
+    gradients: list[str]  # per argument, its cotangent (zeros for one that does not move)
+    tangent: list[Statement]
+    tangents: list[str]  # per argument, its tangent's identifier
+    output_tangent: str
+
+
+def function_of(module: Emitter, name: str, body) -> Function:
+    """The statements of one function's class, its constants and kernels written into `module`."""
+    graph = body.graph
+    floats = [i for i in graph.inputs if graph.nodes[i].dtype == FLOAT]
+    emitter = Emitter(graph, graph.output, floats, module)
+    emitter.namer.take("cotangent")
+    forward = emitter.forward()
+    backward, gradients = emitter.backward(seed="cotangent")
+    tangent, output_tangent = emitter.tangents()
+    args = [emitter.namer.value(i) for i in graph.inputs]
+    grads = [gradients.get(graph.nodes[i].label, f"np.zeros(np.shape({a}))") if i in floats else
+             f"np.zeros(np.shape({a}))" for i, a in zip(graph.inputs, args)]
+    return Function(name, body.name, f"{graph.file}:{body.line}", args,
+                    ["float64" if graph.nodes[i].dtype == FLOAT else "int64" for i in graph.inputs], forward,
+                    emitter.operand(graph.output), backward, grads, tangent,
+                    [emitter.namer.tangent(i) for i in graph.inputs], output_tangent)
+
+
+def functions_of(module: Emitter) -> list[Function]:
+    """Every function the module's statements solve with, and those their own statements do (met
+    while they are emitted: a work list, not recursion)."""
+    done: list[Function] = []
+    emitted: set[int] = set()
+    while len(emitted) < len(module.classes):
+        key = next(k for k in module.classes if k not in emitted)
+        emitted.add(key)
+        done.append(function_of(module, *module.classes[key]))
+    return done
+
+
 def emit(graph: Graph, output: int, wrt: list[int]) -> Emitted:
     """The statements of f, grad_f and jvp_f for `output`, differentiated with respect to `wrt`."""
     emitter = Emitter(graph, output, wrt)
@@ -292,6 +360,7 @@ def emit(graph: Graph, output: int, wrt: list[int]) -> Emitted:
     backward, gradients = emitter.backward()
     tangent, output_tangent = emitter.tangents()
     everything, assigned = emitter.assignments()
+    functions = functions_of(emitter)
     shapes = {}
     for i in graph.inputs:
         n = graph.nodes[i]
@@ -302,4 +371,4 @@ def emit(graph: Graph, output: int, wrt: list[int]) -> Emitted:
     return Emitted(inputs, kinds, [(emitter.namer.value(w), graph.nodes[w].label, w, emitter.namer.tangent(w)) for w in wrt],
                    emitter.namer.value(output), graph.nodes[output].label, emitter.constants, emitter.indexes,
                    forward, backward,
-                   tangent, everything, assigned, gradients, output_tangent, shapes, emitter.kernels)
+                   tangent, everything, assigned, gradients, output_tangent, shapes, emitter.kernels, functions)

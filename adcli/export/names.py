@@ -27,7 +27,8 @@ def kernel_names() -> frozenset[str]:
     assigned = {line.split(" =")[0] for line in inspect.getsource(kernels).splitlines()
                 if re.match(r"[A-Za-z_]\w* = ", line)}
     return frozenset(name for name, obj in vars(kernels).items()
-                     if (inspect.isfunction(obj) and obj.__module__ == kernels.__name__ and name != "linear")
+                     if ((inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == kernels.__name__
+                         and name != "linear")
                      or name in assigned)
 
 

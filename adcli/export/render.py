@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 from adcli import __version__
-from adcli.export.emit import Emitted, Statement
+from adcli.export.emit import Emitted, Function, Statement
 from adcli.export.names import kernel_names
 from adcli.export.targets import TARGETS, Target
 from adcli.operations import index_text, kernels
@@ -123,6 +123,26 @@ def docstring(emitted: Emitted, file: str, digest: str, target: Target, mode: st
     ]
 
 
+def function_lines(fn: Function, target: Target, file: str) -> list[str]:
+    """A function fixed_point() or root() solves with, as a class: value, vjp and jvp, each the
+    engine's own statements for the function's graph."""
+    unpack = f"        [{', '.join(fn.args)}] = [x, *params]"
+    zeros = target.rename("np.zeros(np.shape(v))")
+    lines = ["", f"class {fn.name}:",
+             f'    """{escaped(fn.label)}() of {escaped(fn.where)}, which fixed_point() and root() solve with: its value,',
+             '    its vjp (a cotangent per argument) and its jvp."""', "", f"    name = {fn.label!r}", "",
+             "    @staticmethod", f"    def value({', '.join(fn.args)}):"]
+    lines += statement_lines(fn.forward, target, file, " " * 8) + [f"        return {target.rename(fn.output)}", ""]
+    lines += ["    @staticmethod", "    def vjp(x, params, cotangent):", unpack]
+    lines += statement_lines(fn.forward, target, file, " " * 8) + statement_lines(fn.backward, target, file, " " * 8)
+    lines += [f"        return [{', '.join(target.rename(g) for g in fn.gradients)}]", ""]
+    tangents = f"        [{', '.join(fn.tangents)}] = [{zeros} if t is None else t for v, t in zip([{', '.join(fn.args)}], tangents)]"
+    lines += ["    @staticmethod", "    def jvp(x, params, tangents):", unpack, tangents]
+    lines += statement_lines(fn.forward, target, file, " " * 8) + statement_lines(fn.tangent, target, file, " " * 8)
+    lines += [f"        return {target.rename(fn.output_tangent)}", "", ""]
+    return lines
+
+
 def render(emitted: Emitted, target_name: str, file: str, source: str, mode: str) -> str:
     """The whole module as text: deterministic, the same bytes for the same input."""
     target = TARGETS[target_name]
@@ -146,6 +166,8 @@ def render(emitted: Emitted, target_name: str, file: str, source: str, mode: str
         lines.append(f"{name} = {index!r}  # [{index_text(index)}]")
     if emitted.constants or emitted.indexes:
         lines.append("")
+    for function in emitted.functions:
+        lines += function_lines(function, target, file)
     returned = emitted.output
     # Inputs as float64 (or int64) arrays first: a caller may pass numbers or lists; nothing is modified.
     converted = [f"    {name} = {target.rename(f'np.asarray({name}, dtype=np.{kind})')}"
@@ -181,5 +203,5 @@ def render(emitted: Emitted, target_name: str, file: str, source: str, mode: str
         lines += ["", "# " + "-" * 93, f"# adcli's kernels{target.kernel_note}: the helpers the rules above call",
                   "# " + "-" * 93, ""]
         for text in kernel_texts:
-            lines += [text, "", ""] if text.startswith("def ") else [text, ""]
+            lines += [text, "", ""] if text.startswith(("def ", "class ")) else [text, ""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -190,6 +190,24 @@ def solve(a, b):
     return jnp.linalg.solve(a, b)''',
 }
 
+JAX_OVERRIDES["iterate"] = '''
+def iterate(advance, start, tol, max_iter, f, what, points=False):
+    """advance applied from start until it settles, as a lax.while_loop (jit traces it), which stops
+    where adcli's does; NaN where it does not settle within max_iter (jit cannot raise on a value)."""
+    def moving(new, old):
+        return jnp.any(~((jnp.abs(new - old) <= tol * jnp.abs(new)) | jnp.isnan(new)))
+
+    def unsettled(state):
+        count, old, new = state
+        return (count < max_iter) & moving(new, old)
+
+    def once_more(state):
+        count, _, new = state
+        return count + 1, new, advance(new)
+
+    start = jnp.asarray(start, dtype=jnp.float64)
+    _, old, new = jax.lax.while_loop(unsettled, once_more, (1, start, advance(start)))
+    return jnp.where(moving(new, old), jnp.nan, new)'''
 JAX_OVERRIDES.update(framework_linalg("jnp", "jnp"))
 JAX_OVERRIDES.update(framework_strong("jnp", "jnp"))
 JAX_OVERRIDES.update(framework_static("jnp"))

@@ -17,6 +17,7 @@ import numpy as np
 
 from adcli.errors import AdError, NameResolutionError, ParseError, ShapeError, Span
 from adcli.language.expand_calls import Calls
+from adcli.language.expand_implicit import Implicit
 from adcli.language.expand_numpy import Numpy, Tuple
 from adcli.language.expand_statements import Statements
 from adcli.language.expand_static import StaticValues, dtype_of, is_integer
@@ -36,7 +37,7 @@ WHOLE_DIVISION = {"//": lambda x, y: x // y, "%": lambda x, y: x % y}
 # The expander
 # ---------------------------------------------------------------------------------------------
 
-class Expander(Calls, Statements, StaticValues, Numpy, Updates):
+class Expander(Calls, Implicit, Statements, StaticValues, Numpy, Updates):
     """Runs the instructions of one file, building its graph: names, operators and subscripts here; calls,
     statements and values known before evaluation in the mixins it inherits."""
 
@@ -130,6 +131,10 @@ class Expander(Calls, Statements, StaticValues, Numpy, Updates):
             if value.kind == "none":
                 raise self.error(NameResolutionError, "None makes a new axis, and only inside a subscript: "
                                  "x[:, None]", value.line, value.col)
+            if value.kind == "function":
+                raise self.error(NameResolutionError, f"'{value.value.name}' is a function; call it as "
+                                 f"{value.value.name}(...), or solve with it: fixed_point({value.value.name}, x0, ...)",
+                                 value.line, value.col)
             if value.kind == "at":
                 raise self.error(NameResolutionError, "x.at[i] is the start of an update: finish it with .set(v), "
                                  ".add(v), .multiply(v), … (or read with .get())", value.line, value.col)
@@ -213,7 +218,9 @@ class Expander(Calls, Statements, StaticValues, Numpy, Updates):
             raise self.error(NameResolutionError, KEYWORD_AS_NAME.replace("'input'", f"'{name}'"), line, col)
         if name in ("float", "int", "bool"):  # .astype(float), dtype=float
             return Marker("type", TYPES[name], line, col)
-        if name in FUNCTIONS or name in CONSTRUCTORS or name in self.functions:
+        if name in self.functions:  # an argument of fixed_point() or root(); anywhere else operand() refuses it
+            return Marker("function", self.functions[name], line, col)
+        if name in FUNCTIONS or name in CONSTRUCTORS:
             raise self.error(NameResolutionError, f"'{name}' is a function; call it as {name}(...)", line, col)
         if name in self.dims:
             if name in self.sizes:  # specialised: the size is a number known as the file is read

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from adcli.errors import NameResolutionError, ShapeError
+from adcli.language.expand_implicit import IMPLICIT
 from adcli.language.expand_static import INTEGER_CALLS, is_whole
 from adcli.language.expand_values import Call, Display, Function, Literal, Marker
 from adcli.language.graph import INT, SHAPED
@@ -35,6 +36,9 @@ class Calls:
                 return pc + 1
         elif name in self.functions:
             return self.call_function(self.functions[name], args, layout, kw_positions, line, col, pc)
+        elif name in IMPLICIT:
+            self.push(self.implicit_call(name, args, where, layout, line, col), line, col)
+            return pc + 1
         folded = self.integer_call(name, args, where, layout, line, col)
         if folded is not None:
             self.push(folded, line, col)

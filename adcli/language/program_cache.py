@@ -40,7 +40,7 @@ ELEMENTS_PER_NODE = 16  # array elements stored as numbers, at most: this many a
 _HERE = Path(__file__).resolve().parent
 _PACKAGE = _HERE.parent  # adcli/: a wheel keeps the grammar beside the modules, a checkout one level up
 # The modules whose code decides which graph a source becomes.
-BUILDERS = ("source.py", "parser.py", "layout.py", "expand.py", "expand_calls.py", "expand_numpy.py",
+BUILDERS = ("source.py", "parser.py", "layout.py", "expand.py", "expand_calls.py", "expand_implicit.py", "expand_numpy.py",
             "expand_statements.py", "expand_static.py", "expand_updates.py", "expand_values.py", "numpy_names.py",
             "syntax_errors.py",
             "graph.py", "program_cache.py")

@@ -20,7 +20,7 @@ from adcli.operations.core import (OPS, Mismatch, Op, along_axis_shape, broadcas
 
 # The families, in the order `adcli functions` lists them: each module registers its own entries.
 FAMILIES: dict[str, list[str]] = {}
-for _family in ("arithmetic", "elementwise", "reductions", "shape", "linalg", "indexing"):
+for _family in ("arithmetic", "elementwise", "reductions", "shape", "linalg", "indexing", "implicit"):
     _before = set(OPS)
     importlib.import_module(f".{_family}", __name__)
     FAMILIES[_family] = [name for name in OPS if name not in _before]

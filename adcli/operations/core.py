@@ -182,6 +182,7 @@ class Op:
     chain_product: Callable | None = None  # bilinear: the product the chain rule takes (the strong zero),
     #   whose Cauchy sums give Taylor coefficients beyond the value
     second_order: bool = True  # its rules run on dual numbers (Hessians, Taylor series)
+    series: bool = True  # its rules run on Taylor series (derivative --order K)
     flops: Callable = field(default_factory=lambda: per_element(1))
     deriv_flops: Callable = field(default_factory=lambda: local_partial(1))
     show: Callable | None = None  # show(labels, params) -> the formula, where params shape it (x[1:])

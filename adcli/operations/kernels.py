@@ -1254,3 +1254,136 @@ def filled(xs, kind, shape):
 def size_of(shape, axis=None):
     """A dimension's size (or the number of elements) as a number."""
     return np.int64(math.prod(shape) if axis is None else shape[axis])
+
+
+# ---------------------------------------------------------------------------------------------
+# Implicit functions: fixed points and roots, differentiated through the solution alone
+# ---------------------------------------------------------------------------------------------
+# `f` is a function of the file compiled once (adcli's engine, or the exported module, gives it):
+# f.value(x, *params), f.vjp(x, params, cotangent) -> a cotangent per argument (x first), and
+# f.jvp(x, params, tangents) -> the result's tangent (None: an argument that does not move). The
+# loops below stop on the values, so they are the one place a kernel branches on them.
+
+class NotConverged(ArithmeticError):
+    """An iteration that did not settle within its bound."""
+
+
+def number_parts(x):
+    """The plain arrays inside a number: itself, or each part of a dual (its value and tangent)."""
+    stack, out = [x], []
+    while stack:
+        y = stack.pop()
+        if hasattr(y, "tangent"):
+            stack += [y.value, y.tangent]
+        else:
+            out.append(np.asarray(y, dtype=np.float64))
+    return out
+
+
+def settled(new, old, tol, points=False):
+    """Whether every element (and every part of a dual) moved by at most tol relative to its size
+    (an element settling at 0 stops once it is 0: tiny solutions keep their every digit); with
+    `points`, per point along the first axis. A NaN has settled: NaN in gives NaN out, as every
+    operation's does, rather than max_iter iterations and an error."""
+    done = True
+    for a, b in zip(number_parts(new), number_parts(old)):
+        still = (np.abs(a - b) <= tol * np.abs(a)) | np.isnan(a)
+        done = done & (np.all(np.reshape(still, (np.shape(still)[0], -1)), axis=1) if points else np.all(still))
+    return done
+
+
+def iterate(advance, start, tol, max_iter, f, what, points=False):
+    """advance applied from start until it settles (its last value). With `points` (a batch), a
+    point that has settled keeps its value while the others go on, as it would alone. Past max_iter,
+    f's own error if it has one (adcli's, at the call in the file), else NotConverged."""
+    x = start
+    done = False
+    for _ in range(max_iter):
+        new = advance(x)
+        if points:
+            now = done | settled(new, x, tol, True)
+            keep = np.reshape(done, np.shape(done) + (1,) * (np.ndim(x) - 1))
+            new = np.where(keep, x, new)
+            done = now
+            if np.all(done):
+                return new
+        elif settled(new, x, tol):
+            return new
+        x = new
+    change = max(float(np.max(np.abs(a - b))) if np.size(a) else 0.0
+                 for a, b in zip(number_parts(advance(x)), number_parts(x)))
+    raise getattr(f, "not_settled", NotConverged)(
+        f"{what} did not settle in {max_iter} iterations (the last step moved it by {change:.3g}; tol={tol:g}): "
+        "raise max_iter=, loosen tol=, or start nearer")
+
+
+DIRECT_UP_TO = 256  # elements of x (per point): up to here the linear systems are solved directly
+
+
+def per_point(x, points):
+    """(the leading batch axis, or none; the number of elements of x at one point)."""
+    lead = (np.shape(x)[0],) if points else ()
+    n = int(np.size(x)) // (lead[0] if lead and lead[0] else 1) if lead else int(np.size(x))
+    return lead, n
+
+
+def fixed_point_solve(f, x0, params, tol, max_iter, points=False):
+    """The x with x = f(x, *params), by iterating f from x0."""
+    return iterate(lambda x: f.value(x, *params), x0 + 0.0, tol, max_iter, f, f"the iteration of {f.name}", points)
+
+
+def fixed_point_adjoint(f, x, params, g, tol, max_iter, points=False):
+    """Each argument's share of ḡ at the fixed point x (implicit function theorem): u solves
+    (I - ∂f/∂x)ᵀu = ḡ, directly for a small x (exact to rounding), else by iterating u = ḡ + uᵀ∂f/∂x
+    (which converges as the forward iteration does); then uᵀ∂f/∂params. x0 gets 0."""
+    lead, n = per_point(x, points)
+    if n <= DIRECT_UP_TO:
+        system = np.eye(n) - np.swapaxes(jacobian_in_x(f, x, params, points), -1, -2)
+        u = np.reshape(solve(system, np.reshape(g, lead + (n,))), np.shape(x))
+    else:
+        u = iterate(lambda u: g + f.vjp(x, params, u)[0], g, tol, max_iter, f, f"the adjoint of {f.name}", points)
+    return [np.zeros(np.shape(x))] + list(f.vjp(x, params, u)[1:])
+
+
+def fixed_point_tangent(f, x, params, dparams, tol, max_iter, points=False):
+    """The fixed point's tangent t: (I - ∂f/∂x)t = ∂f/∂params·ṗ, directly or by iteration (as the adjoint)."""
+    lead, n = per_point(x, points)
+    moved = f.jvp(x, params, [None] + list(dparams))
+    if n <= DIRECT_UP_TO:
+        system = np.eye(n) - jacobian_in_x(f, x, params, points)
+        return np.reshape(solve(system, np.reshape(moved, lead + (n,))), np.shape(x))
+    return iterate(lambda t: moved + f.jvp(x, params, [t] + [None] * len(params)), moved, tol, max_iter, f,
+                   f"the tangent of {f.name}", points)
+
+
+def jacobian_in_x(f, x, params, points=False):
+    """∂f/∂x at x as a matrix over x's flattened elements, one jvp per element (with `points`, one
+    matrix per point along the first axis)."""
+    lead, n = per_point(x, points)
+    basis = np.eye(n)
+    columns = [np.reshape(f.jvp(x, params, [np.broadcast_to(np.reshape(basis[j], np.shape(x)[len(lead):]), np.shape(x))]
+                                + [None] * len(params)), lead + (n,)) for j in range(n)]
+    return np.stack(columns, axis=-1)
+
+
+def root_solve(f, x0, params, tol, max_iter, points=False):
+    """The x with f(x, *params) = 0, by Newton's method from x0."""
+    def newton(x):
+        lead, _ = per_point(x, points)
+        move = solve(jacobian_in_x(f, x, params, points), np.reshape(f.value(x, *params), lead + (-1,)))
+        return x - np.reshape(move, np.shape(x))
+    return iterate(newton, x0 + 0.0, tol, max_iter, f, f"Newton's method on {f.name}", points)
+
+
+def root_adjoint(f, x, params, g, points=False):
+    """Each argument's share of ḡ at the root x: u = -(∂f/∂x)⁻ᵀ ḡ, then uᵀ∂f/∂params; x0 gets 0."""
+    lead, _ = per_point(x, points)
+    u = -solve(np.swapaxes(jacobian_in_x(f, x, params, points), -1, -2), np.reshape(g, lead + (-1,)))
+    return [np.zeros(np.shape(x))] + list(f.vjp(x, params, np.reshape(u, np.shape(x)))[1:])
+
+
+def root_tangent(f, x, params, dparams, points=False):
+    """The root's tangent: -(∂f/∂x)⁻¹ ∂f/∂params·ṗ."""
+    lead, _ = per_point(x, points)
+    moved = f.jvp(x, params, [None] + list(dparams))
+    return -np.reshape(solve(jacobian_in_x(f, x, params, points), np.reshape(moved, lead + (-1,))), np.shape(x))

@@ -1,0 +1,123 @@
+"""Implicit functions: fixed_point(f, x0, *params) and root(f, x0, *params).
+
+The result is defined by an equation (x = f(x, p), or f(x, p) = 0), found by iteration, and
+differentiated by the implicit function theorem at the solution alone: the iterations are never
+differentiated (as JAX's custom_vjp fixed-point example and its `custom_root`). `f` is a `def` of
+the file, compiled once into a graph of its own (a `Body`) that the engine runs; the kernels in
+kernels.py call its value, vjp and jvp.
+"""
+
+from __future__ import annotations
+
+from adcli.errors import ShapeError, Span
+from adcli.operations import patterns
+from adcli.operations.core import Mismatch, Op, fmt_shape, register
+
+
+class Body:
+    """A `def` compiled into a graph of its own, with its arguments as the graph's inputs (x first,
+    then the parameters, then the file's values it reads). adcli.engine.implicit sets `runner`, which
+    evaluates it, so that this layer needs nothing of the engine's."""
+
+    runner = None
+
+    def __init__(self, name: str, graph, params: tuple, line: int, col: int, site: Span | None = None):
+        self.name, self.graph, self.params, self.line, self.col = name, graph, params, line, col
+        self.site = site  # where the file calls fixed_point() or root() with it
+
+    def not_settled(self, message: str) -> ShapeError:
+        """The error of an iteration that did not settle, at the call in the file."""
+        return ShapeError(message, self.site)
+
+    def __repr__(self):
+        return self.name
+
+    def value(self, x, *params):
+        return self.runner.value(self, [x, *params])
+
+    def vjp(self, x, params, cotangent) -> list:
+        """Each argument's share of the cotangent of f(x, *params)."""
+        return self.runner.vjp(self, [x, *params], cotangent)
+
+    def jvp(self, x, params, tangents):
+        """The tangent of f(x, *params) given each argument's tangent (None: it does not move)."""
+        return self.runner.jvp(self, [x, *params], tangents)
+
+    def flops(self, shapes) -> int:
+        """One call's floating-point operations, for `adcli cost`."""
+        return self.runner.flops(self, shapes)
+
+
+def implicit_shape(name: str):
+    def rule(*shapes, body=None, tol=None, max_iter=None, points=False):
+        if max_iter is not None and max_iter < 1:
+            raise Mismatch(f"{name}() needs max_iter of at least 1, not {max_iter}")
+        if tol is not None and not tol >= 0:
+            raise Mismatch(f"{name}() needs a tolerance tol of 0 or more, not {tol}")
+        return tuple(shapes[0])
+    return rule
+
+
+def show(name: str):
+    """The call as the file writes it: fixed_point(newton, 1, a)."""
+    return lambda labels, params: f"{name}({getattr(params.get('body'), 'name', 'f')}, {', '.join(labels)})"
+
+
+def iteration_flops(out, args, params):
+    """One call of the function per iteration: the cost counts one (the count of iterations is known
+    only when it runs)."""
+    return params["body"].flops(args)
+
+
+def solve_flops(out, args, params):
+    """A Newton step: the function, one jvp per element of x, and an n×n solve."""
+    n = 1
+    for d in out:
+        n *= d
+    return params["body"].flops(args) * (1 + 2 * n) + int(2 / 3 * n ** 3)
+
+
+def batch_implicit(b, node, xs):
+    """Every point's solution at once, with every argument batched; a point stops where it settles,
+    so each gets the bits it gets alone."""
+    params = dict(node.params)
+    params["body"] = b.body(params["body"], [x.shape for x in xs])
+    params["points"] = True
+    return b.op(node.op, [b.spread(x) for x in xs], params)
+
+
+COMMON = (("body", None), ("tol", 1e-14), ("max_iter", 10000))
+POINTS = (("points", False),)  # set by --batch alone: the first axis holds points, each settling on its own
+
+register(Op(
+    "fixed_point", forward_code="fixed_point_solve({body}, {xs}[0], {xs}[1:], {tol}, {max_iter}, {points})",
+    shape=implicit_shape("fixed_point"), text="fixed_point(f, …)", show=show("fixed_point"),
+    partials=("0 (x0 only starts the search)", "(1 - ∂{body}/∂x)⁻¹ ∂{body}/∂p"),
+    vjp_text=("0", "∂{body}/∂pᵀ (1 - ∂{body}/∂x)⁻ᵀ ḡ"), args=("*xs",), params=COMMON + POINTS, func="fixed_point",
+    common_code="fixed_point_adjoint({body}, {ans}, {xs}[1:], {g}, {tol}, {max_iter}, {points})",
+    vjp_code=("{c}[{k}]", "{c}[{k}]"),  # x0's share (zeros), then each parameter's
+    jvp_code="fixed_point_tangent({body}, {ans}, {xs}[1:], {dxs}[1:], {tol}, {max_iter}, {points})",
+    doc="the x with x = f(x, *params), iterating f from x0; derivatives by the implicit function theorem",
+    signature="fixed_point(f, x0, *params, tol=1e-14, max_iter=10000)", flops=iteration_flops,
+    deriv_flops=lambda k, out, args, params: 2 * params["body"].flops(args), batch=batch_implicit,
+    pattern=patterns.dense, series=False))
+
+register(Op(
+    "root", forward_code="root_solve({body}, {xs}[0], {xs}[1:], {tol}, {max_iter}, {points})",
+    shape=implicit_shape("root"), text="root(f, …)", show=show("root"),
+    partials=("0 (x0 only starts the search)", "-(∂{body}/∂x)⁻¹ ∂{body}/∂p"),
+    vjp_text=("0", "-∂{body}/∂pᵀ (∂{body}/∂x)⁻ᵀ ḡ"), args=("*xs",), params=COMMON + POINTS, func="root",
+    common_code="root_adjoint({body}, {ans}, {xs}[1:], {g}, {points})", vjp_code=("{c}[{k}]", "{c}[{k}]"),
+    jvp_code="root_tangent({body}, {ans}, {xs}[1:], {dxs}[1:], {points})",
+    doc="the x with f(x, *params) = 0, by Newton's method from x0; derivatives by the implicit function theorem",
+    signature="root(f, x0, *params, tol=1e-14, max_iter=10000)", flops=solve_flops,
+    deriv_flops=lambda k, out, args, params: solve_flops(out, args, params), batch=batch_implicit,
+    pattern=patterns.dense, series=False))
+
+
+def check_result(body: Body, x_shape, out_shape) -> None:
+    """A Mismatch unless the function maps x to x's shape (an equation in x needs as many values)."""
+    if tuple(out_shape) != tuple(x_shape):
+        raise Mismatch(f"{body.name}() returns shape {fmt_shape(out_shape)} for an x of shape {fmt_shape(x_shape)}: "
+                       "fixed_point() and root() need a function giving a value of x's shape")
+
