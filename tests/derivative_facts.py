@@ -310,6 +310,13 @@ def implicit_facts(sign: float):
     return closed
 
 
+def smooth_facts(at):
+    """smooth(x, a) = x·a + sin(x), differentiated by its rule g·(a + cos x), g·x, and the rule's own
+    derivatives: along x a + cos x, -sin x; along a x, 0; and ∂²/∂x∂a = 1."""
+    x, a = (float(v) for v in at)
+    return {"a": [a + math.cos(x), -math.sin(x)], "b": [x, 0.0], ("a", "b"): 1.0}
+
+
 def xlogy_facts(at, one=0.0):
     """x·log(y + one) (one = 1: xlog1py): linear along x, so [log(y + one), 0, 0]; along y
     [x/(y + one), -x/(y + one)², 2x/(y + one)³], each 0 wherever x = 0 (the function is 0 all along
@@ -687,6 +694,8 @@ ARRAY_FACTS = (
             formula="the implicit function theorem at mpmath's solution: x′ = 1/(1 ± cos(x)/2), x″ = ±sin(x)x′³/2")
        for op, sign in (("fixed_point", -1.0), ("root", 1.0))
        for x0, a in [(0.0, 0.0), (0.0, 1.0), (3.0, -2.5), (0.0, 1e-300), (1.0, TINY), (0.0, 100.0), (-1.0, -1e-8)]]
+    + [Fact("rule", at, truth="closed", closed=smooth_facts, formula="x·a + sin x by its rule g·(a + cos x), g·x")
+       for at in [(0.0, 0.0), (1.0, 2.0), (-HALF_PI, TINY), (HUGE, -1.0), (TINY, HUGE)]]
     + [Fact("solve_triangular", (((1.0, 0.0), (1.0, 0.0)), (1.0, 2.0)), truth="closed", closed=unread_upper,
             formula=NO_INVERSE + ", but 0 for the upper triangle, which is never read")]
 )

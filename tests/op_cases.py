@@ -173,18 +173,23 @@ def gather_domain(rng, shapes):
     return out
 
 
-def implicit_body(name: str, source: str):
-    """fixed_point's or root's function, compiled as a file compiles it: `source` is its def."""
+def compiled_params(name: str, source: str) -> dict:
+    """The parameters of a node of `name` (its compiled functions), as a file makes them: `source`
+    holds the defs."""
     function = source.split()[1].split("(")[0]
-    program = parse(f"{source}\ninput x0\ninput a\ny = {name}({function}, x0, a)\n")
-    return program.graph.nodes[program.graph.output].params["body"]
+    call = f"{function}(x0, a)" if name == "rule" else f"{name}({function}, x0, a)"
+    program = parse(f"{source}\ninput x0\ninput a\ny = {call}\n")
+    return dict(program.graph.nodes[program.graph.output].params)
 
 
-# x = 0.5·sin(x) + a contracts (|∂f/∂x| ≤ 0.5); x + 0.5·sin(x) = a has one root (its slope is ≥ 0.5).
-# Named apart, so that one file may hold both (tests/test_export_parity.py puts every operation in one).
+# x = 0.5·sin(x) + a contracts (|∂f/∂x| ≤ 0.5); x + 0.5·sin(x) = a has one root (its slope is ≥ 0.5);
+# smooth(x, a) = x·a + sin(x) has its derivative rule written out. Named apart, so that one file may
+# hold them all (tests/test_export_parity.py puts every operation in one).
 IMPLICIT_DEFS = {"fixed_point": "def contraction(x, a) = 0.5 * sin(x) + a",
-                 "root": "def monotone(x, a) = x + 0.5 * sin(x) - a"}
-IMPLICIT_BODIES = {name: implicit_body(name, source) for name, source in IMPLICIT_DEFS.items()}
+                 "root": "def monotone(x, a) = x + 0.5 * sin(x) - a",
+                 "rule": "def smooth(x, a) = x * a + sin(x)\ndef smooth.vjp(x, a, g) = g * (a + cos(x)), g * x"}
+IMPLICIT_PARAMS = {name: compiled_params(name, source) for name, source in IMPLICIT_DEFS.items()}
+IMPLICIT_BODIES = {name: params["body"] for name, params in IMPLICIT_PARAMS.items()}
 IMPLICIT_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), ())]
 
 
@@ -339,8 +344,8 @@ CASES = {
                         (((4,),), {"kind": "eye", "shape": (("dim", 0, 0, "n"),)}),
                         (((4,),), {"kind": "arange", "shape": (("dim", 0, 0, "n"),)})]),
     "one_hot": (labels(3), [(((4,),), {"k": 3}), (((2, 2),), {"k": 5})]),
-    "fixed_point": (normal, [(shapes, {"body": IMPLICIT_BODIES["fixed_point"]}) for shapes in IMPLICIT_SHAPES]),
-    "root": (normal, [(shapes, {"body": IMPLICIT_BODIES["root"]}) for shapes in IMPLICIT_SHAPES]),
+    **{name: (normal, [(shapes, IMPLICIT_PARAMS[name]) for shapes in IMPLICIT_SHAPES])
+       for name in ("fixed_point", "root", "rule")},
 }
 
 # Operations with no derivative at all: booleans and counts.

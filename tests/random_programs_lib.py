@@ -84,11 +84,12 @@ class Ctx:
         self.loops: dict[str, tuple] = {}  # loop variable -> every value it can take
         self.dims: dict[str, int] = {}  # declared named dimensions, readable as numbers
         self.in_function = False
+        self.solved: set[str] = set()  # fixed_point, root or rule met: IMPLICIT_SOURCES then go first
 
     def child(self):
         c = Ctx(self.hostile, self.scalar)
         c.vars, c.functions, c.loops = dict(self.vars), dict(self.functions), dict(self.loops)
-        c.dims, c.in_function = dict(self.dims), self.in_function
+        c.dims, c.in_function, c.solved = dict(self.dims), self.in_function, self.solved
         return c
 
     def floats(self, shape, pos):
@@ -1103,6 +1104,39 @@ def gen_fcall(draw, ctx, shape, pos, depth, op=None):
     return ("fcall", fn.name, [sub(draw, ctx, s, p, depth) for _, s, p in fn.params])
 
 
+# fixed_point, root and a function with its derivative rule, each with a function of a fixed form
+# (a contraction, an equation with one root, a rule that is its function's true derivative), defined
+# at the top of any program that uses them.
+IMPLICIT_SOURCES = [
+    "def contract(x, p) = 0.5 * tanh(x) + p",
+    "def monotone(x, p) = x + 0.25 * sin(x) - p",  # slope in [0.75, 1.25]: Newton's error shrinks from anywhere
+    "def smooth(x, p) = x * p + sin(x)",
+    "def smooth.vjp(x, p, g) = g * (p + cos(x)), g * x",
+]
+SOLVED_BY = {"fixed_point": "contract", "root": "monotone"}
+
+
+def gen_implicit(draw, ctx, shape, pos, depth, op=None):
+    if pos:
+        return None
+    kind = op or draw(st.sampled_from(["fixed_point", "root", "rule"]))
+    ctx.solved.add(kind)
+    x, p = sub(draw, ctx, shape, False, depth), sub(draw, ctx, shape, False, depth)
+    return ("fcall", "smooth", [x, p]) if kind == "rule" else ("solve", kind, SOLVED_BY[kind], x, p)
+
+
+def reference_solve(kind, x0, p):
+    """What fixed_point(contract, x0, p) and root(monotone, x0, p) give, by this file's own numpy:
+    the same iteration and stopping rule (relative 1e-14; an equal, or a NaN, value has settled)."""
+    x = np.asarray(x0, dtype=np.float64) + 0.0
+    for _ in range(10000):
+        new = 0.5 * np.tanh(x) + p if kind == "fixed_point" else x - (x + 0.25 * np.sin(x) - p) / (1 + 0.25 * np.cos(x))
+        if np.all((new == x) | (np.abs(new - x) <= 1e-14 * np.abs(new)) | np.isnan(new)):
+            return new
+        x = new
+    raise AssertionError(f"{kind} did not settle from {x0!r} at {p!r}")
+
+
 GENERATORS = {
     "unary": gen_unary, "neg": gen_neg, "arith": gen_arith, "binary_function": gen_binary_function,
     "pow": gen_pow, "clip": gen_clip, "where": gen_where, "mask": gen_mask, "matmul": gen_matmul,
@@ -1115,6 +1149,7 @@ GENERATORS = {
     "eigvalsh": gen_eigvalsh, "getitem": gen_getitem, "setitem": gen_setitem, "gather": gen_gather,
     "one_hot": gen_one_hot,
     "size": gen_size, "loop_number": gen_loop_number, "fcall": gen_fcall, "filled": gen_filled,
+    "implicit": gen_implicit,
 }
 # What the generator tries at a node: one entry per registry operation (or operator spelling),
 # so that each is drawn about as often as any other; shape-bound ones now and then more.
@@ -1132,7 +1167,7 @@ KINDS = ([f"unary:{name}" for name in sorted(UNARY)]
             "inverse:inv", "inverse:inv", "inverse:cholesky", "inverse:cholesky", "det:det", "det:det",
             "det:logdet", "det:logdet", "det:logdet", "eigvalsh", "eigvalsh"]
          + ["getitem"] * 3 + ["setitem"] * 3 + ["gather"] * 3 + ["one_hot"] * 3 + ["size", "filled", "loop_number", "loop_number"]
-         + ["fcall"] * 4)
+         + ["fcall"] * 4 + ["implicit:fixed_point", "implicit:root", "implicit:rule"])
 SYMBOL_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "<": "less", "<=": "less_equal", ">": "greater",
               ">=": "greater_equal", "==": "equal", "!=": "not_equal", "max": "maximum", "min": "minimum"}
 REDUCTION_OPS = {"max": "amax", "min": "amin"}
@@ -1146,7 +1181,7 @@ def producers(op: str) -> list[str]:
         made = {"arith": SYMBOL_OPS.get(name), "mask": SYMBOL_OPS.get(name),
                 "binary_function": SYMBOL_OPS.get(name, name), "reduce": REDUCTION_OPS.get(name, name),
                 "unary": name, "triangle": name, "softmax": name, "solve": name, "inverse": name,
-                "det": name, "cumsum": name or kind, "argmax": name}.get(kind, kind)
+                "det": name, "cumsum": name or kind, "argmax": name, "implicit": name}.get(kind, kind)
         if made == op or (kind == "where" and op == "where") or (kind == "matmul" and op == "matmul"):
             out.append(entry)
     return out
@@ -1230,7 +1265,7 @@ def body_statement(draw, ctx, level, vars_pool):
 def function_def(draw, ctx):
     name = draw(st.sampled_from([f for f in FUNCTION_NAMES if f not in ctx.functions]))
     body_ctx = Ctx(ctx.hostile, ctx.scalar)
-    body_ctx.functions, body_ctx.in_function = dict(ctx.functions), True
+    body_ctx.functions, body_ctx.in_function, body_ctx.solved = dict(ctx.functions), True, ctx.solved
     params = []
     for p in PARAM_NAMES[:draw(st.integers(1, 3))]:
         shape = () if ctx.scalar else draw(st.sampled_from(SHAPES[:9]))
@@ -1341,6 +1376,9 @@ def programs(draw, hostile=False, root=None):
     for part in parts[1:]:
         total = ("bin", "+", total, part)
     statements.append(("assign", "loss", total))
+    if ctx.solved:  # the functions fixed_point, root and the rule use, after the declarations
+        first = next(i for i, statement in enumerate(statements) if statement[0] != "input")
+        statements[first:first] = [("raw", text) for text in IMPLICIT_SOURCES]
     values = draw(hostile_values(inputs)) if hostile else None
     return statements, inputs, values
 
@@ -1447,6 +1485,8 @@ def render(tree, noise) -> tuple[str, int]:
         return f"{tree[1]}({'[' + ', '.join(texts) + ']' if isinstance(size, tuple) else texts[0]})", ATOM
     if kind == "fcall":
         return f"{tree[1]}(" + ", ".join(plain(a) for a in tree[2]) + ")", ATOM
+    if kind == "solve":
+        return f"{tree[1]}({tree[2]}, {plain(tree[3])}, {plain(tree[4])})", ATOM
     if kind == "size":
         _, operand, axis, style = tree
         if axis is None:
@@ -1535,6 +1575,8 @@ def print_program(statements, rng) -> str:
                     block(body + [("return", ret)], indent + 1)
             elif kind == "return":
                 lines.append(pad + f"return {render(statement[1], noise)[0]}\n")
+            elif kind == "raw":
+                lines.append(pad + statement[1] + "\n")
         if pending is not None:
             lines.append(pad + pending + "\n")
 
@@ -1820,8 +1862,13 @@ class Reference:
             name, size = tree[1:3]
             return {"eye": lambda: np.eye(size), "arange": lambda: np.arange(size),
                     "zeros": lambda: np.zeros(size), "ones": lambda: np.ones(size)}[name]()
+        if kind == "fcall" and tree[1] == "smooth":  # IMPLICIT_SOURCES' function with a rule
+            x, p = (self.ev(a, env) for a in tree[2])
+            return x * p + np.sin(x)
         if kind == "fcall":
             return self.call(tree[1], [self.ev(a, env) for a in tree[2]])
+        if kind == "solve":
+            return reference_solve(tree[1], self.ev(tree[3], env), self.ev(tree[4], env))
         if kind == "size":
             x = np.shape(self.ev(tree[1], env))
             return int(np.prod(x)) if tree[2] is None else x[tree[2]]
@@ -1928,8 +1975,8 @@ def const_text(data) -> str:
         return "[" + ", ".join(const_text(item) for item in data) + "]"
     if data.dtype.kind == "b":
         return str(bool(data))
-    if data.dtype.kind in "iu":
-        return f"({int(data)})"
+    if data.dtype.kind in "iu":  # a whole number known as the file is read, as loop arithmetic made it
+        return f"int({int(data)})"
     x = float(data)
     if math.isinf(x):
         return "(inf)" if x > 0 else "(-inf)"
@@ -2001,6 +2048,10 @@ def print_graph(graph) -> str:
             text = f"{args[0]}[{index_items(params['layout'], args)}]"
         elif node.op == "einsum":
             text = f'einsum("{params["spec"]}", {", ".join(args)})'
+        elif node.op in ("fixed_point", "root"):
+            text = f"{node.op}({params['body'].name}, {', '.join(args)})"
+        elif node.op == "rule":
+            text = f"{params['body'].name}({', '.join(args)})"
         elif node.op == "filled":
             sizes = [str(d) if not isinstance(d, tuple) else dimension(i, node.args[d[1]], d[2])
                      for d in params["shape"]]
@@ -2017,6 +2068,8 @@ def print_graph(graph) -> str:
         lines.append(f"N{i} = {text}")
         ref[i] = f"N{i}"
     lines.append(f"output = {ref[graph.output]}")  # an alias: no node, but a file must assign something
+    if any(n.op in ("fixed_point", "root", "rule") for n in nodes):
+        lines[:0] = IMPLICIT_SOURCES
     return "\n".join(lines) + "\n"
 
 
@@ -2028,7 +2081,7 @@ def graph_summary(graph):
             return (n.op, n.data.tolist())
         if n.op == INPUT:
             return (n.op, n.label, None if n.data is None else tuple(n.data), n.dtype, n.extra)
-        params = dict(n.params or {})
+        params = {k: v.name if k in ("body", "rule") else v for k, v in (n.params or {}).items()}  # a function by name
         if n.op == "filled":  # the label a size was read from is not part of the value
             params["shape"] = tuple(d[:3] if isinstance(d, tuple) else d for d in params["shape"])
         return (n.op, tuple(n.args), tuple(sorted(params.items())), n.dtype)

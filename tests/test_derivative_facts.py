@@ -65,7 +65,7 @@ def program_of(fact):
     names = names_of(fact)
     values = {n: operand(x) for n, x in zip(names, fact.at)}
     texts = ["(a > 0)" if fact.op == "where" and n == "a" else n for n in names]
-    params = {**fact.params, "body": op_cases.IMPLICIT_BODIES[fact.op]} if fact.op in op_cases.IMPLICIT_BODIES \
+    params = {**fact.params, **op_cases.IMPLICIT_PARAMS[fact.op]} if fact.op in op_cases.IMPLICIT_PARAMS \
         else fact.params
     call = fact.source or op_cases.call_text(fact.op, params, texts)
     lines = [op_cases.declaration(n, v) for n, v in values.items()]

@@ -165,18 +165,17 @@ def test_trace_graph_cost_lint_and_orders(tmp_path):
     assert third.exit_code == 2 and "twice at most" in third.stderr and "m.ad:3:5" in third.stderr
 
 
-@pytest.mark.parametrize("target", ["numpy", "jax", "torch"])
-@pytest.mark.parametrize("source,values", [(NEWTON, {"a": 2.0}), (CUBIC, {"p": 2.0, "q": 3.0}), (DEQ, DEQ_VALUES)])
-def test_exports_carry_the_function_and_its_implicit_derivative(target, source, values):
+def exported_agrees(program, values: dict, target: str) -> None:
+    """The exported module's grad_f and jvp_f against the engine: numpy's bits equal, the others to 1e-12."""
     if target != "numpy":
         pytest.importorskip(target)
-    program = adcli.parse(source)
     module = load_module(export_source(program, target, mode="forward"))
     want = program.grad(**values)
-    args = [values[name] for name in program.inputs]
+    convert = np.asarray
     if target == "torch":
         import torch
-        args = [torch.as_tensor(np.asarray(v, dtype=np.float64)) for v in args]
+        convert = lambda v: torch.as_tensor(np.asarray(v, dtype=np.float64))
+    args = [convert(values[name]) for name in program.inputs]
     value, grads = module.grad_f(*args)
     as_np = [np.asarray(v.detach().numpy() if hasattr(v, "detach") else v) for v in (value, *grads.values())]
     if target == "numpy":  # the same operations in the same order
@@ -188,14 +187,18 @@ def test_exports_carry_the_function_and_its_implicit_derivative(target, source, 
         for got, name in zip(as_np[1:], grads):
             np.testing.assert_allclose(got, want.grad[name], rtol=1e-12, atol=1e-15)
     first = program.inputs[0]  # forward mode along the first input's every element
-    ones = [np.ones(np.shape(values[name])) if name == first else np.zeros(np.shape(values[name]))
+    ones = [convert(np.ones(np.shape(values[name])) if name == first else np.zeros(np.shape(values[name])))
             for name in program.inputs]
-    if target == "torch":
-        ones = [torch.as_tensor(t) for t in ones]
     tangent = module.jvp_f(*args, *ones)[1]
     engine = forward_grad(program, wrt=[first], **values).grad[first]
     np.testing.assert_allclose(np.asarray(tangent.detach().numpy() if hasattr(tangent, "detach") else tangent),
                                np.sum(engine), rtol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["numpy", "jax", "torch"])
+@pytest.mark.parametrize("source,values", [(NEWTON, {"a": 2.0}), (CUBIC, {"p": 2.0, "q": 3.0}), (DEQ, DEQ_VALUES)])
+def test_exports_carry_the_function_and_its_implicit_derivative(target, source, values):
+    exported_agrees(adcli.parse(source), values, target)
 
 
 def test_jax_export_runs_under_jit_and_vmap():
@@ -227,9 +230,13 @@ def test_jax_export_runs_under_jit_and_vmap():
      "3:5"),
 ])
 def test_errors_are_one_message_at_their_place(tmp_path, source, phrase, where):
-    result = run(tmp_path, source, "grad", "--set", "a=1")
+    one_error(run(tmp_path, source, "grad", "--set", "a=1"), phrase, where)
+
+
+def one_error(result, phrase: str, where: str) -> None:
+    """Exit 2 and one message with the phrase at m.ad:LINE:COL, never a traceback."""
     assert result.exit_code == 2, result.output
-    assert phrase in result.stderr and f"m.ad:{where}" in result.stderr
+    assert phrase in result.stderr and f"m.ad:{where}" in result.stderr, result.stderr
     assert "Traceback" not in result.output and "internal error" not in result.output
 
 

@@ -63,7 +63,8 @@ def test_formulas_render_with_labels(name):
         for label in labels[:1 if op.show else 3]:
             assert label in text, f"{name}: '{label}' missing from {text!r}"
     for template in (*op.partials, *op.vjp_text):
-        text = template.replace("{n}", "4").replace("{ddof}", "0").replace("{body}", "f").format(*labels)
+        text = template.replace("{n}", "4").replace("{ddof}", "0").replace("{body}", "f").replace("{rule}", "f.vjp")
+        text = text.format(*labels)
         assert text and "{" not in text and "}" not in text, text
     if name not in NO_DERIVATIVE and name not in {"less", "where"}:
         for template in op.vjp_text[:max(op.nargs, 1)]:
@@ -165,6 +166,7 @@ BAD_SHAPES = {
     "filled": [],  # its sizes are the operands' own dimensions: nothing to refuse
     "fixed_point": [(((), ()), {"max_iter": 0}, ["max_iter", "at least 1"]), (((3,),), {"tol": -1.0}, ["tol", "-1"])],
     "root": [(((), ()), {"max_iter": 0}, ["max_iter", "at least 1"]), (((3,),), {"tol": float("nan")}, ["tol", "nan"])],
+    "rule": [],  # its shapes are its function's: the function's own operations refuse, at their places
 }
 # Rules with nothing to refuse: any shape is fine.
 ANY_SHAPE = {"neg", "relu", "abs", "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "transpose", "log1p",

@@ -131,13 +131,21 @@ def check_notes(report, allow_skipped: bool = False) -> list[str]:
         d = report.dot
         lines.append(f"dot-product test of forward against reverse mode: {sci(d.relative)} apart, "
                      + ("pass" if d.passed else f"FAIL (<y, J x> = {d.forward!r}, <J^T y, x> = {d.reverse!r})"))
+    for r in report.rules:
+        verdicts = [f"{a} {s}" if s == "pass" else f"{a} FAIL (the rule gives {w[0]:.8g}, finite differences {w[1]:.8g})"
+                    for a, s, w in zip(r.arguments, r.status, r.worst)]
+        lines.append(f"rule {r.rule} (line {r.line}) at the call at {r.call}: {', '.join(verdicts)}")
     failed = [c.name for c in report.inputs if c.status == "fail"]
+    wrong_rules = list(dict.fromkeys(r.rule for r in report.rules if r.failed))
     settings = f"eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g}"
     if report.forward:
         settings += "; forward mode too"
-    if failed or (report.dot is not None and not report.dot.passed):
+    if failed or (report.dot is not None and not report.dot.passed) or wrong_rules:
         what = f"{', '.join(failed)} ({len(failed)} of {len(report.inputs)} inputs; {settings})" if failed else \
-            "the dot-product test"
+            "the dot-product test" if not wrong_rules else ""
+        if wrong_rules:
+            what += ("; " if what else "") + f"the rule{'s' * (len(wrong_rules) > 1)} {', '.join(wrong_rules)} " \
+                "disagree" + ("s" if len(wrong_rules) == 1 else "") + " with finite differences of the function"
         lines.append(f"FAIL: {what}")
         return lines
     counts = [f"{sum(c.status == s for c in report.inputs)} {s}" for s in ("pass", "not differentiable",

@@ -84,12 +84,14 @@ class Batcher:
         return tuple(self.shapes[self.current_index])
 
     def body(self, body, shapes: list):
-        """fixed_point's function for every point at once: its graph batched in every argument."""
+        """A function compiled on its own (fixed_point's f, a derivative rule) for every point at once: its
+        graph batched in every argument."""
         from adcli.operations.implicit import Body
         graph = body.graph
         point = infer_shapes(graph, dict(zip(graph.inputs, (tuple(s) for s in shapes))), len(graph.nodes))
         batched = batched_graph(graph, point, set(graph.inputs), self.size, len(graph.nodes))
-        return Body(body.name, batched.graph, body.params, body.line, body.col, body.site)
+        return Body(body.name, batched.graph, body.params, body.line, body.col, body.site,
+                    [batched.new[o] for o in body.outputs])
 
     def refuse(self, message: str):
         raise ShapeError(message, self.graph.span(self.current_index))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from adcli.engine.check_rules import check_rules
 from adcli.engine.check_report import (BETWEEN, BOTH, FAIL, JUMPS, KINK, LEFT, OUTSIDE, PASS, RIGHT, SKIPPED, UNSURE,
                                        CheckReport, DotTest, InputCheck, KinkHit, OneSided, Probe)
 from adcli.engine.diagnose import nonfinite_warning, require_finite
@@ -137,6 +138,7 @@ def check_gradients(program: Program, given: dict, of: str | None = None, eps: f
     kinked = kink_nodes(graph, out, wrt_nodes)
     centre = {i: node_state(graph, values, i) for i in kinked}
     rng = np.random.default_rng(seed)
+    report.rules = check_rules(graph, values, out, np.random.default_rng(seed), eps, rtol, atol)
 
     def output_at(w, x):
         return evaluate(graph, {**bound, w: x}, upto=out)

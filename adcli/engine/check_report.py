@@ -177,10 +177,12 @@ class CheckReport:
     dot: DotTest | None = None
     undefined: bool = False  # the function itself is NaN or infinite at the point: nothing to compare
     data: list[str] = field(default_factory=list)  # inputs declared as data (or integers): never checked
+    rules: list = field(default_factory=list)  # check_rules.RuleCheck: each derivative rule of the file, by call
 
     @property
     def failed(self) -> bool:
-        return any(c.status == FAIL for c in self.inputs) or (self.dot is not None and not self.dot.passed)
+        return any(c.status == FAIL for c in self.inputs) or (self.dot is not None and not self.dot.passed) or \
+            any(r.failed for r in self.rules)
 
     @property
     def skipped(self) -> list[str]:
@@ -215,6 +217,8 @@ def report_json(report: CheckReport) -> dict:
     out = {"output": report.output, "value": to_json(report.value), "status": report.status, "eps": report.eps,
            "rtol": report.rtol, "atol": report.atol, "forward": report.forward, "passed": not report.failed,
            "nothing_compared": report.skipped, "inputs": rows, "not_checked": report.data}
+    if report.rules:
+        out["rules"] = [r.to_json() for r in report.rules]
     if report.dot is not None:
         out["dot_product_test"] = {"forward": to_json(report.dot.forward), "reverse": to_json(report.dot.reverse),
                                    "relative_difference": to_json(report.dot.relative), "passed": report.dot.passed}

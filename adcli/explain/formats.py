@@ -61,8 +61,9 @@ def counted(template: str, step) -> str:
     """A reduction's text with its count filled in: ḡ/4 for a mean of 4 elements (never the letter
     n, which may be one of the file's own dimension names), ddof where it appears, and the name of
     fixed_point's and root's function."""
-    if "{body}" in template:
-        template = template.replace("{body}", step.params["body"].name)
+    for name in ("body", "rule"):
+        if "{" + name + "}" in template:
+            template = template.replace("{" + name + "}", step.params[name].name)
     if "{n}" not in template and "{ddof}" not in template:
         return template
     size = int(np.size(step.args[0].value)) // max(int(np.size(step.value if step.kind == "compute" else
@@ -433,7 +434,7 @@ def params_json(params: dict) -> dict:
     for name, value in params.items():
         if name in ("index", "layout"):
             out[name] = index_text(value)
-        elif name == "body":  # fixed_point's and root's function, by its name in the file
+        elif name in ("body", "rule"):  # a function of the file (fixed_point's f, a derivative rule), by name
             out[name] = value.name
         elif isinstance(value, tuple):
             out[name] = [list(v) if isinstance(v, tuple) else v for v in value]

@@ -133,8 +133,8 @@ class Emitter:
         else:
             names.update(zip(op.args, args))
         params = {**dict(op.params), **(n.params or {})}
-        names.update({p: self.index(params[p]) if p == "index" else self.function(params[p]) if p == "body" else
-                      parameter(params[p]) for p in op.param_names})
+        names.update({p: self.index(params[p]) if p == "index" else self.function(params[p]) if p in ("body", "rule")
+                      else parameter(params[p]) for p in op.param_names})
         names.update(extra)
         return names
 
@@ -144,7 +144,7 @@ class Emitter:
         return text
 
     def function(self, body) -> str:
-        """The class the module writes for a function fixed_point() or root() solves with."""
+        """The class the module writes for a function compiled on its own (fixed_point's f, a rule)."""
         classes = self.module.classes
         if id(body) not in classes:
             classes[id(body)] = (self.module.namer.take(identifier(body.name)), body)
@@ -222,8 +222,9 @@ class Emitter:
                 share_text = re.sub(r"\{(\d+)\}", lambda m: graph.nodes[n.args[int(m[1])]].label,
                                     op.vjp_text[min(k, len(op.vjp_text) - 1)])
                 share_text = share_text.replace("[k]", f"[{k}]").replace("{n}", "n").replace("{ddof}", "ddof")
-                if "{body}" in share_text:
-                    share_text = share_text.replace("{body}", n.params["body"].name)
+                for name in ("body", "rule"):
+                    if "{" + name + "}" in share_text:
+                        share_text = share_text.replace("{" + name + "}", n.params[name].name)
                 added = f"- {share_text[1:]}" if share_text.startswith("-") else f"+ {share_text}"
                 comment = f"∂{out_label}/∂{label} ← ∂{out_label}/∂{label} {added}"
                 expression = share if a not in has else f"{target} + {share}"
@@ -305,8 +306,9 @@ class Emitter:
 
 @dataclass
 class Function:
-    """A function fixed_point() or root() solves with, as a class of the module: its value, its vjp
-    (a cotangent per argument) and its jvp, each the engine's statements for the function's graph."""
+    """A function compiled on its own (fixed_point's and root's f, a function with a derivative rule,
+    the rule), as a class of the module: its value (a rule: its results), its vjp (a cotangent per
+    argument) and its jvp, each the engine's statements for the function's graph."""
 
     name: str  # the class's name
     label: str  # the def's name
@@ -315,6 +317,7 @@ class Function:
     kinds: list[str]  # "float64" or "int64" per argument
     forward: list[Statement]
     output: str
+    outputs: list[str]  # every result (a derivative rule's: one cotangent per argument of its function)
     backward: list[Statement]
     gradients: list[str]  # per argument, its cotangent (zeros for one that does not move)
     tangent: list[Statement]
@@ -328,16 +331,21 @@ def function_of(module: Emitter, name: str, body) -> Function:
     floats = [i for i in graph.inputs if graph.nodes[i].dtype == FLOAT]
     emitter = Emitter(graph, graph.output, floats, module)
     emitter.namer.take("cotangent")
+    args = [emitter.namer.value(i) for i in graph.inputs]
+    kinds = ["float64" if graph.nodes[i].dtype == FLOAT else "int64" for i in graph.inputs]
+    if len(body.outputs) > 1:  # a derivative rule: its results only (the engine never differentiates them here)
+        forward = emitter.assignments()[0]
+        return Function(name, body.name, f"{graph.file}:{body.line}", args, kinds, forward,
+                        emitter.operand(body.outputs[0]), [emitter.operand(o) for o in body.outputs], [], [], [], [],
+                        "")
     forward = emitter.forward()
     backward, gradients = emitter.backward(seed="cotangent")
     tangent, output_tangent = emitter.tangents()
-    args = [emitter.namer.value(i) for i in graph.inputs]
     grads = [gradients.get(graph.nodes[i].label, f"np.zeros(np.shape({a}))") if i in floats else
              f"np.zeros(np.shape({a}))" for i, a in zip(graph.inputs, args)]
-    return Function(name, body.name, f"{graph.file}:{body.line}", args,
-                    ["float64" if graph.nodes[i].dtype == FLOAT else "int64" for i in graph.inputs], forward,
-                    emitter.operand(graph.output), backward, grads, tangent,
-                    [emitter.namer.tangent(i) for i in graph.inputs], output_tangent)
+    output = emitter.operand(graph.output)
+    return Function(name, body.name, f"{graph.file}:{body.line}", args, kinds, forward, output, [output], backward,
+                    grads, tangent, [emitter.namer.tangent(i) for i in graph.inputs], output_tangent)
 
 
 def functions_of(module: Emitter) -> list[Function]:

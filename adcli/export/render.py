@@ -128,11 +128,20 @@ def function_lines(fn: Function, target: Target, file: str) -> list[str]:
     engine's own statements for the function's graph."""
     unpack = f"        [{', '.join(fn.args)}] = [x, *params]"
     zeros = target.rename("np.zeros(np.shape(v))")
-    lines = ["", f"class {fn.name}:",
-             f'    """{escaped(fn.label)}() of {escaped(fn.where)}, which fixed_point() and root() solve with: its value,',
-             '    its vjp (a cotangent per argument) and its jvp."""', "", f"    name = {fn.label!r}", "",
-             "    @staticmethod", f"    def value({', '.join(fn.args)}):"]
+    lines = ["", f"class {fn.name}:"]
+    if len(fn.outputs) > 1:  # a derivative rule: each argument's cotangent
+        about = (f'    """{escaped(fn.label)}() of {escaped(fn.where)}, the derivative rule its function is '
+                 'differentiated by:\n    each argument\'s cotangent from the result\'s."""')
+        lines += [about, "", f"    name = {fn.label!r}", "", "    @staticmethod",
+                  f"    def results({', '.join(fn.args)}):"]
+        lines += statement_lines(fn.forward, target, file, " " * 8)
+        return lines + [f"        return [{', '.join(target.rename(o) for o in fn.outputs)}]", "", ""]
+    about = (f'    """{escaped(fn.label)}() of {escaped(fn.where)}, compiled on its own (for fixed_point(), root() or '
+             'its\n    derivative rule): its value, its vjp (a cotangent per argument) and its jvp."""')
+    lines += [about, "", f"    name = {fn.label!r}", "", "    @staticmethod", f"    def value({', '.join(fn.args)}):"]
     lines += statement_lines(fn.forward, target, file, " " * 8) + [f"        return {target.rename(fn.output)}", ""]
+    lines += ["    @staticmethod", f"    def results({', '.join(fn.args)}):",
+              f"        return [{fn.name}.value({', '.join(fn.args)})]", ""]
     lines += ["    @staticmethod", "    def vjp(x, params, cotangent):", unpack]
     lines += statement_lines(fn.forward, target, file, " " * 8) + statement_lines(fn.backward, target, file, " " * 8)
     lines += [f"        return [{', '.join(target.rename(g) for g in fn.gradients)}]", ""]

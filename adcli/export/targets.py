@@ -195,7 +195,7 @@ def iterate(advance, start, tol, max_iter, f, what, points=False):
     """advance applied from start until it settles, as a lax.while_loop (jit traces it), which stops
     where adcli's does; NaN where it does not settle within max_iter (jit cannot raise on a value)."""
     def moving(new, old):
-        return jnp.any(~((jnp.abs(new - old) <= tol * jnp.abs(new)) | jnp.isnan(new)))
+        return jnp.any(~((new == old) | (jnp.abs(new - old) <= tol * jnp.abs(new)) | jnp.isnan(new)))
 
     def unsettled(state):
         count, old, new = state

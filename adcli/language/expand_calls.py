@@ -34,6 +34,10 @@ class Calls:
             elif name in BINARY_SYMBOLS.values():
                 self.push(self.operator_call(name, args, where, layout, line, col), line, col)
                 return pc + 1
+        elif name in self.functions and self.functions[name].rule is not None:  # kept whole, with its rule
+            self.check_call(self.functions[name], args, layout, kw_positions, line, col)
+            self.push(self.rule_call(self.functions[name], args, line, col), line, col)
+            return pc + 1
         elif name in self.functions:
             return self.call_function(self.functions[name], args, layout, kw_positions, line, col, pc)
         elif name in IMPLICIT:
@@ -250,6 +254,22 @@ class Calls:
 
     # ---- user functions ---------------------------------------------------------------------
     def call_function(self, function, args, layout, kw_positions, line, col, pc):
+        self.check_call(function, args, layout, kw_positions, line, col)
+        name = function.name
+        if len(self.nodes) + function.size > self.limit:  # f(f(...)) chains grow exponentially
+            raise self.error(ShapeError, f"calling {name}() makes about {function.size:,} operations (its body, and "
+                             f"the calls in it, unrolled), more than the limit of {self.limit:,} (it follows "
+                             "ADCLI_MAX_BYTES)", line, col)
+        call = Call(function, dict(zip(function.params, args)), pc + 1, line, col)
+        self.calls.append(call)
+        for param, value in call.env.items():  # a parameter shares its argument's array, as in numpy
+            self.bind(call, param, value)
+        self.frames.append(("call", name, line, col))
+        self.set_context()
+        return function.start + 1
+
+    def check_call(self, function, args, layout, kw_positions, line, col) -> None:
+        """Arguments by position, as many as the parameters, and no recursion."""
         name = function.name
         if any(k is not None for k in layout):
             kl, kc = next(p for p in kw_positions if p is not None)
@@ -262,17 +282,6 @@ class Calls:
         if any(c.function is function for c in self.calls):
             raise self.error(NameResolutionError, f"'{name}' calls itself: recursion is not supported (the graph is "
                              "unrolled, so it would never end)", line, col)
-        if len(self.nodes) + function.size > self.limit:  # f(f(...)) chains grow exponentially
-            raise self.error(ShapeError, f"calling {name}() makes about {function.size:,} operations (its body, and "
-                             f"the calls in it, unrolled), more than the limit of {self.limit:,} (it follows "
-                             "ADCLI_MAX_BYTES)", line, col)
-        call = Call(function, dict(zip(function.params, args)), pc + 1, line, col)
-        self.calls.append(call)
-        for param, value in call.env.items():  # a parameter shares its argument's array, as in numpy
-            self.bind(call, param, value)
-        self.frames.append(("call", name, line, col))
-        self.set_context()
-        return function.start + 1
 
     def do_return(self, ins, pc):
         call = self.calls.pop()
@@ -314,8 +323,29 @@ class Calls:
             elif ins_[0] == "unpack":
                 for assigned in ins_[1]:
                     assigns.setdefault(assigned, ins_[-2])
-        self.functions[name] = Function(name, params, positions, pc, end, line, col, size, assigns)
+        function = Function(name, params, positions, pc, end, line, col, size, assigns)
+        if name.endswith(".vjp"):  # def f.vjp(x, g): f's derivative rule
+            self.add_rule(function)
+        else:
+            self.functions[name] = function
         return end + 1
+
+    def add_rule(self, rule) -> None:
+        """Give a function its derivative rule: the cotangent of each argument from the result's."""
+        name = rule.name[:-len(".vjp")]
+        function = self.functions.get(name)
+        if function is None:
+            raise self.error(NameResolutionError, f"'{rule.name}' is the derivative rule of '{name}', which must be "
+                             "defined before it (def " + name + "(...) = ...)", rule.line, rule.col)
+        if function.rule is not None:
+            raise self.error(NameResolutionError, f"'{rule.name}' is defined twice (first at line "
+                             f"{function.rule.line})", rule.line, rule.col)
+        if len(rule.params) != len(function.params) + 1:
+            raise self.error(NameResolutionError, f"'{rule.name}' takes {name}()'s {len(function.params)} "
+                             f"argument{'s' * (len(function.params) != 1)} ({', '.join(function.params)}) and then the "
+                             f"cotangent of its result: {len(function.params) + 1} parameters, not "
+                             f"{len(rule.params)}", rule.line, rule.col)
+        function.rule = rule
 
     def do_enddef(self, ins, pc):
         return pc + 1

@@ -43,13 +43,14 @@ class Marker:
 class Function:
     """A `def`: its parameters and where its body's instructions are."""
 
-    __slots__ = ("name", "params", "positions", "start", "end", "line", "col", "size", "assigns")
+    __slots__ = ("name", "params", "positions", "start", "end", "line", "col", "size", "assigns", "rule")
 
     def __init__(self, name, params, positions, start, end, line, col, size=0, assigns=None):
         self.name, self.params, self.positions = name, params, positions
         self.start, self.end, self.line, self.col = start, end, line, col
         self.size = size  # about how many operations one call makes (its body, and the calls in it)
         self.assigns = assigns or {}  # name -> line of its first assignment in the body: local throughout
+        self.rule = None  # its derivative rule (def f.vjp), if the file gives one
 
 
 class Call:

@@ -257,8 +257,10 @@ class Compiler(Transformer):
         self.emit("endfor", block.start)
 
     def def_head(self, children):
-        name, *params = children
+        name, rule, *params = children
         params = [] if params == [None] else params
+        if rule is not None:  # def f.vjp(...): f's derivative rule, a function named so
+            name = name.update(value=name.value + rule.value)
         if self.blocks:
             raise self.error(ParseError, "functions are defined at the top level of the file, not inside a "
                              f"{'loop' if self.blocks[-1].kind == 'for' else 'function'}", name.line, name.column)

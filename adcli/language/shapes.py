@@ -12,7 +12,11 @@ from adcli.operations.indexing import IndexMismatch
 
 
 def node_span(graph: Graph, index: int, error: Exception | None = None) -> Span:
-    """Where a node's error points: the offending index of a subscript, else the node itself."""
+    """Where a node's error points: the offending index of a subscript, the place inside a function
+    compiled on its own (fixed_point's f, a derivative rule), else the node itself."""
+    inner = getattr(error, "error", None)
+    if inner is not None and inner.span is not None:
+        return inner.span
     node = graph.nodes[index]
     span = graph.span(index)
     if isinstance(error, IndexMismatch) and node.extra and error.item < len(node.extra):

@@ -107,6 +107,9 @@ def derivative_text(op: Op) -> str:
     if op.dtype in ("bool", "int"):
         return "none: no derivative"
     names = ["x"] if op.variadic else list(op.args)
+    if op.variadic and len(op.vjp_text) > 1:  # fixed_point, root: the start, then each parameter
+        texts = [t.replace("{body}", "f") for t in op.vjp_text]
+        return f"x0: {texts[0]} (it only starts the search); each parameter p: {texts[1]}"
     if op.elementwise:
         return "; ".join(f"∂/∂{a} = {spelled(p, names)}" for a, p in zip(names, op.partials) if a not in ("cond",))
     texts = [spelled(t, names) for t in op.vjp_text[:max(op.nargs, 1)]]

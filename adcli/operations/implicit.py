@@ -1,4 +1,5 @@
-"""Implicit functions: fixed_point(f, x0, *params) and root(f, x0, *params).
+"""Functions compiled on their own: fixed_point(f, x0, *params), root(f, x0, *params), and a function
+with a derivative rule written in the file (`def f.vjp(x, g)`, as JAX's custom_vjp).
 
 The result is defined by an equation (x = f(x, p), or f(x, p) = 0), found by iteration, and
 differentiated by the implicit function theorem at the solution alone: the iterations are never
@@ -9,9 +10,11 @@ kernels.py call its value, vjp and jvp.
 
 from __future__ import annotations
 
+import numpy as np
+
 from adcli.errors import ShapeError, Span
 from adcli.operations import patterns
-from adcli.operations.core import Mismatch, Op, fmt_shape, register
+from adcli.operations.core import OPS, Mismatch, Op, fmt_shape, register
 
 
 class Body:
@@ -21,9 +24,15 @@ class Body:
 
     runner = None
 
-    def __init__(self, name: str, graph, params: tuple, line: int, col: int, site: Span | None = None):
+    def __init__(self, name: str, graph, params: tuple, line: int, col: int, site: Span | None = None,
+                 outputs: list | None = None):
         self.name, self.graph, self.params, self.line, self.col = name, graph, params, line, col
-        self.site = site  # where the file calls fixed_point() or root() with it
+        self.site = site  # where the file calls it (fixed_point(f, ...), or f(...) for a function with a rule)
+        self.outputs = outputs if outputs is not None else [graph.output]  # a rule's: one per argument
+
+    def refuse(self, message: str) -> ShapeError:
+        """The error of a value the function gave that cannot be used, at the call in the file."""
+        return ShapeError(message, self.site)
 
     def not_settled(self, message: str) -> ShapeError:
         """The error of an iteration that did not settle, at the call in the file."""
@@ -35,6 +44,10 @@ class Body:
     def value(self, x, *params):
         return self.runner.value(self, [x, *params])
 
+    def results(self, *args) -> list:
+        """Every output (a rule's cotangents, one per argument of its function)."""
+        return self.runner.results(self, list(args))
+
     def vjp(self, x, params, cotangent) -> list:
         """Each argument's share of the cotangent of f(x, *params)."""
         return self.runner.vjp(self, [x, *params], cotangent)
@@ -42,6 +55,26 @@ class Body:
     def jvp(self, x, params, tangents):
         """The tangent of f(x, *params) given each argument's tangent (None: it does not move)."""
         return self.runner.jvp(self, [x, *params], tangents)
+
+    def out_shape(self, shapes) -> tuple:
+        """The shape of its (first) result for arguments of these shapes, from its operations' shape
+        rules alone (lint runs it without the engine); a Mismatch holding the function's own error,
+        at its place, when they do not fit."""
+        graph = self.graph
+        known = dict(zip(graph.inputs, (tuple(s) for s in shapes)))
+        for i, node in enumerate(graph.nodes):
+            if i in known:
+                continue
+            if node.op == "const":
+                known[i] = tuple(np.shape(node.data))
+                continue
+            try:
+                known[i] = tuple(OPS[node.op].shape(*[known[a] for a in node.args], **(node.params or {})))
+            except Mismatch as e:
+                mismatch = Mismatch(str(e))
+                mismatch.error = ShapeError(str(e), graph.span(i))
+                raise mismatch from None
+        return known[self.outputs[0]]
 
     def flops(self, shapes) -> int:
         """One call's floating-point operations, for `adcli cost`."""
@@ -54,6 +87,8 @@ def implicit_shape(name: str):
             raise Mismatch(f"{name}() needs max_iter of at least 1, not {max_iter}")
         if tol is not None and not tol >= 0:
             raise Mismatch(f"{name}() needs a tolerance tol of 0 or more, not {tol}")
+        if body is not None:  # f must map x to x's shape: known from the shapes alone
+            check_result(body, shapes[0], body.out_shape(shapes))
         return tuple(shapes[0])
     return rule
 
@@ -121,3 +156,52 @@ def check_result(body: Body, x_shape, out_shape) -> None:
         raise Mismatch(f"{body.name}() returns shape {fmt_shape(out_shape)} for an x of shape {fmt_shape(x_shape)}: "
                        "fixed_point() and root() need a function giving a value of x's shape")
 
+
+
+# ---------------------------------------------------------------------------------------------
+# A function with its derivative rule: f(x, y) by f's graph, its vjp by the rule's (def f.vjp(x, y, g))
+# ---------------------------------------------------------------------------------------------
+
+def rule_shape(*shapes, body=None, rule=None, split=(1, 0), points=False):
+    """The function's result's shape, from its graph at the arguments' shapes."""
+    if body is None:
+        raise Mismatch("a function with a derivative rule needs its function")
+    return body.out_shape(shapes[:sum(split)])
+
+
+def show_rule(labels, params):
+    """The call as the file writes it: softplus(x)."""
+    body, split = params.get("body"), params.get("split")
+    n = split[0] if split else len(labels)
+    return f"{getattr(body, 'name', 'f')}({', '.join(labels[:n])})"
+
+
+def batch_rule(b, node, xs):
+    """Every point at once: the function's graph and the rule's, batched in every argument."""
+    params = dict(node.params)
+    n, closed = params["split"]
+    shapes = [x.shape for x in xs]
+    params["body"] = b.body(params["body"], shapes[:n + closed])
+    params["rule"] = b.body(params["rule"], shapes[:n] + [b.out_shape] + shapes[n + closed:])
+    params["points"] = True
+    return b.op(node.op, [b.spread(x) for x in xs], params)
+
+
+def rule_flops(out, args, params):
+    return params["body"].flops(args[:sum(params["split"])])
+
+
+def rule_deriv_flops(k, out, args, params):
+    n, closed = params["split"]
+    return params["rule"].flops(list(args[:n]) + [out] + list(args[n + closed:]))
+
+
+register(Op(
+    "rule", forward_code="rule_value({body}, {xs}, {split})", shape=rule_shape,
+    text="f(…)", show=show_rule, partials=("{rule}(…, 1), by the file's rule",), vjp_text=("{rule}(…, ḡ)",),
+    args=("*xs",), params=(("body", None), ("rule", None), ("split", (1, 0)), ("points", False)),
+    common_code="rule_shares({rule}, {xs}, {g}, {split}, {points})", vjp_code=("{c}[{k}]",),
+    jvp_code="rule_tangent({rule}, {xs}, {dxs}, {ans}, {split}, {points})",
+    doc="a function of the file with its own derivative rule (def f.vjp): its value by f, its vjp by the rule",
+    signature="f(x, ...) with def f.vjp(x, ..., g)", flops=rule_flops, deriv_flops=rule_deriv_flops,
+    batch=batch_rule, pattern=patterns.dense, series=False))

@@ -1287,7 +1287,7 @@ def settled(new, old, tol, points=False):
     operation's does, rather than max_iter iterations and an error."""
     done = True
     for a, b in zip(number_parts(new), number_parts(old)):
-        still = (np.abs(a - b) <= tol * np.abs(a)) | np.isnan(a)
+        still = (a == b) | (np.abs(a - b) <= tol * np.abs(a)) | np.isnan(a)  # an infinity settles too
         done = done & (np.all(np.reshape(still, (np.shape(still)[0], -1)), axis=1) if points else np.all(still))
     return done
 
@@ -1387,3 +1387,71 @@ def root_tangent(f, x, params, dparams, points=False):
     lead, _ = per_point(x, points)
     moved = f.jvp(x, params, [None] + list(dparams))
     return -np.reshape(solve(jacobian_in_x(f, x, params, points), np.reshape(moved, lead + (-1,))), np.shape(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# A function with its derivative rule (def f.vjp): f's value, the rule's cotangents
+# ---------------------------------------------------------------------------------------------
+# xs holds f's arguments, then the constants f reads, then those the rule reads: split = (the
+# number of arguments, the number of f's constants).
+
+def rule_value(f, xs, split):
+    """f(*args) by f's own graph."""
+    n, closed = split
+    return f.value(*xs[:n + closed])
+
+
+def rule_shares(rule, xs, g, split, points=False):
+    """Each operand's share of ḡ by the file's rule: its cotangent for each argument of f, 0 for the
+    constants. As numpy's broadcasting would have it, a cotangent in the result's shape, where f
+    broadcast the argument, is summed back to the argument's (g * x for a scalar y), and a smaller one
+    is broadcast to it; any other shape is the rule's mistake."""
+    n, closed = split
+    given = rule.results(*xs[:n], g, *xs[n + closed:])
+    shares = []
+    for k, x in enumerate(xs):
+        if k >= n:
+            shares.append(np.zeros(np.shape(x)))
+            continue
+        share = given[k]
+        lead = 1 if points else 0  # a batch's axis of points comes first in both
+        have, want = np.shape(share)[lead:], np.shape(x)[lead:]
+        if have != want:
+            # wider: in the result's shape, where the argument was broadcast in f (g * x for a scalar y)
+            wider = have == np.shape(g)[lead:] and all(b in (1, a) for a, b in zip(have[::-1], want[::-1]))
+            narrower = len(have) <= len(want) and all(a in (1, b) for a, b in zip(have[::-1], want[::-1]))
+            if not (wider or narrower):
+                raise getattr(rule, "refuse", ValueError)(
+                    f"{rule.name}() gives a cotangent of shape {list(have)} for argument {k + 1}, whose shape is "
+                    f"{list(want)}: a rule returns each argument's cotangent in that argument's shape")
+            if wider:  # summed over the axes broadcasting added or stretched (after the points' axis)
+                extra = tuple(range(lead, lead + len(have) - len(want)))
+                share = np.sum(share, axis=extra) if extra else share
+                stretched = tuple(lead + i for i, n in enumerate(want) if n == 1 and np.shape(share)[lead + i] != 1)
+                share = np.sum(share, axis=stretched, keepdims=True) if stretched else share
+            else:
+                share = np.broadcast_to(np.reshape(share, np.shape(share)[:lead] + (1,) * (len(want) - len(have))
+                                                   + tuple(have)), np.shape(x))
+        shares.append(share)
+    return shares
+
+
+def rule_tangent(rule, xs, dxs, ans, split, points=False):
+    """Forward mode through a rule written for reverse mode: row i of the Jacobian is the rule's
+    cotangents for the unit ḡ eᵢ, and the tangent's element i its inner product with the tangents."""
+    n, _ = split
+    lead, m = per_point(ans, points)
+    if m == 0:
+        return np.zeros(np.shape(ans))
+    basis = np.eye(m)
+    rows = []
+    for i in range(m):
+        unit = np.broadcast_to(np.reshape(basis[i], np.shape(ans)[len(lead):]), np.shape(ans))
+        shares = rule_shares(rule, xs, unit, split, points)
+        total = np.zeros(lead)
+        for share, dx in zip(shares[:n], dxs[:n]):
+            if dx is not None:
+                moved = share * dx
+                total = total + (np.sum(np.reshape(moved, lead + (-1,)), axis=-1) if points else np.sum(moved))
+        rows.append(total)
+    return np.reshape(np.stack(rows, axis=-1), np.shape(ans))
