@@ -252,3 +252,24 @@ def test_every_operation_has_a_batching_rule():
     assert all(op.batch is not None for op in OPS.values())
     with pytest.raises(AdError):
         adcli.parse("input x: []\ny = x\n").batch("x").grad(x=np.ones((2, 2)))
+
+
+def test_a_point_whose_upstream_gradient_is_zero_passes_zero_on_as_alone():
+    """The strong zero point by point: det's rule meets an infinity at point 0, where c = 0 makes ḡ
+    zero; point 1's ḡ is not zero, and point 0 still gets the zeros it gets alone, not 0·inf = NaN."""
+    program = adcli.parse("input v: [2, 2]\ninput c\nloss = det(v) * c\n")
+    v = np.array([[[4.0, 2.0], [3.0, np.inf]], [[1.0, 2.0], [3.0, 4.0]]])
+    c = np.array([0.0, 1.0])
+    many = program.batch("v", "c").grad(v=v, c=c)
+    for k in range(2):
+        alone = program.grad(v=v[k], c=c[k])
+        np.testing.assert_array_equal(many.grad["v"][k], alone.grad["v"])
+    assert not np.isnan(many.grad["v"][0]).any()
+
+
+def test_an_integer_input_the_output_never_reads_may_be_batched():
+    """Made after the output (here the output is the input y itself), it indexes nothing the output needs."""
+    program = adcli.parse("input y\ninput lab: int[2]\nloss = y\n")
+    many = program.batch("y", "lab").grad(y=np.array([1.0, 3.0]), lab=np.array([[0, 1], [1, 0]]))
+    np.testing.assert_array_equal(many.value, [1.0, 3.0])
+    np.testing.assert_array_equal(many.grad["y"], [1.0, 1.0])

@@ -154,6 +154,7 @@ def batched_graph(graph: Graph, shapes: list, inputs: set[int], size: int, stop:
                       {name: b.new[i] for name, i in graph.names.items() if i < stop}, graph.file, graph.source,
                       graph.contexts)
     new_graph.__dict__["_trusted"] = True  # its shapes follow from the checked original: no second plan
+    new_graph.__dict__["_points"] = b.is_batched  # which nodes hold points along their first axis
     result = Batched(new_graph, b.new, [b.new[i] >= 0 and b.is_batched[b.new[i]] for i in range(len(b.new))])
     if len(cache) > 8:
         cache.clear()
@@ -333,6 +334,8 @@ def c_order(value: np.ndarray) -> np.ndarray:
 
 def used_as_index(graph: Graph, index: int, stop: int) -> None:
     """A batched integer input may not reach an index array (an index is the same at every point)."""
+    if index >= stop:  # first used after the output: it reaches nothing the output needs
+        return
     reaches = [False] * stop
     reaches[index] = True
     for i in range(index + 1, stop):

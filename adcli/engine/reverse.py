@@ -98,6 +98,7 @@ class Sweep:
         """Pass on the accumulators of nodes hi down to lo."""
         nodes, values, grads, active, owned = self.graph.nodes, self.values, self.grads, self.active, self.owned
         output = self.output
+        points = self.graph.__dict__.get("_points")  # a batch's graph: nodes holding points first
         with np.errstate(all="ignore"):
             for i in range(hi, lo - 1, -1):
                 g = grads.get(i)
@@ -129,6 +130,8 @@ class Sweep:
                             np.add(part, g, out=part)
                             continue
                     contribution = op.vjp(k, g, values[i], xs, params, shared)
+                    if points is not None and points[i] and points[a] and not op.elementwise:
+                        contribution = each_point_strong(contribution, g)
                     self.accumulate(a, contribution, in_place=on_update is None)  # a trace shows each sum
                     if on_update is not None:
                         on_update(i, k, a, before, g, contribution, grads[a])
@@ -183,6 +186,18 @@ class Sweep:
         returned = {id(self.seed)}  # the caller's seed is theirs, never handed back as a gradient
         grads, values = self.grads, self.values
         return {w: fresh(grads[w], returned) if w in grads else np.zeros(np.shape(values[w])) for w in self.wrt}
+
+
+def each_point_strong(share, g):
+    """The strong zero point by point in a batch: a point whose ḡ is all zero passes zero on, as it
+    would alone, even where another point's ḡ is not (the rule's own check sees the whole batch)."""
+    if not (isinstance(share, np.ndarray) and isinstance(g, np.ndarray)) or not share.ndim or not g.ndim \
+            or share.shape[0] != g.shape[0] or np.all(np.isfinite(share)):
+        return share
+    still = np.all(np.reshape(g == 0, (g.shape[0], -1)), axis=1)
+    if not still.any():
+        return share
+    return np.where(np.reshape(still, (-1,) + (1,) * (share.ndim - 1)), 0.0, share)
 
 
 def part_view(index) -> tuple:

@@ -260,7 +260,10 @@ class Compiler(Transformer):
         name, rule, *params = children
         params = [] if params == [None] else params
         if rule is not None:  # def f.vjp(...): f's derivative rule, a function named so
-            name = name.update(value=name.value + rule.value)
+            if rule.value != "vjp":
+                raise self.error(ParseError, f"'def {name.value}.{rule.value}': a derivative rule is written "
+                                 f"def {name.value}.vjp(..., g)", rule.line, rule.column)
+            name = name.update(value=name.value + ".vjp")
         if self.blocks:
             raise self.error(ParseError, "functions are defined at the top level of the file, not inside a "
                              f"{'loop' if self.blocks[-1].kind == 'for' else 'function'}", name.line, name.column)

@@ -157,7 +157,6 @@ def check_result(body: Body, x_shape, out_shape) -> None:
                        "fixed_point() and root() need a function giving a value of x's shape")
 
 
-
 # ---------------------------------------------------------------------------------------------
 # A function with its derivative rule: f(x, y) by f's graph, its vjp by the rule's (def f.vjp(x, y, g))
 # ---------------------------------------------------------------------------------------------
