@@ -247,3 +247,16 @@ def test_a_whole_number_start_still_iterates_and_differentiates_in_floats():
     assert result.grad["a"] == pytest.approx(0.5 / math.sqrt(2), rel=1e-15)
     cubic = adcli.parse(CUBIC.replace("1.0", "2")).grad(p=2.0, q=3.0)
     assert cubic.grad["p"] == pytest.approx(-0.4, rel=1e-15)
+
+
+def test_empty_arrays_and_empty_batches(tmp_path):
+    """An x with no elements solves to an empty result (no Jacobian to build), in every mode; a batch of
+    no points gives no values."""
+    source = "def f(x, a) = 0.5 * sin(x) + a\ninput a: [0]\ny = sum(fixed_point(f, zeros([0]), a)) + sum(root(f, zeros([0]), a))\n"
+    program = adcli.parse(source)
+    empty = np.zeros(0)
+    assert program.grad(a=empty).value == 0.0 and program.grad(a=empty).grad["a"].shape == (0,)
+    assert forward_grad(program, a=empty).grad["a"].shape == (0,)
+    assert hessian(program, a=empty, dense=True).blocks[("a", "a")].shape == (0, 0)
+    out = run(tmp_path, NEWTON, "grad", "--batch", "a", "--set", "a=[]", "--json")
+    assert out.exit_code == 0 and json.loads(out.stdout) == {"output": "y", "value": [], "grad": {"a": []}}

@@ -1288,7 +1288,8 @@ def settled(new, old, tol, points=False):
     done = True
     for a, b in zip(number_parts(new), number_parts(old)):
         still = (a == b) | (np.abs(a - b) <= tol * np.abs(a)) | np.isnan(a)  # an infinity settles too
-        done = done & (np.all(np.reshape(still, (np.shape(still)[0], -1)), axis=1) if points else np.all(still))
+        rows = (np.shape(still)[0], math.prod(np.shape(still)[1:]))  # (points, elements of one): 0 points too
+        done = done & (np.all(np.reshape(still, rows), axis=1) if points else np.all(still))
     return done
 
 
@@ -1323,8 +1324,7 @@ DIRECT_UP_TO = 256  # elements of x (per point): up to here the linear systems a
 def per_point(x, points):
     """(the leading batch axis, or none; the number of elements of x at one point)."""
     lead = (np.shape(x)[0],) if points else ()
-    n = int(np.size(x)) // (lead[0] if lead and lead[0] else 1) if lead else int(np.size(x))
-    return lead, n
+    return lead, math.prod(np.shape(x)[len(lead):])
 
 
 def fixed_point_solve(f, x0, params, tol, max_iter, points=False):
@@ -1360,6 +1360,8 @@ def jacobian_in_x(f, x, params, points=False):
     """∂f/∂x at x as a matrix over x's flattened elements, one jvp per element (with `points`, one
     matrix per point along the first axis)."""
     lead, n = per_point(x, points)
+    if n == 0:  # an empty x: an empty matrix
+        return np.zeros(lead + (0, 0))
     basis = np.eye(n)
     columns = [np.reshape(f.jvp(x, params, [np.broadcast_to(np.reshape(basis[j], np.shape(x)[len(lead):]), np.shape(x))]
                                 + [None] * len(params)), lead + (n,)) for j in range(n)]
@@ -1369,24 +1371,24 @@ def jacobian_in_x(f, x, params, points=False):
 def root_solve(f, x0, params, tol, max_iter, points=False):
     """The x with f(x, *params) = 0, by Newton's method from x0."""
     def newton(x):
-        lead, _ = per_point(x, points)
-        move = solve(jacobian_in_x(f, x, params, points), np.reshape(f.value(x, *params), lead + (-1,)))
+        lead, n = per_point(x, points)
+        move = solve(jacobian_in_x(f, x, params, points), np.reshape(f.value(x, *params), lead + (n,)))
         return x - np.reshape(move, np.shape(x))
     return iterate(newton, x0 + 0.0, tol, max_iter, f, f"Newton's method on {f.name}", points)
 
 
 def root_adjoint(f, x, params, g, points=False):
     """Each argument's share of ḡ at the root x: u = -(∂f/∂x)⁻ᵀ ḡ, then uᵀ∂f/∂params; x0 gets 0."""
-    lead, _ = per_point(x, points)
-    u = -solve(np.swapaxes(jacobian_in_x(f, x, params, points), -1, -2), np.reshape(g, lead + (-1,)))
+    lead, n = per_point(x, points)
+    u = -solve(np.swapaxes(jacobian_in_x(f, x, params, points), -1, -2), np.reshape(g, lead + (n,)))
     return [np.zeros(np.shape(x))] + list(f.vjp(x, params, np.reshape(u, np.shape(x)))[1:])
 
 
 def root_tangent(f, x, params, dparams, points=False):
     """The root's tangent: -(∂f/∂x)⁻¹ ∂f/∂params·ṗ."""
-    lead, _ = per_point(x, points)
+    lead, n = per_point(x, points)
     moved = f.jvp(x, params, [None] + list(dparams))
-    return -np.reshape(solve(jacobian_in_x(f, x, params, points), np.reshape(moved, lead + (-1,))), np.shape(x))
+    return -np.reshape(solve(jacobian_in_x(f, x, params, points), np.reshape(moved, lead + (n,))), np.shape(x))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1452,6 +1454,7 @@ def rule_tangent(rule, xs, dxs, ans, split, points=False):
         for share, dx in zip(shares[:n], dxs[:n]):
             if dx is not None:
                 moved = share * dx
-                total = total + (np.sum(np.reshape(moved, lead + (-1,)), axis=-1) if points else np.sum(moved))
+                each = math.prod(np.shape(moved)[1:])
+                total = total + (np.sum(np.reshape(moved, lead + (each,)), axis=-1) if points else np.sum(moved))
         rows.append(total)
     return np.reshape(np.stack(rows, axis=-1), np.shape(ans))
