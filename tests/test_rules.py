@@ -147,3 +147,18 @@ def test_value_is_the_function_s_own():
     w = np.array([0.4, 1.6, -2.5])
     assert adcli.parse(STRAIGHT_THROUGH).grad(w=w).value == pytest.approx(float(np.sum(np.round(w) * w)), rel=1e-15)
     assert math.isfinite(adcli.parse(TWO).grad(a=A, b=B).value)
+
+
+def test_a_rule_may_call_its_own_function():
+    """Inside f.vjp, f is the plain function (inlined), as JAX's backward pass may call the primal."""
+    program = adcli.parse("def f(x) = x * x\ndef f.vjp(x, g) = g * 2 * f(x) / x\ninput a\ny = f(a)\n")
+    assert program.grad(a=3.0).grad["a"] == 6.0
+
+
+def test_rules_nested_beyond_the_bound_are_one_message(tmp_path):
+    lines = ["def f0(x) = x * 2", "def f0.vjp(x, g) = g * 2"]
+    for i in range(1, 80):
+        lines += [f"def f{i}(x) = f{i - 1}(x) + 1", f"def f{i}.vjp(x, g) = g * 2"]
+    result = run(tmp_path, "\n".join(lines + ["input a", "y = f79(a)"]) + "\n", "grad", "--set", "a=1")
+    assert result.exit_code == 2 and "at most that many, one inside another" in result.stderr
+    assert "Traceback" not in result.output

@@ -70,6 +70,9 @@ class Implicit:
     def rule_call(self, function, args, line, col) -> int:
         """A call of a function with a derivative rule: one node, its value by the function's graph and
         its derivative by the rule's (JAX's custom_vjp)."""
+        if len(getattr(self, "solving", ())) >= MAX_NESTED:
+            raise self.error(ShapeError, f"{function.name}() inside the functions of {MAX_NESTED} other rules and "
+                             "solutions: adcli compiles at most that many, one inside another", line, col)
         nodes = [self.operand(v) for v in args]
         dtypes = [INT if self.nodes[n].dtype == INT else FLOAT for n in nodes]
         body, closure = self.compile_body(function, dtypes, line, col)

@@ -1288,8 +1288,10 @@ def settled(new, old, tol, points=False):
     done = True
     for a, b in zip(number_parts(new), number_parts(old)):
         still = (a == b) | (np.abs(a - b) <= tol * np.abs(a)) | np.isnan(a)  # an infinity settles too
-        rows = (np.shape(still)[0], math.prod(np.shape(still)[1:]))  # (points, elements of one): 0 points too
-        done = done & (np.all(np.reshape(still, rows), axis=1) if points else np.all(still))
+        if points:  # per point: (points, elements of one), which holds for no points too
+            done = done & np.all(np.reshape(still, (np.shape(still)[0], math.prod(np.shape(still)[1:]))), axis=1)
+        else:
+            done = done & np.all(still)
     return done
 
 
