@@ -32,13 +32,14 @@ def as_json(tmp_path, source, *args) -> dict:
 def test_picked_follows_python_slices():
     assert picked(parse_iterations("0:3,-2:"), 10) == {0, 1, 2, 8, 9}
     assert picked(parse_iterations("5"), 10) == {5}
+    assert picked(parse_iterations("::4,-1"), 10) == {0, 4, 8, 9}
     assert picked(parse_iterations("-1"), 10) == {9}
     assert picked(None, 6) == set(range(6))  # short loops whole by default
     assert picked(None, 7) == {0, 1, 5, 6}
     assert picked(parse_iterations("0:2"), 0) == set()
 
 
-@pytest.mark.parametrize("bad", ["x", "1:2:3", "", "0:a", "1,,2"])
+@pytest.mark.parametrize("bad", ["x", "1:2:3:4", "::0", "", "0:a", "1,,2"])
 def test_bad_iterations_are_one_message(tmp_path, bad):
     result = run(tmp_path, LONG, "--set", "a=2", "--iterations", bad)
     assert result.exit_code == 2

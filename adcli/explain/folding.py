@@ -45,10 +45,12 @@ def parse_iterations(text: str) -> tuple:
         try:
             if ":" in item:
                 parts = item.split(":")
-                if len(parts) != 2:
+                if len(parts) > 3:
                     raise ValueError
-                start, stop = (int(p) if p.strip() else None for p in parts)
-                chosen.append(slice(start, stop))
+                start, stop, step = (int(p) if p.strip() else None for p in parts + [""] * (3 - len(parts)))
+                if step == 0:
+                    raise ValueError
+                chosen.append(slice(start, stop, step))
             else:
                 k = int(item)
                 chosen.append(slice(k, k + 1 if k != -1 else None))
