@@ -16,7 +16,7 @@ from adcli.explain.notation import (LINE_WIDTH, AsciiNotation, LatexNotation, No
                                     pick, section_of, top_level)
 from adcli.explain.trace import ForwardTrace
 from adcli.numbers import dumps, to_json
-from adcli.operations import OPS
+from adcli.operations import OPS, with_functions
 
 # ---------------------------------------------------------------------------------------------
 # Formulas from the registry
@@ -61,9 +61,7 @@ def counted(template: str, step) -> str:
     """A reduction's text with its count filled in: ḡ/4 for a mean of 4 elements (never the letter
     n, which may be one of the file's own dimension names), ddof where it appears, and the name of
     fixed_point's and root's function."""
-    for name in ("body", "rule"):
-        if "{" + name + "}" in template:
-            template = template.replace("{" + name + "}", step.params[name].name)
+    template = with_functions(template, step.params)
     if "{n}" not in template and "{ddof}" not in template:
         return template
     size = int(np.size(step.args[0].value)) // max(int(np.size(step.value if step.kind == "compute" else

@@ -17,7 +17,7 @@ import numpy as np
 from adcli.engine.reverse import depends_on, feeds
 from adcli.export.names import Namer, identifier, private_locals
 from adcli.language.graph import CONST, FLOAT, LEAVES, Graph
-from adcli.operations import OPS, fill, source_text
+from adcli.operations import OPS, fill, source_text, with_functions
 
 SCALAR_TYPES = {"f": "float64", "i": "int64", "u": "int64", "b": "bool_"}
 
@@ -222,9 +222,7 @@ class Emitter:
                 share_text = re.sub(r"\{(\d+)\}", lambda m: graph.nodes[n.args[int(m[1])]].label,
                                     op.vjp_text[min(k, len(op.vjp_text) - 1)])
                 share_text = share_text.replace("[k]", f"[{k}]").replace("{n}", "n").replace("{ddof}", "ddof")
-                for name in ("body", "rule"):
-                    if "{" + name + "}" in share_text:
-                        share_text = share_text.replace("{" + name + "}", n.params[name].name)
+                share_text = with_functions(share_text, n.params or {})
                 added = f"- {share_text[1:]}" if share_text.startswith("-") else f"+ {share_text}"
                 comment = f"∂{out_label}/∂{label} ← ∂{out_label}/∂{label} {added}"
                 expression = share if a not in has else f"{target} + {share}"

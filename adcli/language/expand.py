@@ -70,6 +70,7 @@ class Expander(Calls, Implicit, Statements, StaticValues, Numpy, Updates):
         self.holders: dict[int, list[tuple]] = {}
         self.stale: dict[tuple, tuple] = {}  # (scope, name) -> (the name updated, its line)
         self.copies: set[int] = set()
+        self.solving: tuple = ()  # the functions compiled on their own around this expander, outermost first
 
     # ---- errors and positions ---------------------------------------------------------------
     def span(self, line, col) -> Span:

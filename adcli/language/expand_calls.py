@@ -35,7 +35,7 @@ class Calls:
                 self.push(self.operator_call(name, args, where, layout, line, col), line, col)
                 return pc + 1
         elif name in self.functions and self.functions[name].rule is not None and \
-                self.functions[name].rule not in getattr(self, "solving", ()):  # kept whole, with its rule
+                self.functions[name].rule not in self.solving:  # kept whole, with its rule
             # (inside its own rule, f is the plain function its rule differentiates: inlined)
             self.check_call(self.functions[name], args, layout, kw_positions, line, col)
             self.push(self.rule_call(self.functions[name], args, line, col), line, col)

@@ -32,7 +32,7 @@ class Implicit:
             raise self.error(NameResolutionError, f"{name}() takes a function defined with def first: "
                              f"{name}(f, x0, *params)", *at)
         function = positional[0][0].value
-        solving = getattr(self, "solving", ())
+        solving = self.solving
         if function in solving or any(c.function is function for c in self.calls):
             raise self.error(NameResolutionError, f"{name}() inside {function.name}() solves with {function.name}() "
                              "itself: a function cannot be defined by its own solution", line, col)
@@ -70,7 +70,7 @@ class Implicit:
     def rule_call(self, function, args, line, col) -> int:
         """A call of a function with a derivative rule: one node, its value by the function's graph and
         its derivative by the rule's (JAX's custom_vjp)."""
-        if len(getattr(self, "solving", ())) >= MAX_NESTED:
+        if len(self.solving) >= MAX_NESTED:
             raise self.error(ShapeError, f"{function.name}() inside the functions of {MAX_NESTED} other rules and "
                              "solutions: adcli compiles at most that many, one inside another", line, col)
         nodes = [self.operand(v) for v in args]
@@ -103,7 +103,7 @@ class Implicit:
         sub = type(self)(self.code, self.file, self.source, self.sizes)  # an Expander, as this one
         sub.functions, sub.later, sub.limit = self.functions, self.later, self.limit - len(self.nodes)
         sub.frames = list(self.frames)
-        sub.solving = (*getattr(self, "solving", ()), function)  # the functions being compiled, outermost first
+        sub.solving = (*self.solving, function)
         sub.set_context()
         inputs = []
         for param, dtype in zip(function.params, dtypes):

@@ -16,7 +16,7 @@ import re
 
 from adcli.operations.constructors import CONSTRUCTORS, Constructor
 from adcli.operations.core import (OPS, Mismatch, Op, along_axis_shape, broadcast_shape, check_axis, fill, fmt_shape,
-                                   mentions, reduce_shape, same_shape)
+                                   mentions, reduce_shape, same_shape, with_functions)
 
 # The families, in the order `adcli functions` lists them: each module registers its own entries.
 FAMILIES: dict[str, list[str]] = {}
@@ -118,4 +118,5 @@ def derivative_text(op: Op) -> str:
 
 __all__ = ["FAMILIES", "function_table", "BINARY_SYMBOLS", "CONSTANTS", "CONSTRUCTORS", "Constructor", "FUNCTIONS",
            "IndexMismatch", "Mismatch", "OPS", "Op", "along_axis_shape", "broadcast_shape", "check_axis", "fill",
-           "fmt_shape", "index_text", "mentions", "param_text", "reduce_shape", "same_shape", "source_text"]
+           "fmt_shape", "index_text", "mentions", "param_text", "reduce_shape", "same_shape", "source_text",
+           "with_functions"]

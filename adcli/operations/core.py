@@ -435,6 +435,15 @@ def as_list(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+def with_functions(text: str, params: dict) -> str:
+    """A rule's text with the names of the file's functions it is about (fixed_point's f as {body},
+    a derivative rule as {rule}) filled in: (1 - ∂newton/∂x)⁻¹."""
+    for name in ("body", "rule"):
+        if "{" + name + "}" in text:
+            text = text.replace("{" + name + "}", params[name].name)
+    return text
+
+
 def wrap(text: str) -> str:
     """A derivative's text as a factor: in parentheses unless it reads as one unit."""
     return text if re.fullmatch(r"[\w.′]+(\(.*\))?|\{\d\}|\[.*\]", text) else f"({text})"
