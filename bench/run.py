@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make the package importa
 
 from bench.report import ROOT, targets_table  # noqa: E402
 
-CASES = ("startup", "mlp", "scalar", "modes", "export", "batch", "checkpoint", "parse", "updates", "sparse", "lsp", "dask")
+CASES = ("startup", "mlp", "scalar", "modes", "export", "batch", "checkpoint", "parse", "updates", "sparse", "lsp", "dask", "loops")
 
 
 def machine() -> dict:
@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)
 
-    from . import batch, checkpoint, dask_batch, export, lsp, mlp, modes, parse, scalar, sparse, startup, updates
+    from . import batch, checkpoint, dask_batch, export, loops, lsp, mlp, modes, parse, scalar, sparse, startup, updates
     modules = {"startup": startup, "mlp": mlp, "scalar": scalar, "modes": modes, "export": export, "batch": batch,
                "checkpoint": checkpoint, "parse": parse, "updates": updates, "sparse": sparse, "lsp": lsp,
-               "dask": dask_batch}
+               "dask": dask_batch, "loops": loops}
     info = machine()
     info["adcli tree"] = Path(args.tree).name if args.tree else "this checkout"
     info["BLAS threads"] = args.blas_threads or "default"

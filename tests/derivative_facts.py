@@ -310,6 +310,17 @@ def implicit_facts(sign: float):
     return closed
 
 
+POWER_LOOP = "h = a\nfor t in range(64):\n    h = h * b\nout = h"  # the program's lines, not one call
+
+
+def power_loop_facts(at):
+    """h ← h·b, 64 times from h = a (a loop kept as a loop): a·b⁶⁴, so along a b⁶⁴, 0, 0; along b
+    64ab⁶³, 4032ab⁶², 249984ab⁶¹; and ∂²/∂a∂b = 64b⁶³. Exact in float64 wherever b is a power of two."""
+    a, b = (float(v) for v in at)
+    return {"a": [b ** 64, 0.0, 0.0], "b": [64 * a * b ** 63, 4032 * a * b ** 62, 249984 * a * b ** 61],
+            ("a", "b"): 64 * b ** 63}
+
+
 def smooth_facts(at):
     """smooth(x, a) = x·a + sin(x), differentiated by its rule g·(a + cos x), g·x, and the rule's own
     derivatives: along x a + cos x, -sin x; along a x, 0; and ∂²/∂x∂a = 1."""
@@ -694,6 +705,9 @@ ARRAY_FACTS = (
             formula="the implicit function theorem at mpmath's solution: x′ = 1/(1 ± cos(x)/2), x″ = ±sin(x)x′³/2")
        for op, sign in (("fixed_point", -1.0), ("root", 1.0))
        for x0, a in [(0.0, 0.0), (0.0, 1.0), (3.0, -2.5), (0.0, 1e-300), (1.0, TINY), (0.0, 100.0), (-1.0, -1e-8)]]
+    + [Fact("loop", at, truth="closed", closed=power_loop_facts, source=POWER_LOOP,
+            formula="a·b⁶⁴ by a loop of 64 steps h ← h·b, kept as a loop")
+       for at in [(1.0, 0.0), (0.0, 1.0), (3.0, -1.0), (1.0, 0.5), (HUGE, 0.5), (TINY, 2.0), (-2.0, -0.5)]]
     + [Fact("rule", at, truth="closed", closed=smooth_facts, formula="x·a + sin x by its rule g·(a + cos x), g·x")
        for at in [(0.0, 0.0), (1.0, 2.0), (-HALF_PI, TINY), (HUGE, -1.0), (TINY, HUGE)]]
     + [Fact("solve_triangular", (((1.0, 0.0), (1.0, 0.0)), (1.0, 2.0)), truth="closed", closed=unread_upper,

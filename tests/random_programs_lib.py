@@ -1112,6 +1112,8 @@ IMPLICIT_SOURCES = [
     "def monotone(x, p) = x + 0.25 * sin(x) - p",  # slope in [0.75, 1.25]: Newton's error shrinks from anywhere
     "def smooth(x, p) = x * p + sin(x)",
     "def smooth.vjp(x, p, g) = g * (p + cos(x)), g * x",
+    # a loop kept as a loop (64 steps: the fewest kept), a contraction from x towards a tanh of p
+    "def drift(x, p):\n    h = x\n    for r in range(64):\n        h = 0.875 * h + 0.125 * tanh(h * p)\n    return h",
 ]
 SOLVED_BY = {"fixed_point": "contract", "root": "monotone"}
 
@@ -1119,10 +1121,12 @@ SOLVED_BY = {"fixed_point": "contract", "root": "monotone"}
 def gen_implicit(draw, ctx, shape, pos, depth, op=None):
     if pos:
         return None
-    kind = op or draw(st.sampled_from(["fixed_point", "root", "rule"]))
+    kind = op or draw(st.sampled_from(["fixed_point", "root", "rule", "loop"]))
     ctx.solved.add(kind)
     x, p = sub(draw, ctx, shape, False, depth), sub(draw, ctx, shape, False, depth)
-    return ("fcall", "smooth", [x, p]) if kind == "rule" else ("solve", kind, SOLVED_BY[kind], x, p)
+    if kind in ("rule", "loop"):
+        return ("fcall", "smooth" if kind == "rule" else "drift", [x, p])
+    return ("solve", kind, SOLVED_BY[kind], x, p)
 
 
 def reference_solve(kind, x0, p):
@@ -1167,7 +1171,8 @@ KINDS = ([f"unary:{name}" for name in sorted(UNARY)]
             "inverse:inv", "inverse:inv", "inverse:cholesky", "inverse:cholesky", "det:det", "det:det",
             "det:logdet", "det:logdet", "det:logdet", "eigvalsh", "eigvalsh"]
          + ["getitem"] * 3 + ["setitem"] * 3 + ["gather"] * 3 + ["one_hot"] * 3 + ["size", "filled", "loop_number", "loop_number"]
-         + ["fcall"] * 4 + ["implicit:fixed_point", "implicit:root", "implicit:rule"])
+         + ["fcall"] * 4 + ["implicit:fixed_point", "implicit:root", "implicit:rule",
+                                 "implicit:loop"])
 SYMBOL_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "<": "less", "<=": "less_equal", ">": "greater",
               ">=": "greater_equal", "==": "equal", "!=": "not_equal", "max": "maximum", "min": "minimum"}
 REDUCTION_OPS = {"max": "amax", "min": "amin"}
@@ -1865,6 +1870,11 @@ class Reference:
         if kind == "fcall" and tree[1] == "smooth":  # IMPLICIT_SOURCES' function with a rule
             x, p = (self.ev(a, env) for a in tree[2])
             return x * p + np.sin(x)
+        if kind == "fcall" and tree[1] == "drift":  # IMPLICIT_SOURCES' loop kept as a loop
+            h, p = (self.ev(a, env) for a in tree[2])
+            for _ in range(64):
+                h = 0.875 * h + 0.125 * np.tanh(h * p)
+            return h
         if kind == "fcall":
             return self.call(tree[1], [self.ev(a, env) for a in tree[2]])
         if kind == "solve":
@@ -2052,6 +2062,8 @@ def print_graph(graph) -> str:
             text = f"{node.op}({params['body'].name}, {', '.join(args)})"
         elif node.op == "rule":
             text = f"{params['body'].name}({', '.join(args)})"
+        elif node.op == "loop":  # the generator's only long loop is drift's (IMPLICIT_SOURCES)
+            text = f"drift({', '.join(args + drift_constant(params['body']))})"
         elif node.op == "filled":
             sizes = [str(d) if not isinstance(d, tuple) else dimension(i, node.args[d[1]], d[2])
                      for d in params["shape"]]
@@ -2068,9 +2080,18 @@ def print_graph(graph) -> str:
         lines.append(f"N{i} = {text}")
         ref[i] = f"N{i}"
     lines.append(f"output = {ref[graph.output]}")  # an alias: no node, but a file must assign something
-    if any(n.op in ("fixed_point", "root", "rule") for n in nodes):
+    if any(n.op in ("fixed_point", "root", "rule", "loop") for n in nodes):
         lines[:0] = IMPLICIT_SOURCES
     return "\n".join(lines) + "\n"
+
+
+def drift_constant(body) -> list[str]:
+    """drift's p where it is a number written in the file: the body holds it as a constant (h * p)."""
+    graph = body.graph
+    for node in graph.nodes:
+        if node.op == "mul" and node.args[0] == graph.inputs[1] and graph.nodes[node.args[1]].op == CONST:
+            return [value_text(graph.nodes[node.args[1]].data.tolist())]
+    return []
 
 
 def graph_summary(graph):
@@ -2082,6 +2103,8 @@ def graph_summary(graph):
         if n.op == INPUT:
             return (n.op, n.label, None if n.data is None else tuple(n.data), n.dtype, n.extra)
         params = {k: v.name if k in ("body", "rule") else v for k, v in (n.params or {}).items()}  # a function by name
+        if n.op == "loop":  # a loop's body is named by its line; by its variable and carried names here
+            params["body"] = f"loop over {', '.join(n.params['body'].params)}"
         if n.op == "filled":  # the label a size was read from is not part of the value
             params["shape"] = tuple(d[:3] if isinstance(d, tuple) else d for d in params["shape"])
         return (n.op, tuple(n.args), tuple(sorted(params.items())), n.dtype)
@@ -2548,7 +2571,9 @@ def checks(source, statements, inputs, seed, hostile_given, state):
     # adcli's value of every assignment is this file's own evaluation of the program.
     expected = reference_values(statements, given)
     got = strict(program.eval, **given)
-    assert [label for label, _ in graph.assigned] == [label for label, _ in expected], context
+    # (drift's own names are not the reference's: it computes drift in one piece, as IMPLICIT_SOURCES' others)
+    assert [label for label, _ in graph.assigned if not label.startswith("drift.")] == \
+        [label for label, _ in expected], context
     scales = operand_scales(graph, values) if hostile else {}
     for label, value in expected:
         assert same_values(got[label], value, hostile, scales.get(label, 0.0)), \

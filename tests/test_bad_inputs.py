@@ -86,7 +86,7 @@ def test_bad_input(case, command, tmp_path):
     required = REQUIRED.get(command, [])
     if required and required[0] in args:  # the case gives that option itself
         required = []
-    result = CliRunner().invoke(app, [command, file, *required, *args])
+    result = CliRunner().invoke(app, [command, file, *required, *args], env=case.get("env"))
 
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout

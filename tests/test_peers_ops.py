@@ -340,6 +340,8 @@ TORCH = {
     "fixed_point": lambda xs, p: unrolled(xs, lambda x, a: 0.5 * torch.sin(x) + a, 1100),  # 0.5**1100 is 0
     "root": lambda xs, p: unrolled(xs, lambda x, a: x - (x + 0.5 * torch.sin(x) - a) / (1 + 0.5 * torch.cos(x)), 60),
     "rule": lambda xs, p: xs[0] * xs[1] + torch.sin(xs[0]),  # op_cases' smooth, differentiated by autograd
+    # op_cases' loop kept as a loop: its 64 steps on autograd's tape
+    "loop": lambda xs, p: unrolled(xs, lambda h, b: 0.9 * h + 0.1 * torch.sin(h * b), 64),
 }
 
 

@@ -9,3 +9,4 @@ explains or prints a result.
 
 # fixed_point() and root() call back into the engine to run their function's graph.
 from adcli.engine import implicit as _implicit  # noqa: F401
+from adcli.engine import loops as _loops  # noqa: F401  (a loop's scalar body on floats)

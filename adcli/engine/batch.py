@@ -83,13 +83,13 @@ class Batcher:
         """The shape at one point of the node being rewritten."""
         return tuple(self.shapes[self.current_index])
 
-    def body(self, body, shapes: list):
-        """A function compiled on its own (fixed_point's f, a derivative rule) for every point at once: its
-        graph batched in every argument."""
+    def body(self, body, shapes: list, fixed: int = 0):
+        """A function compiled on its own (fixed_point's f, a derivative rule, a loop's body) for every point
+        at once: its graph batched in every argument but the first `fixed` (a loop's variable)."""
         from adcli.operations.implicit import Body
         graph = body.graph
         point = infer_shapes(graph, dict(zip(graph.inputs, (tuple(s) for s in shapes))), len(graph.nodes))
-        batched = batched_graph(graph, point, set(graph.inputs), self.size, len(graph.nodes))
+        batched = batched_graph(graph, point, set(graph.inputs[fixed:]), self.size, len(graph.nodes))
         return Body(body.name, batched.graph, body.params, body.line, body.col, body.site,
                     [batched.new[o] for o in body.outputs])
 

@@ -28,7 +28,7 @@ import numpy as np
 from adcli.engine.evaluate import evaluate, infer_shapes, last_uses, placeholder
 from adcli.engine.reverse import Sweep, backward_reads, depends_on, feeds
 from adcli.errors import InputError
-from adcli.language.graph import INPUT, LEAVES, Graph, paused_gc
+from adcli.language.graph import INPUT, LEAVES, Graph, Node, paused_gc
 from adcli.operations import OPS
 
 UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
@@ -226,6 +226,7 @@ def grad(graph: Graph, bound: dict, output: int, wrt: list[int], schedule: Sched
     `on_segment(first, last, nodes)` is told before a segment's nodes are recomputed (for traces);
     `fast` allows the scalar path on floats when every value is a scalar."""
     from adcli.engine.scalar import scalar_checkpointed
+    graph = loops_checkpointed(graph, schedule)
     with paused_gc():
         if fast and on_segment is None and on_update is None:
             fast = scalar_checkpointed(graph, bound, output, wrt, schedule)
@@ -244,6 +245,21 @@ def grad(graph: Graph, bound: dict, output: int, wrt: list[int], schedule: Sched
                 recompute(graph, values, again, schedule.release[number])
             sweep.run(lo, hi, on_update, release=True)
         return value, sweep.gradients()
+
+
+def loops_checkpointed(graph: Graph, schedule: Schedule) -> Graph:
+    """The graph with each loop kept as a loop checkpointed too, when the schedule checkpoints: its
+    carried value kept before every ⌈√N⌉-th of its N steps, the others recomputed a stretch at a time
+    in the backward pass (the same operations, the same bits), so it holds about 2√N carried values."""
+    if schedule.kind == "none" or not any(node.op == "loop" for node in graph.nodes):
+        return graph
+    nodes = list(graph.nodes)
+    for i, node in enumerate(nodes):
+        if node.op == "loop":
+            every = max(1, math.isqrt(max(node.params["count"] - 1, 0)) + 1)
+            nodes[i] = Node(node.op, node.args, dict(node.params, every=every), node.name, node.label, node.line,
+                            node.col, node.data, node.dtype, node.ctx, node.extra)
+    return Graph(nodes, graph.inputs, graph.assigned, graph.names, graph.file, graph.source, graph.contexts)
 
 
 def recompute(graph: Graph, values: list, again: list[int], release: list[list[int]]) -> None:
@@ -285,13 +301,20 @@ def predict(graph: Graph, output: int, wrt: list[int], schedule: Schedule, shape
     keep = schedule.kept if len(schedule.segments) > 1 else reads
     resident = sum(size[i] for i in range(output + 1) if need[i] and nodes[i].op in LEAVES)
     last = last_uses(graph, output + 1)
+    # a loop kept as a loop holds its carried values from the forward pass to its backward step
+    states, during, redone = [0] * (output + 1), [0] * (output + 1), 0
+    for i in range(output + 1):
+        if nodes[i].op == "loop" and need[i]:
+            states[i], during[i] = loop_bytes(nodes[i].params["count"], size[i], schedule.kind != "none")
+            if schedule.kind != "none":  # its steps run once more, a stretch at a time
+                redone += OPS["loop"].flops(shapes[i], [shapes[a] for a in nodes[i].args], nodes[i].params)
     # forward: each value freed at its last use unless kept
     live = peak = 0
     held = [False] * (output + 1)
     for i in range(output + 1):
         if nodes[i].op in LEAVES or not need[i]:
             continue
-        live += size[i]
+        live += size[i] + states[i]
         held[i] = True
         peak = max(peak, live)
         for a in set(nodes[i].args):
@@ -306,7 +329,7 @@ def predict(graph: Graph, output: int, wrt: list[int], schedule: Schedule, shape
         grads[output] = True
         live += size[output]
         peak = max(peak, live)
-    extra = 0
+    extra = redone
     segments = schedule.segments
     for number in range(len(segments) - 1, -1, -1):
         lo, hi = segments[number]
@@ -319,6 +342,9 @@ def predict(graph: Graph, output: int, wrt: list[int], schedule: Schedule, shape
                 held[a] = False
                 live -= size[a]
         for i in range(hi, lo - 1, -1):
+            if states[i]:  # its steps' backward passes, then its carried values are let go
+                peak = max(peak, live + during[i])
+                live -= states[i]
             if grads[i] and nodes[i].op not in LEAVES:
                 for a in nodes[i].args:
                     if not active[a]:
@@ -341,6 +367,16 @@ def predict(graph: Graph, output: int, wrt: list[int], schedule: Schedule, shape
     if floats and runs_on_floats(graph, output, shapes):
         return Prediction(resident + scalar_peak(graph, output, schedule), kept_bytes, extra, resident)
     return Prediction(resident + peak, kept_bytes, extra, resident)
+
+
+def loop_bytes(count: int, carried: int, checkpointed: bool) -> tuple[int, int]:
+    """(bytes a loop kept as a loop holds from its forward step to its backward one, bytes more while
+    its backward runs) for `carried` bytes carried: every step's carried value, or with
+    checkpointing one before every ⌈√N⌉-th step, and a stretch recomputed at a time."""
+    if not checkpointed:
+        return (count + 1) * carried, 0
+    every = math.isqrt(max(count - 1, 0)) + 1
+    return (-(-count // every) + 1) * carried, (every + 1) * carried
 
 
 def shapes_for(graph: Graph, bound: dict, output: int) -> list:

@@ -17,8 +17,10 @@ from adcli.language.graph import Graph, paused_gc
 class Program:
     """A parsed .ad file: `.eval(**values)` and `.grad(of=None, wrt=None, **values)`."""
 
-    def __init__(self, graph: Graph | None, source: str | None = None, file: str = "<input>", pending=None):
+    def __init__(self, graph: Graph | None, source: str | None = None, file: str = "<input>", pending=None,
+                 unroll: bool = False):
         self._graph = graph
+        self.unroll = unroll  # every loop unrolled (for a trace), else long ones kept as loops
         # A file that sizes a loop, a slice or a reshape by a named dimension (range(T)) has no graph until
         # it is given inputs: `pending` is why, and specialise() expands it for their sizes.
         self.source, self.file, self.pending = source, file, pending
@@ -46,7 +48,7 @@ class Program:
         sizes = dimension_sizes(self._declared, given)
         key = tuple(sorted(sizes.items()))
         if key not in self._graphs:
-            self._graphs[key] = parse_source(self.source, self.file, sizes)
+            self._graphs[key] = parse_source(self.source, self.file, sizes, self.unroll)
         self._graph, self.sizes = self._graphs[key], sizes
         return self
 
@@ -176,24 +178,24 @@ def dimension_sizes(declared: list, given: dict) -> dict[str, int]:
     return sizes
 
 
-def parse(source: str, file: str = "<input>") -> Program:
-    """Parse .ad source text into a Program."""
+def parse(source: str, file: str = "<input>", unroll: bool = False) -> Program:
+    """Parse .ad source text into a Program (with `unroll`, every loop unrolled)."""
     from adcli.errors import NeedsSizes
     from adcli.language.parser import parse_source
     try:
-        return Program(parse_source(source, file))
+        return Program(parse_source(source, file, unroll=unroll), unroll=unroll)
     except NeedsSizes as pending:
-        return Program(None, source, file, pending)
+        return Program(None, source, file, pending, unroll)
 
 
-def load(path: str) -> Program:
+def load(path: str, unroll: bool = False) -> Program:
     """Read and parse a .ad file ('-' for standard input); an unchanged file's graph comes from the
-    program cache, without parsing."""
+    program cache, without parsing. With `unroll`, every loop is unrolled, as a trace lists them."""
     from adcli.errors import NeedsSizes
     from adcli.language.program_cache import cached_graph
     from adcli.language.source import plain_source, read_source
     source, name = read_source(path)
     try:
-        return Program(cached_graph(source, name))
+        return Program(cached_graph(source, name, unroll), unroll=unroll)
     except NeedsSizes as pending:
-        return Program(None, plain_source(source), name, pending)
+        return Program(None, plain_source(source), name, pending, unroll)

@@ -208,6 +208,41 @@ def iterate(advance, start, tol, max_iter, f, what, points=False):
     start = jnp.asarray(start, dtype=jnp.float64)
     _, old, new = jax.lax.while_loop(unsettled, once_more, (1, start, advance(start)))
     return jnp.where(moving(new, old), jnp.nan, new)'''
+JAX_OVERRIDES["loop_run"] = '''
+def loop_run(f, c, params, start, step, count, every=1):
+    """The carried value after count steps, as a lax.fori_loop: jit traces the body once."""
+    c = jnp.asarray(c, dtype=jnp.float64)
+    return jax.lax.fori_loop(0, count, lambda k, c: f.value(start + k * step, c, *params), c)'''
+JAX_OVERRIDES["loop_adjoint"] = '''
+def loop_adjoint(f, c, params, g, start, step, count, every=1):
+    """Each share of ḡ: the carried values kept by a lax.scan, then each step's vjp by a scan from the
+    last step back, the parameters' shares summed (jit traces the body once)."""
+    ts = start + step * jnp.arange(count)
+
+    def ahead(c, t):
+        return f.value(t, c, *params), c
+
+    def back(carry, item):
+        g, shares = carry
+        t, c = item
+        _, g, *each = f.vjp(t, [c, *params], g)
+        return (g, [s + e for s, e in zip(shares, each)]), None
+
+    _, states = jax.lax.scan(ahead, jnp.asarray(c, dtype=jnp.float64), ts)
+    zeros = [jnp.zeros(jnp.shape(p)) for p in params]
+    (g, shares), _ = jax.lax.scan(back, (jnp.asarray(g, dtype=jnp.float64), zeros), (ts, states), reverse=True)
+    return [g] + shares'''
+JAX_OVERRIDES["loop_tangent"] = '''
+def loop_tangent(f, c, params, dc, dparams, start, step, count):
+    """The carried value's tangent, carried along with it by a lax.fori_loop."""
+    def once(k, state):
+        c, dc = state
+        t = start + k * step
+        return f.value(t, c, *params), f.jvp(t, [c, *params], [None, dc, *dparams])
+
+    c = jnp.asarray(c, dtype=jnp.float64)
+    dc = jnp.zeros(jnp.shape(c)) if dc is None else jnp.asarray(dc, dtype=jnp.float64)
+    return jax.lax.fori_loop(0, count, once, (c, dc))[1]'''
 JAX_OVERRIDES.update(framework_linalg("jnp", "jnp"))
 JAX_OVERRIDES.update(framework_strong("jnp", "jnp"))
 JAX_OVERRIDES.update(framework_static("jnp"))

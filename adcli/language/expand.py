@@ -18,6 +18,7 @@ import numpy as np
 from adcli.errors import AdError, NameResolutionError, ParseError, ShapeError, Span
 from adcli.language.expand_calls import Calls
 from adcli.language.expand_implicit import Implicit
+from adcli.language.expand_loops import Loops
 from adcli.language.expand_numpy import Numpy, Tuple
 from adcli.language.expand_statements import Statements
 from adcli.language.expand_static import StaticValues, dtype_of, is_integer
@@ -37,12 +38,13 @@ WHOLE_DIVISION = {"//": lambda x, y: x // y, "%": lambda x, y: x % y}
 # The expander
 # ---------------------------------------------------------------------------------------------
 
-class Expander(Calls, Implicit, Statements, StaticValues, Numpy, Updates):
+class Expander(Calls, Implicit, Loops, Statements, StaticValues, Numpy, Updates):
     """Runs the instructions of one file, building its graph: names, operators and subscripts here; calls,
     statements and values known before evaluation in the mixins it inherits."""
 
-    def __init__(self, code: list[tuple], file: str, source: str, sizes: dict | None = None):
+    def __init__(self, code: list[tuple], file: str, source: str, sizes: dict | None = None, unroll: bool = False):
         self.code, self.file, self.source = code, file, source
+        self.unroll = unroll  # every loop unrolled (a trace lists each step), else long ones kept as loops
         self.sizes = dict(sizes or {})  # named dimension -> its size, when the program is specialised to them
         self.nodes: list[Node] = []
         self.env: dict[str, int] = {}  # the file's names -> node of their latest version
@@ -230,6 +232,10 @@ class Expander(Calls, Implicit, Statements, StaticValues, Numpy, Updates):
                 node, axis = self.dims[name]
                 self.dim_nodes[name] = self.add("size", (node,), line, col, {"axis": axis}, dtype=INT, label=name)
             return self.dim_nodes[name]
+        if self.parent is not None:  # a loop's body: a number known around it stays one, a value is an input
+            outer = self.outer_value(name, line, col)
+            if outer is not None:
+                return outer
         index = self.add(INPUT, (), line, col, name=name, label=name)
         self.env[name], self.versions[name] = index, 1
         self.bind(None, name, index)
@@ -402,6 +408,7 @@ class Expander(Calls, Implicit, Statements, StaticValues, Numpy, Updates):
         raise self.error(ShapeError, "this cannot be an index", *at)
 
 
-def expand(code: list[tuple], file: str, source: str, sizes: dict | None = None) -> Graph:
-    """The graph the instructions describe (with `sizes`, specialised to those dimensions' sizes)."""
-    return Expander(code, file, source, sizes).run()
+def expand(code: list[tuple], file: str, source: str, sizes: dict | None = None, unroll: bool = False) -> Graph:
+    """The graph the instructions describe (with `sizes`, specialised to those dimensions' sizes;
+    with `unroll`, every loop unrolled)."""
+    return Expander(code, file, source, sizes, unroll).run()

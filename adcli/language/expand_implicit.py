@@ -101,6 +101,7 @@ class Implicit:
         its body reads (closure), which the call passes after the arguments. A function returning a
         tuple has one output per item."""
         sub = type(self)(self.code, self.file, self.source, self.sizes)  # an Expander, as this one
+        sub.unroll = self.unroll
         sub.functions, sub.later, sub.limit = self.functions, self.later, self.limit - len(self.nodes)
         sub.frames = list(self.frames)
         sub.solving = (*self.solving, function)

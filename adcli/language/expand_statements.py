@@ -4,6 +4,7 @@ a name to a node, and an input's declaration (a mixin of Expander)."""
 from __future__ import annotations
 
 from adcli.errors import NameResolutionError, ShapeError
+from adcli.language.expand_loops import loops_from
 from adcli.language.expand_static import iterations
 from adcli.language.expand_values import Literal, Loop
 from adcli.language.graph import FLOAT, INPUT, INT, versioned
@@ -33,6 +34,10 @@ class Statements:
         count = iterations(*numbers)
         if count == 0:
             return end + 1
+        if count >= loops_from() and not self.unroll:
+            after = self.loop_node(var, values, pc, end, line, col)
+            if after is not None:
+                return after
         if count > self.limit:
             raise self.error(ShapeError, f"this loop runs {count:,} times: unrolled, the program would have more "
                              f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)

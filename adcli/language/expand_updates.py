@@ -110,6 +110,8 @@ class Updates:
 
     def update(self, base, items, positions, arrays, value, vat, symbol, line, col, oline, ocol) -> int:
         """The node of `base` with base[items] replaced by value (or by `base[items] symbol value`)."""
+        if arrays and self.scalar_indices(base, items, arrays):
+            return self.masked_update(base, items, arrays, value, vat, symbol, line, col, oline, ocol)
         if arrays:
             raise self.error(ShapeError, "an update's subscript takes numbers, slices, None and ... known as the file "
                              "is read, not an array of indices: repeated indices would make numpy's x[idx] += v and "
@@ -128,16 +130,60 @@ class Updates:
         if symbol is not None:
             part = self.add_op("getitem", [base], line, col, {"index": index})
             self.nodes[part].extra = tuple(positions)
-            if symbol in ("minimum", "maximum"):
-                value = self.add_op(symbol, [part, value], oline, ocol)
-            else:
-                self.push(part, line, col)
-                self.push(value, *vat)
-                self.do_binary(("binary", symbol, oline, ocol), 0)
-                (value,), _ = self.pop(1)
+            value = self.combined(part, value, vat, symbol, line, col, oline, ocol)
         node = self.add_op("setitem", [base, value], line, col, {"index": index})
         self.nodes[node].extra = tuple(positions)
         return node
+
+    def scalar_indices(self, base, items, arrays) -> bool:
+        """Whether the subscript is whole numbers alone, some of them integer values (a loop's variable,
+        in a loop kept as a loop), on an array whose shape is known: one element or row, never a repeat."""
+        if not isinstance(base, int) or not all(isinstance(i, (int, Marker)) for i in items):
+            return False
+        shapes = self.node_shapes()
+        shape = shapes[base]
+        return shape is not None and len(items) <= len(shape) and all(shapes[a] == () for a in arrays)
+
+    def masked_update(self, base, items, arrays, value, vat, symbol, line, col, oline, ocol) -> int:
+        """x[i, j] = v (or op= v) at integer values i, j: where(position == (i, j), v, x), the position
+        counted over the subscripted axes, a negative index from the end as numpy's."""
+        shape = self.node_shapes()[base]
+        lead = shape[:len(items)]
+        dynamic = iter(arrays)
+        flat = None
+        for axis, item in enumerate(items):
+            n = lead[axis]
+            if isinstance(item, Marker):
+                index = next(dynamic)
+                negative = self.add_op("less", [index, Literal(0, line, col, static=True)], line, col)
+                index = self.add_op("where", [negative, self.add_op("add", [index, Literal(n, line, col, static=True)],
+                                                                     line, col), index], line, col)
+            else:
+                index = Literal(item % n if n else item, line, col, static=True)
+            stride = int(np.prod(lead[axis + 1:], dtype=np.int64))
+            term = index if stride == 1 else self.add_op("mul", [index, Literal(stride, line, col, static=True)],
+                                                           line, col)
+            flat = term if flat is None else self.add_op("add", [flat, term], line, col)
+        count = int(np.prod(lead, dtype=np.int64))
+        positions = Literal(np.arange(count, dtype=np.int64).reshape(lead + (1,) * (len(shape) - len(lead))), line,
+                            col, static=True)
+        mask = self.add_op("equal", [positions, flat], line, col)
+        if symbol is not None:
+            part = self.add_op("gather", [base] + list(arrays), line, col,
+                               {"layout": tuple(("array", k + 1) if isinstance(i, Marker) else i
+                                                for i, k in zip(items, self.array_numbers(items)))})
+            value = self.combined(part, value, vat, symbol, line, col, oline, ocol)
+        return self.add_op("where", [mask, value, base], line, col)
+
+    def combined(self, part, value, vat, symbol, line, col, oline, ocol):
+        """`part symbol value`, for x[i] op= v: an operator, or minimum and maximum (.at[i].min(v))."""
+        if symbol in ("minimum", "maximum"):
+            return self.add_op(symbol, [part, value], oline, ocol)
+        self.push(part, line, col)
+        self.push(value, *vat)
+        self.do_binary(("binary", symbol, oline, ocol), 0)
+        (value,), _ = self.pop(1)
+        return value
 
     def kind_of(self, value) -> str:
         """A value's element type, placing nothing in the graph."""

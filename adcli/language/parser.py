@@ -440,14 +440,15 @@ def compile_part(source: str, file: str = "<input>", imports: tuple = (), first_
         return compiler.code, (tuple(compiler.modules.items()), tuple(compiler.imported.items()))
 
 
-def parse_source(source: str, file: str = "<input>", sizes: dict | None = None) -> Graph:
+def parse_source(source: str, file: str = "<input>", sizes: dict | None = None, unroll: bool = False) -> Graph:
     """Parse .ad source text into a Graph, or raise an AdError pointing into the text. With `sizes`
-    (a named dimension -> its size), those dimensions are numbers known as the file is read."""
+    (a named dimension -> its size), those dimensions are numbers known as the file is read; with
+    `unroll`, every loop is unrolled (else a long one is kept as one node)."""
     from adcli.language.expand import expand
     source = plain_source(source)  # no byte-order mark; LF, CRLF and a lone CR all end a line
     code = compile_source(source, file)
     with paused_gc():
-        return expand(code, file, source, sizes)
+        return expand(code, file, source, sizes, unroll)
 
 
 __all__ = ["Token", "compile_source", "grammar_path", "lark_parser", "parse_source"]

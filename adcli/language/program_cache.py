@@ -40,7 +40,8 @@ ELEMENTS_PER_NODE = 16  # array elements stored as numbers, at most: this many a
 _HERE = Path(__file__).resolve().parent
 _PACKAGE = _HERE.parent  # adcli/: a wheel keeps the grammar beside the modules, a checkout one level up
 # The modules whose code decides which graph a source becomes.
-BUILDERS = ("source.py", "parser.py", "layout.py", "expand.py", "expand_calls.py", "expand_implicit.py", "expand_numpy.py",
+BUILDERS = ("source.py", "parser.py", "layout.py", "expand.py", "expand_calls.py", "expand_implicit.py", "expand_loops.py",
+            "expand_numpy.py",
             "expand_statements.py", "expand_static.py", "expand_updates.py", "expand_values.py", "numpy_names.py",
             "syntax_errors.py",
             "graph.py", "program_cache.py")
@@ -75,9 +76,12 @@ def source_digest(source: str) -> str:
     return digest(code_digest().encode() + b"\0" + source.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def entry_path(folder: str, source: str) -> str:
-    """The entry for this source under this adcli: a different text or code gives a different name."""
-    return os.path.join(folder, f"{PREFIX}{source_digest(source)[:40]}.json")
+def entry_path(folder: str, source: str, unroll: bool = False) -> str:
+    """The entry for this source under this adcli: a different text or code gives a different name, and so
+    does how its loops are expanded (every one unrolled for a trace, or long ones kept as loops)."""
+    from adcli.language.expand_loops import loops_from
+    expanded = "unrolled" if unroll else f"loops from {loops_from()}"
+    return os.path.join(folder, f"{PREFIX}{source_digest(source + chr(0) + expanded)[:40]}.json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,22 +418,23 @@ def prune(folder: str) -> None:
         pass
 
 
-def cached_graph(source: str, file: str) -> Graph:
-    """The graph of `source`: from its cache entry when there is a sound one, else parsed (and stored)."""
+def cached_graph(source: str, file: str, unroll: bool = False) -> Graph:
+    """The graph of `source`: from its cache entry when there is a sound one, else parsed (and stored);
+    with `unroll`, every loop unrolled."""
     from adcli.limits import operation_limit
     source = plain_source(source)  # as parse_source reads it: CRLF and LF files share their entry
     folder = cache_folder()
     try:
-        path = None if folder is None else entry_path(folder, source)
+        path = None if folder is None else entry_path(folder, source, unroll)
     except (OSError, UnicodeError):
         path = None
     if path is None:
         from adcli.language.parser import parse_source
-        return parse_source(source, file)
+        return parse_source(source, file, unroll=unroll)
     graph = load_entry(path, file, source, operation_limit())  # above today's limit: parsed, to say so
     if graph is not None:
         return graph
     from adcli.language.parser import parse_source  # only on a miss: a hit never imports Lark
-    graph = parse_source(source, file)
+    graph = parse_source(source, file, unroll=unroll)
     store_entry(folder, path, graph)
     return graph

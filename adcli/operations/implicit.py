@@ -204,3 +204,56 @@ register(Op(
     doc="a function of the file with its own derivative rule (def f.vjp): its value by f, its vjp by the rule",
     signature="f(x, ...) with def f.vjp(x, ..., g)", flops=rule_flops, deriv_flops=rule_deriv_flops,
     batch=batch_rule, pattern=patterns.dense, series=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# A loop kept as a loop: its body a function of the loop variable, the carried values and the file's
+# values it reads, run count times (JAX's lax.scan); reverse mode keeps the carried values
+# ---------------------------------------------------------------------------------------------
+
+def loop_shape(*shapes, body=None, start=0, step=1, count=0, every=1):
+    if body is not None:
+        out = body.out_shape([()] + list(shapes))
+        if tuple(out) != tuple(shapes[0]):
+            raise Mismatch(f"the loop's body makes its carried values of shape {fmt_shape(out)} from "
+                           f"{fmt_shape(shapes[0])}: a loop kept as a loop carries values of one shape; declare "
+                           "the shapes of the inputs it reads (input x: [3]), and adcli unrolls a loop whose "
+                           "values change shape")
+    return tuple(shapes[0])
+
+
+def show_loop(labels, params):
+    """for t in range(…): the loop as the file writes it, with what it starts from."""
+    body = params.get("body")
+    var = body.params[0] if body is not None else "t"
+    start, step, count = params.get("start", 0), params.get("step", 1), params.get("count", 0)
+    stop = start + step * count
+    bounds = f"{stop}" if start == 0 and step == 1 else f"{start}, {stop}" if step == 1 else f"{start}, {stop}, {step}"
+    return f"for {var} in range({bounds}) from {', '.join(labels)}"
+
+
+def loop_flops(out, args, params):
+    return params["body"].flops([()] + list(args)) * params["count"]
+
+
+def batch_loop(b, node, xs):
+    """Every point at once: the body batched in all but its loop variable."""
+    params = dict(node.params)
+    params["body"] = b.body(params["body"], [()] + [x.shape for x in xs], fixed=1)
+    return b.op(node.op, [b.spread(x) for x in xs], params)
+
+
+register(Op(
+    "loop", forward_code="loop_run({body}, {xs}[0], {xs}[1:], {start}, {step}, {count}, {every})", shape=loop_shape,
+    text="for …", show=show_loop, partials=("Π over the steps of ∂{body}/∂c",
+                                            "Σ over the steps of ∂(the later steps)/∂c · ∂{body}/∂p"),
+    vjp_text=("ḡ through each step's vjp, from the last back", "Σ over the steps of ∂{body}/∂pᵀ ḡ at that step"),
+    args=("*xs",),
+    params=(("body", None), ("start", 0), ("step", 1), ("count", 0), ("every", 1)),
+    common_code="loop_adjoint({body}, {xs}[0], {xs}[1:], {g}, {start}, {step}, {count}, {every})",
+    vjp_code=("{c}[{k}]", "{c}[{k}]"),
+    jvp_code="loop_tangent({body}, {xs}[0], {xs}[1:], {dxs}[0], {dxs}[1:], {start}, {step}, {count})",
+    doc="a for loop kept as a loop: its body compiled once and run count times",
+    signature="for t in range(...): (64 iterations or more)", flops=loop_flops,
+    deriv_flops=lambda k, out, args, params: 2 * loop_flops(out, args, params), batch=batch_loop,
+    pattern=patterns.dense))

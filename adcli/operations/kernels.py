@@ -1460,3 +1460,61 @@ def rule_tangent(rule, xs, dxs, ans, split, points=False):
                 total = total + (np.sum(np.reshape(moved, lead + (each,)), axis=-1) if points else np.sum(moved))
         rows.append(total)
     return np.reshape(np.stack(rows, axis=-1), np.shape(ans))
+
+
+# ---------------------------------------------------------------------------------------------
+# A loop kept as a loop: c = f(t, c, *params) for t = start, start + step, … (count steps)
+# ---------------------------------------------------------------------------------------------
+
+def loop_run(f, c, params, start, step, count, every=1):
+    """The carried value after count steps of c = f(t, c, *params)."""
+    fast = getattr(f, "run_loop", None)  # the engine's: a body of scalars on floats
+    found = None if fast is None else fast(c, params, start, step, count, every)
+    if found is not None:
+        return found
+    for k in range(count):
+        c = f.value(np.int64(start + k * step), c, *params)
+    return c
+
+
+def loop_states(f, c, params, start, step, count, every=1):
+    """The carried value before each step (before every `every`-th one, with the last step's
+    result at the end): what reverse mode reads, or recomputes from."""
+    states = [c]
+    for k in range(count):
+        c = f.value(np.int64(start + k * step), c, *params)
+        if (k + 1) % every == 0 or k + 1 == count:
+            states.append(c)
+    return states
+
+
+def loop_adjoint(f, c, params, g, start, step, count, every=1):
+    """The carried start's and each parameter's share of ḡ: the steps run again keeping the carried
+    values (every `every`-th, the others recomputed a stretch at a time, as checkpointing does), then
+    each step's vjp from the last back, the parameters' shares summed over the steps."""
+    fast = getattr(f, "loop_adjoint", None)  # the engine's, as loop_run's
+    found = None if fast is None else fast(c, params, g, start, step, count, every)
+    if found is not None:
+        return found
+    kept = loop_states(f, c, params, start, step, count, every)
+    shares = [np.zeros(np.shape(p)) for p in params]
+    for s in range((count + every - 1) // every - 1, -1, -1):
+        first = s * every
+        stretch = loop_states(f, kept[s], params, start + first * step, step, min(every, count - first))
+        for k in range(len(stretch) - 2, -1, -1):
+            _, g, *each = f.vjp(np.int64(start + (first + k) * step), [stretch[k], *params], g)
+            shares = [a + b for a, b in zip(shares, each)]
+    return [g] + shares
+
+
+def loop_tangent(f, c, params, dc, dparams, start, step, count):
+    """The carried value's tangent after count steps, carried along with it (forward mode)."""
+    fast = getattr(f, "loop_tangent", None)  # the engine's, as loop_run's
+    found = None if fast is None else fast(c, params, dc, dparams, start, step, count)
+    if found is not None:
+        return found
+    for k in range(count):
+        t = np.int64(start + k * step)
+        dc = f.jvp(t, [c, *params], [None, dc, *dparams])
+        c = f.value(t, c, *params)
+    return dc

@@ -1,0 +1,270 @@
+"""A long `for` loop kept as one node (a mixin of Expander): its body compiled once into a graph of
+its own, a step from the values it carries to their next ones, which the engine runs N times.
+
+The loop variable is an integer input of the body, the names the body assigns that were bound
+before the loop are its carried values (several are packed into one flat vector, as JAX's scan
+carries a pytree), and the file's values it reads are more inputs (a closure, as for fixed_point's
+function). A loop the body cannot be compiled for (its variable used where a number must be known
+as the file is read, a carried value changing shape or type, a name it makes read after it) is
+unrolled as before, which also gives any error its usual place and words.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from adcli.errors import AdError, InputError, ShapeError
+from adcli.language.expand_values import Literal
+from adcli.language.graph import CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries
+from adcli.limits import operation_limit
+from adcli.operations import OPS, Mismatch
+from adcli.operations.implicit import Body
+
+WORK_PER_OPERATION = 100  # a step of a loop kept as a loop costs far less than a node unrolled
+LOOPS_FROM = 64  # iterations: a shorter loop is unrolled (its trace lists every step; the graph is small)
+
+
+class Unrolled(Exception):
+    """The loop must be unrolled (a carried value changes type)."""
+
+
+def loops_from() -> int:
+    """The fewest iterations a loop kept as a loop has: ADCLI_LOOPS_FROM, else 64; `adcli trace`
+    unrolls every loop, whatever its length (it lists each step)."""
+    text = os.environ.get("ADCLI_LOOPS_FROM", "").strip()
+    if not text:
+        return LOOPS_FROM
+    if not text.isdigit() or len(text) > 18:
+        raise InputError(f"ADCLI_LOOPS_FROM={text!r}: expected a whole number of iterations, such as 64 (a loop of "
+                         "that many or more is kept as a loop)")
+    return int(text)
+
+
+def assigned_names(code: list, start: int, end: int) -> list[str]:
+    """The names the instructions start..end-1 give values, in order of first assignment."""
+    names: dict[str, None] = {}
+    for ins in code[start:end]:
+        if ins[0] in ("assign", "augment", "update"):
+            names.setdefault(ins[1])
+        elif ins[0] == "unpack":
+            for name in ins[1]:
+                names.setdefault(name)
+    return list(names)
+
+
+def read_after(code: list, end: int, names: set) -> bool:
+    """Whether an instruction after `end` reads one of the names."""
+    return any(ins[0] == "name" and ins[1] in names for ins in code[end + 1:])
+
+
+class Loops:
+    """Expander methods for loops kept as loops (see adcli.language.expand.Expander)."""
+
+    parent = None  # the expander whose loop this one compiles the body of
+    repeats = 1  # how many times that body runs (its loop's count, times the loops around that)
+
+    def node_shapes(self) -> list:
+        """Every node's shape as numbers, from the shape rules (None where one is not known as the file
+        is read); kept, and extended as nodes are added."""
+        known = self.__dict__.setdefault("shape_memo", [])
+        nodes = self.nodes
+        for i in range(len(known), len(nodes)):
+            node = nodes[i]
+            shape = None
+            if node.op == CONST:
+                shape = tuple(node.data.shape)
+            elif node.op == INPUT:
+                shape = self.input_shape(i)
+            elif all(known[a] is not None for a in node.args):
+                try:
+                    shape = tuple(OPS[node.op].shape(*[known[a] for a in node.args], **(node.params or {})))
+                except (Mismatch, ValueError, TypeError):
+                    shape = None
+            known.append(shape)
+        return known
+
+    def input_shape(self, index: int):
+        node = self.nodes[index]
+        given = self.__dict__.get("input_shapes", {})
+        if index in given:
+            return given[index]
+        if isinstance(node.data, tuple) and all(isinstance(d, int) for d in node.data):
+            return node.data
+        parent = self.parent
+        if parent is not None and index in self.used:  # the file's value the body reads
+            outer = parent.lookup(node.label, node.line, node.col)
+            if isinstance(outer, int):
+                return parent.node_shapes()[outer]
+        return None
+
+    def outer_value(self, name, line, col):
+        """A name this loop body reads from around it: a number known as the file is read stays one
+        (the loop variable of a loop around this one, N = 4, a constant), anything else is None
+        (the body takes it as an input)."""
+        outer = self.parent.lookup(name, line, col)
+        if isinstance(outer, Literal):
+            return outer
+        if isinstance(outer, int) and self.parent.nodes[outer].op == CONST:
+            node = self.parent.nodes[outer]
+            self.nodes.append(Node(CONST, (), None, None, node.label, line, col, node.data, node.dtype, self.ctx))
+            return len(self.nodes) - 1
+        if isinstance(outer, int):
+            return None
+        return outer
+
+    def loop_node(self, var, values, pc, end, line, col):
+        """The loop as one node, and the next instruction after it; None where it must be unrolled."""
+        call = self.current_call()
+        names = assigned_names(self.code, pc + 1, end)
+        if var in names:
+            return None  # assigning the loop variable is an error, which unrolling reports
+        scope = call.env if call is not None else self.env
+        carries = [n for n in names if isinstance(scope.get(n), int)]
+        made = set(names) - set(carries)
+        if made and read_after(self.code, end, made):
+            return None  # a name the body makes, read after the loop: the last iteration's
+        if not carries:
+            return None  # nothing carried: the body's values are not used after it
+        shapes = self.node_shapes()
+        starts = []
+        for name in carries:
+            index = scope[name]
+            node = self.nodes[index]
+            if node.dtype not in (FLOAT, SHAPED) and not (node.op == CONST and node.dtype == INT):
+                return None
+            starts.append((index, shapes[index]))
+        if len(carries) > 1 and any(s is None for _, s in starts):
+            return None  # packing several needs their sizes as the file is read (declared inputs' shapes)
+        try:
+            body, closure = self.loop_body(var, carries, [s for _, s in starts], values, pc, end, line, col)
+        except (AdError, Unrolled):
+            return None
+        self.check_work(len(values), sum(1 for n in body.graph.nodes if n.op not in (INPUT, CONST)) or 1, line, col)
+        # Where every shape is known, a body that changes a carried value's shape is unrolled; where one
+        # is not (an input declared without a shape), the loop node's shape rule refuses it when it runs.
+        shapes = self.node_shapes()
+        known = [shapes[c] for c in closure]
+        packed = self.packed_shape([s for _, s in starts])
+        if packed is not None and None not in known:
+            try:
+                if tuple(body.out_shape([(), packed] + known)) != packed:
+                    return None
+            except Mismatch:
+                return None
+        return self.place_loop(var, values, body, carries, starts, closure, pc, end, line, col)
+
+    def runs(self, count: int) -> int:
+        """How many times a loop's body runs: its count, times the loops around it."""
+        runs = count * self.repeats
+        for outer in self.loops:
+            runs *= len(outer.values) - outer.at
+        return runs
+
+    def check_work(self, count: int, each: int, line, col) -> None:
+        """Refuse a loop whose steps, with the loops around it (unrolled, or kept as loops), would run
+        more operations than WORK_PER_OPERATION times the limit on unrolled operations: nothing is
+        built for them, but running them would take hours."""
+        runs = self.runs(count)
+        limit = WORK_PER_OPERATION * operation_limit()
+        if runs * each > limit:
+            raise self.error(ShapeError, f"this loop's body runs {runs:,} times (with the loops around it), {each:,} "
+                             f"operations each: about {runs * each:,} in all, more than the limit of {limit:,} "
+                             "(it follows ADCLI_MAX_BYTES)", line, col)
+
+    @staticmethod
+    def packed_shape(shapes) -> tuple | None:
+        return shapes[0] if len(shapes) == 1 else (sum(math.prod(s) for s in shapes),)
+
+    def loop_body(self, var, carries, shapes, values, pc, end, line, col) -> tuple[Body, list[int]]:
+        """The body as a graph of its own: inputs the loop variable, the carried values (packed when
+        several), then the file's values it reads; its output their next values, packed alike."""
+        from adcli.language.expand import Expander  # a plain one: an error in the body means unrolling it
+        sub = Expander(self.code, self.file, self.source, self.sizes, self.unroll)
+        sub.functions, sub.later, sub.limit = self.functions, self.later, self.limit - len(self.nodes)
+        sub.parent, sub.solving, sub.input_shapes = self, self.solving, {}
+        sub.repeats = self.runs(len(values))
+        sub.frames = list(self.frames) + [("for", var, f"{values[0]} … {values[-1]}", line)]  # its every value
+        sub.set_context()
+        t = sub.add(INPUT, (), line, col, name=var, label=var, dtype=INT)
+        sub.input_shapes[t] = ()
+        packed = sub.add(INPUT, (), line, col, name=carries[0] if len(carries) == 1 else "carried",
+                         label=carries[0] if len(carries) == 1 else "carried", dtype=FLOAT)
+        if shapes[0] is not None:
+            sub.input_shapes[packed] = self.packed_shape(shapes)
+        sub.env[var] = t
+        offset = 0
+        for name, shape in zip(carries, shapes):
+            if len(carries) == 1:
+                index = packed
+            else:
+                size = math.prod(shape)
+                part = sub.add("getitem", (packed,), line, col, {"index": (slice(offset, offset + size),)})
+                index = sub.add("reshape", (part,), line, col, {"shape": tuple(shape)}, name=name, label=name)
+                sub.copies.add(index)  # each carried value its own array, as it was before the loop
+                offset += size
+            sub.env[name], sub.versions[name] = index, 1
+            sub.bind(None, name, index)
+        handlers = sub.handlers()
+        at = pc + 1
+        while at < end:
+            at = handlers[self.code[at][0]](self.code[at], at)
+        outputs = []
+        for name in carries:
+            out = sub.env[name]
+            if sub.nodes[out].dtype not in (FLOAT, SHAPED):
+                raise Unrolled(name)
+            outputs.append(out)
+        if len(outputs) > 1:
+            flat = [sub.add("reshape", (o,), line, col, {"shape": (-1,)}) for o in outputs]
+            outputs = [sub.add("concat", tuple(flat), line, col, {"axis": 0})]
+        closure = []
+        for index in sub.used:
+            closure.append(self.operand(self.lookup(sub.nodes[index].label, line, col)))
+            sub.nodes[index].dtype = INT if self.nodes[closure[-1]].dtype == INT else FLOAT
+        graph = Graph(sub.nodes, [t, packed] + sub.used, [("loop", outputs[0])], {}, self.file, self.source,
+                      sub.contexts)
+        label_temporaries(graph)
+        name = f"loop_{line}"
+        return Body(name, graph, (var, *carries), line, col, self.span(line, col), outputs), closure
+
+    def place_loop(self, var, values, body, carries, starts, closure, pc, end, line, col) -> int:
+        """The loop's node, each carried name bound to its value after the loop, the loop variable to
+        its last value (as in Python); the instruction after the loop."""
+        firsts = []
+        for index, shape in starts:
+            node = self.nodes[index]
+            if node.dtype == INT:  # s = 0 before s += x[t]: carried as a float
+                if any(index in other.args for other in self.nodes[index + 1:]):  # read as an integer too
+                    index = self.operand(Literal(node.data.astype(float), line, col, node.label))
+                else:
+                    node.data, node.dtype = node.data.astype(float), FLOAT
+            firsts.append(index)
+        if len(firsts) > 1:
+            flat = [self.add("reshape", (i,), line, col, {"shape": (-1,)}) for i in firsts]
+            start = self.add("concat", tuple(flat), line, col, {"axis": 0})
+        else:
+            start = firsts[0]
+        params = {"body": body, "start": values.start, "step": values.step, "count": len(values)}
+        node = self.add("loop", [start] + closure, line, col, params, dtype=FLOAT)
+        offset = 0
+        for name, (_, shape) in zip(carries, starts):
+            if len(carries) == 1:
+                value = node
+            else:
+                size = math.prod(shape)
+                part = self.add("getitem", (node,), line, col, {"index": (slice(offset, offset + size),)})
+                value = self.add("reshape", (part,), line, col, {"shape": tuple(shape)})
+                self.copies.add(value)
+                offset += size
+            self.push(value, line, col)
+            self.do_assign(("assign", name, line, col), pc)
+        last = Literal(values[-1], line, col, str(values[-1]), static=True)
+        call = self.current_call()
+        if call is None:  # as in Python, the variable keeps its last value after the loop
+            self.after_loop[var] = last
+            self.bind(None, var, None)
+        else:
+            call.env[var] = last
+            self.bind(call, var, None)
+        return end + 1
