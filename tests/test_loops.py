@@ -63,11 +63,27 @@ for t in range(300, 0, -4):
 y = sum(z * q * w)
 """
 
+# Several scalars carried (packed into one vector, run on floats): an oscillator by semi-implicit
+# Euler steps, a swap, and a carried value set to a parameter.
+SCALARS = """input k: []
+input c: []
+x = 1.0
+v = 0.0
+p = 0.5
+q = -0.5
+for t in range(500):
+    x = x + 0.01 * v
+    v = v - 0.01 * k * x - 0.001 * c * v * abs(v)
+    p, q = q * 0.999, sin(p) + c
+y = x * x + v + p * q
+"""
+
 VALUES = {
     "RECURRENCE": (RECURRENCE, {"a": 1.3}),
     "SYSTEM": (SYSTEM, {"a": 0.7, "W": np.random.default_rng(1).normal(size=(3, 3)) * 0.5,
                         "xs": np.random.default_rng(2).normal(size=(120, 3))}),
     "NESTED": (NESTED, {"a": 0.8, "b": np.array([0.3, -0.7, 1.1, 0.05])}),
+    "SCALARS": (SCALARS, {"k": 2.0, "c": 0.3}),
 }
 
 
@@ -109,8 +125,9 @@ def test_forward_mode_and_hessians_agree_with_the_unrolled_loop(name):
     assert a.value == b.value
     for k in a.grad:
         np.testing.assert_allclose(a.grad[k], b.grad[k], rtol=1e-13, atol=1e-15)
-    h1 = hessian(kept, wrt=["a"], dense=True, **values).blocks[("a", "a")]
-    h2 = hessian(unrolled, wrt=["a"], dense=True, **values).blocks[("a", "a")]
+    first = next(iter(values))
+    h1 = hessian(kept, wrt=[first], dense=True, **values).blocks[(first, first)]
+    h2 = hessian(unrolled, wrt=[first], dense=True, **values).blocks[(first, first)]
     np.testing.assert_allclose(h1, h2, rtol=1e-12)
 
 
@@ -221,6 +238,15 @@ def test_a_shape_error_in_a_long_loop_points_into_its_body(tmp_path):
     for command in ("lint", "grad"):
         done = run(tmp_path, source, command, *(["--set", f"x={[1.0] * 100}"] if command == "grad" else []))
         assert done.exit_code == 2 and "loop.ad:4:11" in done.output and "[3] and [4]" in done.output
+
+
+def test_an_index_out_of_range_through_the_loop_variable_is_an_error(tmp_path):
+    """Reading or writing m[t + 1] at the last step is refused, as numpy does, never a silent no-op."""
+    for line in ("    h = h + x[t + 1]", "    m[t + 1] = x[t]"):
+        source = f"input x: [100]\nh = 0.0\nm = zeros([100])\nfor t in range(100):\n{line}\ny = h + sum(m)\n"
+        assert loops(adcli.parse(source)) == 1
+        done = run(tmp_path, source, "grad", "--set", f"x={[1.0] * 100}")
+        assert done.exit_code == 2 and "index 100 is out of range for axis 0 of size 100" in done.output, done.output
 
 
 @pytest.mark.parametrize("target", ["numpy", "jax", "torch"])

@@ -43,6 +43,8 @@ for _name, _op in OPS.items():
     if _op.scalar_as is not None:
         _FORWARD[_name], _DERIVS[_name], _ONES[_name] = (table[_op.scalar_as] for table in (_FORWARD, _DERIVS, _ONES))
 ONE = object()  # in a backward step: this operand's partial is exactly 1, so ḡ passes on as it is
+# The tables another float path reads too (a loop's body, adcli.engine.loops).
+FLOAT_FORWARD, FLOAT_DERIVS, FLOAT_ONES = _FORWARD, _DERIVS, _ONES
 
 
 def scalar_pass(graph: Graph, inputs: dict, output: int, wrt: list[int]):
@@ -151,7 +153,7 @@ def backward_steps(graph: Graph, output: int, wrt: list[int]) -> tuple:
             nodes.append(i)
             lhs.append(a)
             rhs.append(b)
-            partial_a, partial_b = _partials(rule, unit, active, a, b)
+            partial_a, partial_b = partials(rule, unit, active, a, b)
             da.append(partial_a)
             db.append(partial_b)
             release.append(i not in keep)
@@ -161,7 +163,7 @@ def backward_steps(graph: Graph, output: int, wrt: list[int]) -> tuple:
     return graph.memo(("scalar backward", output, tuple(wrt)), make)
 
 
-def _partials(rule, unit, active, a: int, b: int) -> tuple:
+def partials(rule, unit, active, a: int, b: int) -> tuple:
     """(∂a, ∂b) of a backward step: None for an operand that needs no gradient (or b = -1, none),
     ONE where the partial is exactly 1, else the local derivative's rule."""
     return ((ONE if unit[0] else rule[0]) if active[a] else None,
@@ -289,7 +291,7 @@ def _segment(graph: Graph, lo: int, hi: int, output: int, wrt: list[int], active
         args, rule, unit = operands[i], _DERIVS[op], _ONES[op]
         a, b = args[0], args[1] if len(args) == 2 else -1
         for column, v in zip(backward, (slot(i), slot(a), -1 if b < 0 else slot(b),
-                                        *_partials(rule, unit, active, a, b), i not in keep)):
+                                        *partials(rule, unit, active, a, b), i not in keep)):
             column.append(v)
     passed = [(k, node) for node, k in outside.items() if ops[node] != CONST]
     carried = passed + [(slot(i), i) for i in range(lo, hi + 1)

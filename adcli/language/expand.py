@@ -74,6 +74,11 @@ class Expander(Calls, Implicit, Loops, Statements, StaticValues, Numpy, Updates)
         self.copies: set[int] = set()
         self.solving: tuple = ()  # the functions compiled on their own around this expander, outermost first
 
+    @property
+    def plain(self) -> type:
+        """The expander class itself, whatever subclass this one is (lint's goes on after errors)."""
+        return Expander
+
     # ---- errors and positions ---------------------------------------------------------------
     def span(self, line, col) -> Span:
         return Span(line, col, self.file, self.source, self.where())

@@ -179,8 +179,8 @@ class Loops:
     def loop_body(self, var, carries, shapes, values, pc, end, line, col) -> tuple[Body, list[int]]:
         """The body as a graph of its own: inputs the loop variable, the carried values (packed when
         several), then the file's values it reads; its output their next values, packed alike."""
-        from adcli.language.expand import Expander  # a plain one: an error in the body means unrolling it
-        sub = Expander(self.code, self.file, self.source, self.sizes, self.unroll)
+        # a plain expander (not lint's, which goes on after an error): an error in the body means unrolling it
+        sub = self.plain(self.code, self.file, self.source, self.sizes, self.unroll)
         sub.functions, sub.later, sub.limit = self.functions, self.later, self.limit - len(self.nodes)
         sub.parent, sub.solving, sub.input_shapes = self, self.solving, {}
         sub.repeats = self.runs(len(values))

@@ -146,18 +146,17 @@ class Updates:
 
     def masked_update(self, base, items, arrays, value, vat, symbol, line, col, oline, ocol) -> int:
         """x[i, j] = v (or op= v) at integer values i, j: where(position == (i, j), v, x), the position
-        counted over the subscripted axes, a negative index from the end as numpy's."""
+        counted over the subscripted axes; an index is read through arange(n)[i], so a negative one
+        counts from the end and one out of range is an error, as numpy's."""
         shape = self.node_shapes()[base]
         lead = shape[:len(items)]
         dynamic = iter(arrays)
         flat = None
         for axis, item in enumerate(items):
             n = lead[axis]
-            if isinstance(item, Marker):
-                index = next(dynamic)
-                negative = self.add_op("less", [index, Literal(0, line, col, static=True)], line, col)
-                index = self.add_op("where", [negative, self.add_op("add", [index, Literal(n, line, col, static=True)],
-                                                                     line, col), index], line, col)
+            if isinstance(item, Marker):  # arange(n)[i]: i from the end if negative, an error if out of range
+                axis_positions = Literal(np.arange(n, dtype=np.int64), line, col, static=True)
+                index = self.add_op("gather", [axis_positions, next(dynamic)], line, col, {"layout": (("array", 1),)})
             else:
                 index = Literal(item % n if n else item, line, col, static=True)
             stride = int(np.prod(lead[axis + 1:], dtype=np.int64))
