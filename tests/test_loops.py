@@ -180,11 +180,13 @@ def test_special_values_flow_through():
 
 def test_loops_that_must_be_unrolled_still_run():
     """A loop variable used where a number must be known (t % 4 as an index, range(t)), a carried value
-    that grows, and a value made in the body and read after it: unrolled, as before."""
+    that grows, a value made in the body and read after it, and an integer counter (n = n + 1 stays
+    an integer, where s += x[t] from s = 0 is carried as a float): unrolled, as before."""
     for source in ("h = zeros(4)\nfor t in range(100):\n    h[t % 4] = h[t % 4] + t * a\ny = sum(h)\n",
                    "h = a\nfor t in range(70):\n    for k in range(t % 3):\n        h = h * 0.9 + a\ny = h\n",
                    "h = a * ones(1)\nfor t in range(70):\n    h = concat([h, a * ones(1)])\ny = sum(h)\n",
-                   "h = a\nfor t in range(70):\n    u = h * 2\n    h = sin(u)\ny = h + u\n"):
+                   "h = a\nfor t in range(70):\n    u = h * 2\n    h = sin(u)\ny = h + u\n",
+                   "n = 0\nh = a\nfor t in range(70):\n    n = n + 1\n    h = h * 0.5 + a\ny = h + n\n"):
         program = adcli.parse("input a: []\n" + source)
         assert loops(program) == 0
         assert np.isfinite(program.grad(a=0.3).grad["a"])

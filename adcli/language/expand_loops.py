@@ -137,6 +137,9 @@ class Loops:
         if len(carries) > 1 and any(s is None for _, s in starts):
             return None  # packing several needs their sizes as the file is read (declared inputs' shapes)
         try:
+            ints = {name for name, (index, _) in zip(carries, starts) if self.nodes[index].dtype == INT}
+            if ints:  # n = n + 1 from n = 0 stays an integer (unrolled, as before); s += x[t] becomes a float
+                self.loop_body(var, carries, [s for _, s in starts], values, pc, end, line, col, ints)
             body, closure = self.loop_body(var, carries, [s for _, s in starts], values, pc, end, line, col)
         except (AdError, Unrolled):
             return None
@@ -176,9 +179,10 @@ class Loops:
     def packed_shape(shapes) -> tuple | None:
         return shapes[0] if len(shapes) == 1 else (sum(math.prod(s) for s in shapes),)
 
-    def loop_body(self, var, carries, shapes, values, pc, end, line, col) -> tuple[Body, list[int]]:
+    def loop_body(self, var, carries, shapes, values, pc, end, line, col, ints=()) -> tuple[Body, list[int]]:
         """The body as a graph of its own: inputs the loop variable, the carried values (packed when
-        several), then the file's values it reads; its output their next values, packed alike."""
+        several), then the file's values it reads; its output their next values, packed alike. The
+        carried values named in `ints` are integers in it: Unrolled if one's next value is one too."""
         # a plain expander (not lint's, which goes on after an error): an error in the body means unrolling it
         sub = self.plain(self.code, self.file, self.source, self.sizes, self.unroll)
         sub.functions, sub.later, sub.limit = self.functions, self.later, self.limit - len(self.nodes)
@@ -189,7 +193,8 @@ class Loops:
         t = sub.add(INPUT, (), line, col, name=var, label=var, dtype=INT)
         sub.input_shapes[t] = ()
         packed = sub.add(INPUT, (), line, col, name=carries[0] if len(carries) == 1 else "carried",
-                         label=carries[0] if len(carries) == 1 else "carried", dtype=FLOAT)
+                         label=carries[0] if len(carries) == 1 else "carried",
+                         dtype=INT if len(carries) == 1 and carries[0] in ints else FLOAT)
         if shapes[0] is not None:
             sub.input_shapes[packed] = self.packed_shape(shapes)
         sub.env[var] = t
@@ -200,7 +205,8 @@ class Loops:
             else:
                 size = math.prod(shape)
                 part = sub.add("getitem", (packed,), line, col, {"index": (slice(offset, offset + size),)})
-                index = sub.add("reshape", (part,), line, col, {"shape": tuple(shape)}, name=name, label=name)
+                index = sub.add("reshape", (part,), line, col, {"shape": tuple(shape)}, name=name, label=name,
+                                dtype=INT if name in ints else FLOAT)
                 sub.copies.add(index)  # each carried value its own array, as it was before the loop
                 offset += size
             sub.env[name], sub.versions[name] = index, 1
