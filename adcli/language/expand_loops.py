@@ -85,6 +85,7 @@ class Loops:
         return known
 
     def input_shape(self, index: int):
+        """An input's shape: given (a loop body's own inputs), declared, or the value's it stands for."""
         node = self.nodes[index]
         given = self.__dict__.get("input_shapes", {})
         if index in given:
