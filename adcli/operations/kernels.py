@@ -1500,7 +1500,9 @@ def loop_adjoint(f, c, params, g, start, step, count, every=1):
     shares = [np.zeros(np.shape(p)) for p in params]
     for s in range((count + every - 1) // every - 1, -1, -1):
         first = s * every
-        stretch = loop_states(f, kept[s], params, start + first * step, step, min(every, count - first))
+        # every value kept (every = 1): the stretch is already there; else recomputed from the kept one
+        stretch = kept[s:s + 2] if every == 1 else \
+            loop_states(f, kept[s], params, start + first * step, step, min(every, count - first))
         for k in range(len(stretch) - 2, -1, -1):
             _, g, *each = f.vjp(np.int64(start + (first + k) * step), [stretch[k], *params], g)
             shares = [a + b for a, b in zip(shares, each)]
