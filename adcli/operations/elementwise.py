@@ -97,9 +97,9 @@ unary("gelu", forward="gelu({x})", deriv="gelu_slope({x})", text="GELU({0})", pa
       cost=(12, 14), doc="x·Φ(x) with the exact normal CDF (erf-based, PyTorch's default)")
 unary("silu", forward="{x} * sigmoid({x})", deriv="silu_slope({x})", text="SiLU({0})",
       partial="σ({0})(1 + {0}(1 - σ({0})))", cost=(5, 8), doc="x·σ(x) (also called swish)")
-register(Op("elu", forward_code="np.where({x} > 0, {x}, {alpha} * np.expm1({x}))", shape=same_shape, text="ELU({0})",
+register(Op("elu", forward_code="np.where({x} > 0, {x}, {alpha} * np.expm1(np.minimum({x}, 0.0)))", shape=same_shape, text="ELU({0})",
             partials=("ELU′({0})",), vjp_text=("ḡ ⊙ ELU′({0})",), params=(("alpha", 1.0),), func="elu",
-            deriv_code=("step({x}, 1.0, {alpha} * np.exp({x}))",), kink_code="({x} == 0) & ({alpha} != 1.0)",
+            deriv_code=("step({x}, 1.0, {alpha} * np.exp(np.minimum({x}, 0.0)))",), kink_code="({x} == 0) & ({alpha} != 1.0)",
             convention="elu′(0) taken as alpha (the slope on the left)", deriv_flops=local_partial(3),
             doc="x for x > 0, alpha·(eˣ - 1) otherwise; elu′(0) = alpha", batch=batching.elementwise))
 register(Op("leaky_relu", forward_code="np.where({x} > 0, {x}, {slope} * {x})", shape=same_shape, text="LeakyReLU({0})",
