@@ -147,6 +147,19 @@ def test_hostile_programs_export_and_agree(case, target):
         compare(adcli.parse(text, "hostile.ad"), values, target)
 
 
+def test_an_accumulator_left_transposed_sums_as_the_module_does():
+    """g's accumulator is first a broadcast ḡ, then + a transposed share (Fortran order), then x[1, 0]'s
+    share: the engine adds that in place, and must leave the order + gives, since the sum back to s
+    adds in memory order (the module's bits differed at a quarter of points)."""
+    program = adcli.parse("input s: [3, 2]\ng = broadcast_to(sum(s), shape=[3, 3])\n"
+                          "y = g[1, 0] * 3.7 + sum(sin(g.T) * [[1.0, 2.0, 3.0]]) + sum(g)\n")
+    module = load_module(export_source(program, "numpy"))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        s = rng.normal(size=(3, 2))
+        assert np.array_equal(module.grad_f(s)[1]["s"], program.grad(s=s).grad["s"])
+
+
 # ---------------------------------------------------------------------------------------------
 # The module itself: deterministic, documented, pure
 # ---------------------------------------------------------------------------------------------

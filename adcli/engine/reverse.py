@@ -126,7 +126,7 @@ class Sweep:
                         # x[i] read from an accumulator the sweep owns: ḡ added into the part, O(part),
                         # where the rule's zeros of x's shape plus an add cost O(x) per read
                         part = before[part_view(params["index"])]
-                        if addable(part, g):
+                        if before.flags.c_contiguous and addable(part, g):  # (as + makes it: see addable)
                             np.add(part, g, out=part)
                             continue
                     contribution = op.vjp(k, g, values[i], xs, params, shared)
@@ -206,10 +206,15 @@ def part_view(index) -> tuple:
 
 
 def addable(before, contribution) -> bool:
-    """Whether `before += contribution` gives before + contribution in before's own memory."""
+    """Whether `before += contribution` gives before + contribution in before's own memory, laid out
+    as + lays it out: a later sum over it (unbroadcast) adds in memory order, so an accumulator left
+    in Fortran order where + gives C order (a transposed one, then a C contribution) would round
+    differently from the exported module, which writes before + contribution."""
     return (isinstance(before, np.ndarray) and isinstance(contribution, (np.ndarray, np.generic, float))
             and before.dtype == np.float64 and before.flags.writeable
-            and np.shape(contribution) == before.shape and np.result_type(contribution) == np.float64)
+            and np.shape(contribution) == before.shape and np.result_type(contribution) == np.float64
+            and (before.flags.c_contiguous or not (isinstance(contribution, np.ndarray)
+                                                   and contribution.flags.c_contiguous)))
 
 
 def fresh(g, returned: set[int]):
