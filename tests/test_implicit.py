@@ -130,6 +130,24 @@ def test_a_nan_input_gives_nan_not_an_error():
     assert math.isnan(result.value) and math.isnan(result.grad["a"])
 
 
+def test_a_nan_in_one_element_stays_in_that_element():
+    """An elementwise equation's NaN element leaves the others' solutions and derivatives as each
+    alone gives them: Newton's step and the implicit function theorem's systems leave out the
+    equations that are not finite when no other equation reads their unknowns."""
+    root = adcli.parse("def g(x, p) = x + 0.25 * sin(x) - p\ninput a: [3]\ninput x0: [3]\n"
+                       "r = root(g, x0, a)\ny = sum(r)\n")
+    fixed = adcli.parse("def c(x, p) = 0.5 * tanh(x) + p\ninput a: [3]\nr = fixed_point(c, zeros(3), a)\n"
+                        "y = sum(r)\n")
+    for program, given in ((root, {"x0": np.array([np.nan, 1.0, 2.0])}), (fixed, {})):
+        a = np.array([np.nan, -0.5, np.pi]) if program is fixed else np.array([-1.0, -0.5, np.pi])
+        together = program.grad(a=a, **given)
+        assert math.isnan(together.grad["a"][0])
+        for k in (1, 2):
+            alone = program.grad(a=np.full(3, a[k]), **{n: np.full(3, v[k]) for n, v in given.items()})
+            assert together.grad["a"][k] == pytest.approx(alone.grad["a"][k], rel=1e-14)
+        assert forward_grad(program, a=a, **given).grad["a"][1:] == pytest.approx(together.grad["a"][1:], rel=1e-14)
+
+
 # ---------------------------------------------------------------------------------------------
 # Every command
 # ---------------------------------------------------------------------------------------------

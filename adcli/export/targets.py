@@ -117,6 +117,11 @@ def cofactors(a):
     u, s, vh = {ns}.linalg.svd(a)
     sign = {ns}.linalg.det(u) * {ns}.linalg.det(vh)
     return sign[..., None, None] * matmul(u * {shim}.expand_dims(prod_others(s, -1), -2), vh)''',
+        "solve_apart": '''
+def solve_apart(a, b):
+    """A⁻¹b as the framework solves it (a NaN in one equation may reach every unknown: traced code
+    cannot choose equations by their values)."""
+    return solve(a, b)''',
         "chain_matmul": '''
 def chain_matmul(a, b):
     """The matrix product (0·∞ inside a sum stays the framework's NaN)."""

@@ -978,6 +978,26 @@ def solve(a, b):
         return each_matrix(solve, np.shape(b), a, b)
 
 
+def solve_apart(a, b):
+    """A⁻¹b as solve gives it, except where some equations are not finite (a NaN or an infinity in
+    A's row or in b) and the others never read their unknowns: then those unknowns alone are NaN (0
+    where b is 0, as the chain rule's strong zero has it), the others solved without them, as a NaN
+    in one element of an elementwise equation stays in that element when each is solved alone
+    (Newton's steps, and the implicit function theorem's systems)."""
+    if np.ndim(a) == 3 and np.ndim(b) in (2, 3) and len(a):  # a batch: each point's system apart
+        return np.stack([solve_apart(a[k], b[k]) for k in range(len(a))])
+    if np.ndim(a) != 2 or np.ndim(b) not in (1, 2) or not isinstance(b, np.ndarray) or not np.size(b):
+        return solve(a, b)
+    rows = np.reshape(b, (len(b), -1))  # b a vector, or a column per direction
+    bad = ~np.all(np.isfinite(rows), axis=1) | ~np.all(np.isfinite(a), axis=1)
+    good = ~bad
+    if not bad.any() or not good.any() or np.any(a[np.ix_(good, bad)] != 0):
+        return solve(a, b)
+    x = np.where(b == 0, 0.0, np.nan)  # a zero right-hand side moves nothing: the strong zero
+    x[good] = solve(a[np.ix_(good, good)], b[good])
+    return x
+
+
 def solve_vjp_common(g, a):
     """b̄ = A⁻ᵀḡ, shared by both operands' shares."""
     return solve(np.swapaxes(a, -1, -2), g)
@@ -1341,7 +1361,7 @@ def fixed_point_adjoint(f, x, params, g, tol, max_iter, points=False):
     lead, n = per_point(x, points)
     if n <= DIRECT_UP_TO:
         system = np.eye(n) - np.swapaxes(jacobian_in_x(f, x, params, points), -1, -2)
-        u = np.reshape(solve(system, np.reshape(g, lead + (n,))), np.shape(x))
+        u = np.reshape(solve_apart(system, np.reshape(g, lead + (n,))), np.shape(x))
     else:
         u = iterate(lambda u: g + f.vjp(x, params, u)[0], g, tol, max_iter, f, f"the adjoint of {f.name}", points)
     return [np.zeros(np.shape(x))] + list(f.vjp(x, params, u)[1:])
@@ -1353,7 +1373,7 @@ def fixed_point_tangent(f, x, params, dparams, tol, max_iter, points=False):
     moved = f.jvp(x, params, [None] + list(dparams))
     if n <= DIRECT_UP_TO:
         system = np.eye(n) - jacobian_in_x(f, x, params, points)
-        return np.reshape(solve(system, np.reshape(moved, lead + (n,))), np.shape(x))
+        return np.reshape(solve_apart(system, np.reshape(moved, lead + (n,))), np.shape(x))
     return iterate(lambda t: moved + f.jvp(x, params, [t] + [None] * len(params)), moved, tol, max_iter, f,
                    f"the tangent of {f.name}", points)
 
@@ -1374,7 +1394,7 @@ def root_solve(f, x0, params, tol, max_iter, points=False):
     """The x with f(x, *params) = 0, by Newton's method from x0."""
     def newton(x):
         lead, n = per_point(x, points)
-        move = solve(jacobian_in_x(f, x, params, points), np.reshape(f.value(x, *params), lead + (n,)))
+        move = solve_apart(jacobian_in_x(f, x, params, points), np.reshape(f.value(x, *params), lead + (n,)))
         return x - np.reshape(move, np.shape(x))
     return iterate(newton, x0 + 0.0, tol, max_iter, f, f"Newton's method on {f.name}", points)
 
@@ -1382,7 +1402,7 @@ def root_solve(f, x0, params, tol, max_iter, points=False):
 def root_adjoint(f, x, params, g, points=False):
     """Each argument's share of ḡ at the root x: u = -(∂f/∂x)⁻ᵀ ḡ, then uᵀ∂f/∂params; x0 gets 0."""
     lead, n = per_point(x, points)
-    u = -solve(np.swapaxes(jacobian_in_x(f, x, params, points), -1, -2), np.reshape(g, lead + (n,)))
+    u = -solve_apart(np.swapaxes(jacobian_in_x(f, x, params, points), -1, -2), np.reshape(g, lead + (n,)))
     return [np.zeros(np.shape(x))] + list(f.vjp(x, params, np.reshape(u, np.shape(x)))[1:])
 
 
@@ -1390,7 +1410,8 @@ def root_tangent(f, x, params, dparams, points=False):
     """The root's tangent: -(∂f/∂x)⁻¹ ∂f/∂params·ṗ."""
     lead, n = per_point(x, points)
     moved = f.jvp(x, params, [None] + list(dparams))
-    return -np.reshape(solve(jacobian_in_x(f, x, params, points), np.reshape(moved, lead + (n,))), np.shape(x))
+    return -np.reshape(solve_apart(jacobian_in_x(f, x, params, points), np.reshape(moved, lead + (n,))),
+                       np.shape(x))
 
 
 # ---------------------------------------------------------------------------------------------
