@@ -269,3 +269,21 @@ def test_exports_keep_the_loop_as_a_loop(name, target):
         assert float(value) == pytest.approx(expected.value, rel=1e-13)
         text = export_source(program, target=target)
         assert "lax.scan" in text and "fori_loop" in text
+
+
+def test_a_trace_of_a_million_steps_lists_the_first_and_last(tmp_path):
+    """A loop of 10,000 iterations or more: its first two and last two iterations unrolled in the
+    trace, the ones between kept as one loop node, the gradient that of `grad`."""
+    source = "input a\nh = 0.5\nfor t in range(1000000):\n    h = h + 0.001 * sin(a * h)\ny = h\n"
+    done = run(tmp_path, source, "trace", "--set", "a=1.3", "--json")
+    assert done.exit_code == 0, done.output
+    trace = json.loads(done.stdout)
+    assert trace["grad"]["a"] == adcli.parse(source).grad(a=1.3).grad["a"]
+    text = json.dumps(trace["steps"], ensure_ascii=False)
+    assert "for t in range(2, 999998) from" in text
+    plain = run(tmp_path, source, "trace", "--set", "a=1.3", "--format", "plain").stdout
+    for shown in ("[t = 0]", "[t = 1]", "[t = 999998]", "[t = 999999]"):
+        assert shown in plain
+    assert "[t = 2]" not in plain and "[t = 999997]" not in plain
+    refused = run(tmp_path, source, "trace", "--set", "a=1.3", "--unroll")
+    assert refused.exit_code == 2 and "1,000,000 times" in refused.output

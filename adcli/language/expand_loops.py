@@ -23,6 +23,10 @@ from adcli.operations.implicit import Body
 
 WORK_PER_OPERATION = 100  # a step of a loop kept as a loop costs far less than a node unrolled
 LOOPS_FROM = 64  # iterations: a shorter loop is unrolled (its trace lists every step; the graph is small)
+# A trace unrolls every loop, but of one this long it lists the first and last iterations (so many
+# of each) and keeps the ones between as a loop: one step of the trace, and a million iterations fit.
+TRACE_KEEPS_FROM = 10_000
+TRACE_LISTS = (2, 2)
 
 
 class Unrolled(Exception):

@@ -4,7 +4,7 @@ a name to a node, and an input's declaration (a mixin of Expander)."""
 from __future__ import annotations
 
 from adcli.errors import NameResolutionError, ShapeError
-from adcli.language.expand_loops import loops_from
+from adcli.language.expand_loops import TRACE_KEEPS_FROM, TRACE_LISTS, loops_from
 from adcli.language.expand_static import iterations
 from adcli.language.expand_values import Literal, Loop
 from adcli.language.graph import FLOAT, INPUT, INT, versioned
@@ -38,10 +38,12 @@ class Statements:
             after = self.loop_node(var, values, pc, end, line, col)
             if after is not None:
                 return after
-        if count > self.limit:
+        if count > self.limit and not (self.unroll == "trace" and count >= TRACE_KEEPS_FROM):
             raise self.error(ShapeError, f"this loop runs {count:,} times: unrolled, the program would have more "
                              f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)
         loop = Loop(var, values, pc + 1, len(self.nodes), line, col, self.current_call())
+        if self.unroll == "trace" and count >= TRACE_KEEPS_FROM:  # listed: the first and last iterations
+            loop.pause = TRACE_LISTS[0]
         self.loops.append(loop)
         self.bind_loop_variable(loop, values[0], line, col)
         self.frames.append(("for", var, values[0], line))
@@ -63,17 +65,12 @@ class Statements:
 
     def do_endfor(self, ins, pc):
         loop = self.loops[-1]
-        if loop.at == 0:  # one iteration done: foresee this loop's size, times the loops around it
-            each = len(self.nodes) - loop.nodes_before
-            runs = len(loop.values)
-            for outer in self.loops[:-1]:
-                runs *= len(outer.values) - outer.at
-            if each and len(self.nodes) + each * (runs - 1) > self.limit:
-                raise self.error(ShapeError, f"this loop's body runs {runs:,} times (with the loops around it), "
-                                 f"making {each:,} operation{'s' * (each != 1)} each: about {each * runs:,} in all, "
-                                 f"more than the limit of {self.limit:,} (it follows ADCLI_MAX_BYTES)",
-                                 loop.line, loop.col)
+        if loop.at == 0 and loop.pause is None:  # one iteration done: foresee this loop's size
+            self.foresee(loop, len(self.nodes) - loop.nodes_before)
         loop.at += 1
+        if loop.at == loop.pause:
+            loop.pause = None
+            self.keep_middle(loop, pc)
         if loop.at < len(loop.values):
             value = loop.values[loop.at]
             self.bind_loop_variable(loop, value, 0, 0)
@@ -88,6 +85,37 @@ class Statements:
             self.after_loop[loop.var] = literal  # a number that folds, placed in the graph only if used
             self.bind(None, loop.var, None)
         return pc + 1
+
+    def foresee(self, loop, each: int) -> None:
+        """Refuse a loop whose iterations, `each` operations apiece, times the loops around it, would
+        make more operations than the limit, before they are made."""
+        runs = len(loop.values)
+        for outer in self.loops[:-1]:
+            runs *= len(outer.values) - outer.at
+        if each and len(self.nodes) + each * (runs - 1) > self.limit:
+            raise self.error(ShapeError, f"this loop's body runs {runs:,} times (with the loops around it), "
+                             f"making {each:,} operation{'s' * (each != 1)} each: about {each * runs:,} in all, "
+                             f"more than the limit of {self.limit:,} (it follows ADCLI_MAX_BYTES)",
+                             loop.line, loop.col)
+
+    def keep_middle(self, loop, pc) -> None:
+        """In a trace of a very long loop, after its first listed iterations: the iterations up to its
+        last listed ones as one loop node (its step a line of the trace), where the body allows one;
+        else the loop goes on unrolled, as any other."""
+        middle = loop.values[loop.at:len(loop.values) - TRACE_LISTS[1]]
+        if len(middle) < 1:
+            return
+        self.loops.pop()  # the kept loop is compiled outside this iteration of the unrolled one
+        frame = self.frames.pop()
+        self.set_context()
+        placed = self.loop_node(loop.var, middle, loop.start - 1, pc, loop.line, loop.col)
+        self.loops.append(loop)
+        self.frames.append(frame)
+        self.set_context()
+        if placed is None:  # unrolled, as any other loop: foreseen from the iterations made so far
+            self.foresee(loop, (len(self.nodes) - loop.nodes_before) // loop.at)
+        else:
+            loop.at += len(middle)
 
     # ---- statements -------------------------------------------------------------------------
     def do_assign(self, ins, pc):

@@ -76,11 +76,11 @@ def source_digest(source: str) -> str:
     return digest(code_digest().encode() + b"\0" + source.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def entry_path(folder: str, source: str, unroll: bool = False) -> str:
+def entry_path(folder: str, source: str, unroll: bool | str = False) -> str:
     """The entry for this source under this adcli: a different text or code gives a different name, and so
     does how its loops are expanded (every one unrolled for a trace, or long ones kept as loops)."""
     from adcli.language.expand_loops import loops_from
-    expanded = "unrolled" if unroll else f"loops from {loops_from()}"
+    expanded = "unrolled for a trace" if unroll == "trace" else "unrolled" if unroll else f"loops from {loops_from()}"
     return os.path.join(folder, f"{PREFIX}{source_digest(source + chr(0) + expanded)[:40]}.json")
 
 
