@@ -321,6 +321,23 @@ def power_loop_facts(at):
             ("a", "b"): 64 * b ** 63}
 
 
+HALVING_LOOP = "h = a\nwhile abs(h) > 1, max_iter=2000:\n    h = h * b\nout = h"  # its count: the values'
+
+
+def halving_loop_facts(at):
+    """h ← h·b while |h| > 1, from h = a: a·bⁿ with n the steps that ran (fixed near the point, so
+    differentiated as a constant): along a bⁿ, 0, 0; along b nabⁿ⁻¹, n(n-1)abⁿ⁻², n(n-1)(n-2)abⁿ⁻³;
+    ∂²/∂a∂b = nbⁿ⁻¹. No step runs where |a| ≤ 1: then h is a, whatever b."""
+    a, b = (float(v) for v in at)
+    h, n = a, 0
+    while abs(h) > 1:
+        h, n = h * b, n + 1
+    return {"a": [b ** n, 0.0, 0.0],
+            "b": [n * (a * b ** (n - 1)) if n else 0.0, n * (n - 1) * (a * b ** (n - 2)) if n > 1 else 0.0,
+                  n * (n - 1) * (n - 2) * (a * b ** (n - 3)) if n > 2 else 0.0],
+            ("a", "b"): n * b ** (n - 1) if n else 0.0}
+
+
 def smooth_facts(at):
     """smooth(x, a) = x·a + sin(x), differentiated by its rule g·(a + cos x), g·x, and the rule's own
     derivatives: along x a + cos x, -sin x; along a x, 0; and ∂²/∂x∂a = 1."""
@@ -708,6 +725,9 @@ ARRAY_FACTS = (
     + [Fact("loop", at, truth="closed", closed=power_loop_facts, source=POWER_LOOP,
             formula="a·b⁶⁴ by a loop of 64 steps h ← h·b, kept as a loop")
        for at in [(1.0, 0.0), (0.0, 1.0), (3.0, -1.0), (1.0, 0.5), (HUGE, 0.5), (TINY, 2.0), (-2.0, -0.5)]]
+    + [Fact("while", at, truth="closed", closed=halving_loop_facts, source=HALVING_LOOP,
+            formula="a·bⁿ by a while loop h ← h·b while |h| > 1, n the steps that ran")
+       for at in [(3.0, 0.5), (0.5, 0.5), (-5.0, -0.5), (HUGE, 0.5), (1.0, 2.0), (-1.5, 0.25), (1e300, 0.125)]]
     + [Fact("rule", at, truth="closed", closed=smooth_facts, formula="x·a + sin x by its rule g·(a + cos x), g·x")
        for at in [(0.0, 0.0), (1.0, 2.0), (-HALF_PI, TINY), (HUGE, -1.0), (TINY, HUGE)]]
     + [Fact("solve_triangular", (((1.0, 0.0), (1.0, 0.0)), (1.0, 2.0)), truth="closed", closed=unread_upper,

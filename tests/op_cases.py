@@ -177,7 +177,7 @@ def compiled_params(name: str, source: str) -> dict:
     """The parameters of a node of `name` (its compiled functions), as a file makes them: `source`
     holds the defs."""
     function = source.split()[1].split("(")[0]
-    call = f"{function}(x0, a)" if name in ("rule", "loop") else f"{name}({function}, x0, a)"
+    call = f"{function}(x0, a)" if name in ("rule", "loop", "while") else f"{name}({function}, x0, a)"
     program = parse(f"{source}\ninput x0\ninput a\ny = {call}\n")
     return dict(program.graph.nodes[program.graph.output].params)
 
@@ -189,7 +189,10 @@ IMPLICIT_DEFS = {"fixed_point": "def contraction(x, a) = 0.5 * sin(x) + a",
                  "root": "def monotone(x, a) = x + 0.5 * sin(x) - a",
                  "rule": "def smooth(x, a) = x * a + sin(x)\ndef smooth.vjp(x, a, g) = g * (a + cos(x)), g * x",
                  # a loop kept as a loop (64 steps: the fewest kept), called through a function
-                 "loop": "def steps(h, b):\n    for t in range(64):\n        h = 0.9 * h + 0.1 * sin(h * b)\n    return h"}
+                 "loop": "def steps(h, b):\n    for t in range(64):\n        h = 0.9 * h + 0.1 * sin(h * b)\n    return h",
+                 # a while loop whose count the values decide (h shrinks by 0.4 to 0.6 a step)
+                 "while": "def shrink(h, b):\n    while max(abs(h)) > 0.001, max_iter=500:\n"
+                          "        h = 0.5 * h + 0.1 * h * tanh(h * b)\n    return h"}
 IMPLICIT_PARAMS = {name: compiled_params(name, source) for name, source in IMPLICIT_DEFS.items()}
 IMPLICIT_BODIES = {name: params["body"] for name, params in IMPLICIT_PARAMS.items()}
 IMPLICIT_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), ())]
@@ -347,7 +350,7 @@ CASES = {
                         (((4,),), {"kind": "arange", "shape": (("dim", 0, 0, "n"),)})]),
     "one_hot": (labels(3), [(((4,),), {"k": 3}), (((2, 2),), {"k": 5})]),
     **{name: (normal, [(shapes, IMPLICIT_PARAMS[name]) for shapes in IMPLICIT_SHAPES])
-       for name in ("fixed_point", "root", "rule", "loop")},
+       for name in ("fixed_point", "root", "rule", "loop", "while")},
 }
 
 # Operations with no derivative at all: booleans and counts.
@@ -391,8 +394,8 @@ def floats(xs):
 
 def call_text(name: str, params: dict, operands: list[str]) -> str:
     """Operation `name` applied to the named operands, in the language: a + b, sum(a, axis=1), a[1:]."""
-    if name == "loop":  # a statement: IMPLICIT_DEFS' function holds it
-        return f"steps({', '.join(operands)})"
+    if name in ("loop", "while"):  # a statement: IMPLICIT_DEFS' function holds it
+        return f"{'steps' if name == 'loop' else 'shrink'}({', '.join(operands)})"
     if name == "setitem":  # the registry shows x[…] ← v; a file writes JAX's x.at[…].set(v)
         return f"{operands[0]}.at[{index_text(params.get('index', ()))}].set({operands[1]})"
     text = source_text(name, operands, params)

@@ -1115,6 +1115,10 @@ IMPLICIT_SOURCES = [
     # a loop kept as a loop (64 steps: the fewest kept), contracting for every p (slope 0.5 to 0.75 in h):
     # an expanding step would amplify x's digits 1.3**64-fold, a steepness no point check sees
     "def drift(x, p):\n    h = x\n    for r in range(64):\n        h = 0.5 * h + 0.25 * tanh(h + p)\n    return h",
+    # a while loop to h = 0.5·tanh(h + p), whose count the values decide: bounded after one step and
+    # contracting (slope at most 0.5), it ends for every x and p, a NaN's residual ending it at once
+    ("def settle(x, p):\n    h = x\n    while max(abs(h - 0.5 * tanh(h + p))) > 1e-9, max_iter=100:\n"
+     "        h = 0.5 * tanh(h + p)\n    return h"),
 ]
 SOLVED_BY = {"fixed_point": "contract", "root": "monotone"}
 
@@ -1122,11 +1126,11 @@ SOLVED_BY = {"fixed_point": "contract", "root": "monotone"}
 def gen_implicit(draw, ctx, shape, pos, depth, op=None):
     if pos:
         return None
-    kind = op or draw(st.sampled_from(["fixed_point", "root", "rule", "loop"]))
+    kind = op or draw(st.sampled_from(["fixed_point", "root", "rule", "loop", "while"]))
     ctx.solved.add(kind)
     x, p = sub(draw, ctx, shape, False, depth), sub(draw, ctx, shape, False, depth)
-    if kind in ("rule", "loop"):
-        return ("fcall", "smooth" if kind == "rule" else "drift", [x, p])
+    if kind in ("rule", "loop", "while"):
+        return ("fcall", {"rule": "smooth", "loop": "drift", "while": "settle"}[kind], [x, p])
     return ("solve", kind, SOLVED_BY[kind], x, p)
 
 
@@ -1173,7 +1177,7 @@ KINDS = ([f"unary:{name}" for name in sorted(UNARY)]
             "det:logdet", "det:logdet", "det:logdet", "eigvalsh", "eigvalsh"]
          + ["getitem"] * 3 + ["setitem"] * 3 + ["gather"] * 3 + ["one_hot"] * 3 + ["size", "filled", "loop_number", "loop_number"]
          + ["fcall"] * 4 + ["implicit:fixed_point", "implicit:root", "implicit:rule",
-                                 "implicit:loop"])
+                                 "implicit:loop", "implicit:while"])
 SYMBOL_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "<": "less", "<=": "less_equal", ">": "greater",
               ">=": "greater_equal", "==": "equal", "!=": "not_equal", "max": "maximum", "min": "minimum"}
 REDUCTION_OPS = {"max": "amax", "min": "amin"}
@@ -1876,6 +1880,14 @@ class Reference:
             for _ in range(64):
                 h = 0.5 * h + 0.25 * np.tanh(h + p)
             return h
+        if kind == "fcall" and tree[1] == "settle":  # IMPLICIT_SOURCES' while loop
+            x, p = (self.ev(a, env) for a in tree[2])
+            h = x
+            for _ in range(100):
+                if not np.max(np.abs(h - 0.5 * np.tanh(h + p))) > 1e-9:
+                    break
+                h = 0.5 * np.tanh(h + p)
+            return h
         if kind == "fcall":
             return self.call(tree[1], [self.ev(a, env) for a in tree[2]])
         if kind == "solve":
@@ -2015,6 +2027,8 @@ def print_graph(graph) -> str:
         user = nodes[users[0]]
         if user.op == "neg":  # -[1.0, 2.0] is a literal of its own, not a negation
             return False
+        if user.op in GRAPH_SYMBOLS and all(nodes[a].op == CONST for a in user.args) and c == user.args[0]:
+            return False  # 2.0 + 2 written out folds to 4.0; N2 = 2.0, then N2 + 2, does not (nor g = 2.0, g + b)
         between = list(range(c, users[0]))
         if not all(nodes[j].op == CONST and consumers.get(j) == [users[0]] and user.args.count(j) == 1
                    for j in between):
@@ -2065,6 +2079,9 @@ def print_graph(graph) -> str:
             text = f"{params['body'].name}({', '.join(args)})"
         elif node.op == "loop":  # the generator's only long loop is drift's (IMPLICIT_SOURCES)
             text = f"drift({', '.join(args + drift_constant(params['body']))})"
+        elif node.op == "while":  # and its only while loop settle's (x and p have one shape)
+            xp = args[:2] if params["split"] else args[:1] + drift_constant(params["body"])
+            text = f"settle({', '.join(xp)})"
         elif node.op == "filled":
             sizes = [str(d) if not isinstance(d, tuple) else dimension(i, node.args[d[1]], d[2])
                      for d in params["shape"]]
@@ -2081,7 +2098,7 @@ def print_graph(graph) -> str:
         lines.append(f"N{i} = {text}")
         ref[i] = f"N{i}"
     lines.append(f"output = {ref[graph.output]}")  # an alias: no node, but a file must assign something
-    if any(n.op in ("fixed_point", "root", "rule", "loop") for n in nodes):
+    if any(n.op in ("fixed_point", "root", "rule", "loop", "while") for n in nodes):
         lines[:0] = IMPLICIT_SOURCES
     return "\n".join(lines) + "\n"
 
@@ -2106,6 +2123,8 @@ def graph_summary(graph):
         params = {k: v.name if k in ("body", "rule") else v for k, v in (n.params or {}).items()}  # a function by name
         if n.op == "loop":  # a loop's body is named by its line; by its variable and carried names here
             params["body"] = f"loop over {', '.join(n.params['body'].params)}"
+        if n.op == "while":  # a while loop's body and condition alike
+            params["body"] = params["test"] = f"while over {', '.join(n.params['body'].params)}"
         if n.op == "filled":  # the label a size was read from is not part of the value
             params["shape"] = tuple(d[:3] if isinstance(d, tuple) else d for d in params["shape"])
         return (n.op, tuple(n.args), tuple(sorted(params.items())), n.dtype)
@@ -2572,8 +2591,9 @@ def checks(source, statements, inputs, seed, hostile_given, state):
     # adcli's value of every assignment is this file's own evaluation of the program.
     expected = reference_values(statements, given)
     got = strict(program.eval, **given)
-    # (drift's own names are not the reference's: it computes drift in one piece, as IMPLICIT_SOURCES' others)
-    assert [label for label, _ in graph.assigned if not label.startswith("drift.")] == \
+    # (drift's and settle's own names are not the reference's: it computes them in one piece, as
+    # IMPLICIT_SOURCES' others)
+    assert [label for label, _ in graph.assigned if not label.startswith(("drift.", "settle."))] == \
         [label for label, _ in expected], context
     scales = operand_scales(graph, values) if hostile else {}
     for label, value in expected:

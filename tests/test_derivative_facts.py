@@ -71,7 +71,7 @@ def program_of(fact):
     lines = [op_cases.declaration(n, v) for n, v in values.items()]
     if fact.op in op_cases.IMPLICIT_DEFS:  # the function fixed_point() or root() solves with
         lines.insert(0, op_cases.IMPLICIT_DEFS[fact.op])
-    lines.append(call if fact.op == "loop" else f"out = {call}")  # a loop: statements, ending in out = h
+    lines.append(call if fact.op in ("loop", "while") else f"out = {call}")  # a loop: statements, ending in out = h
     if not fact.scalar and not fact.source:
         with np.errstate(all="ignore"):
             shape = np.shape(OPS[fact.op].forward(*[values[n] for n in names], **fact.params))

@@ -342,7 +342,20 @@ TORCH = {
     "rule": lambda xs, p: xs[0] * xs[1] + torch.sin(xs[0]),  # op_cases' smooth, differentiated by autograd
     # op_cases' loop kept as a loop: its 64 steps on autograd's tape
     "loop": lambda xs, p: unrolled(xs, lambda h, b: 0.9 * h + 0.1 * torch.sin(h * b), 64),
+    # op_cases' while loop: a Python while on autograd's tape, stopping where adcli's does
+    "while": lambda xs, p: shrunk(*xs),
 }
+
+
+def shrunk(h, b):
+    """op_cases' shrink(h, b): shrink h while any element is above 0.001 in size."""
+    h = h.expand(torch.broadcast_shapes(h.shape, b.shape)) if h.shape != torch.broadcast_shapes(h.shape, b.shape) \
+        else h
+    for _ in range(500):
+        if not bool(torch.max(torch.abs(h)) > 0.001):
+            break
+        h = 0.5 * h + 0.1 * h * torch.tanh(h * b)
+    return h
 
 
 def unrolled(xs, step, count):

@@ -150,7 +150,7 @@ GENERATED_OPS = {
     "solve", "inv", "det", "logdet", "cholesky", "eigvalsh", "solve_triangular",
     "getitem", "setitem", "gather", "size", "filled",
     "log_sigmoid", "gammaln", "digamma", "xlogy", "xlog1py", "sinc", "cumprod", "logcumsumexp", "diff", "sort",
-    "argmax", "argmin", "kron", "fixed_point", "root", "rule", "loop",
+    "argmax", "argmin", "kron", "fixed_point", "root", "rule", "loop", "while",
 }
 
 # Shrinking a failing program can take hypothesis minutes; a failure reports the program and its

@@ -169,6 +169,9 @@ BAD_SHAPES = {
     "rule": [],  # its shapes are its function's: the function's own operations refuse, at their places
     "loop": [(((3,), (2,)), {"body": __import__("op_cases").IMPLICIT_PARAMS["loop"]["body"]},
               ["broadcast", "[3]", "[2]"])],  # its body's own operations refuse (h·b of [3] and [2])
+    "while": [(((3,), (2,)), __import__("op_cases").IMPLICIT_PARAMS["while"],
+               ["broadcast", "[3]", "[2]"]),
+              (((3,), ()), {"max_iter": 0}, ["max_iter", "at least 1"])],
 }
 # Rules with nothing to refuse: any shape is fine.
 ANY_SHAPE = {"neg", "relu", "abs", "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "transpose", "log1p",

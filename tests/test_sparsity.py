@@ -122,7 +122,7 @@ STRUCTURAL = {"getitem", "setitem", "gather", "reshape", "transpose", "stack", "
               "cumprod", "logcumsumexp", "diff"}
 EXACT = STRUCTURAL | {name for name in ALL_OPS if OPS[name].elementwise}
 OVERSTATED = {"amax", "amin", "sort", "where", "solve", "inv", "det", "logdet", "cholesky", "eigvalsh",
-              "solve_triangular", "fixed_point", "root", "rule", "loop"}
+              "solve_triangular", "fixed_point", "root", "rule", "loop", "while"}
 
 
 def test_every_op_is_exact_or_known_to_overstate():
@@ -377,12 +377,15 @@ def check_random_program(statements, inputs, point_seed, counts, hostile_values=
     assert_pattern_holds(hessian_pattern(graph, full, out, wrt)[0], dense_hessian(H, names), f"Hessian{context}")
     compressed = lib.strict(hessian, program, **values)
     counts["compressed hessians"] += compressed.sparse is not None
+    # rounding at the points' scale (values near 1): an entry that is 0 but for rounding (b after a
+    # softmax over the axis the loss sums) is noise of 1e-17 in either pass, not a relative error
+    scale = max([1.0] + [float(np.max(np.abs(np.where(np.isfinite(b), b, 0.0)), initial=0.0)) for b in H.blocks.values()])
     for key in H.blocks:
         # each entry from the pass seeded along its row, as the dense way: the same bits; a star
         # colouring's mirrored entries are the other pass's, equal up to rounding
         exact = compressed.sparse is None or compressed.sparse.mirrored == 0
         same(compressed.blocks[key], H.blocks[key], f"Hessian block {key} ({compressed.passes} passes){context}",
-             rtol=0.0 if exact else 1e-13)
+             rtol=0.0 if exact else 1e-13, floor=scale)
 
 
 def quiet(call, *args, **kwargs):

@@ -187,9 +187,9 @@ def test_every_op_renders_a_formula(name):
             break
         program, values = case_program(name, xs, params)
         trace = reverse_trace(program, values)
-        # (a loop's node is made inside the function holding it, and is named there: steps.h)
+        # (a loop's node is made inside the function holding it, and is named there: steps.h, shrink.h)
         steps = [s for s in trace.steps if s.kind == "accumulate" and s.op == name and
-                 s.source_label == ("steps.h" if name == "loop" else "y")]
+                 s.source_label == {"loop": "steps.h", "while": "shrink.h"}.get(name, "y")]
         differentiable = [k for k in op_cases.floats(xs) if name not in op_cases.NO_DERIVATIVE]
         assert len(steps) == len(differentiable), (name, params)  # each float operand receives a contribution
         nt = Notation()
@@ -206,7 +206,8 @@ def test_every_op_renders_a_formula(name):
         if differentiable:
             forward_ = forward_trace(program, values, chr(ord("a") + differentiable[0]))
             assert render_latex(forward_).isascii() and render_plain(forward_, ascii_only=True).isascii()
-            assert re.search(r"steps\.ḣ = \S" if name == "loop" else r"ẏ = \S", render_plain(forward_))
+            made = {"loop": r"steps\.ḣ = \S", "while": r"shrink\.ḣ = \S"}.get(name, r"ẏ = \S")
+            assert re.search(made, render_plain(forward_))
 
 
 def test_mlp_readable_at_80_columns_and_in_markdown():

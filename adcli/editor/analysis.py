@@ -16,7 +16,7 @@ from adcli.language.lint import Lenient, check
 
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 DOTTED = re.compile(r"[A-Za-z_][\w.]*")
-KEYWORDS = ("input", "data", "def", "for", "in", "range", "return", "import", "from", "as", "if", "else",
+KEYWORDS = ("input", "data", "def", "for", "while", "in", "range", "return", "import", "from", "as", "if", "else",
             "float", "int", "bool")
 GLOBAL = ""  # the scope of the file's own names; a function's locals have the function's name
 

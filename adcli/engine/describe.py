@@ -21,7 +21,9 @@ def expression(graph: Graph, index: int, values: list | None = None) -> str:
         return node.label or format_value(node.data, full=True)
     labels = [graph.nodes[a].label for a in node.args]
     scalar = values is not None and all(np.ndim(values[a]) == 0 for a in node.args)
-    return f"{node.label} = {OPS[node.op].formula(labels, scalar=scalar)}"
+    # a function compiled on its own (fixed_point's, a loop's body) is shown as the file writes it
+    shown = node.params if node.params and "body" in node.params else None
+    return f"{node.label} = {OPS[node.op].formula(labels, scalar=scalar, params=shown)}"
 
 
 def first_bad(value) -> tuple[tuple, float]:

@@ -432,7 +432,7 @@ def params_json(params: dict) -> dict:
     for name, value in params.items():
         if name in ("index", "layout"):
             out[name] = index_text(value)
-        elif name in ("body", "rule"):  # a function of the file (fixed_point's f, a derivative rule), by name
+        elif name in ("body", "rule", "test"):  # a function of the file (fixed_point's f, a rule, a loop's body), by name
             out[name] = value.name
         elif isinstance(value, tuple):
             out[name] = [list(v) if isinstance(v, tuple) else v for v in value]

@@ -133,7 +133,8 @@ class Emitter:
         else:
             names.update(zip(op.args, args))
         params = {**dict(op.params), **(n.params or {})}
-        names.update({p: self.index(params[p]) if p == "index" else self.function(params[p]) if p in ("body", "rule")
+        names.update({p: self.index(params[p]) if p == "index" else
+                      self.function(params[p]) if p in ("body", "rule", "test")
                       else parameter(params[p]) for p in op.param_names})
         names.update(extra)
         return names

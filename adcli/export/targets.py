@@ -248,6 +248,56 @@ def loop_tangent(f, c, params, dc, dparams, start, step, count):
     c = jnp.asarray(c, dtype=jnp.float64)
     dc = jnp.zeros(jnp.shape(c)) if dc is None else jnp.asarray(dc, dtype=jnp.float64)
     return jax.lax.fori_loop(0, count, once, (c, dc))[1]'''
+JAX_OVERRIDES["while_run"] = '''
+def while_run(f, test, c, params, split, max_iter, points=False):
+    """The carried value once the condition fails, as a lax.fori_loop over max_iter steps in which a
+    step whose condition failed keeps the value (jit traces it, grad differentiates it); NaN where the
+    condition still holds after max_iter (jit cannot raise on a value)."""
+    def once(k, state):
+        c, going = state
+        going = going & (jnp.reshape(test.value(k, c, *params[split:]), ()) != 0)
+        return jnp.where(going, f.value(k, c, *params[:split]), c), going
+
+    c, going = jax.lax.fori_loop(0, max_iter, once, (jnp.asarray(c, dtype=jnp.float64), jnp.asarray(True)))
+    going = going & (jnp.reshape(test.value(max_iter, c, *params[split:]), ()) != 0)
+    return jnp.where(going, jnp.nan, c)'''
+JAX_OVERRIDES["while_adjoint"] = '''
+def while_adjoint(f, test, c, params, g, split, max_iter, points=False):
+    """Each share of ḡ through the steps that ran: the carried values and whether each step ran kept
+    by a lax.scan over max_iter steps, then each step's vjp, where it ran, by a scan from the last back."""
+    body, told = params[:split], params[split:]
+    ks = jnp.arange(max_iter)
+
+    def ahead(state, k):
+        c, going = state
+        going = going & (jnp.reshape(test.value(k, c, *told), ()) != 0)
+        return (jnp.where(going, f.value(k, c, *body), c), going), (c, going)
+
+    def back(carry, item):
+        g, shares = carry
+        k, c, going = item
+        _, h, *each = f.vjp(k, [c, *body], g)
+        return (jnp.where(going, h, g), [s + jnp.where(going, e, 0.0) for s, e in zip(shares, each)]), None
+
+    start = (jnp.asarray(c, dtype=jnp.float64), jnp.asarray(True))
+    _, (states, goings) = jax.lax.scan(ahead, start, ks)
+    zeros = [jnp.zeros(jnp.shape(p)) for p in body]
+    (g, shares), _ = jax.lax.scan(back, (jnp.asarray(g, dtype=jnp.float64), zeros), (ks, states, goings), reverse=True)
+    return [g] + shares + [jnp.zeros(jnp.shape(p)) for p in told]'''
+JAX_OVERRIDES["while_tangent"] = '''
+def while_tangent(f, test, c, params, dc, dparams, split, max_iter, points=False):
+    """The carried value's tangent through the steps that ran, carried by a lax.fori_loop."""
+    body, dbody = params[:split], dparams[:split]
+
+    def once(k, state):
+        c, dc, going = state
+        going = going & (jnp.reshape(test.value(k, c, *params[split:]), ()) != 0)
+        moved = f.jvp(k, [c, *body], [None, dc, *dbody])
+        return jnp.where(going, f.value(k, c, *body), c), jnp.where(going, moved, dc), going
+
+    c = jnp.asarray(c, dtype=jnp.float64)
+    dc = jnp.zeros(jnp.shape(c)) if dc is None else jnp.asarray(dc, dtype=jnp.float64)
+    return jax.lax.fori_loop(0, max_iter, once, (c, dc, jnp.asarray(True)))[1]'''
 JAX_OVERRIDES.update(framework_linalg("jnp", "jnp"))
 JAX_OVERRIDES.update(framework_strong("jnp", "jnp"))
 JAX_OVERRIDES.update(framework_static("jnp"))

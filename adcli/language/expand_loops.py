@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 
-from adcli.errors import AdError, InputError, ShapeError
+from adcli.errors import AdError, InputError, NameResolutionError, ShapeError
 from adcli.language.expand_values import Literal
 from adcli.language.graph import CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries
 from adcli.limits import operation_limit
@@ -184,25 +184,30 @@ class Loops:
     def packed_shape(shapes) -> tuple | None:
         return shapes[0] if len(shapes) == 1 else (sum(math.prod(s) for s in shapes),)
 
-    def loop_body(self, var, carries, shapes, values, pc, end, line, col, ints=()) -> tuple[Body, list[int]]:
+    def loop_body(self, var, carries, shapes, values, pc, end, line, col, ints=(),
+                  test=False) -> tuple[Body, list[int]]:
         """The body as a graph of its own: inputs the loop variable, the carried values (packed when
         several), then the file's values it reads; its output their next values, packed alike. The
-        carried values named in `ints` are integers in it: Unrolled if one's next value is one too."""
+        carried values named in `ints` are integers in it: Unrolled if one's next value is one too.
+        A while loop's (var None) has an iteration count for its variable, which the file cannot
+        name; with `test`, the instructions are its condition, and the output their value."""
         # a plain expander (not lint's, which goes on after an error): an error in the body means unrolling it
         sub = self.plain(self.code, self.file, self.source, self.sizes, self.unroll)
         sub.functions, sub.later, sub.limit = self.functions, self.later, self.limit - len(self.nodes)
         sub.parent, sub.solving, sub.input_shapes = self, self.solving, {}
         sub.repeats = self.runs(len(values))
-        sub.frames = list(self.frames) + [("for", var, f"{values[0]} … {values[-1]}", line)]  # its every value
+        frame = ("for", var) if var is not None else ("while", "iteration")
+        sub.frames = list(self.frames) + [frame + (f"{values[0]} … {values[-1]}", line)]  # its every value
         sub.set_context()
-        t = sub.add(INPUT, (), line, col, name=var, label=var, dtype=INT)
+        t = sub.add(INPUT, (), line, col, name=frame[1], label=frame[1], dtype=INT)
         sub.input_shapes[t] = ()
         packed = sub.add(INPUT, (), line, col, name=carries[0] if len(carries) == 1 else "carried",
                          label=carries[0] if len(carries) == 1 else "carried",
                          dtype=INT if len(carries) == 1 and carries[0] in ints else FLOAT)
         if shapes[0] is not None:
             sub.input_shapes[packed] = self.packed_shape(shapes)
-        sub.env[var] = t
+        if var is not None:
+            sub.env[var] = t
         offset = 0
         for name, shape in zip(carries, shapes):
             if len(carries) == 1:
@@ -221,7 +226,10 @@ class Loops:
         while at < end:
             at = handlers[self.code[at][0]](self.code[at], at)
         outputs = []
-        for name in carries:
+        if test:
+            (value,), _ = sub.pop(1)
+            outputs.append(sub.operand(value))
+        for name in carries if not test else ():
             out = sub.env[name]
             if sub.nodes[out].dtype not in (FLOAT, SHAPED):
                 raise Unrolled(name)
@@ -236,12 +244,28 @@ class Loops:
         graph = Graph(sub.nodes, [t, packed] + sub.used, [("loop", outputs[0])], {}, self.file, self.source,
                       sub.contexts)
         label_temporaries(graph)
-        name = f"loop_{line}"
-        return Body(name, graph, (var, *carries), line, col, self.span(line, col), outputs), closure
+        name = f"{'while' if var is None else 'loop'}_{line}" + ("_test" if test else "")
+        return Body(name, graph, (frame[1], *carries), line, col, self.span(line, col), outputs), closure
 
     def place_loop(self, var, values, body, carries, starts, closure, pc, end, line, col) -> int:
         """The loop's node, each carried name bound to its value after the loop, the loop variable to
         its last value (as in Python); the instruction after the loop."""
+        start = self.carried_start(starts, line, col)
+        params = {"body": body, "start": values.start, "step": values.step, "count": len(values)}
+        node = self.add("loop", [start] + closure, line, col, params, dtype=FLOAT)
+        self.bind_carried(node, carries, starts, pc, line, col)
+        last = Literal(values[-1], line, col, str(values[-1]), static=True)
+        call = self.current_call()
+        if call is None:  # as in Python, the variable keeps its last value after the loop
+            self.after_loop[var] = last
+            self.bind(None, var, None)
+        else:
+            call.env[var] = last
+            self.bind(call, var, None)
+        return end + 1
+
+    def carried_start(self, starts, line, col) -> int:
+        """The carried values before the loop, packed when several; an integer one made a float."""
         firsts = []
         for index, shape in starts:
             node = self.nodes[index]
@@ -256,8 +280,10 @@ class Loops:
             start = self.add("concat", tuple(flat), line, col, {"axis": 0})
         else:
             start = firsts[0]
-        params = {"body": body, "start": values.start, "step": values.step, "count": len(values)}
-        node = self.add("loop", [start] + closure, line, col, params, dtype=FLOAT)
+        return start
+
+    def bind_carried(self, node, carries, starts, pc, line, col) -> None:
+        """Each carried name bound to its part of the loop node's value."""
         offset = 0
         for name, (_, shape) in zip(carries, starts):
             if len(carries) == 1:
@@ -270,12 +296,77 @@ class Loops:
                 offset += size
             self.push(value, line, col)
             self.do_assign(("assign", name, line, col), pc)
-        last = Literal(values[-1], line, col, str(values[-1]), static=True)
+
+    # ---- while cond, max_iter=K: ------------------------------------------------------------
+    def read_later(self, end: int, name: str) -> bool:
+        """Whether the scope the loop at `end` ends in reads `name` after it, before assigning it
+        again: the rest of its function, or of the file outside the functions."""
         call = self.current_call()
-        if call is None:  # as in Python, the variable keeps its last value after the loop
-            self.after_loop[var] = last
-            self.bind(None, var, None)
-        else:
-            call.env[var] = last
-            self.bind(call, var, None)
+        depth = 0
+        for ins in self.code[end + 1:call.function.end if call is not None else len(self.code)]:
+            if ins[0] == "def":
+                depth += 1
+            elif ins[0] == "enddef":
+                depth -= 1
+            elif depth == 0 and ins[1:2] == (name,) and ins[0] in ("name", "assign", "augment", "update"):
+                return ins[0] != "assign"  # x += 1 and x[i] = v read it too
+        return False
+
+    def do_while(self, ins, pc):
+        """`while cond, max_iter=K:` as one node: its condition and its body each compiled once into a
+        graph of their own, the body run while the condition holds, at most K times. Its count is
+        known only when it runs, so it is never unrolled (a trace shows it as one step)."""
+        _, test_end, body_start, end, line, col = ins
+        handlers = self.handlers()
+        at = test_end
+        while at < body_start:
+            at = handlers[self.code[at][0]](self.code[at], at)
+        (bound,), (where,) = self.pop(1)
+        max_iter = self.whole(bound, where, "max_iter of a while loop")
+        if not 1 <= max_iter <= 2**62:
+            raise self.error(ShapeError, f"a while loop needs max_iter from 1 to 2**62, not {max_iter}", *where)
+        call = self.current_call()
+        scope = call.env if call is not None else self.env
+        names = assigned_names(self.code, body_start, end)
+        carries = [n for n in names if isinstance(scope.get(n), int)]
+        made = [n for n in names if n not in carries and self.read_later(end, n)]
+        if made:
+            raise self.error(NameResolutionError, f"'{made[0]}' is first given a value in this while loop's body and "
+                             f"read after it: give it one before the loop ({made[0]} = 0), so that the loop carries "
+                             "it", line, col)
+        if not carries:
+            raise self.error(ShapeError, "this while loop changes no value given before it: its body must update a "
+                             "name that has a value before the loop (x = x0, then x = ... in the body)", line, col)
+        shapes = self.node_shapes()
+        starts = [(scope[n], shapes[scope[n]]) for n in carries]
+        for name, (index, _) in zip(carries, starts):
+            node = self.nodes[index]
+            if node.dtype not in (FLOAT, SHAPED) and not (node.op == CONST and node.dtype == INT):
+                raise self.error(ShapeError, f"a while loop carries float values, and '{name}' is "
+                                 f"{'an integer' if node.dtype == INT else 'a condition'} here: give it a float "
+                                 f"value before the loop ({name} = 0.0)", line, col)
+        if len(carries) > 1 and any(s is None for _, s in starts):
+            raise self.error(ShapeError, f"this while loop carries {', '.join(carries)}, whose shapes are not known "
+                             "as the file is read: declare the shapes of the inputs they come from (input x: [3])",
+                             line, col)
+        values = range(max_iter)
+        sizes = [s for _, s in starts]
+        try:
+            body, closure = self.loop_body(None, carries, sizes, values, body_start - 1, end, line, col)
+        except Unrolled as e:
+            raise self.error(ShapeError, f"a while loop carries float values, and its body makes '{e.args[0]}' "
+                             "an integer or a condition", line, col) from None
+        test, tested = self.loop_body(None, carries, sizes, values, pc, test_end, line, col, test=True)
+        packed, shapes = self.packed_shape(sizes), self.node_shapes()
+        if packed is not None and None not in [shapes[c] for c in closure + tested]:
+            try:
+                OPS["while"].shape(packed, *[shapes[c] for c in closure + tested], body=body, test=test,
+                                   split=len(closure))
+            except Mismatch as e:
+                raise self.error(ShapeError, str(e), line, col) from None
+        self.check_work(max_iter, sum(1 for n in body.graph.nodes if n.op not in (INPUT, CONST)) or 1, line, col)
+        start = self.carried_start(starts, line, col)
+        params = {"body": body, "test": test, "split": len(closure), "max_iter": max_iter}
+        node = self.add("while", [start] + closure + tested, line, col, params, dtype=FLOAT)
+        self.bind_carried(node, carries, starts, pc, line, col)
         return end + 1

@@ -104,8 +104,9 @@ class Graph:
 
 
 def context_short(frames: tuple) -> str:
-    """A node's context in a few characters, for a table column: t=2, cell@14:9."""
-    return ", ".join(f"{f[1]}@{f[2]}:{f[3]}" if f[0] == "call" else f"{f[1]}={f[2]}" for f in frames)
+    """A node's context in a few characters, for a table column: t=2, cell@14:9, while@3."""
+    return ", ".join(f"{f[1]}@{f[2]}:{f[3]}" if f[0] == "call" else f"while@{f[3]}" if f[0] == "while" else
+                     f"{f[1]}={f[2]}" for f in frames)
 
 
 def context_text(frames: tuple) -> str:
@@ -115,6 +116,8 @@ def context_text(frames: tuple) -> str:
         if frame[0] == "call":
             _, name, line, col = frame
             parts.append(f"in {name}, called at line {line}, col {col}")
+        elif frame[0] == "while":
+            parts.append(f"in the while loop of line {frame[3]}")
         else:
             _, var, value, _line = frame
             parts.append(f"{var} = {value}")

@@ -17,7 +17,7 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
 # The words of the language
 # ---------------------------------------------------------------------------------------------
 
-KEYWORDS = ("def", "for", "in", "return", "if", "else", "import", "from", "as")
+KEYWORDS = ("def", "for", "while", "in", "return", "if", "else", "import", "from", "as")
 DECLARATIONS = ("input", "data")
 # Element types, written before a declaration's shape: input y: int[n].
 TYPES = ("int", "float")

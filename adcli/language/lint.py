@@ -23,19 +23,19 @@ SUFFIX = ".ad"
 
 
 # The instructions that end a top-level statement: x = ..., a, b = ..., h += ..., x[i] = ..., input x,
-# and the end of a whole `for` or `def`.
-STATEMENT_ENDS = ("assign", "unpack", "augment", "update", "declare", "endfor", "enddef")
+# and the end of a whole `for`, `while` or `def`.
+STATEMENT_ENDS = ("assign", "unpack", "augment", "update", "declare", "endfor", "endwhile", "enddef")
 
 
 def statements(code: list[tuple]) -> list[tuple[int, int]]:
     """(first, last) instruction of each top-level statement: an assignment or declaration, or a
-    whole `for` or `def` with its body."""
+    whole `for`, `while` or `def` with its body."""
     found, depth, first = [], 0, 0
     for pc, ins in enumerate(code):
         kind = ins[0]
-        if kind in ("for", "def"):
+        if kind in ("for", "while", "def"):
             depth += 1
-        elif kind in ("endfor", "enddef"):
+        elif kind in ("endfor", "endwhile", "enddef"):
             depth -= 1
         if depth == 0 and kind in STATEMENT_ENDS:
             found.append((first, pc))

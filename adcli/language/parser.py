@@ -80,7 +80,7 @@ class Slice:
 
 
 class Block:
-    """An open `for` or `def` while its body is being read."""
+    """An open `for`, `while` or `def` while its body is being read."""
 
     __slots__ = ("kind", "name", "start", "token", "returns")
 
@@ -198,7 +198,7 @@ class Compiler(Transformer):
         tok, declared = children
         if self.blocks:
             raise self.error(ParseError, f"declare inputs at the top level of the file, not inside a "
-                             f"{'loop' if self.blocks[-1].kind == 'for' else 'function'}", tok.line, tok.column)
+                             f"{'function' if self.blocks[-1].kind == 'def' else 'loop'}", tok.line, tok.column)
         dtype, shape = declared if declared is not None else (None, None)
         self.shadow(tok.value)
         self.emit("declare", tok.value, dtype, shape, data, tok.line, tok.column)
@@ -256,6 +256,32 @@ class Compiler(Transformer):
         self.code[block.start] = self.code[block.start][:3] + (len(self.code),) + self.code[block.start][4:]
         self.emit("endfor", block.start)
 
+    def while_kw(self, children):
+        """`while`: the loop's instruction comes before its condition's, which it runs every iteration."""
+        tok = children[0]
+        self.blocks.append(Block("while", None, len(self.code), tok))
+        self.emit("while", None, None, None, tok.line, tok.column)  # condition's end, body's start, loop's end
+
+    def while_cond(self, children):
+        block = self.blocks[-1]
+        self.code[block.start] = self.code[block.start][:1] + (len(self.code),) + self.code[block.start][2:]
+
+    def while_head(self, children):
+        _, _, key, _ = children  # the bound's instructions are written; the expander reads them
+        block = self.blocks[-1]
+        if key is None:
+            raise self.error(ParseError, "a while loop needs its bound: write while CONDITION, max_iter=N: (at most N "
+                             "iterations)", block.token.line, block.token.column)
+        if key.value != "max_iter":
+            raise self.error(ParseError, f"a while loop takes max_iter=N after its condition, not {key.value}=",
+                             key.line, key.column)
+        self.code[block.start] = self.code[block.start][:2] + (len(self.code),) + self.code[block.start][3:]
+
+    def while_stmt(self, children):
+        block = self.blocks.pop()
+        self.code[block.start] = self.code[block.start][:3] + (len(self.code),) + self.code[block.start][4:]
+        self.emit("endwhile", block.start)
+
     def def_head(self, children):
         name, rule, *params = children
         params = [] if params == [None] else params
@@ -266,7 +292,7 @@ class Compiler(Transformer):
             name = name.update(value=name.value + ".vjp")
         if self.blocks:
             raise self.error(ParseError, "functions are defined at the top level of the file, not inside a "
-                             f"{'loop' if self.blocks[-1].kind == 'for' else 'function'}", name.line, name.column)
+                             f"{'function' if self.blocks[-1].kind == 'def' else 'loop'}", name.line, name.column)
         seen = set()
         for p in params:
             self.shadow(p.value)

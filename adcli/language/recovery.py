@@ -25,7 +25,7 @@ from adcli.errors import AdError
 
 # A line that begins a statement: a keyword, or names followed by an assignment.
 STATEMENT_START = re.compile(
-    r"\s*(?:(?:def|for|input|data|return|import|from)\b"
+    r"\s*(?:(?:def|for|while|input|data|return|import|from)\b"
     r"|[A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*\s*,?\s*(?:[-+*/@]|\*\*)?=(?!=)"
     r"|[A-Za-z_]\w*\[[^\n]*\]\s*(?:[-+*/@]|\*\*)?=(?!=))")
 # The names a statement defines (for forgetting them): functions, loop variables, declarations and
@@ -34,7 +34,8 @@ DEFINED = re.compile(r"^[ \t]*(?:(?:def|for|input|data)[ \t]+([A-Za-z_]\w*)"
                      r"|([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)[ \t]*,?[ \t]*(?:\[[^\n]*\])?[ \t]*"
                      r"(?:[-+*/@]|\*\*)?=(?!=))", re.MULTILINE)
 OPEN, CLOSE = "([", ")]"
-JUMPS = {"def": 4, "for": 3, "endfor": 1, "enddef": 1}  # the instructions that hold an instruction index, and where
+# The instructions that hold instruction indices, and where.
+JUMPS = {"def": (4,), "for": (3,), "endfor": (1,), "enddef": (1,), "while": (1, 2, 3), "endwhile": (1,)}
 MAX_ERRORS = 200  # a file of nothing but errors: the first 200 are plenty, and each costs a parse
 
 
@@ -266,8 +267,7 @@ def relocated(code: list[tuple], offset: int) -> list[tuple]:
     """A part's instructions placed `offset` instructions into the file: their jumps moved with them."""
     if not offset:
         return code
-    return [ins[:k] + (ins[k] + offset,) + ins[k + 1:] if (k := JUMPS.get(ins[0])) is not None else ins
-            for ins in code]
+    return [tuple(x + offset if k in JUMPS.get(ins[0], ()) else x for k, x in enumerate(ins)) for ins in code]
 
 
 def without_statements(source: str, firsts: set[int]) -> str:

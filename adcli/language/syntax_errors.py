@@ -19,7 +19,7 @@ def abbreviate(text: str, limit: int = 24) -> str:
 
 
 KEYWORD_AS_NAME = "'input' is a keyword and cannot be used as a name"
-KEYWORDS = ("input", "data", "def", "for", "in", "return", "if", "else", "import", "from", "as")
+KEYWORDS = ("input", "data", "def", "for", "while", "in", "return", "if", "else", "import", "from", "as")
 
 
 def nothing_assigned_message(source: str, declared) -> str:
@@ -90,13 +90,14 @@ TOKEN_WORDS = {
     "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "SEMICOLON": "';'",
     "_NL": "the end of the line", "$END": "the end of the file", "PLUS": "'+'", "MINUS": "'-'",
     "STAR": "'*'", "SLASH": "'/'", "FLOORDIV": "'//'", "PERCENT": "'%'", "AT": "'@'", "POW": "'**'", "DOT": "'.'", "INPUT": "'input'",
-    "DATA": "'data'", "DEF": "'def'", "FOR": "'for'", "IN": "'in'", "RANGE": "'range'", "RETURN": "'return'",
+    "DATA": "'data'", "DEF": "'def'", "FOR": "'for'", "WHILE": "'while'", "IN": "'in'", "RANGE": "'range'",
+    "RETURN": "'return'",
     "IF": "'if'", "ELSE": "'else'", "IMPORT": "'import'", "FROM": "'from'", "AS": "'as'", "AUGMENT": "'+='",
     "COMPARE": "a comparison", "STRING": "a string", "_INDENT": "an indented block", "_DEDENT": "the end of a block",
 }
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LBRACK"}
 STATEMENT_START = {"NAME", "INPUT"}
-STATEMENT_WORDS = {"NAME", "INPUT", "DATA", "DEF", "FOR", "RETURN", "IMPORT", "FROM"}
+STATEMENT_WORDS = {"NAME", "INPUT", "DATA", "DEF", "FOR", "WHILE", "RETURN", "IMPORT", "FROM"}
 OPENERS = {"RPAR": "(", "RSQB": "["}
 CLOSERS = {"(": ")", "[": "]"}
 # Characters people type from other languages or from mathematics, and what adcli spells instead.
@@ -245,11 +246,11 @@ def syntax_error(e: UnexpectedInput, open_brackets, file: str, source: str, firs
                                                      {"RSQB", "COMMA"} if inner == "LBRACK" else set())
             if inner:  # inside brackets a statement cannot end
                 expected -= STATEMENT_END
-            elif not re.match(r"\s*(for|def)\b", statement_before(source, at)):  # nor a slice start outside them
-                expected -= {"COLON"}  # (but a for or def head ends with one)
+            elif not re.match(r"\s*(for|while|def)\b", statement_before(source, at)):  # nor a slice start outside
+                expected -= {"COLON"}  # them (but a for, while or def head ends with one)
             if STATEMENT_START <= expected <= STATEMENT_WORDS | STATEMENT_END | {"_DEDENT"}:
                 message = (f"unexpected {describe_token(tok)}; a statement starts with a name, as in "
-                           "y = x + 1, or with input, data, def or for")
+                           "y = x + 1, or with input, data, def, for or while")
             elif expected == {"_INDENT"}:
                 message = f"unexpected {describe_token(tok)}; expected an indented block after ':'"
             else:

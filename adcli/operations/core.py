@@ -438,7 +438,7 @@ def as_list(value) -> list[str]:
 def with_functions(text: str, params: dict) -> str:
     """A rule's text with the names of the file's functions it is about (fixed_point's f as {body},
     a derivative rule as {rule}) filled in: (1 - ∂newton/∂x)⁻¹."""
-    for name in ("body", "rule"):
+    for name in ("body", "rule", "test"):
         if "{" + name + "}" in text:
             text = text.replace("{" + name + "}", params[name].name)
     return text

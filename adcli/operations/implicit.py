@@ -257,3 +257,73 @@ register(Op(
     signature="for t in range(...): (64 iterations or more)", flops=loop_flops,
     deriv_flops=lambda k, out, args, params: 2 * loop_flops(out, args, params), batch=batch_loop,
     pattern=patterns.dense))
+
+
+# ---------------------------------------------------------------------------------------------
+# while cond, max_iter=K: the body run while its condition (a graph of its own) holds; reverse mode
+# differentiates the iterations that ran, as for a loop of that count (the condition has no derivative)
+# ---------------------------------------------------------------------------------------------
+
+def while_shape(*shapes, body=None, test=None, split=0, max_iter=1, points=False):
+    if max_iter < 1:
+        raise Mismatch(f"a while loop needs max_iter of at least 1, not {max_iter}")
+    if body is not None:
+        carried = shapes[0]
+        out = body.out_shape([(), carried] + list(shapes[1:1 + split]))
+        if tuple(out) != tuple(carried):
+            raise Mismatch(f"the while loop's body makes its carried values of shape {fmt_shape(out)} from "
+                           f"{fmt_shape(carried)}: a while loop carries values of one shape")
+    if test is not None:
+        told = test.out_shape([(), shapes[0]] + list(shapes[1 + split:]))
+        lead = 1 if points else 0  # a batch's condition: one per point
+        if len(told) != lead or (points and told[0] != shapes[0][0]):
+            raise Mismatch(f"a while loop's condition must be one value (such as err > tol), not an array of "
+                           f"shape {fmt_shape(told)}: reduce it with any() or all()")
+    return tuple(shapes[0])
+
+
+def show_while(labels, params):
+    """The loop's head as the file writes it (while err > tol, max_iter=50), and what it starts from."""
+    test = params.get("test")
+    head = f"while ..., max_iter={params.get('max_iter', 1)}"
+    if test is not None and test.graph.source:
+        lines = test.graph.source.splitlines()
+        text = lines[test.line - 1].split("#")[0].strip() if 0 < test.line <= len(lines) else ""
+        if text.startswith("while") and text.endswith(":"):
+            head = text[:-1].rstrip()
+    return f"{head} from {', '.join(dict.fromkeys(labels))}"  # a value both the body and the test read, once
+
+
+def while_flops(out, args, params):
+    """At most max_iter steps, each the condition and the body."""
+    split = params["split"]
+    step = params["body"].flops([()] + list(args[:1 + split])) + params["test"].flops([(), args[0]] + list(args[1 + split:]))
+    return step * params["max_iter"]
+
+
+def batch_while(b, node, xs):
+    """Every point at once: the body and condition batched in all but their iteration count; each point
+    stops where its condition fails, as it would alone."""
+    params = dict(node.params)
+    shapes, split = [x.shape for x in xs], params["split"]
+    params["body"] = b.body(params["body"], [()] + shapes[:1 + split], fixed=1)
+    params["test"] = b.body(params["test"], [(), shapes[0]] + shapes[1 + split:], fixed=1)
+    params["points"] = True
+    return b.op(node.op, [b.spread(x) for x in xs], params)
+
+
+register(Op(
+    "while", forward_code="while_run({body}, {test}, {xs}[0], {xs}[1:], {split}, {max_iter}, {points})",
+    shape=while_shape, text="while …", show=show_while,
+    partials=("Π over the steps that ran of ∂{body}/∂c", "Σ over the steps that ran of ∂(later steps)/∂c · ∂{body}/∂p"),
+    vjp_text=("ḡ through each step's vjp, from the last that ran back",
+              "Σ over the steps that ran of ∂{body}/∂pᵀ ḡ at that step (0 for the condition's values)"),
+    args=("*xs",), params=(("body", None), ("test", None), ("split", 0), ("max_iter", 1), ("points", False)),
+    common_code="while_adjoint({body}, {test}, {xs}[0], {xs}[1:], {g}, {split}, {max_iter}, {points})",
+    vjp_code=("{c}[{k}]", "{c}[{k}]"),
+    jvp_code="while_tangent({body}, {test}, {xs}[0], {xs}[1:], {dxs}[0], {dxs}[1:], {split}, {max_iter}, {points})",
+    doc="a while loop: its body run while its condition holds, at most max_iter times; derivatives through the "
+        "iterations that ran",
+    signature="while cond, max_iter=K:", flops=while_flops,
+    deriv_flops=lambda k, out, args, params: 2 * while_flops(out, args, params), batch=batch_while,
+    pattern=patterns.dense))

@@ -1541,3 +1541,80 @@ def loop_tangent(f, c, params, dc, dparams, start, step, count):
         dc = f.jvp(t, [c, *params], [None, dc, *dparams])
         c = f.value(t, c, *params)
     return dc
+
+
+def primal(v):
+    """A number's value without its tangents or series (a while loop's condition reads only that)."""
+    while hasattr(v, "value") and not isinstance(v, np.ndarray):
+        v = v.value
+    return v
+
+
+def while_going(test, k, c, params, points=False, going=None):
+    """Whether the condition holds before step k (per point, and only where it held before, with points)."""
+    now = np.asarray(primal(test.value(np.int64(k), primal(c), *[primal(p) for p in params])))
+    if not points:
+        return bool(now)
+    now = np.reshape(now, (-1,)) != 0
+    return now if going is None else now & going
+
+
+def while_states(f, test, c, params, split, max_iter, points=False, keep=True):
+    """(the carried value before each step that ran and after the last, or only the last without
+    `keep`; the points still going at each step, with points, else the count of steps). Past
+    max_iter with the condition still holding: test's own error (adcli's, at the while line)."""
+    body, told = params[:split], params[split:]
+    states, masks, going = [c], [], None
+    for k in range(max_iter + 1):
+        going = while_going(test, k, c, told, points, going)
+        if not np.any(going):
+            return states, (masks if points else k)
+        if k == max_iter:
+            raise getattr(test, "not_settled", NotConverged)(
+                f"this while loop's condition still holds after max_iter={max_iter} iterations: raise max_iter=, "
+                "or check that the loop moves toward ending")
+        nxt = f.value(np.int64(k), c, *body)
+        if points:  # a point whose condition failed keeps its value, as it would alone
+            nxt = np.where(np.reshape(going, np.shape(going) + (1,) * (np.ndim(c) - 1)), nxt, c)
+            masks.append(going)
+        c = nxt
+        states = states + [c] if keep else [c]
+    return states, masks  # not reached: the last pass returns or raises
+
+
+def while_run(f, test, c, params, split, max_iter, points=False):
+    """The carried value once the condition fails."""
+    return while_states(f, test, c + 0.0, params, split, max_iter, points, keep=False)[0][-1]
+
+
+def while_adjoint(f, test, c, params, g, split, max_iter, points=False):
+    """Each share of ḡ through the steps that ran (as loop_adjoint for their count; per point, a
+    step counts where that point was still going); the condition's values get 0."""
+    zeros = [np.zeros(np.shape(p)) for p in params[split:]]
+    if not points:
+        count = while_states(f, test, c + 0.0, params, split, max_iter, keep=False)[1]
+        return loop_adjoint(f, c + 0.0, params[:split], g, 0, 1, count) + zeros
+    states, masks = while_states(f, test, c + 0.0, params, split, max_iter, True)
+    body = params[:split]
+    shares = [np.zeros(np.shape(p)) for p in body]
+    for k in range(len(masks) - 1, -1, -1):
+        _, h, *each = f.vjp(np.int64(k), [states[k], *body], g)
+        mask = masks[k]
+        g = np.where(np.reshape(mask, np.shape(mask) + (1,) * (np.ndim(g) - 1)), h, g)
+        shares = [s + np.where(np.reshape(mask, np.shape(mask) + (1,) * (np.ndim(e) - 1)), e, 0.0)
+                  for s, e in zip(shares, each)]
+    return [g] + shares + zeros
+
+
+def while_tangent(f, test, c, params, dc, dparams, split, max_iter, points=False):
+    """The carried value's tangent through the steps that ran (forward mode)."""
+    if not points:
+        count = while_states(f, test, c + 0.0, params, split, max_iter, keep=False)[1]
+        return loop_tangent(f, c + 0.0, params[:split], dc, dparams[:split], 0, 1, count)
+    states, masks = while_states(f, test, c + 0.0, params, split, max_iter, True)
+    body, dbody = params[:split], dparams[:split]
+    dc = np.zeros(np.shape(c)) if dc is None else dc
+    for k, mask in enumerate(masks):
+        moved = f.jvp(np.int64(k), [states[k], *body], [None, dc, *dbody])
+        dc = np.where(np.reshape(mask, np.shape(mask) + (1,) * (np.ndim(dc) - 1)), moved, dc)
+    return dc
