@@ -1578,7 +1578,10 @@ def while_states(f, test, c, params, split, max_iter, points=False, keep=True):
             nxt = np.where(np.reshape(going, np.shape(going) + (1,) * (np.ndim(c) - 1)), nxt, c)
             masks.append(going)
         c = nxt
-        states = states + [c] if keep else [c]
+        if keep:
+            states.append(c)
+        else:
+            states[0] = c
     return states, masks  # not reached: the last pass returns or raises
 
 
