@@ -1315,6 +1315,11 @@ def settled(new, old, tol, points=False):
     return done
 
 
+def at_points(mask, x):
+    """A batch's mask of points (one flag each) shaped to select whole points of x in np.where."""
+    return np.reshape(mask, np.shape(mask) + (1,) * (np.ndim(x) - 1))
+
+
 def iterate(advance, start, tol, max_iter, f, what, points=False):
     """advance applied from start until it settles (its last value). With `points` (a batch), a
     point that has settled keeps its value while the others go on, as it would alone. Past max_iter,
@@ -1325,7 +1330,7 @@ def iterate(advance, start, tol, max_iter, f, what, points=False):
         new = advance(x)
         if points:
             now = done | settled(new, x, tol, True)
-            keep = np.reshape(done, np.shape(done) + (1,) * (np.ndim(x) - 1))
+            keep = at_points(done, x)
             new = np.where(keep, x, new)
             done = now
             if np.all(done):
@@ -1575,7 +1580,7 @@ def while_states(f, test, c, params, split, max_iter, points=False, keep=True):
                 "or check that the loop moves toward ending")
         nxt = f.value(np.int64(k), c, *body)
         if points:  # a point whose condition failed keeps its value, as it would alone
-            nxt = np.where(np.reshape(going, np.shape(going) + (1,) * (np.ndim(c) - 1)), nxt, c)
+            nxt = np.where(at_points(going, c), nxt, c)
             masks.append(going)
         c = nxt
         if keep:
@@ -1603,9 +1608,8 @@ def while_adjoint(f, test, c, params, g, split, max_iter, points=False):
     for k in range(len(masks) - 1, -1, -1):
         _, h, *each = f.vjp(np.int64(k), [states[k], *body], g)
         mask = masks[k]
-        g = np.where(np.reshape(mask, np.shape(mask) + (1,) * (np.ndim(g) - 1)), h, g)
-        shares = [s + np.where(np.reshape(mask, np.shape(mask) + (1,) * (np.ndim(e) - 1)), e, 0.0)
-                  for s, e in zip(shares, each)]
+        g = np.where(at_points(mask, g), h, g)
+        shares = [s + np.where(at_points(mask, e), e, 0.0) for s, e in zip(shares, each)]
     return [g] + shares + zeros
 
 
@@ -1619,5 +1623,5 @@ def while_tangent(f, test, c, params, dc, dparams, split, max_iter, points=False
     dc = np.zeros(np.shape(c)) if dc is None else dc
     for k, mask in enumerate(masks):
         moved = f.jvp(np.int64(k), [states[k], *body], [None, dc, *dbody])
-        dc = np.where(np.reshape(mask, np.shape(mask) + (1,) * (np.ndim(dc) - 1)), moved, dc)
+        dc = np.where(at_points(mask, dc), moved, dc)
     return dc
