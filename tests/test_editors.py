@@ -363,6 +363,8 @@ def test_textmate_scopes_each_word_by_its_meaning():
     line = "input y: int[n]          # the class of each row"
     assert [scope_of(line, w) for w in ("input", "y", "int")] == \
         ["storage.type.declaration.adcli", "variable.other.declaration.adcli", "support.type.adcli"]
+    for line in ("input n: int", "input n: int  # a count", "data k: float"):
+        assert scope_of(line, line.split()[2]) == "support.type.adcli", line
     line = "a = 1; b = a ** 2 <= 3.5e-1 * pi"
     assert [scope_of(line, w) for w in ("b", "**", "<=", "3.5e-1", "pi")] == \
         ["variable.other.assignment.adcli", "keyword.operator.arithmetic.adcli", "keyword.operator.comparison.adcli",

@@ -10,7 +10,7 @@ from adcli.engine.evaluate import bind_inputs, evaluate
 from adcli.engine.results import Gradient, plain, require_scalar
 from adcli.engine.reverse import backward, backward_reads
 from adcli.engine.scalar import scalar_pass
-from adcli.errors import InputError
+from adcli.errors import InputError, Span
 from adcli.language.graph import Graph, paused_gc
 
 
@@ -40,15 +40,30 @@ class Program:
         shapes, each set of sizes gets its own graph, kept for the next call with the same sizes."""
         if self.pending is None:
             return self
+        from adcli.errors import NeedsSizes
         from adcli.language.parser import parse_source
         if self._declared is None:  # read once: the file's declarations do not change with the values
             from adcli.language.parser import compile_source
-            self._declared = [(ins[1], ins[3]) for ins in compile_source(self.source, self.file)
-                              if ins[0] == "declare" and ins[3]]
-        sizes = dimension_sizes(self._declared, given)
-        key = tuple(sorted(sizes.items()))
-        if key not in self._graphs:
-            self._graphs[key] = parse_source(self.source, self.file, sizes, self.unroll)
+            declares = [ins for ins in compile_source(self.source, self.file) if ins[0] == "declare"]
+            self._declared = [(ins[1], ins[3]) for ins in declares if ins[3]]
+            self._counts = {ins[1]: Span(ins[5], ins[6], self.file, self.source) for ins in declares
+                            if ins[2] == "int" and ins[3] == ()}
+            self._wanted = set(self.pending.dims) & set(self._counts)
+        while True:
+            # A scalar int input is specialised to its value only where the file needs it as a number
+            # (range(n)): anywhere else (x[k]) it stays a value, and one graph serves every k.
+            sizes = {**dimension_sizes(self._declared, given), **counts(self._wanted, given, self._counts)}
+            key = tuple(sorted(sizes.items()))
+            if key in self._graphs:
+                break
+            try:
+                self._graphs[key] = parse_source(self.source, self.file, sizes, self.unroll)
+                break
+            except NeedsSizes as more:
+                new = (set(more.dims) & set(self._counts)) - self._wanted
+                if not new:
+                    raise
+                self._wanted |= new
         self._graph, self.sizes = self._graphs[key], sizes
         return self
 
@@ -162,6 +177,22 @@ class Program:
         nodes = self.graph.nodes
         return Gradient(name, plain(values[out]), {nodes[w].label: plain(grads[w]) for w in wrt_nodes},
                         values if fast is not None else None)
+
+
+def counts(names, given: dict, declared: dict) -> dict[str, int]:
+    """The values of the scalar int inputs the file needs as numbers (range(n)): one whole number
+    each, so a batch of points cannot vary them."""
+    from adcli.engine.evaluate import whole_numbers
+    found = {}
+    for name in sorted(names):
+        if name in given:
+            value = np.asarray(given[name])
+            if value.ndim:
+                raise InputError(f"input '{name}' is a number the file needs as it is read (a loop bound, a size), "
+                                 f"so it takes one whole number, not an array of shape {list(value.shape)}: a batch "
+                                 "of points cannot vary it", declared[name])
+            found[name] = int(whole_numbers(value, name, declared[name]))
+    return found
 
 
 def dimension_sizes(declared: list, given: dict) -> dict[str, int]:

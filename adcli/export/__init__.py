@@ -15,6 +15,7 @@ from adcli.export.emit import emit
 from adcli.export.names import identifier
 from adcli.export.render import render
 from adcli.export.targets import TARGETS
+from adcli.language.graph import INT
 
 MODES = ("reverse", "forward")
 
@@ -30,7 +31,10 @@ def export_source(program, target: str = "numpy", of: str | None = None, wrt=Non
     from adcli.language.shapes import symbolic_shapes
     symbolic_shapes(graph)  # shapes the file settles in numbers are checked now, as every other command does
     emitted = emit(graph, output, program.wrt_nodes(wrt))
-    return render(emitted, target, graph.file, graph.source, mode)
+    # A program specialised to an int input's value (range(n)) holds that value: the module checks it.
+    fixed = {graph.nodes[i].label: program.sizes[graph.nodes[i].label] for i in graph.inputs
+             if graph.nodes[i].label in program.sizes and graph.nodes[i].dtype == INT and graph.nodes[i].data == ()}
+    return render(emitted, target, graph.file, graph.source, mode, fixed)
 
 
 def load_module(source: str, name: str = "adcli_exported") -> types.ModuleType:

@@ -92,9 +92,11 @@ def statement_lines(statements: list[Statement], target: Target, file: str, inde
     return lines
 
 
-def docstring(emitted: Emitted, file: str, digest: str, target: Target, mode: str) -> list[str]:
+def docstring(emitted: Emitted, file: str, digest: str, target: Target, mode: str, fixed: dict) -> list[str]:
     """The module's header: what it computes, from which file, and how its names are made."""
-    inputs = "\n".join(f"    {name}: {emitted.shapes[label]}" for name, label, _ in emitted.inputs)
+    inputs = "\n".join(f"    {name}: {emitted.shapes[label]}" + (f", exported for {fixed[label]} only (a number the "
+                                                                     "file needs as it is read)" if label in fixed else "")
+                       for name, label, _ in emitted.inputs)
     wrt = ", ".join(w[1] for w in emitted.wrt) or "none"
     functions = "f, grad_f" + (", jvp_f" if mode == "forward" else "") + " and values"
     return [
@@ -152,8 +154,10 @@ def function_lines(fn: Function, target: Target, file: str) -> list[str]:
     return lines
 
 
-def render(emitted: Emitted, target_name: str, file: str, source: str, mode: str) -> str:
-    """The whole module as text: deterministic, the same bytes for the same input."""
+def render(emitted: Emitted, target_name: str, file: str, source: str, mode: str, fixed: dict | None = None) -> str:
+    """The whole module as text: deterministic, the same bytes for the same input. `fixed`: the int
+    inputs the program was specialised to (label -> value), which the module checks."""
+    fixed = fixed or {}
     target = TARGETS[target_name]
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
     args = ", ".join(name for name, _, _ in emitted.inputs)
@@ -163,9 +167,11 @@ def render(emitted: Emitted, target_name: str, file: str, source: str, mode: str
         names.add("unbroadcast")
     if target.picks and emitted.indexes:
         names.add("pick")
+    if fixed:
+        names.add("exported_for")
     kernel_texts, uses_math = kernel_sources(names, target)
     uses_math |= any("math." in literal(v.tolist()) for _, v in emitted.constants)
-    lines = docstring(emitted, file, digest, target, mode)
+    lines = docstring(emitted, file, digest, target, mode, fixed)
     lines += [""] + (["import math", ""] if uses_math else []) + target.imports + [""]
     lines += [f"SOURCE = {ascii(file)}", f"SHA256 = {digest!r}", f"OUTPUT = {emitted.output_label!r}",
               f"INPUTS = {tuple(label for _, label, _ in emitted.inputs)!r}", f"WRT = {wrt_labels!r}", ""]
@@ -181,6 +187,7 @@ def render(emitted: Emitted, target_name: str, file: str, source: str, mode: str
     # Inputs as float64 (or int64) arrays first: a caller may pass numbers or lists; nothing is modified.
     converted = [f"    {name} = {target.rename(f'np.asarray({name}, dtype=np.{kind})')}"
                  for name, kind in emitted.input_kinds]
+    converted += [f"    exported_for({name}, {fixed[label]}, {label!r})" for name, label, _ in emitted.inputs if label in fixed]
     lines += ["", f"def f({args}):", f'    """{emitted.output_label}, from the inputs."""'] + converted
     lines += statement_lines(emitted.forward, target, file)
     lines += [f"    return {returned}", "", ""]

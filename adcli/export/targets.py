@@ -676,6 +676,24 @@ TORCH = Target("torch", "PyTorch (float64; usable under torch.func and torch.com
                " (over torch; scatters as index_add)", picks=True,
                scalars={"float64": "t(", "int64": "torch.tensor(", "bool_": "torch.tensor("})
 
-NUMPY = Target("numpy", "numpy (it needs numpy only)", ["import numpy as np"], "np")  # adcli's own kernels
+# A module exported for one value of an int input (range(n)) checks it: another value is an error,
+# never the numbers of the loop it was not exported for. Traced (under jit), the value is unknown.
+EXPORTED_FOR = '''
+def exported_for(x, value, name):
+    """Check an input the module was exported for one value of (a number the file needs as it is read)."""
+    if x.ndim:
+        raise ValueError(f"{name} must be one whole number, not an array of shape {list(x.shape)}")
+    try:
+        given = int(x)
+    except TypeError:  # a traced value (jit): not known until the function runs
+        return
+    if given != value:
+        raise ValueError(f"{name} = {given}: this module was exported for {name} = {value}, a number the file "
+                         "needs as it is read; export the file again with this value")'''
+for overrides in (JAX_OVERRIDES, TORCH_OVERRIDES):
+    overrides["exported_for"] = EXPORTED_FOR
+
+NUMPY = Target("numpy", "numpy (it needs numpy only)", ["import numpy as np"], "np",  # adcli's own kernels
+               {"exported_for": EXPORTED_FOR})
 
 TARGETS = {t.name: t for t in (NUMPY, JAX, TORCH)}

@@ -215,6 +215,9 @@ class Expander(Calls, Implicit, Loops, Statements, StaticValues, Numpy, Updates)
             return Literal(value.value, line, col, value.text, static=True)
         if name in self.env:  # a file's own e, pi or inf shadows the constant
             self.check_stale(None, name, line, col)
+            node = self.nodes[self.env[name]]
+            if name in self.sizes and node.op == INPUT and node.dtype == INT and node.data == ():
+                return Literal(self.sizes[name], line, col, name, static=True)  # input n: int, specialised
             return self.env[name]
         if name in CONSTANTS:
             return Literal(CONSTANTS[name], line, col, text=name)

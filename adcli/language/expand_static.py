@@ -134,8 +134,9 @@ class StaticValues:
         return int(x)
 
     def sized_by(self, value) -> list[str]:
-        """The named dimensions a value is computed from, when it depends on nothing else (T - 1,
-        x.shape[0] // 2, [n, 2]): a number once the program is specialised to the inputs' sizes."""
+        """The named dimensions and scalar int inputs a value is computed from, when it depends on
+        nothing else (T - 1, x.shape[0] // 2, [n, 2], range(steps)): a number once the program is
+        specialised to the inputs' sizes and those inputs' values."""
         items = value.items if isinstance(value, Display) else [value]
         todo = [v for v in items if isinstance(v, int)]
         if len(todo) != sum(isinstance(v, int) for v in items) or not todo or \
@@ -157,6 +158,8 @@ class StaticValues:
                     continue
                 dim = declared[axis] if declared and axis is not None and isinstance(declared[axis], str) else None
                 names.append(dim or node.label or "?")
+            elif node.op == INPUT and node.dtype == INT and node.data == ():  # input n: int, as range(n)
+                names.append(node.label)
             elif node.op != CONST and node.dtype == INT and node.op in OPS and node.op != INPUT:
                 todo.extend(node.args)
             elif node.op != CONST:
@@ -167,11 +170,17 @@ class StaticValues:
         """Raise NeedsSizes when a number the file needs comes from the inputs' sizes alone."""
         dims = self.sized_by(value)
         if dims:
-            shown = ", ".join(f"'{d}'" for d in dims)
-            raise NeedsSizes(f"{what} must be a whole number known as the file is read: {shown} "
-                             f"{'is a named dimension' if len(dims) == 1 else 'are named dimensions'} whose size "
-                             "comes from the inputs; give their values (--set or --inputs) and adcli specialises "
-                             "the program to those sizes", self.span(*at), dims)
+            ints = [d for d in dims if d in self.env and self.nodes[self.env[d]].op == INPUT]
+            sizes = [d for d in dims if d not in ints]
+            quoted = [" and ".join(f"'{d}'" for d in group) for group in (sizes, ints)]
+            said = [(f"{quoted[0]} {'is a named dimension' if len(sizes) == 1 else 'are named dimensions'} whose "
+                     "size comes from the inputs")] if sizes else []
+            said += [f"{quoted[1]} {'is an int input' if len(ints) == 1 else 'are int inputs'}"] if ints else []
+            one = dims == ints and len(ints) == 1
+            raise NeedsSizes(f"{what} must be a whole number known as the file is read: {'; '.join(said)}; give "
+                             f"{'its value' if one else 'their values'} (--set or --inputs) and adcli specialises "
+                             f"the program to {'it' if one else 'them'}",
+                             self.span(*at), dims)
 
     # ---- folding ----------------------------------------------------------------------------
     def exact_power(self, values, line, col) -> bool:

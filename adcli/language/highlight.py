@@ -19,7 +19,7 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
 
 KEYWORDS = ("def", "for", "while", "in", "return", "if", "else", "import", "from", "as")
 DECLARATIONS = ("input", "data")
-# Element types, written before a declaration's shape: input y: int[n].
+# Element types, written before a declaration's shape (input y: int[n]) or alone (input n: int).
 TYPES = ("int", "float")
 # The registry's CONSTANTS; then the names the expander gives a meaning of their own (None: a new axis).
 CONSTANTS = ("pi", "e", "inf", "nan")
@@ -67,7 +67,7 @@ class AdLexer(RegexLexer):
             (rf"(input|data)([ \t\f]+)({NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
             (word_list(KEYWORDS), Keyword),
             (word_list(DECLARATIONS), Keyword.Declaration),
-            (word_list(TYPES, suffix=rf"(?={SPACE}\[)"), Keyword.Type),
+            (word_list(TYPES, suffix=rf"(?={SPACE}(?:\[|#|\r|$))"), Keyword.Type),  # int[n], or int alone
             (rf"{NAME}(?={SPACE}\()", Name.Function),  # a call: f(x), range(4), cell(h, x)
             (word_list(CONSTANTS), Name.Constant),
             (word_list(PSEUDO_CONSTANTS), Keyword.Constant),

@@ -207,11 +207,11 @@ class Compiler(Transformer):
         self.declare(children, data=True)
 
     def type(self, children):
-        kind, shape = children
+        kind, shape = children if len(children) == 2 else (None, children[0])
         if kind is not None and kind.value not in ("int", "float"):
             raise self.error(ParseError, f"unknown element type '{kind.value}'; write int[...] for integer data, "
                              "or just the shape for float64", kind.line, kind.column)
-        return ("int" if kind is not None and kind.value == "int" else "float"), shape
+        return ("int" if kind is not None and kind.value == "int" else "float"), () if shape is None else shape
 
     def shape(self, children):
         dims = []
