@@ -153,6 +153,13 @@ def test_commands(tmp_path):
     ("input a: [2]\nr = a\nwhile r > 0, max_iter=9:\n    r = r - 1\ny = sum(r)\n", ":3:1", "one value"),
     ("input a\nr = 1.0\nwhile r > 0, max_iter=9:\n    r = r - a * ones(2)\ny = r\n", ":3:1", "one shape"),
     ("input a\nr = 1.0\nwhile r < 10, max_iter=9:\n    r = r + a\ny = r\n", ":3:1", "still holds after max_iter=9"),
+    ("input a\nr = 1.0\nwhile r < 10, max_iter=9, on_max_iter=\"error\":\n    r = r + a\ny = r\n", ":3:1",
+     'on_max_iter="warn"'),
+    ("input a\nr = 1.0\nwhile r < 10, max_iter=9, on_max_iter=\"quiet\":\n    r = r + a\ny = r\n", ":3:39",
+     'on_max_iter is "error"'),
+    ("input a\nr = 1.0\nwhile r < 10, max_iter=9, on_max_iter=a:\n    r = r + a\ny = r\n", ":3:39",
+     'on_max_iter is "error"'),
+    ("input a\nr = 1.0\nwhile r < 10, max_iter=9, tol=1:\n    r = r + a\ny = r\n", ":3:27", "on_max_iter="),
 ])
 def test_errors_are_one_message_at_their_place(tmp_path, source, where, words):
     done = run(tmp_path, source, "grad", "--set", "a=0.5")
@@ -160,15 +167,21 @@ def test_errors_are_one_message_at_their_place(tmp_path, source, where, words):
     assert "Traceback" not in done.output
 
 
+def arguments(program, values: dict, target: str) -> list:
+    """The inputs in the exported module's order, as the target's arrays."""
+    args = [values[n] for n in program.inputs]
+    if target == "torch":
+        torch = pytest.importorskip("torch")
+        args = [torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in args]
+    return args
+
+
 @pytest.mark.parametrize("target", ["numpy", "jax", "torch"])
 def test_exports(target):
     program = adcli.parse(SYSTEM)
     expected = program.grad(**SYSTEM_VALUES)
     module = load_module(export_source(program, target=target, mode="forward"), f"while_{target}")
-    args = [SYSTEM_VALUES[n] for n in program.inputs]
-    if target == "torch":
-        torch = pytest.importorskip("torch")
-        args = [torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in args]
+    args = arguments(program, SYSTEM_VALUES, target)
     value, grads = module.grad_f(*args)
     assert float(value) == pytest.approx(expected.value, rel=1e-13)
     for k in ("x", "W"):
@@ -189,3 +202,47 @@ def test_a_name_made_in_the_body_of_a_function_is_its_own():
     assert adcli.parse(inside).grad(a=10.0).value == 10.0 / 16 + 3.0
     again = "input a\nr = a\nwhile r > 1, max_iter=100:\n    z = r * 0.5\n    r = z\nz = 2.0\ny = r + z\n"
     assert adcli.parse(again).grad(a=10.0).value == 10.0 / 16 + 2.0
+
+
+WARNED = """input a
+input x: [2]
+v = x
+while sum(v * v) > 1e-30, max_iter=7, on_max_iter="warn":
+    v = 0.5 * sin(a * v) + 0.1 * v
+y = sum(v * x)
+"""
+
+
+def test_on_max_iter_warn_gives_the_value_after_max_iter_steps(tmp_path):
+    """Past its bound, the loop is the `for` loop of max_iter steps: its value, gradients, tangents
+    and Hessian; the commands say so in a warning at the loop's line, and exit 0."""
+    values = {"a": np.array(1.7), "x": np.array([0.8, -2.5])}
+    warned = adcli.parse(WARNED)
+    seven = adcli.parse(as_for(WARNED, 7))
+    got, want = warned.grad(**values), seven.grad(**values)
+    assert got.value == want.value
+    for name in ("a", "x"):
+        np.testing.assert_array_equal(got.grad[name], want.grad[name])
+        np.testing.assert_allclose(forward_grad(warned, **values).grad[name], want.grad[name], rtol=1e-13)
+    blocks, unrolled = hessian(warned, **values).blocks, hessian(seven, **values).blocks
+    for pair, block in unrolled.items():
+        np.testing.assert_allclose(blocks[pair], block, rtol=1e-11, atol=1e-14)
+    for command in ("grad", "eval", "trace"):
+        done = run(tmp_path, WARNED, command, "--set", "a=1.7", "x=[0.8,-2.5]")
+        assert done.exit_code == 0, done.output
+        assert 'loop.ad:4:1 stopped at max_iter=7 with its condition still holding (on_max_iter="warn")' in \
+            done.stderr, (command, done.output)
+    ended = run(tmp_path, WARNED.replace("max_iter=7", "max_iter=5000"), "grad", "--set", "a=1.7", "x=[0.8,-2.5]")
+    assert ended.exit_code == 0 and "warning" not in ended.stderr, ended.output  # it ended before its bound
+
+
+@pytest.mark.parametrize("target", ["numpy", "jax", "torch"])
+def test_on_max_iter_warn_in_the_exports(target):
+    """Every module gives the value after max_iter steps: JAX's too, where an error's NaN was."""
+    values = {"a": np.array(1.7), "x": np.array([0.8, -2.5])}
+    program = adcli.parse(WARNED)
+    want = program.grad(**values)
+    module = load_module(export_source(program, target=target), f"warned_{target}")
+    value, grads = module.grad_f(*arguments(program, values, target))
+    assert float(value) == pytest.approx(want.value, rel=1e-14)
+    np.testing.assert_allclose(np.asarray(grads["x"]), want.grad["x"], rtol=1e-12)

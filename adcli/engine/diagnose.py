@@ -16,6 +16,7 @@ from adcli.language.graph import CONST, INPUT, Graph
 from adcli.numbers import format_number
 from adcli.operations import OPS, source_text
 from adcli.operations.core import STRONG_ZEROS
+from adcli.operations.kernels import while_going
 
 # ---------------------------------------------------------------------------------------------
 # Plain-data findings
@@ -243,19 +244,47 @@ def nonfinite_warning(graph: Graph, values: list, results: dict, output: int | N
 
 
 # ---------------------------------------------------------------------------------------------
+# A while loop that ran to its bound: on_max_iter="warn" takes the value, this says so
+# ---------------------------------------------------------------------------------------------
+
+def warned_loops(graph: Graph, output: int) -> list[int]:
+    """The `while ..., on_max_iter="warn"` loops the output depends on (few: a scan of the nodes)."""
+    return [i for i, node in enumerate(graph.nodes[:output + 1]) if node.op == "while" and node.params.get("warn")]
+
+
+def past_bound_warnings(graph: Graph, values: list, output: int) -> list[str]:
+    """A warning for each such loop whose condition still held after max_iter steps: its condition
+    tested once more, on the value it gave."""
+    found = []
+    for index in warned_loops(graph, output):
+        node, params = graph.nodes[index], graph.nodes[index].params
+        told = [values[a] for a in node.args[1 + params["split"]:]]
+        if any(v is None for v in told) or values[index] is None:
+            continue
+        if while_going(params["test"], params["max_iter"], values[index], told):
+            span = graph.span(index)
+            found.append(Located(f"adcli: warning: the while loop at {span.file}:{span.line}:{span.col} stopped at "
+                                 f"max_iter={params['max_iter']} with its condition still holding "
+                                 "(on_max_iter=\"warn\"): its values are those after the last step", span))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
 # What the eval and grad commands call
 # ---------------------------------------------------------------------------------------------
 
 def inspect_eval(program, given: dict, of: str | None, results: dict, strict: bool) -> str | None:
-    """After `eval`: raise NonFiniteError under strict, else return the non-finite warning (or None)."""
-    if not strict and not any(nonfinite(v) for v in results.values()):
-        return None
+    """After `eval`: raise NonFiniteError under strict, else return the warnings (or None): a
+    non-finite result, a while loop stopped at its bound."""
     upto = None if of is None else program.output_node(of)[1]
+    last = len(program.graph.nodes) - 1 if upto is None else upto
+    if not strict and not any(nonfinite(v) for v in results.values()) and not warned_loops(program.graph, last):
+        return None
     values = program.values(given, upto=upto)
     if strict:
         require_finite(program.graph, values, upto)
-        return None
-    return nonfinite_warning(program.graph, values, results, upto)
+    warnings_ = [] if strict else [nonfinite_warning(program.graph, values, results, upto)]
+    return joined([w for w in warnings_ + past_bound_warnings(program.graph, values, last) if w])
 
 
 def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=None,
@@ -268,7 +297,7 @@ def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=N
     name, out = program.output_node(of)
     wrt_nodes = program.wrt_nodes(wrt)
     if result is not None and not strict and not has_kinked_ops(graph, out) and not STRONG_ZEROS.count and \
-            not any(nonfinite(v) for v in (result.value, *result.grad.values())):
+            not any(nonfinite(v) for v in (result.value, *result.grad.values())) and not warned_loops(graph, out):
         return None, []  # nothing to report, and no second forward pass to find that out
     kept = getattr(result, "values", None)
     if kept is not None:  # the pass kept every value (as floats): no second forward pass
@@ -276,10 +305,11 @@ def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=N
     else:
         values = program.values(given, upto=out)
     kinks = find_kinks(graph, values, out, wrt_nodes)
+    bounded = past_bound_warnings(graph, values, out)
     if strict:
         require_finite(graph, values, out, wrt_nodes)
         strong_zero_report(graph, values, out, wrt_nodes, strict)
-        return None, kinks
+        return joined(bounded), kinks
     if result is None:
         grads = backward(graph, values, out, wrt_nodes)
         value, grad = values[out], {graph.nodes[w].label: grads[w] for w in wrt_nodes}
@@ -287,7 +317,7 @@ def inspect_grad(program, given: dict, of: str | None = None, wrt=None, result=N
         name, value, grad = result.output, result.value, result.grad
     results = {name: value, **{f"∂{name}/∂{label}": g for label, g in grad.items()}}
     warnings_ = [nonfinite_warning(graph, values, results, out, wrt_nodes),
-                 *strong_zero_report(graph, values, out, wrt_nodes, strict)]
+                 *strong_zero_report(graph, values, out, wrt_nodes, strict), *bounded]
     return joined([w for w in warnings_ if w]), kinks
 
 

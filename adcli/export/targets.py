@@ -249,20 +249,22 @@ def loop_tangent(f, c, params, dc, dparams, start, step, count):
     dc = jnp.zeros(jnp.shape(c)) if dc is None else jnp.asarray(dc, dtype=jnp.float64)
     return jax.lax.fori_loop(0, count, once, (c, dc))[1]'''
 JAX_OVERRIDES["while_run"] = '''
-def while_run(f, test, c, params, split, max_iter, points=False):
+def while_run(f, test, c, params, split, max_iter, warn=False, points=False):
     """The carried value once the condition fails, as a lax.fori_loop over max_iter steps in which a
     step whose condition failed keeps the value (jit traces it, grad differentiates it); NaN where the
-    condition still holds after max_iter (jit cannot raise on a value)."""
+    condition still holds after max_iter (jit cannot raise on a value), or with `warn` the value then."""
     def once(k, state):
         c, going = state
         going = going & (jnp.reshape(test.value(k, c, *params[split:]), ()) != 0)
         return jnp.where(going, f.value(k, c, *params[:split]), c), going
 
     c, going = jax.lax.fori_loop(0, max_iter, once, (jnp.asarray(c, dtype=jnp.float64), jnp.asarray(True)))
+    if warn:
+        return c
     going = going & (jnp.reshape(test.value(max_iter, c, *params[split:]), ()) != 0)
     return jnp.where(going, jnp.nan, c)'''
 JAX_OVERRIDES["while_adjoint"] = '''
-def while_adjoint(f, test, c, params, g, split, max_iter, points=False):
+def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=False):
     """Each share of ḡ through the steps that ran: the carried values and whether each step ran kept
     by a lax.scan over max_iter steps, then each step's vjp, where it ran, by a scan from the last back."""
     body, told = params[:split], params[split:]
@@ -285,7 +287,7 @@ def while_adjoint(f, test, c, params, g, split, max_iter, points=False):
     (g, shares), _ = jax.lax.scan(back, (jnp.asarray(g, dtype=jnp.float64), zeros), (ks, states, goings), reverse=True)
     return [g] + shares + [jnp.zeros(jnp.shape(p)) for p in told]'''
 JAX_OVERRIDES["while_tangent"] = '''
-def while_tangent(f, test, c, params, dc, dparams, split, max_iter, points=False):
+def while_tangent(f, test, c, params, dc, dparams, split, max_iter, warn=False, points=False):
     """The carried value's tangent through the steps that ran, carried by a lax.fori_loop."""
     body, dbody = params[:split], dparams[:split]
 

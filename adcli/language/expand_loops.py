@@ -15,7 +15,7 @@ import math
 import os
 
 from adcli.errors import AdError, InputError, NameResolutionError, ShapeError
-from adcli.language.expand_values import Literal
+from adcli.language.expand_values import Literal, Marker
 from adcli.language.graph import CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries
 from adcli.limits import operation_limit
 from adcli.operations import OPS, Mismatch
@@ -312,16 +312,25 @@ class Loops:
                 return ins[0] != "assign"  # x += 1 and x[i] = v read it too
         return False
 
+    def past_bound(self, mode, at) -> str:
+        """What on_max_iter= asks for when the condition still holds after max_iter: "error" or "warn"."""
+        if not (isinstance(mode, Marker) and mode.kind == "str" and mode.value in ("error", "warn")):
+            raise self.error(ShapeError, 'on_max_iter is "error" (the default: the condition still holding after '
+                             'max_iter steps is an error) or "warn" (the value after max_iter steps, and a warning)',
+                             *at)
+        return mode.value
+
     def do_while(self, ins, pc):
         """`while cond, max_iter=K:` as one node: its condition and its body each compiled once into a
         graph of their own, the body run while the condition holds, at most K times. Its count is
         known only when it runs, so it is never unrolled (a trace shows it as one step)."""
-        _, test_end, body_start, end, line, col = ins
+        _, test_end, body_start, end, line, col, told = ins
         handlers = self.handlers()
         at = test_end
         while at < body_start:
             at = handlers[self.code[at][0]](self.code[at], at)
-        (bound,), (where,) = self.pop(1)
+        (bound, *mode), (where, *mode_at) = self.pop(2 if told else 1)
+        warn = bool(mode) and self.past_bound(mode[0], mode_at[0]) == "warn"
         max_iter = self.whole(bound, where, "max_iter of a while loop")
         if not 1 <= max_iter <= 2**62:
             raise self.error(ShapeError, f"a while loop needs max_iter from 1 to 2**62, not {max_iter}", *where)
@@ -366,7 +375,7 @@ class Loops:
                 raise self.error(ShapeError, str(e), line, col) from None
         self.check_work(max_iter, sum(1 for n in body.graph.nodes if n.op not in (INPUT, CONST)) or 1, line, col)
         start = self.carried_start(starts, line, col)
-        params = {"body": body, "test": test, "split": len(closure), "max_iter": max_iter}
+        params = {"body": body, "test": test, "split": len(closure), "max_iter": max_iter, "warn": warn}
         node = self.add("while", [start] + closure + tested, line, col, params, dtype=FLOAT)
         self.bind_carried(node, carries, starts, pc, line, col)
         return end + 1

@@ -260,14 +260,15 @@ class Compiler(Transformer):
         """`while`: the loop's instruction comes before its condition's, which it runs every iteration."""
         tok = children[0]
         self.blocks.append(Block("while", None, len(self.code), tok))
-        self.emit("while", None, None, None, tok.line, tok.column)  # condition's end, body's start, loop's end
+        # condition's end, body's start, loop's end; whether on_max_iter= follows max_iter=
+        self.emit("while", None, None, None, tok.line, tok.column, False)
 
     def while_cond(self, children):
         block = self.blocks[-1]
         self.code[block.start] = self.code[block.start][:1] + (len(self.code),) + self.code[block.start][2:]
 
     def while_head(self, children):
-        _, _, key, _ = children  # the bound's instructions are written; the expander reads them
+        _, _, key, _, more, _ = children  # the keywords' instructions are written; the expander reads them
         block = self.blocks[-1]
         if key is None:
             raise self.error(ParseError, "a while loop needs its bound: write while CONDITION, max_iter=N: (at most N "
@@ -275,7 +276,11 @@ class Compiler(Transformer):
         if key.value != "max_iter":
             raise self.error(ParseError, f"a while loop takes max_iter=N after its condition, not {key.value}=",
                              key.line, key.column)
-        self.code[block.start] = self.code[block.start][:2] + (len(self.code),) + self.code[block.start][3:]
+        if more is not None and more.value != "on_max_iter":
+            raise self.error(ParseError, f"a while loop takes on_max_iter=\"warn\" (or \"error\") after max_iter=N, "
+                             f"not {more.value}=", more.line, more.column)
+        ins = self.code[block.start]
+        self.code[block.start] = ins[:2] + (len(self.code),) + ins[3:6] + (more is not None,)
 
     def while_stmt(self, children):
         block = self.blocks.pop()

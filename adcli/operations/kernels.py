@@ -1564,20 +1564,24 @@ def while_going(test, k, c, params, points=False, going=None):
     return now if going is None else now & going
 
 
-def while_states(f, test, c, params, split, max_iter, points=False, keep=True):
+def while_states(f, test, c, params, split, max_iter, warn=False, points=False, keep=True):
     """(the carried value before each step that ran and after the last, or only the last without
     `keep`; the points still going at each step, with points, else the count of steps). Past
-    max_iter with the condition still holding: test's own error (adcli's, at the while line)."""
+    max_iter with the condition still holding: test's own error (adcli's, at the while line), or
+    with `warn` the steps that ran (the warning is the diagnosis's, which sees the values)."""
     body, told = params[:split], params[split:]
     states, masks, going = [c], [], None
     for k in range(max_iter + 1):
         going = while_going(test, k, c, told, points, going)
         if not np.any(going):
             return states, (masks if points else k)
+        if k == max_iter and warn:
+            return states, (masks if points else k)
         if k == max_iter:
             raise getattr(test, "not_settled", NotConverged)(
                 f"this while loop's condition still holds after max_iter={max_iter} iterations: raise max_iter=, "
-                "or check that the loop moves toward ending")
+                "check that the loop moves toward ending, or write on_max_iter=\"warn\" to take the value after "
+                "max_iter steps")
         nxt = f.value(np.int64(k), c, *body)
         if points:  # a point whose condition failed keeps its value, as it would alone
             nxt = np.where(at_points(going, c), nxt, c)
@@ -1590,19 +1594,19 @@ def while_states(f, test, c, params, split, max_iter, points=False, keep=True):
     return states, masks  # not reached: the last pass returns or raises
 
 
-def while_run(f, test, c, params, split, max_iter, points=False):
-    """The carried value once the condition fails."""
-    return while_states(f, test, c + 0.0, params, split, max_iter, points, keep=False)[0][-1]
+def while_run(f, test, c, params, split, max_iter, warn=False, points=False):
+    """The carried value once the condition fails (or, with `warn`, after max_iter steps)."""
+    return while_states(f, test, c + 0.0, params, split, max_iter, warn, points, keep=False)[0][-1]
 
 
-def while_adjoint(f, test, c, params, g, split, max_iter, points=False):
+def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=False):
     """Each share of ḡ through the steps that ran (as loop_adjoint for their count; per point, a
     step counts where that point was still going); the condition's values get 0."""
     zeros = [np.zeros(np.shape(p)) for p in params[split:]]
     if not points:
-        count = while_states(f, test, c + 0.0, params, split, max_iter, keep=False)[1]
+        count = while_states(f, test, c + 0.0, params, split, max_iter, warn, keep=False)[1]
         return loop_adjoint(f, c + 0.0, params[:split], g, 0, 1, count) + zeros
-    states, masks = while_states(f, test, c + 0.0, params, split, max_iter, True)
+    states, masks = while_states(f, test, c + 0.0, params, split, max_iter, warn, True)
     body = params[:split]
     shares = [np.zeros(np.shape(p)) for p in body]
     for k in range(len(masks) - 1, -1, -1):
@@ -1613,12 +1617,12 @@ def while_adjoint(f, test, c, params, g, split, max_iter, points=False):
     return [g] + shares + zeros
 
 
-def while_tangent(f, test, c, params, dc, dparams, split, max_iter, points=False):
+def while_tangent(f, test, c, params, dc, dparams, split, max_iter, warn=False, points=False):
     """The carried value's tangent through the steps that ran (forward mode)."""
     if not points:
-        count = while_states(f, test, c + 0.0, params, split, max_iter, keep=False)[1]
+        count = while_states(f, test, c + 0.0, params, split, max_iter, warn, keep=False)[1]
         return loop_tangent(f, c + 0.0, params[:split], dc, dparams[:split], 0, 1, count)
-    states, masks = while_states(f, test, c + 0.0, params, split, max_iter, True)
+    states, masks = while_states(f, test, c + 0.0, params, split, max_iter, warn, True)
     body, dbody = params[:split], dparams[:split]
     dc = np.zeros(np.shape(c)) if dc is None else dc
     for k, mask in enumerate(masks):
