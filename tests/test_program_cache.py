@@ -369,5 +369,5 @@ def test_every_module_that_builds_graphs_is_in_the_code_digest():
 
     from adcli.language import program_cache
     language = Path(program_cache.__file__).parent
-    builders = {p.name for p in language.glob("expand*.py")} | {"parser.py", "numpy_names.py", "layout.py"}
+    builders = {p.name for p in language.glob("expand*.py")} | {"parser.py", "numpy_names.py", "layout.py", "listing.py"}
     assert builders <= set(program_cache.BUILDERS), builders - set(program_cache.BUILDERS)

@@ -115,3 +115,29 @@ def test_short_loops_are_listed_whole(tmp_path):
     trace = as_json(tmp_path, source, "--set", "x=1.1")
     assert "folded" not in trace
     assert trace["grad"]["x"] == pytest.approx(7 * 1.1 ** 6, rel=1e-15)
+
+
+VERY_LONG = "input a\nh = 0.5\nfor t in range(20000):\n    h = h + 0.001 * sin(a * h)\ny = h + 0.0001 * t\n"
+
+
+@pytest.mark.parametrize("chosen, listed, kept", [
+    ("0:3,-1", {0, 1, 2, 19999}, ["range(3, 19999)"]),
+    ("5", {5}, ["range(6, 20000)"]),  # the five before it are too few to keep: unrolled, folded
+    ("10:12,100:102", {10, 11, 100, 101}, ["range(10)", "range(12, 100)", "range(102, 20000)"]),
+    ("-2:", {19998, 19999}, ["range(19998)"]),
+    ("0:2", {0, 1}, ["range(2, 20000)"]),  # t read after the loop: its last value, 19999
+    ("5:5", set(), ["range(20000)"]),  # nothing listed: the whole loop one step
+])
+def test_a_very_long_loop_unrolls_only_the_iterations_listed(tmp_path, chosen, listed, kept):
+    """A trace of a loop of 10,000 iterations or more unrolls the iterations --iterations lists; each
+    run of eight or more of the others is one loop node. The numbers are those of `grad`."""
+    import adcli
+    trace = as_json(tmp_path, VERY_LONG, "--set", "a=1.3", "--iterations", chosen)
+    want = adcli.parse(VERY_LONG).grad(a=1.3)
+    assert trace["value"] == pytest.approx(want.value, rel=1e-15)
+    assert trace["grad"]["a"] == pytest.approx(want.grad["a"], rel=1e-12)
+    shown = {s["where"] for s in trace["steps"] if s["kind"] != "folded" and s.get("where", "").startswith("t = ")}
+    assert shown == {f"t = {k}" for k in listed}
+    text = json.dumps([s for s in trace["steps"] if s["kind"] == "compute"], ensure_ascii=False)
+    assert [f"for t in {r} from" in text for r in kept] == [True] * len(kept)
+    assert text.count("for t in range(") == len(kept)

@@ -99,7 +99,7 @@ def trace(file: File, set_: Set = None, inputs: Inputs = None, of: Of = None, wr
         if unroll and iterations is not None:
             raise InputError("--unroll lists every iteration and --iterations chooses some: give one of them")
         # a trace lists every step: loops unrolled (but the middle of a very long one, unless --unroll)
-        program = load(file, unroll=True if unroll else "trace")
+        program = load(file, unroll=True if unroll else f"trace:{iterations or ''}")
         given = given_values(set_, inputs, program)
         if vary is not None:
             from adcli.explain.practice import varied

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adcli.errors import InputError
 from adcli.language.graph import Graph
-
-DEFAULT = "0:2,-2:"
-WHOLE_UP_TO = 6  # by default a loop of this many iterations or fewer is listed whole
+from adcli.language.listing import DEFAULT, parse_iterations, picked
 
 
 @dataclass
@@ -37,63 +34,21 @@ class Folded:
         return abs(self.last - self.first) + 1
 
 
-def parse_iterations(text: str) -> tuple:
-    """`0:3,-2:` as slices (and single iterations as one-element slices), or an InputError."""
-    chosen = []
-    for item in text.split(","):
-        item = item.strip()
-        try:
-            if ":" in item:
-                parts = item.split(":")
-                if len(parts) > 3:
-                    raise ValueError
-                start, stop, step = (int(p) if p.strip() else None for p in parts + [""] * (3 - len(parts)))
-                if step == 0:
-                    raise ValueError
-                chosen.append(slice(start, stop, step))
-            else:
-                k = int(item)
-                chosen.append(slice(k, k + 1 if k != -1 else None))
-        except ValueError:
-            raise InputError(f"--iterations {text}: give iterations as Python slices and numbers, separated by "
-                             "commas: 0:3,-2: lists the first three and the last two of every loop") from None
-    return tuple(chosen)
-
-
-def picked(chosen: tuple | None, total: int) -> frozenset:
-    """The iterations (0 to total - 1) that `chosen` lists; None is the default."""
-    if chosen is None:
-        if total <= WHOLE_UP_TO:
-            return frozenset(range(total))
-        chosen = parse_iterations(DEFAULT)
-    everything = range(total)
-    return frozenset(k for part in chosen for k in everything[part])
-
-
 def hidden_contexts(graph: Graph, chosen: tuple | None) -> dict:
     """ctx -> (run, ordinal, var, value, line) of the outermost loop iteration around it that is not
     listed, for every context left out."""
-    runs: dict[tuple, dict] = {}  # a loop's run (the frames around it, its variable and line) -> value -> ordinal
-    framed = []
-    for frames in graph.contexts:
-        where = []
+    hidden, lists = {}, {}
+    for ctx, frames in enumerate(graph.contexts):
         for depth, frame in enumerate(frames):
             if frame[0] != "for":
                 continue
-            run = frames[:depth] + (frame[1], frame[3])
-            seen = runs.setdefault(run, {})
-            ordinal = seen.setdefault(frame[2], len(seen))
-            where.append((run, ordinal, frame[1], frame[2], frame[3]))
-        framed.append(where)
-    lists: dict[int, frozenset] = {}
-    hidden = {}
-    for ctx, where in enumerate(framed):
-        for run, ordinal, var, value, line in where:
-            total = len(runs[run])
+            # ("for", variable, value, line, (iteration, count)): counted in the loop's own range, so
+            # iterations a trace keeps as a loop (never contexts of their own) leave the count whole
+            _, var, value, line, (ordinal, total) = frame
             if total not in lists:
                 lists[total] = picked(chosen, total)
             if ordinal not in lists[total]:
-                hidden[ctx] = (run, ordinal, var, value, line)
+                hidden[ctx] = (frames[:depth] + (var, line), ordinal, var, value, line)
                 break
     return hidden
 

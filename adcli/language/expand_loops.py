@@ -23,10 +23,11 @@ from adcli.operations.implicit import Body
 
 WORK_PER_OPERATION = 100  # a step of a loop kept as a loop costs far less than a node unrolled
 LOOPS_FROM = 64  # iterations: a shorter loop is unrolled (its trace lists every step; the graph is small)
-# A trace unrolls every loop, but of one this long it lists the first and last iterations (so many
-# of each) and keeps the ones between as a loop: one step of the trace, and a million iterations fit.
+# A trace unrolls every loop, but of one this long only the iterations it lists (--iterations): each
+# run of the others, KEPT_GAP iterations or more, is kept as a loop, one step of the trace, so a
+# million iterations fit (a shorter run is unrolled, and the listing folds it).
 TRACE_KEEPS_FROM = 10_000
-TRACE_LISTS = (2, 2)
+KEPT_GAP = 8
 
 
 class Unrolled(Exception):

@@ -4,10 +4,11 @@ a name to a node, and an input's declaration (a mixin of Expander)."""
 from __future__ import annotations
 
 from adcli.errors import NameResolutionError, ShapeError
-from adcli.language.expand_loops import TRACE_KEEPS_FROM, TRACE_LISTS, loops_from
+from adcli.language.expand_loops import KEPT_GAP, TRACE_KEEPS_FROM, loops_from
 from adcli.language.expand_static import iterations
 from adcli.language.expand_values import Literal, Loop
 from adcli.language.graph import FLOAT, INPUT, INT, versioned
+from adcli.language.listing import left_out, parse_iterations, picked
 from adcli.language.syntax_errors import KEYWORD_AS_NAME, KEYWORDS
 from adcli.limits import MAX_DIMENSIONS
 
@@ -38,16 +39,24 @@ class Statements:
             after = self.loop_node(var, values, pc, end, line, col)
             if after is not None:
                 return after
-        if count > self.limit and not (self.unroll == "trace" and count >= TRACE_KEEPS_FROM):
+        listing = self.unroll[len("trace:"):] if isinstance(self.unroll, str) else None  # "trace:0:3,-2:"
+        if count > self.limit and not (listing is not None and count >= TRACE_KEEPS_FROM):
             raise self.error(ShapeError, f"this loop runs {count:,} times: unrolled, the program would have more "
                              f"than {self.limit:,} operations (the limit follows ADCLI_MAX_BYTES)", line, col)
         loop = Loop(var, values, pc + 1, len(self.nodes), line, col, self.current_call())
-        if self.unroll == "trace" and count >= TRACE_KEEPS_FROM:  # listed: the first and last iterations
-            loop.pause = TRACE_LISTS[0]
         self.loops.append(loop)
-        self.bind_loop_variable(loop, values[0], line, col)
-        self.frames.append(("for", var, values[0], line))
-        self.set_context()
+        # ("for", variable, value, line, (iteration, count)): a trace's listing folds by the iteration
+        self.frames.append(("for", var, values[0], line, (0, count)))
+        if listing is not None and count >= TRACE_KEEPS_FROM:  # a trace unrolls only the iterations it lists
+            listed = picked(parse_iterations(listing) if listing else None, count)
+            loop.gaps = left_out(listed, count, KEPT_GAP)
+            loop.listed = count - sum(stop - start for start, stop in loop.gaps)
+            if loop.gaps and loop.gaps[0][0] == 0:  # the first iterations are not listed: a loop node first
+                self.keep_gap(loop, end)
+                if loop.at == count:
+                    return self.end_loop(loop, end)
+                loop.nodes_before = len(self.nodes)
+        self.next_iteration(loop, line, col)
         return pc + 1
 
     def current_call(self):
@@ -65,23 +74,33 @@ class Statements:
 
     def do_endfor(self, ins, pc):
         loop = self.loops[-1]
-        if loop.at == 0 and loop.pause is None:  # one iteration done: foresee this loop's size
+        if loop.done == 0:  # one iteration done: foresee this loop's size
             self.foresee(loop, len(self.nodes) - loop.nodes_before)
         loop.at += 1
-        if loop.at == loop.pause:
-            loop.pause = None
-            self.keep_middle(loop, pc)
+        loop.done += 1
+        if loop.gaps and loop.at == loop.gaps[0][0]:
+            self.keep_gap(loop, pc)
         if loop.at < len(loop.values):
-            value = loop.values[loop.at]
-            self.bind_loop_variable(loop, value, 0, 0)
-            self.frames[-1] = self.frames[-1][:2] + (value,) + self.frames[-1][3:]
-            self.set_context()
+            self.next_iteration(loop)
             return loop.start
+        return self.end_loop(loop, pc)
+
+    def next_iteration(self, loop, line=0, col=0) -> None:
+        """Bind the loop variable for the iteration at loop.at, and say where the nodes it makes are."""
+        value = loop.values[loop.at]
+        self.bind_loop_variable(loop, value, line, col)
+        self.frames[-1] = self.frames[-1][:2] + (value, loop.line, (loop.at, len(loop.values)))
+        self.set_context()
+
+    def end_loop(self, loop, pc) -> int:
+        """The loop done: its scope closed, its variable keeping its last value; the next instruction."""
         self.loops.pop()
         self.frames.pop()
         self.set_context()
         if loop.call is None:  # as in Python, the variable keeps its last value after the loop
-            literal = self.loop_values.pop(loop.var)
+            literal = self.loop_values.pop(loop.var, None)
+            if literal is None or literal.value != loop.values[-1]:  # its last iterations kept as a loop
+                literal = Literal(loop.values[-1], loop.line, loop.col, str(loop.values[-1]), static=True)
             self.after_loop[loop.var] = literal  # a number that folds, placed in the graph only if used
             self.bind(None, loop.var, None)
         return pc + 1
@@ -89,7 +108,7 @@ class Statements:
     def foresee(self, loop, each: int) -> None:
         """Refuse a loop whose iterations, `each` operations apiece, times the loops around it, would
         make more operations than the limit, before they are made."""
-        runs = len(loop.values)
+        runs = loop.listed
         for outer in self.loops[:-1]:
             runs *= len(outer.values) - outer.at
         if each and len(self.nodes) + each * (runs - 1) > self.limit:
@@ -98,24 +117,24 @@ class Statements:
                              f"more than the limit of {self.limit:,} (it follows ADCLI_MAX_BYTES)",
                              loop.line, loop.col)
 
-    def keep_middle(self, loop, pc) -> None:
-        """In a trace of a very long loop, after its first listed iterations: the iterations up to its
-        last listed ones as one loop node (its step a line of the trace), where the body allows one;
-        else the loop goes on unrolled, as any other."""
-        middle = loop.values[loop.at:len(loop.values) - TRACE_LISTS[1]]
-        if len(middle) < 1:
-            return
+    def keep_gap(self, loop, pc) -> None:
+        """In a trace of a very long loop, at the first iteration of a run it does not list: that run
+        as one loop node (its step a line of the trace), where the body allows one; else the loop
+        goes on unrolled, as any other."""
+        start, stop = loop.gaps.pop(0)
         self.loops.pop()  # the kept loop is compiled outside this iteration of the unrolled one
         frame = self.frames.pop()
         self.set_context()
-        placed = self.loop_node(loop.var, middle, loop.start - 1, pc, loop.line, loop.col)
+        placed = self.loop_node(loop.var, loop.values[start:stop], loop.start - 1, pc, loop.line, loop.col)
         self.loops.append(loop)
         self.frames.append(frame)
         self.set_context()
         if placed is None:  # unrolled, as any other loop: foreseen from the iterations made so far
-            self.foresee(loop, (len(self.nodes) - loop.nodes_before) // loop.at)
+            loop.gaps, loop.listed = [], len(loop.values)
+            if loop.done:
+                self.foresee(loop, (len(self.nodes) - loop.nodes_before) // loop.done)
         else:
-            loop.at += len(middle)
+            loop.at = stop
 
     # ---- statements -------------------------------------------------------------------------
     def do_assign(self, ins, pc):

@@ -66,10 +66,13 @@ class Loop:
     """A `for` being unrolled: the variable, the values still to come, where the body starts, how
     many nodes there were when it began (to foresee the whole loop's size), and its scope."""
 
-    __slots__ = ("var", "values", "at", "start", "nodes_before", "line", "col", "call", "pause")
+    __slots__ = ("var", "values", "at", "start", "nodes_before", "line", "col", "call", "gaps", "listed", "done")
 
     def __init__(self, var, values, start, nodes_before, line, col, call=None):
         self.var, self.values, self.at, self.start = var, values, 0, start
         self.nodes_before, self.line, self.col = nodes_before, line, col
         self.call = call  # the function call whose local it is (None: the file's)
-        self.pause = None  # for a trace of a very long loop: the iteration its middle, kept as a loop, starts
+        # For a trace of a very long loop: the runs of iterations it does not list, (start, stop), each
+        # kept as a loop, and how many it unrolls; and how many iterations it has unrolled so far.
+        self.gaps: list[tuple[int, int]] = []
+        self.listed, self.done = len(values), 0

@@ -119,8 +119,7 @@ def context_text(frames: tuple) -> str:
         elif frame[0] == "while":
             parts.append(f"in the while loop of line {frame[3]}")
         else:
-            _, var, value, _line = frame
-            parts.append(f"{var} = {value}")
+            parts.append(f"{frame[1]} = {frame[2]}")  # ("for", variable, value, line[, (iteration, count)])
     if len(parts) > 6:  # deep nesting: the outermost and the innermost, the middle counted
         parts = parts[:3] + [f"… {len(parts) - 6} more …"] + parts[-3:]
     return "; ".join(parts)

@@ -42,7 +42,8 @@ _PACKAGE = _HERE.parent  # adcli/: a wheel keeps the grammar beside the modules,
 # The modules whose code decides which graph a source becomes.
 BUILDERS = ("source.py", "parser.py", "layout.py", "expand.py", "expand_calls.py", "expand_implicit.py", "expand_loops.py",
             "expand_numpy.py",
-            "expand_statements.py", "expand_static.py", "expand_updates.py", "expand_values.py", "numpy_names.py",
+            "expand_statements.py", "expand_static.py", "expand_updates.py", "expand_values.py", "listing.py",
+            "numpy_names.py",
             "syntax_errors.py",
             "graph.py", "program_cache.py")
 
@@ -80,7 +81,8 @@ def entry_path(folder: str, source: str, unroll: bool | str = False) -> str:
     """The entry for this source under this adcli: a different text or code gives a different name, and so
     does how its loops are expanded (every one unrolled for a trace, or long ones kept as loops)."""
     from adcli.language.expand_loops import loops_from
-    expanded = "unrolled for a trace" if unroll == "trace" else "unrolled" if unroll else f"loops from {loops_from()}"
+    expanded = f"unrolled for a trace listing {unroll[len('trace:'):] or 'the default'}" if isinstance(unroll, str) \
+        else "unrolled" if unroll else f"loops from {loops_from()}"
     return os.path.join(folder, f"{PREFIX}{source_digest(source + chr(0) + expanded)[:40]}.json")
 
 
