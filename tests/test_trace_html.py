@@ -14,6 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -269,3 +270,78 @@ def test_an_input_used_only_after_the_output_is_on_the_page(browser, tmp_path):
         assert tab.locator("#graph g.node").count() == out + 2  # every node up to u, and z
     assert problems == []
     tab.close()
+
+
+# A loop kept as a loop is one node of the trace; the page opens it: one iteration's operations, and
+# the carried values at some of its iterations, the last the node's value to the bit.
+KEPT = "input a: []\ninput W: [2, 2]\nh = zeros(2)\ns = 0.0\nfor t in range(20000):\n    h = tanh(W @ h + a)\n" \
+       "    s = s + 0.001 * sum(h)\ny = s + sum(h)\n"
+KEPT_VALUES = ["--set", "a=0.3", "W=[[0.5,-0.2],[0.1,0.4]]"]
+
+
+def carried_along(count: int) -> list[tuple[np.ndarray, float]]:
+    """(h, s) after each iteration, by numpy."""
+    W, h, s, out = np.array([[0.5, -0.2], [0.1, 0.4]]), np.zeros(2), 0.0, []
+    for _ in range(count):
+        h = np.tanh(W @ h + 0.3)
+        s = s + 0.001 * np.sum(h)
+        out.append((h, s))
+    return out
+
+
+def test_a_kept_loop_opens_on_the_page(tmp_path):
+    source = tmp_path / "kept.ad"
+    source.write_text(KEPT)
+    nodes = page_data(html_of(str(source), *KEPT_VALUES))["nodes"]
+    loop = next(n for n in nodes if n["op"] == "loop")
+    inside = loop["inside"]
+    assert inside["kind"] == "for" and inside["count"] == 19996 and inside["carried"] == ["h", "s"]
+    assert inside["reads"] == ["W", "a"] and inside["variable"] == "t"
+    assert any(line.startswith("h′ = tanh(") for line in inside["body"]), inside["body"]
+    rows = inside["rows"]
+    assert [r["at"] for r in rows[:3]] == ["t = 2", "t = 3", "t = 4"] and rows[-1]["at"] == "t = 19997"
+    along = carried_along(19998)
+    for row in rows:
+        h, s = along[int(row["at"].split("= ")[1])]
+        shown = dict(row["values"])
+        assert float(shown["s"]) == pytest.approx(s, rel=1e-7)
+        assert [float(v) for v in shown["h"].strip("[]").split(",")] == pytest.approx(list(h), rel=1e-7)
+    assert all("inside" not in n or n["inside"] is None for n in nodes if n["op"] != "loop")
+
+
+def test_opening_a_kept_loop_in_chromium(browser, tmp_path):
+    source = tmp_path / "kept.ad"
+    source.write_text(KEPT)
+    tab, data, problems = open_page(browser, tmp_path, "kept", [str(source), *KEPT_VALUES])
+    index = next(i for i, n in enumerate(data["nodes"]) if n["op"] == "loop")
+    if tab.locator("#graph svg").count():
+        assert "opens" in tab.get_attribute(f"#n{index}", "class")
+        tab.keyboard.press("0")
+        tab.click(f"#n{index}")
+    else:
+        tab.click(f"#step-{data['nodes'][index]['steps'][0]} button.num")
+    opened = tab.locator("#details details.inside")
+    assert opened.count() == 1 and opened.get_attribute("open") is not None
+    text = tab.inner_text("#details details.inside")
+    assert "one iteration" in text and "h, s along the loop" in text and "t = 19997" in text
+    assert tab.locator("#details details.inside tr").count() == 1 + len(data["nodes"][index]["inside"]["rows"])
+    tab.locator("#details details.inside").scroll_into_view_if_needed()
+    tab.screenshot(path=str(artefacts(tmp_path) / "trace-kept-loop.png"))
+    assert problems == []
+    tab.close()
+
+
+def test_a_while_loop_opens_on_the_page_with_the_steps_that_ran(tmp_path):
+    source = tmp_path / "sqrt.ad"
+    source.write_text("input a\nr = 1.0\nwhile abs(r * r - a) > 1e-15 * a, max_iter=100:\n"
+                      "    r = r - (r * r - a) / (2 * r)\ny = r\n")
+    loop = next(n for n in page_data(html_of(str(source), "--set", "a=2"))["nodes"] if n["op"] == "while")
+    inside = loop["inside"]
+    r, newton = 1.0, []
+    while abs(r * r - 2) > 2e-15:
+        r = r - (r * r - 2) / (2 * r)
+        newton.append(r)
+    assert inside["kind"] == "while" and inside["count"] == len(newton) == 5 and inside["reads"] == ["a"]
+    assert [row["at"] for row in inside["rows"]] == [f"step {k}" for k in range(1, 6)]
+    assert [float(row["values"][0][1]) for row in inside["rows"]] == pytest.approx(newton, rel=1e-7)
+    assert inside["body"][-1] == "r′ = r - U4"

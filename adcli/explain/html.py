@@ -22,6 +22,7 @@ from adcli.errors import AdError, InputError
 from adcli.explain.formats import (header_lines, line_text, local_text, make_notation, selected, step_parts,
                                    tangent_part, vjp_text)
 from adcli.explain.graphview import GraphView, ViewNode, compact, render_image, to_dot
+from adcli.explain.inside import inside
 from adcli.explain.notation import section_of
 from adcli.explain.tables import shape_text
 from adcli.explain.trace import ForwardTrace
@@ -259,7 +260,7 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
         label = node.label or format_value(node.data) if node.op == CONST else node.label
         scalar = all(np.ndim(values.get(a, graph.nodes[a].data)) == 0 for a in node.args)
         labels = [nt.label(graph.nodes[a].label) for a in node.args]
-        formula = "" if kind != "op" else OPS[node.op].formula(labels, scalar=scalar)
+        formula = "" if kind != "op" else OPS[node.op].formula(labels, scalar=scalar, params=node.params)
         span = graph.span(i)
         g = second.get(i)
         bad = any(v is not None and not np.all(np.isfinite(v)) for v in (value, g))
@@ -278,6 +279,7 @@ def page_data(trace, graph, ascii_only: bool, full: bool, only: str | None) -> d
             "source": span.source_line() or "", "context": trace.contexts.get(i, ""),
             "steps": touching.get(i, []), "args": list(node.args),
             "locals": local_derivatives(nt, trace, i, [by_number[n] for n in touching.get(i, [])]),
+            "inside": inside(nt, graph, i, values),  # a loop's body and carried values, for the page to open
         })
     title, *rest = (nt.finish(line) for line in header_lines(nt, trace))
     return {"title": title, "header": rest, "file": trace.file, "mode": trace.mode, "nodes": nodes,

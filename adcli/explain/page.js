@@ -225,8 +225,33 @@ function choose(i) {
   }
   facts.append(el("dt", {textContent: n.steps.length ? "steps that touch it" : "no step touches it"}), jumps);
   details.replaceChildren(el("h2", {textContent: n.label}), facts);
+  if (n.inside && !secret) details.append(opened(n.inside));
   for (const [name, text] of wholeValues) details.append(el("details", {}, el("summary", {textContent: name}),
                                                           el("pre", {textContent: text})));
+}
+
+// A loop kept as a loop is one node: opened, its body (one iteration) and its carried values along it.
+function opened(inside) {
+  const count = inside.count.toLocaleString("en");
+  const what = inside.kind === "for" ? count + (inside.count === 1 ? " iteration" : " iterations")
+    : "the " + count + (inside.count === 1 ? " step" : " steps") + " that ran";
+  const box = el("details", {className: "inside", open: true},
+                 el("summary", {textContent: "the loop opened: one iteration, and " + inside.carried.join(", ") +
+                                " along its " + what}));
+  const about = "carries " + inside.carried.join(", ") + (inside.reads.length ? "; reads " + inside.reads.join(", ") : "");
+  box.append(el("p", {textContent: about}), el("h3", {textContent: "one iteration"}));
+  const body = el("ol", {className: "body"});
+  for (const line of inside.body) body.append(el("li", {textContent: line}));
+  const table = el("table"), head = el("tr", {}, el("th", {textContent: "after"}));
+  for (const name of inside.carried) head.append(el("th", {textContent: name}));
+  table.append(head);
+  for (const r of inside.rows) {
+    const tr = el("tr", {}, el("td", {textContent: r.at}));
+    for (const [, text] of r.values) tr.append(el("td", {textContent: text}));
+    table.append(tr);
+  }
+  box.append(body, el("h3", {textContent: inside.carried.join(", ") + " along the loop"}), table);
+  return box;
 }
 
 // ---- practice -----------------------------------------------------------------------------------
@@ -473,6 +498,7 @@ for (let i = 0; i < nodes.length; i++) {
   if (!g) continue;
   g.setAttribute("tabindex", "0");
   g.setAttribute("role", "button");
+  if (nodes[i].inside) g.classList.add("opens");  // a loop kept as a loop: choosing it opens it
   g.addEventListener("click", () => choose(i));
   g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); choose(i); } });
 }
