@@ -56,6 +56,28 @@ def test_100000_nested_function_calls():
     assert float(result.grad["x"]) == pytest.approx(slope, rel=1e-9)
 
 
+def test_10000_nested_calls_of_functions_the_file_defines(tmp_path):
+    """f9999 calls f9998 ... calls f0: each call's context is one entry (the call around it, its
+    frame), so memory grows with the depth, not its square; errors and traces still name the chain."""
+    depth = 10_000
+    lines = ["input x", "def f0(a) = sin(a)"] + [f"def f{i}(a) = f{i - 1}(a) * 1.0001" for i in range(1, depth)]
+    source = "\n".join(lines + [f"y = f{depth - 1}(x)"]) + "\n"
+    peak = peak_bytes(lambda: adcli.parse(source))
+    program = adcli.parse(source)
+    graph = program.graph
+    assert len(graph.contexts) == depth + 1 and all(len(c) == 2 for c in graph.contexts[1:])
+    assert peak < 200 * 2**20, peak  # the square, 10^8 frames in tuples, would be some 800 MB
+    result = program.grad(x=0.5)
+    assert result.value == pytest.approx(np.sin(0.5) * 1.0001 ** (depth - 1), rel=1e-12)
+    assert result.grad["x"] == pytest.approx(np.cos(0.5) * 1.0001 ** (depth - 1), rel=1e-12)
+    sine = next(i for i, n in enumerate(graph.nodes) if n.op == "sin")
+    # f(k - 1) is called on line k + 2, after "def fk(a) = " (col 13 for k < 10, col 16 for four digits)
+    assert graph.where(sine) == ("in f9999, called at line 10002, col 5; in f9998, called at line 10001, col 16; "
+                                 "in f9997, called at line 10000, col 16; … 9994 more …; in f2, called at line 5, "
+                                 "col 13; in f1, called at line 4, col 13; in f0, called at line 3, col 13")
+    assert len(graph.frames(graph.nodes[sine].ctx)) == depth
+
+
 def test_100000_unary_minuses_and_right_associative_powers():
     assert float(adcli.parse("y = " + "-" * DEEP + "x").eval(x=2.0)["y"]) == 2.0  # an even count
     tower = adcli.parse("y = " + " ** ".join(["x"] * DEEP))  # x ** (x ** (x ** ...)), right to left

@@ -127,7 +127,7 @@ class Program:
         it, briefly: {"h'": "t=1", "cell.z": "t=0, cell@7:9"}."""
         from adcli.language.graph import context_short
         graph = self.graph
-        return {label: context_short(graph.contexts[graph.nodes[index].ctx]) for label, index in graph.assigned
+        return {label: context_short(graph.frames(graph.nodes[index].ctx)) for label, index in graph.assigned
                 if graph.nodes[index].ctx}
 
     def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:

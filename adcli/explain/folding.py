@@ -26,7 +26,7 @@ class Folded:
     last: int
     values: tuple  # the loop variable's first and last value among them
     steps: int
-    run: tuple = field(default=(), repr=False)  # which run of the loop (the frames around it)
+    run: tuple = field(default=(), repr=False)  # which run of the loop (the context around it)
     kind: str = "folded"
 
     @property
@@ -36,20 +36,22 @@ class Folded:
 
 def hidden_contexts(graph: Graph, chosen: tuple | None) -> dict:
     """ctx -> (run, ordinal, var, value, line) of the outermost loop iteration around it that is not
-    listed, for every context left out."""
+    listed, for every context left out (a context comes after the one around it: one pass)."""
     hidden, lists = {}, {}
-    for ctx, frames in enumerate(graph.contexts):
-        for depth, frame in enumerate(frames):
-            if frame[0] != "for":
-                continue
-            # ("for", variable, value, line, (iteration, count)): counted in the loop's own range, so
-            # iterations a trace keeps as a loop (never contexts of their own) leave the count whole
-            _, var, value, line, (ordinal, total) = frame
-            if total not in lists:
-                lists[total] = picked(chosen, total)
-            if ordinal not in lists[total]:
-                hidden[ctx] = (frames[:depth] + (var, line), ordinal, var, value, line)
-                break
+    for ctx in range(1, len(graph.contexts)):
+        parent, frame = graph.contexts[ctx]
+        if parent in hidden:
+            hidden[ctx] = hidden[parent]
+            continue
+        if frame[0] != "for":
+            continue
+        # ("for", variable, value, line, (iteration, count)): counted in the loop's own range, so
+        # iterations a trace keeps as a loop (never contexts of their own) leave the count whole
+        _, var, value, line, (ordinal, total) = frame
+        if total not in lists:
+            lists[total] = picked(chosen, total)
+        if ordinal not in lists[total]:
+            hidden[ctx] = ((parent, var, line), ordinal, var, value, line)  # a run: the loop in its context
     return hidden
 
 

@@ -61,7 +61,8 @@ class Expander(Calls, Implicit, Loops, Statements, StaticValues, Numpy, Updates)
         self.after_loop: dict[str, Literal] = {}  # a finished loop's variable: its last value, until rebound
         self.frames: list[tuple] = []  # ("call", name, line, col) and ("for", var, value, line)
         self.contexts: list[tuple] = [()]
-        self.context_ids: dict[tuple, int] = {(): 0}
+        self.context_ids: dict[tuple, int] = {}  # (the context around, frame) -> its index
+        self.frame_ids: list[tuple] = []  # per level of self.frames: (that frame, its context)
         self.ctx = 0
         self.stack: list = []
         self.at: list[tuple[int, int]] = []  # where each value on the stack is written (a use, not a definition)
@@ -91,12 +92,20 @@ class Expander(Calls, Implicit, Loops, Statements, StaticValues, Numpy, Updates)
         return context_text(tuple(self.frames))
 
     def set_context(self) -> None:
-        key = tuple(self.frames)
-        ctx = self.context_ids.get(key)
-        if ctx is None:
-            ctx = self.context_ids[key] = len(self.contexts)
-            self.contexts.append(key)
-        self.ctx = ctx
+        """The context of the current frames, as Graph.contexts holds them: (the context around, frame).
+        Frames change only at the top of the stack, so only the levels that changed are looked up."""
+        frames, ids = self.frames, self.frame_ids  # ids[k]: (frames[k], the context of frames[:k + 1])
+        del ids[len(frames):]
+        while ids and ids[-1][0] is not frames[len(ids) - 1]:
+            ids.pop()
+        for frame in frames[len(ids):]:
+            key = (ids[-1][1] if ids else 0, frame)
+            ctx = self.context_ids.get(key)
+            if ctx is None:
+                ctx = self.context_ids[key] = len(self.contexts)
+                self.contexts.append(key)
+            ids.append((frame, ctx))
+        self.ctx = ids[-1][1] if ids else 0
 
     # ---- nodes ------------------------------------------------------------------------------
     def add(self, op, args, line, col, params=None, dtype=FLOAT, **kw) -> int:

@@ -50,8 +50,11 @@ class Graph:
     names: dict[str, int]  # each name's latest binding
     file: str = "<input>"
     source: str = ""
-    contexts: list[tuple] = field(default_factory=lambda: [()])  # loop iterations and calls, by Node.ctx
+    # Loop iterations and calls, by Node.ctx: 0 is the top level, any other (the context around it,
+    # its frame), so a chain of 10,000 calls holds 10,000 entries, not 10,000 tuples of up to 10,000.
+    contexts: list[tuple] = field(default_factory=lambda: [()])
     _flat: tuple | None = field(default=None, repr=False)
+    _heads: tuple | None = field(default=None, repr=False)
 
     @property
     def output(self) -> int:
@@ -76,7 +79,33 @@ class Graph:
 
     def where(self, index: int) -> str:
         """Which loop iterations and function calls made node `index`: "t = 2", "in dense (call at 7:5)"."""
-        return context_text(self.contexts[self.nodes[index].ctx])
+        return self.context_words(self.nodes[index].ctx)
+
+    def frames(self, ctx: int) -> tuple:
+        """A context's frames, outermost first: ("call", name, line, col), ("for", var, value, line, ...)."""
+        chain = []
+        while ctx:
+            ctx, frame = self.contexts[ctx]
+            chain.append(frame)
+        return tuple(reversed(chain))
+
+    def context_words(self, ctx: int) -> str:
+        """context_text of a context, in time independent of its depth: the outermost three frames
+        are kept per context, the innermost three are its own and its parents'."""
+        if self._heads is None:
+            depth, head = [0], [()]
+            for parent, frame in self.contexts[1:]:
+                depth.append(depth[parent] + 1)
+                head.append(head[parent] + (frame,) if depth[parent] < 3 else head[parent])
+            self._heads = (depth, head)
+        depth, head = self._heads
+        if depth[ctx] <= 6:
+            return context_text(self.frames(ctx))
+        tail, at = [], ctx
+        for _ in range(3):
+            at, frame = self.contexts[at]
+            tail.append(frame)
+        return context_text(head[ctx] + tuple(reversed(tail)), depth[ctx])
 
     def flat(self) -> tuple[list[str], list[tuple]]:
         """(ops, operands): each node's operation and operand indices as two plain lists, made once.
@@ -109,8 +138,9 @@ def context_short(frames: tuple) -> str:
                      f"{f[1]}={f[2]}" for f in frames)
 
 
-def context_text(frames: tuple) -> str:
-    """A node's context in words: the calls and loop iterations around it, outermost first."""
+def context_text(frames: tuple, depth: int | None = None) -> str:
+    """A node's context in words: the calls and loop iterations around it, outermost first (with
+    `depth`, `frames` are the outermost three and innermost three of that many)."""
     parts = []
     for frame in frames:
         if frame[0] == "call":
@@ -120,8 +150,9 @@ def context_text(frames: tuple) -> str:
             parts.append(f"in the while loop of line {frame[3]}")
         else:
             parts.append(f"{frame[1]} = {frame[2]}")  # ("for", variable, value, line[, (iteration, count)])
-    if len(parts) > 6:  # deep nesting: the outermost and the innermost, the middle counted
-        parts = parts[:3] + [f"… {len(parts) - 6} more …"] + parts[-3:]
+    depth = len(parts) if depth is None else depth
+    if depth > 6:  # deep nesting: the outermost and the innermost, the middle counted
+        parts = parts[:3] + [f"… {depth - 6} more …"] + parts[-3:]
     return "; ".join(parts)
 
 

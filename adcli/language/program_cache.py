@@ -280,8 +280,10 @@ def graph_from_data(data: dict, file: str, source: str, limit: int) -> Graph:
     if not 0 < n <= limit or any(len(c) != n for c in columns):
         raise Damaged("columns of different lengths")
     contexts = decode(data.get("contexts"))
-    if type(contexts) is not list or not contexts or contexts[0] != () or not _types(contexts, {tuple}):
-        raise Damaged("malformed contexts")
+    if type(contexts) is not list or not contexts or contexts[0] != () or not _types(contexts, {tuple}) or \
+            any(len(c) != 2 or type(c[0]) is not int or not 0 <= c[0] < k or type(c[1]) is not tuple
+                for k, c in enumerate(contexts[1:], 1)):
+        raise Damaged("malformed contexts")  # each (the context around it, before it; its frame)
     # Plain columns: their types and ranges at C speed.
     arity = {name: -1 if op.variadic else op.nargs for name, op in OPS.items()}
     arity[INPUT] = arity[CONST] = 0
