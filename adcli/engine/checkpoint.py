@@ -248,15 +248,16 @@ def grad(graph: Graph, bound: dict, output: int, wrt: list[int], schedule: Sched
 
 
 def loops_checkpointed(graph: Graph, schedule: Schedule) -> Graph:
-    """The graph with each loop kept as a loop checkpointed too, when the schedule checkpoints: its
-    carried value kept before every ⌈√N⌉-th of its N steps, the others recomputed a stretch at a time
-    in the backward pass (the same operations, the same bits), so it holds about 2√N carried values."""
-    if schedule.kind == "none" or not any(node.op == "loop" for node in graph.nodes):
+    """The graph with each loop kept as a loop, and each while loop, checkpointed too when the schedule
+    checkpoints: its carried value kept before every ⌈√N⌉-th of its N steps, the others recomputed a
+    stretch at a time in the backward pass (the same operations, the same bits), so it holds about
+    2√N carried values."""
+    if schedule.kind == "none" or not any(node.op in ("loop", "while") for node in graph.nodes):
         return graph
     nodes = list(graph.nodes)
     for i, node in enumerate(nodes):
-        if node.op == "loop":
-            every = max(1, math.isqrt(max(node.params["count"] - 1, 0)) + 1)
+        if node.op in ("loop", "while"):  # a while loop's count is known as it runs: every=0 says so
+            every = 0 if node.op == "while" else max(1, math.isqrt(max(node.params["count"] - 1, 0)) + 1)
             nodes[i] = Node(node.op, node.args, dict(node.params, every=every), node.name, node.label, node.line,
                             node.col, node.data, node.dtype, node.ctx, node.extra)
     return Graph(nodes, graph.inputs, graph.assigned, graph.names, graph.file, graph.source, graph.contexts)

@@ -264,7 +264,7 @@ def while_run(f, test, c, params, split, max_iter, warn=False, points=False):
     going = going & (jnp.reshape(test.value(max_iter, c, *params[split:]), ()) != 0)
     return jnp.where(going, jnp.nan, c)'''
 JAX_OVERRIDES["while_adjoint"] = '''
-def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=False):
+def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=False, every=1):
     """Each share of ḡ through the steps that ran: the carried values and whether each step ran kept
     by a lax.scan over max_iter steps, then each step's vjp, where it ran, by a scan from the last back."""
     body, told = params[:split], params[split:]

@@ -264,7 +264,7 @@ register(Op(
 # differentiates the iterations that ran, as for a loop of that count (the condition has no derivative)
 # ---------------------------------------------------------------------------------------------
 
-def while_shape(*shapes, body=None, test=None, split=0, max_iter=1, warn=False, points=False):
+def while_shape(*shapes, body=None, test=None, split=0, max_iter=1, warn=False, points=False, every=1):
     if max_iter < 1:
         raise Mismatch(f"a while loop needs max_iter of at least 1, not {max_iter}")
     if body is not None:
@@ -319,8 +319,9 @@ register(Op(
     vjp_text=("ḡ through each step's vjp, from the last that ran back",
               "Σ over the steps that ran of ∂{body}/∂pᵀ ḡ at that step (0 for the condition's values)"),
     args=("*xs",), params=(("body", None), ("test", None), ("split", 0), ("max_iter", 1), ("warn", False),
-                           ("points", False)),
-    common_code="while_adjoint({body}, {test}, {xs}[0], {xs}[1:], {g}, {split}, {max_iter}, {warn}, {points})",
+                           ("points", False), ("every", 1)),
+    common_code="while_adjoint({body}, {test}, {xs}[0], {xs}[1:], {g}, {split}, {max_iter}, {warn}, {points}, "
+                "{every})",
     vjp_code=("{c}[{k}]", "{c}[{k}]"),
     jvp_code="while_tangent({body}, {test}, {xs}[0], {xs}[1:], {dxs}[0], {dxs}[1:], {split}, {max_iter}, {warn}, "
              "{points})",

@@ -1599,13 +1599,15 @@ def while_run(f, test, c, params, split, max_iter, warn=False, points=False):
     return while_states(f, test, c + 0.0, params, split, max_iter, warn, points, keep=False)[0][-1]
 
 
-def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=False):
+def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=False, every=1):
     """Each share of ḡ through the steps that ran (as loop_adjoint for their count; per point, a
-    step counts where that point was still going); the condition's values get 0."""
+    step counts where that point was still going); the condition's values get 0. With every=0
+    (checkpointing), the carried value is kept before every ⌈√N⌉-th of the N steps that ran."""
     zeros = [np.zeros(np.shape(p)) for p in params[split:]]
     if not points:
         count = while_states(f, test, c + 0.0, params, split, max_iter, warn, keep=False)[1]
-        return loop_adjoint(f, c + 0.0, params[:split], g, 0, 1, count) + zeros
+        every = every or math.isqrt(max(count - 1, 0)) + 1
+        return loop_adjoint(f, c + 0.0, params[:split], g, 0, 1, count, every) + zeros
     states, masks = while_states(f, test, c + 0.0, params, split, max_iter, warn, True)
     body = params[:split]
     shares = [np.zeros(np.shape(p)) for p in body]
