@@ -248,6 +248,11 @@ def loop_tangent(f, c, params, dc, dparams, start, step, count):
     c = jnp.asarray(c, dtype=jnp.float64)
     dc = jnp.zeros(jnp.shape(c)) if dc is None else jnp.asarray(dc, dtype=jnp.float64)
     return jax.lax.fori_loop(0, count, once, (c, dc))[1]'''
+JAX_OVERRIDES["while_going"] = '''
+def while_going(test, k, c, params, points=False, going=None):
+    """Whether the condition holds before step k, and held before (a traced boolean: jit cannot branch)."""
+    now = jnp.reshape(test.value(k, c, *params), ()) != 0
+    return now if going is None else going & now'''
 JAX_OVERRIDES["while_run"] = '''
 def while_run(f, test, c, params, split, max_iter, warn=False, points=False):
     """The carried value once the condition fails, as a lax.fori_loop over max_iter steps in which a
@@ -255,13 +260,13 @@ def while_run(f, test, c, params, split, max_iter, warn=False, points=False):
     condition still holds after max_iter (jit cannot raise on a value), or with `warn` the value then."""
     def once(k, state):
         c, going = state
-        going = going & (jnp.reshape(test.value(k, c, *params[split:]), ()) != 0)
+        going = while_going(test, k, c, params[split:], going=going)
         return jnp.where(going, f.value(k, c, *params[:split]), c), going
 
     c, going = jax.lax.fori_loop(0, max_iter, once, (jnp.asarray(c, dtype=jnp.float64), jnp.asarray(True)))
     if warn:
         return c
-    going = going & (jnp.reshape(test.value(max_iter, c, *params[split:]), ()) != 0)
+    going = while_going(test, max_iter, c, params[split:], going=going)
     return jnp.where(going, jnp.nan, c)'''
 JAX_OVERRIDES["while_adjoint"] = '''
 def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=False, every=1):
@@ -272,7 +277,7 @@ def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=Fal
 
     def ahead(state, k):
         c, going = state
-        going = going & (jnp.reshape(test.value(k, c, *told), ()) != 0)
+        going = while_going(test, k, c, told, going=going)
         return (jnp.where(going, f.value(k, c, *body), c), going), (c, going)
 
     def back(carry, item):
@@ -293,7 +298,7 @@ def while_tangent(f, test, c, params, dc, dparams, split, max_iter, warn=False, 
 
     def once(k, state):
         c, dc, going = state
-        going = going & (jnp.reshape(test.value(k, c, *params[split:]), ()) != 0)
+        going = while_going(test, k, c, params[split:], going=going)
         moved = f.jvp(k, [c, *body], [None, dc, *dbody])
         return jnp.where(going, f.value(k, c, *body), c), jnp.where(going, moved, dc), going
 
