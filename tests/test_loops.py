@@ -287,3 +287,19 @@ def test_a_trace_of_a_million_steps_lists_the_first_and_last(tmp_path):
     assert "[t = 2]" not in plain and "[t = 999997]" not in plain
     refused = run(tmp_path, source, "trace", "--set", "a=1.3", "--unroll")
     assert refused.exit_code == 2 and "1,000,000 times" in refused.output
+
+
+def test_a_name_the_body_makes_is_read_later_only_in_its_own_scope():
+    """A loop is kept unless its own scope reads a name the body makes after it: a function's
+    temporary z is not the file's z; a function defined later that reads the file's z does read it."""
+    inside = ("input a\ndef f(x):\n    for t in range(100):\n        z = x * 0.001\n        x = x + z\n    return x\n"
+              "z = 3.0\ny = f(a) + z\n")
+    kept = adcli.parse(inside)
+    assert any(node.op == "loop" for node in kept.graph.nodes)
+    value = kept.grad(a=2.0).value
+    assert value == adcli.parse(inside, unroll=True).grad(a=2.0).value  # the same bits as unrolled
+    assert value == pytest.approx(2.0 * 1.001 ** 100 + 3.0, rel=1e-14)
+    later = ("input a\nx = a\nfor t in range(100):\n    z = x * 0.001\n    x = x + z\ndef g(v) = v + z\ny = g(x)\n")
+    unrolled = adcli.parse(later)  # g reads the last iteration's z: the loop is unrolled to give it
+    assert not any(node.op == "loop" for node in unrolled.graph.nodes)
+    assert unrolled.grad(a=2.0).value == pytest.approx(2.0 * 1.001 ** 100 + 2.0 * 1.001 ** 99 * 0.001, rel=1e-15)

@@ -167,6 +167,9 @@ def test_commands(tmp_path):
     ("input a\nr = 1.0\nwhile r > 0, max_iter=a:\n    r = r - a\ny = r\n", ":3:23", "known as the file is read"),
     ("input a\nr = 1.0\nwhile r > 0, max_iter=0:\n    r = r - a\ny = r\n", ":3:23", "from 1"),
     ("input a\nr = 1.0\nwhile r > 0, max_iter=9:\n    z = r - a\n    r = z\ny = r + z\n", ":3:1", "'z' is first"),
+    # a function defined after the loop reads the file's z when it is called: z is read after the loop
+    ("input a\nr = 1.0\nwhile r > 0, max_iter=9:\n    z = r - a\n    r = z\ndef g(v) = v + z\ny = g(r)\n", ":3:1",
+     "'z' is first"),
     ("input a: [2]\nr = a\nwhile r > 0, max_iter=9:\n    r = r - 1\ny = sum(r)\n", ":3:1", "one value"),
     ("input a\nr = 1.0\nwhile r > 0, max_iter=9:\n    r = r - a * ones(2)\ny = r\n", ":3:1", "one shape"),
     ("input a\nr = 1.0\nwhile r < 10, max_iter=9:\n    r = r + a\ny = r\n", ":3:1", "still holds after max_iter=9"),

@@ -58,11 +58,6 @@ def assigned_names(code: list, start: int, end: int) -> list[str]:
     return list(names)
 
 
-def read_after(code: list, end: int, names: set) -> bool:
-    """Whether an instruction after `end` reads one of the names."""
-    return any(ins[0] == "name" and ins[1] in names for ins in code[end + 1:])
-
-
 class Loops:
     """Expander methods for loops kept as loops (see adcli.language.expand.Expander)."""
 
@@ -127,8 +122,8 @@ class Loops:
             return None  # assigning the loop variable is an error, which unrolling reports
         scope = call.env if call is not None else self.env
         carries = [n for n in names if isinstance(scope.get(n), int)]
-        made = set(names) - set(carries)
-        if made and read_after(self.code, end, made):
+        made = [n for n in names if n not in carries]
+        if any(self.read_later(end, n) for n in made):
             return None  # a name the body makes, read after the loop: the last iteration's
         if not carries:
             return None  # nothing carried: the body's values are not used after it
@@ -301,15 +296,23 @@ class Loops:
     # ---- while cond, max_iter=K: ------------------------------------------------------------
     def read_later(self, end: int, name: str) -> bool:
         """Whether the scope the loop at `end` ends in reads `name` after it, before assigning it
-        again: the rest of its function, or of the file outside the functions."""
+        again: the rest of its function, or of the file outside the functions, and the bodies of
+        the functions defined later that read the file's `name` (not a parameter or local of theirs)."""
         call = self.current_call()
-        depth = 0
-        for ins in self.code[end + 1:call.function.end if call is not None else len(self.code)]:
+        stop = call.function.end if call is not None else len(self.code)
+        owns: list[bool] = []  # per function definition entered: whether `name` is its own
+        for at in range(end + 1, stop):
+            ins = self.code[at]
             if ins[0] == "def":
-                depth += 1
+                owns.append(name in ins[2] or name in assigned_names(self.code, at + 1, ins[4]))
             elif ins[0] == "enddef":
-                depth -= 1
-            elif depth == 0 and ins[1:2] == (name,) and ins[0] in ("name", "assign", "augment", "update"):
+                if not owns:  # the end of the function the loop is in
+                    break
+                owns.pop()
+            elif owns:
+                if not any(owns) and ins[:2] == ("name", name):
+                    return True  # a function that reads the file's value when it is called
+            elif ins[1:2] == (name,) and ins[0] in ("name", "assign", "augment", "update"):
                 return ins[0] != "assign"  # x += 1 and x[i] = v read it too
         return False
 
