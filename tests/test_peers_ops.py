@@ -423,6 +423,39 @@ def test_operation_matches_pytorch(name):
             assert_close(forward.grad[n], g, f"{what}: forward ∂loss/∂{n}")
 
 
+def torch_hessian(loss, tracked: dict) -> dict:
+    """∂²loss/∂a∂b for every pair of tracked tensors, each a.shape + b.shape, by double backward."""
+    names = list(tracked)
+    grads = torch.autograd.grad(loss, [tracked[n] for n in names], create_graph=True, allow_unused=True)
+    blocks = {}
+    for a, g in zip(names, grads):
+        flat = torch.zeros(tuple(tracked[a].shape), dtype=torch.float64).reshape(-1) if g is None else g.reshape(-1)
+        rows = []
+        for k in range(flat.numel()):
+            second = torch.autograd.grad(flat[k], [tracked[n] for n in names], retain_graph=True, allow_unused=True) \
+                if flat.requires_grad else [None] * len(names)
+            rows.append([np.zeros(tuple(tracked[n].shape)) if d is None else d.detach().numpy()
+                         for n, d in zip(names, second)])
+        for j, b in enumerate(names):
+            blocks[(a, b)] = np.reshape(np.array([row[j] for row in rows]), tuple(tracked[a].shape) + tuple(tracked[b].shape))
+    return blocks
+
+
+@pytest.mark.parametrize("name", ["loop", "while", "fixed_point", "root", "rule"])
+def test_second_derivatives_of_loops_and_equations_match_pytorch(name):
+    """The Hessian of every case of a loop, a while loop, an equation and a user's rule, against
+    PyTorch's double backward through the same steps on its tape (the equations: their iterations,
+    run to convergence)."""
+    from adcli.engine.matrices import hessian
+    for case, (xs, params) in enumerate(op_cases.points(name)):
+        what = f"{name} case {case} {[x.shape for x in xs]} {params}"
+        program, values, _, loss, tracked = op_program(name, xs, params, seed=100 + case)
+        ours, theirs = hessian(program, **values).blocks, torch_hessian(loss, tracked)
+        assert any(np.any(block != 0) for block in theirs.values()), what  # a curved case, not a linear one
+        for pair, block in theirs.items():
+            assert_close(ours[pair], block, f"{what}: ∂²loss/∂{pair[0]}∂{pair[1]}", rtol=1e-7)
+
+
 # ---------------------------------------------------------------------------------------------
 # Edge values of elementwise operations: each value alone (scalar path and forward mode) and
 # all together in one array (the numpy engine), element by element against PyTorch
