@@ -76,6 +76,12 @@ def test_10000_nested_calls_of_functions_the_file_defines(tmp_path):
                                  "in f9997, called at line 10000, col 16; … 9994 more …; in f2, called at line 5, "
                                  "col 13; in f1, called at line 4, col 13; in f0, called at line 3, col 13")
     assert len(graph.frames(graph.nodes[sine].ctx)) == depth
+    # a local of every function: eval's "where" column is as short at any depth
+    lines = ["input x", "def f0(a):", "    z = sin(a)", "    return z"]
+    for i in range(1, 50):
+        lines += [f"def f{i}(a):", f"    z = f{i - 1}(a) * 1.0001", "    return z"]
+    where = adcli.parse("\n".join(lines + ["y = f49(x)"]) + "\n").where()
+    assert where["f0.z"] == "f49@152:5, f48@150:9, f47@147:9, … 44 more …, f2@12:9, f1@9:9, f0@6:9"
 
 
 def test_100000_unary_minuses_and_right_associative_powers():

@@ -125,9 +125,8 @@ class Program:
     def where(self) -> dict[str, str]:
         """For each assignment made inside a loop or a function call, which iteration and call made
         it, briefly: {"h'": "t=1", "cell.z": "t=0, cell@7:9"}."""
-        from adcli.language.graph import context_short
         graph = self.graph
-        return {label: context_short(graph.frames(graph.nodes[index].ctx)) for label, index in graph.assigned
+        return {label: graph.context_words(graph.nodes[index].ctx, short=True) for label, index in graph.assigned
                 if graph.nodes[index].ctx}
 
     def eval(self, of: str | None = None, **given) -> dict[str, np.ndarray]:

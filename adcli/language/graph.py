@@ -89,9 +89,10 @@ class Graph:
             chain.append(frame)
         return tuple(reversed(chain))
 
-    def context_words(self, ctx: int) -> str:
-        """context_text of a context, in time independent of its depth: the outermost three frames
-        are kept per context, the innermost three are its own and its parents'."""
+    def context_words(self, ctx: int, short: bool = False) -> str:
+        """context_text (with `short`, context_short) of a context, in time independent of its depth:
+        the outermost three frames are kept per context, the innermost three are its own and its
+        parents'."""
         if self._heads is None:
             depth, head = [0], [()]
             for parent, frame in self.contexts[1:]:
@@ -99,13 +100,14 @@ class Graph:
                 head.append(head[parent] + (frame,) if depth[parent] < 3 else head[parent])
             self._heads = (depth, head)
         depth, head = self._heads
+        words = context_short if short else context_text
         if depth[ctx] <= 6:
-            return context_text(self.frames(ctx))
+            return words(self.frames(ctx))
         tail, at = [], ctx
         for _ in range(3):
             at, frame = self.contexts[at]
             tail.append(frame)
-        return context_text(head[ctx] + tuple(reversed(tail)), depth[ctx])
+        return words(head[ctx] + tuple(reversed(tail)), depth[ctx])
 
     def flat(self) -> tuple[list[str], list[tuple]]:
         """(ops, operands): each node's operation and operand indices as two plain lists, made once.
@@ -132,10 +134,15 @@ class Graph:
         return Span(node.line, node.col, self.file, self.source, self.where(index))
 
 
-def context_short(frames: tuple) -> str:
-    """A node's context in a few characters, for a table column: t=2, cell@14:9, while@3."""
-    return ", ".join(f"{f[1]}@{f[2]}:{f[3]}" if f[0] == "call" else f"while@{f[3]}" if f[0] == "while" else
-                     f"{f[1]}={f[2]}" for f in frames)
+def context_short(frames: tuple, depth: int | None = None) -> str:
+    """A node's context in a few characters, for a table column: t=2, cell@14:9, while@3 (with
+    `depth`, `frames` are the outermost three and innermost three of that many)."""
+    parts = [f"{f[1]}@{f[2]}:{f[3]}" if f[0] == "call" else f"while@{f[3]}" if f[0] == "while" else f"{f[1]}={f[2]}"
+             for f in frames]
+    depth = len(parts) if depth is None else depth
+    if depth > 6:  # deep nesting: the outermost and the innermost, the middle counted
+        parts = parts[:3] + [f"… {depth - 6} more …"] + parts[-3:]
+    return ", ".join(parts)
 
 
 def context_text(frames: tuple, depth: int | None = None) -> str:
