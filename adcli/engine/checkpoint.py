@@ -30,6 +30,7 @@ from adcli.engine.reverse import Sweep, backward_reads, depends_on, feeds
 from adcli.errors import InputError
 from adcli.language.graph import INPUT, LEAVES, Graph, Node, paused_gc
 from adcli.operations import OPS
+from adcli.operations.kernels import checkpoint_every
 
 UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
          "t": 1000**4, "tb": 1000**4, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -257,7 +258,7 @@ def loops_checkpointed(graph: Graph, schedule: Schedule) -> Graph:
     nodes = list(graph.nodes)
     for i, node in enumerate(nodes):
         if node.op in ("loop", "while"):  # a while loop's count is known as it runs: every=0 says so
-            every = 0 if node.op == "while" else max(1, math.isqrt(max(node.params["count"] - 1, 0)) + 1)
+            every = 0 if node.op == "while" else checkpoint_every(node.params["count"])
             nodes[i] = Node(node.op, node.args, dict(node.params, every=every), node.name, node.label, node.line,
                             node.col, node.data, node.dtype, node.ctx, node.extra)
     return Graph(nodes, graph.inputs, graph.assigned, graph.names, graph.file, graph.source, graph.contexts)
@@ -376,7 +377,7 @@ def loop_bytes(count: int, carried: int, checkpointed: bool) -> tuple[int, int]:
     checkpointing one before every ⌈√N⌉-th step, and a stretch recomputed at a time."""
     if not checkpointed:
         return (count + 1) * carried, 0
-    every = math.isqrt(max(count - 1, 0)) + 1
+    every = checkpoint_every(count)
     return (-(-count // every) + 1) * carried, (every + 1) * carried
 
 

@@ -27,6 +27,8 @@ class Program:
         self.sizes: dict[str, int] = {}
         self._graphs: dict[tuple, Graph] = {}
         self._declared: list | None = None  # (input, declared shape) for inputs with one
+        self._counts: dict = {}  # scalar int input -> its declaration's place (range(n) may need its value)
+        self._wanted: set = set()  # those the file has needed as numbers so far
 
     @property
     def graph(self) -> Graph:

@@ -15,7 +15,7 @@ from adcli.export.emit import emit
 from adcli.export.names import identifier
 from adcli.export.render import render
 from adcli.export.targets import TARGETS
-from adcli.language.graph import INT
+from adcli.language.graph import is_count
 
 MODES = ("reverse", "forward")
 
@@ -33,7 +33,7 @@ def export_source(program, target: str = "numpy", of: str | None = None, wrt=Non
     emitted = emit(graph, output, program.wrt_nodes(wrt))
     # A program specialised to an int input's value (range(n)) holds that value: the module checks it.
     fixed = {graph.nodes[i].label: program.sizes[graph.nodes[i].label] for i in graph.inputs
-             if graph.nodes[i].label in program.sizes and graph.nodes[i].dtype == INT and graph.nodes[i].data == ()}
+             if graph.nodes[i].label in program.sizes and is_count(graph.nodes[i])}
     return render(emitted, target, graph.file, graph.source, mode, fixed)
 
 

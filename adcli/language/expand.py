@@ -24,7 +24,7 @@ from adcli.language.expand_statements import Statements
 from adcli.language.expand_static import StaticValues, dtype_of, is_integer
 from adcli.language.expand_updates import Updates
 from adcli.language.expand_values import Call, Display, Function, Literal, Loop, Marker
-from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, label_temporaries
+from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, SHAPED, Graph, Node, is_count, label_temporaries
 from adcli.language.numpy_names import TYPES
 from adcli.language.syntax_errors import KEYWORD_AS_NAME, KEYWORDS, nothing_assigned_message
 from adcli.limits import MAX_DIMENSIONS, operation_limit
@@ -224,9 +224,8 @@ class Expander(Calls, Implicit, Loops, Statements, StaticValues, Numpy, Updates)
             return Literal(value.value, line, col, value.text, static=True)
         if name in self.env:  # a file's own e, pi or inf shadows the constant
             self.check_stale(None, name, line, col)
-            node = self.nodes[self.env[name]]
-            if name in self.sizes and node.op == INPUT and node.dtype == INT and node.data == ():
-                return Literal(self.sizes[name], line, col, name, static=True)  # input n: int, specialised
+            if name in self.sizes and is_count(self.nodes[self.env[name]]):  # input n: int, specialised
+                return Literal(self.sizes[name], line, col, name, static=True)
             return self.env[name]
         if name in CONSTANTS:
             return Literal(CONSTANTS[name], line, col, text=name)

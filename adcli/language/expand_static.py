@@ -10,7 +10,7 @@ import numpy as np
 
 from adcli.errors import NameResolutionError, NeedsSizes, ShapeError
 from adcli.language.expand_values import Display, Literal
-from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT
+from adcli.language.graph import BOOL, CONST, FLOAT, INPUT, INT, is_count
 from adcli.language.syntax_errors import abbreviate
 from adcli.numbers import format_short
 from adcli.operations import OPS, Mismatch, fmt_shape
@@ -158,7 +158,7 @@ class StaticValues:
                     continue
                 dim = declared[axis] if declared and axis is not None and isinstance(declared[axis], str) else None
                 names.append(dim or node.label or "?")
-            elif node.op == INPUT and node.dtype == INT and node.data == ():  # input n: int, as range(n)
+            elif is_count(node):  # input n: int, as range(n)
                 names.append(node.label)
             elif node.op != CONST and node.dtype == INT and node.op in OPS and node.op != INPUT:
                 todo.extend(node.args)
@@ -170,7 +170,7 @@ class StaticValues:
         """Raise NeedsSizes when a number the file needs comes from the inputs' sizes alone."""
         dims = self.sized_by(value)
         if dims:
-            ints = [d for d in dims if d in self.env and self.nodes[self.env[d]].op == INPUT]
+            ints = [d for d in dims if d in self.env and is_count(self.nodes[self.env[d]])]
             sizes = [d for d in dims if d not in ints]
             quoted = [" and ".join(f"'{d}'" for d in group) for group in (sizes, ints)]
             said = [(f"{quoted[0]} {'is a named dimension' if len(sizes) == 1 else 'are named dimensions'} whose "

@@ -163,6 +163,12 @@ def context_text(frames: tuple, depth: int | None = None) -> str:
     return "; ".join(parts)
 
 
+def is_count(node: Node) -> bool:
+    """Whether a node is a scalar int input (input n: int), which the file may need as a number as
+    it is read (range(n)): the program is then specialised to its value."""
+    return node.op == INPUT and node.dtype == INT and node.data == ()
+
+
 def versioned(name: str, version: int) -> str:
     """The label of a name's version-th assignment: h, h', h'', h''', then h'4, h'5, ..."""
     if version <= 1:

@@ -1503,6 +1503,11 @@ def loop_run(f, c, params, start, step, count, every=1):
     return c
 
 
+def checkpoint_every(count: int) -> int:
+    """⌈√N⌉ for N steps: a checkpointed loop keeps its carried value before every this-many-th step."""
+    return math.isqrt(max(count - 1, 0)) + 1
+
+
 def loop_states(f, c, params, start, step, count, every=1):
     """The carried value before each step (before every `every`-th one, with the last step's
     result at the end): what reverse mode reads, or recomputes from."""
@@ -1606,7 +1611,7 @@ def while_adjoint(f, test, c, params, g, split, max_iter, warn=False, points=Fal
     zeros = [np.zeros(np.shape(p)) for p in params[split:]]
     if not points:
         count = while_states(f, test, c + 0.0, params, split, max_iter, warn, keep=False)[1]
-        every = every or math.isqrt(max(count - 1, 0)) + 1
+        every = every or checkpoint_every(count)
         return loop_adjoint(f, c + 0.0, params[:split], g, 0, 1, count, every) + zeros
     states, masks = while_states(f, test, c + 0.0, params, split, max_iter, warn, True)
     body = params[:split]
